@@ -1,0 +1,131 @@
+"""Graph -> model spec: prune, infer shapes, then let the registered patterns claim nodes.
+
+Nodes are visited in topological order; the first pattern registered for a node's op that
+matches claims the node and whatever follows it in the same layer. Constants are never visited
+(patterns read them as values), and a node no pattern claims is reported, all of them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+from . import __version__
+from .errors import UnsupportedError
+from .graph import Graph, from_graphdef, split_ref
+from .load import read_graphdef
+from .names import Allocator, ScopeNamer, keras_name
+from .passes.fold import Constants
+from .passes.inline import inline_functions
+from .passes.prune import TensorSpec, prune
+from .passes.shapes import infer_shapes
+from .patterns import PATTERNS, Matcher, load_all
+from .spec import Input, Layer, ModelSpec
+
+
+def analyze_file(
+    path: str | Path,
+    inputs: list[TensorSpec] | None = None,
+    outputs: list[TensorSpec] | None = None,
+) -> ModelSpec:
+    path = Path(path)
+    data = path.read_bytes() if path.is_file() else b""
+    graph = from_graphdef(read_graphdef(path), source=str(path))
+    spec = analyze(graph, inputs, outputs, name=_model_name(path))
+    spec.source = path.name
+    spec.sha256 = hashlib.sha256(data).hexdigest()
+    return spec
+
+
+def analyze(
+    graph: Graph,
+    inputs: list[TensorSpec] | None = None,
+    outputs: list[TensorSpec] | None = None,
+    name: str = "model",
+) -> ModelSpec:
+    load_all()
+    graph = inline_functions(graph)
+    pruned = prune(graph, inputs, outputs)
+    graph = pruned.graph
+    consts = Constants(graph)
+    shapes = infer_shapes(graph, consts, pruned.input_shapes)
+    namer = ScopeNamer([n.name for n in graph if n.op not in ("Const", "Placeholder")])
+    matcher = Matcher(graph, consts, shapes, namer, set(pruned.outputs))
+
+    model_inputs = []
+    for tensor in pruned.inputs:
+        node = graph.producer(tensor)
+        shape = shapes.get(tensor)
+        if shape is None:
+            raise UnsupportedError(
+                f"input {node.name!r} has no static rank: give its shape, e.g. --inputs '{node.name}:0[1,224,224,3]'"
+            )
+        model_inputs.append(Input(tensor, keras_name(node.name), tuple(shape[1:]), node.attrs.get("dtype", "float32")))
+
+    input_set = set(pruned.inputs)
+    layers: list[Layer] = []
+    pending: list[str] = []
+    for node in graph:
+        if node.name in matcher.covered or node.output(0) in input_set:
+            continue
+        if consts.is_const(node.output(0)):
+            continue
+        for fn in PATTERNS.get(node.op, ()):
+            layer = fn(node, matcher)
+            if layer is not None and not (set(layer.nodes) & matcher.covered):
+                matcher.covered.update(layer.nodes)
+                layers.append(layer)
+                break
+        else:
+            pending.append(node.name)
+
+    unclaimed = Counter(graph.nodes[n].op for n in pending if n not in matcher.covered)
+    const_outputs = [t for t in pruned.outputs if consts.is_const(t)]
+    if unclaimed or const_outputs:
+        problems = [f"no pattern for {count} {op} node{'s' if count > 1 else ''}" for op, count in sorted(unclaimed.items())]
+        problems += [f"output {t!r} is a constant; a Keras model cannot return it" for t in const_outputs]
+        raise UnsupportedError(*problems)
+
+    _unique_names(layers, model_inputs)
+    return ModelSpec(
+        name=name,
+        source="",
+        sha256="",
+        inputs=model_inputs,
+        layers=_dependency_order(layers, input_set),
+        outputs=list(pruned.outputs),
+        version=__version__,
+    )
+
+
+def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:
+    names = Allocator()
+    for item in [*inputs, *layers]:
+        item.name = names.claim(item.name)
+
+
+def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
+    """Layers in an order where every input exists before it is used (patterns that absorb
+    earlier nodes can otherwise be created after a layer that reads their output)."""
+    produced = set(available)
+    remaining = list(layers)
+    ordered = []
+    while remaining:
+        for i, layer in enumerate(remaining):
+            if all(t in produced for t in layer.inputs):
+                ordered.append(remaining.pop(i))
+                produced.update(layer.outputs)
+                break
+        else:
+            missing = sorted({t for l in remaining for t in l.inputs if t not in produced})
+            raise UnsupportedError(f"cannot order layers: tensors {missing[:5]} are never produced")
+    return ordered
+
+
+def _model_name(path: Path) -> str:
+    return keras_name(path.stem) or "model"
+
+
+def tensor_node(tensor: str) -> str:
+    return split_ref(tensor)[0]

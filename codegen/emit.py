@@ -1,0 +1,186 @@
+"""Model spec -> Python source, through the Jinja templates in `templates/`.
+
+This is the only module that turns data into code text. Every value from the graph reaches the
+output through `literal` (Python's own `repr`, so strings are escaped), `identifier` (rebuilt
+from a safe alphabet) or `comment_text` (no line breaks); templates never see raw graph text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .names import RESERVED, Allocator, comment_text, identifier
+from .spec import Layer, ModelSpec
+
+# Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
+# table against the installed Keras's signatures.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "Conv2D": {"strides": 1, "padding": "valid", "dilation_rate": 1, "groups": 1, "activation": None, "use_bias": True},
+    "DepthwiseConv2D": {"strides": 1, "padding": "valid", "depth_multiplier": 1, "dilation_rate": 1, "activation": None, "use_bias": True},
+    "SeparableConv2D": {"strides": 1, "padding": "valid", "depth_multiplier": 1, "dilation_rate": 1, "activation": None, "use_bias": True},
+    "Conv2DTranspose": {"strides": 1, "padding": "valid", "output_padding": None, "dilation_rate": 1, "activation": None, "use_bias": True},
+    "Dense": {"activation": None, "use_bias": True},
+    "BatchNormalization": {"axis": -1, "epsilon": 0.001, "center": True, "scale": True},
+    "LayerNormalization": {"axis": -1, "epsilon": 0.001, "center": True, "scale": True},
+    "MaxPooling2D": {"strides": None, "padding": "valid"},
+    "AveragePooling2D": {"strides": None, "padding": "valid"},
+    "GlobalAveragePooling2D": {"keepdims": False},
+    "GlobalMaxPooling2D": {"keepdims": False},
+    "ZeroPadding2D": {"padding": 1},
+    "Cropping2D": {"cropping": ((0, 0), (0, 0))},
+    "Rescaling": {"offset": 0.0},
+    "Concatenate": {"axis": -1},
+    "ReLU": {"max_value": None, "negative_slope": 0.0, "threshold": 0.0},
+    "Softmax": {"axis": -1},
+    "LeakyReLU": {"negative_slope": 0.3},
+}
+
+# Layers defined in the generated module itself (templates/helpers.py.j2), not in keras.layers.
+HELPERS = {"ChannelScale"}
+
+TEMPLATES = Path(__file__).parent / "templates"
+if not TEMPLATES.is_dir():  # running from a source checkout: templates/ beside the package
+    TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+def literal(value: Any) -> str:
+    """Python source for a value from a spec. `repr` escapes strings; numpy scalars become
+    plain Python numbers first so the output never mentions numpy types."""
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        items = ", ".join(literal(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as a literal")
+
+
+def recipe_source(recipe: tuple, reader: str = "graph") -> str:
+    """Numpy source that rebuilds a weight from the graph's constants (see passes/fold.py)."""
+    kind = recipe[0]
+    if kind == "read":
+        return f"{reader}[{literal(recipe[1])}]"
+    if kind == "reshape":
+        return f"np.reshape({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
+    if kind == "transpose":
+        return f"np.transpose({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
+    if kind == "astype":
+        return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
+    if kind == "ufunc":
+        args = ", ".join(recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:])
+        return f"np.{recipe[1]}({args})"
+    raise ValueError(f"unknown recipe step {kind!r}")
+
+
+def constructor_args(layer: Layer) -> str:
+    defaults = DEFAULTS.get(layer.cls, {})
+    parts = [literal(a) for a in layer.args]
+    for key, value in layer.kwargs.items():
+        if key in defaults and _same(defaults[key], value):
+            continue
+        parts.append(f"{key}={literal(value)}")
+    parts.append(f"name={literal(layer.name)}")
+    return ", ".join(parts)
+
+
+def _same(default: Any, value: Any) -> bool:
+    """Equal as Keras would see it: 1 == 1.0, (1, 1) == [1, 1], but True is not 1."""
+    return isinstance(default, bool) == isinstance(value, bool) and _plain(default) == _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def provenance(layer: Layer) -> str:
+    """One short comment naming the source nodes: the common scope, then what it holds."""
+    names = layer.nodes
+    scope = names[0].rsplit("/", 1)[0] if "/" in names[0] else ""
+    for n in names[1:]:
+        while scope and not n.startswith(scope + "/"):
+            scope = scope.rsplit("/", 1)[0] if "/" in scope else ""
+    if len(names) == 1:
+        text = names[0]
+    else:
+        tails = [n[len(scope) + 1 :] if scope else n for n in names]
+        shown = ", ".join(tails[:3]) + (f", … ({len(names)} nodes)" if len(names) > 3 else "")
+        text = f"{scope}/{{{shown}}}" if scope else shown
+    return comment_text(text)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["py"] = literal
+    env.filters["comment"] = comment_text
+    return env
+
+
+def model_context(spec: ModelSpec) -> dict:
+    variables = Allocator(RESERVED | HELPERS)
+    var_of: dict[str, str] = {}
+    inputs = []
+    for inp in spec.inputs:
+        var = variables.claim(identifier(inp.name))
+        var_of[inp.tensor] = var
+        inputs.append({"var": var, "shape": literal(tuple(inp.shape)), "name": literal(inp.name),
+                       "dtype": None if inp.dtype == "float32" else literal(inp.dtype)})
+    layers = []
+    for layer in spec.layers:
+        args = [var_of[t] for t in layer.inputs]
+        call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
+        var = variables.claim(identifier(layer.name))
+        for t in layer.outputs:
+            var_of[t] = var
+        prefix = "" if layer.cls in HELPERS else "keras.layers."
+        layers.append({
+            "var": var,
+            "expr": f"{prefix}{layer.cls}({constructor_args(layer)})({call})",
+            "comment": provenance(layer),
+        })
+    outputs = [var_of[t] for t in spec.outputs]
+    return {
+        "spec": spec,
+        "inputs": inputs,
+        "layers": layers,
+        "model_inputs": inputs[0]["var"] if len(inputs) == 1 else "[" + ", ".join(i["var"] for i in inputs) + "]",
+        "model_outputs": outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
+        "helpers": sorted({l.cls for l in spec.layers if l.cls in HELPERS}),
+        "source": comment_text(spec.source),
+        "model_name": literal(spec.name),
+    }
+
+
+def weights_context(spec: ModelSpec) -> dict:
+    rows = []
+    for layer in spec.layers:
+        for w in layer.weights:
+            rows.append({"layer": literal(layer.name), "weight": literal(w.name), "value": recipe_source(w.recipe)})
+    return {"spec": spec, "weights": rows, "source": comment_text(spec.source), "source_literal": literal(spec.source)}
+
+
+def render(spec: ModelSpec) -> dict[str, str]:
+    """{'model.py': ..., 'load_weights.py': ...}, before post-processing."""
+    env = _environment()
+    return {
+        "model.py": env.get_template("model.py.j2").render(model_context(spec)),
+        "load_weights.py": env.get_template("load_weights.py.j2").render(weights_context(spec)),
+    }

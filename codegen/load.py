@@ -1,0 +1,153 @@
+"""Read a GraphDef from disk without importing TensorFlow.
+
+TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
+milliseconds. Everything here works on those schemas and numpy alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import message, text_format
+from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
+
+from .errors import BadInputError
+
+TEXT_SUFFIXES = (".pbtxt", ".prototxt", ".txt")
+
+# DataType enum -> numpy dtype, for the types a frozen inference graph carries.
+_NUMPY = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_BOOL: np.bool_,
+    types_pb2.DT_COMPLEX64: np.complex64,
+    types_pb2.DT_COMPLEX128: np.complex128,
+    types_pb2.DT_QINT8: np.int8,
+    types_pb2.DT_QUINT8: np.uint8,
+    types_pb2.DT_QINT32: np.int32,
+    types_pb2.DT_STRING: object,
+}
+
+# Which repeated field of TensorProto holds the values of each dtype when there is no
+# tensor_content.
+_VALUE_FIELD = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_QINT8: "int_val",
+    types_pb2.DT_QUINT8: "int_val",
+    types_pb2.DT_QINT32: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+    types_pb2.DT_COMPLEX64: "scomplex_val",
+    types_pb2.DT_COMPLEX128: "dcomplex_val",
+    types_pb2.DT_STRING: "string_val",
+}
+
+
+def dtype_name(enum: int) -> str:
+    """'float32' for DT_FLOAT: the spelling Keras and numpy both accept."""
+    dtype = _NUMPY.get(enum)
+    if dtype is None or dtype is object:
+        return types_pb2.DataType.Name(enum).removeprefix("DT_").lower() if enum in types_pb2.DataType.values() else f"dtype{enum}"
+    return np.dtype(dtype).name
+
+
+def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
+
+    TF may store only a prefix of the values; the last one is then repeated to fill the shape.
+    """
+    dtype = _NUMPY.get(proto.dtype)
+    if dtype is None:
+        raise ValueError(f"tensors of type {types_pb2.DataType.Name(proto.dtype)} are not supported")
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(s < 0 for s in shape):
+        raise ValueError(f"constant with unknown dimension in shape {shape}")
+    size = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content:
+        if dtype is object:
+            raise ValueError("string tensor stored as raw content")
+        flat = np.frombuffer(proto.tensor_content, dtype=dtype)
+        if flat.size != size:
+            raise ValueError(f"tensor content holds {flat.size} values, shape {shape} needs {size}")
+        return flat.reshape(shape).copy()
+    values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    if proto.dtype == types_pb2.DT_HALF:
+        values = np.array(values, np.uint16).view(np.float16)
+    elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
+    if size == 0:
+        return np.zeros(shape, dtype)
+    if len(values) == 0:
+        return np.zeros(shape, dtype) if dtype is not object else np.full(shape, b"", object)
+    if len(values) > size:
+        raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")
+    flat = np.empty(size, dtype)
+    flat[: len(values)] = values
+    flat[len(values) :] = values[-1]
+    return flat.reshape(shape)
+
+
+def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
+    """Parse a binary or text GraphDef; the format is taken from the content, not trusted from
+    the suffix alone, because users rename files freely."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory, not a GraphDef file")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not data.strip():
+        raise BadInputError(f"{path}: file is empty")
+    graph = graph_pb2.GraphDef()
+    if path.suffix.lower() in TEXT_SUFFIXES or _looks_like_text(data):
+        try:
+            text_format.Parse(data.decode("utf-8"), graph)
+        except (text_format.ParseError, UnicodeDecodeError) as err:
+            raise BadInputError(f"{path}: not a text GraphDef: {_one_line(err)}") from None
+    else:
+        try:
+            graph.ParseFromString(data)
+        except (message.DecodeError, RuntimeError, ValueError) as err:
+            raise BadInputError(
+                f"{path}: not a binary GraphDef (truncated or another format): {_one_line(err)}"
+            ) from None
+    if not graph.node:
+        raise BadInputError(f"{path}: the GraphDef has no nodes")
+    return graph
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096].lstrip()
+    if not head.startswith((b"node", b"library", b"versions", b"#")):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__

@@ -1,0 +1,105 @@
+"""Every name in the generated code comes from here: Keras layer names recovered from graph
+scopes, and Python identifiers that are unique, never a keyword or builtin, and stable.
+
+Names from a graph are untrusted text. Layer names only ever reach code as string literals
+(escaped by `repr`); identifiers are rebuilt from a safe alphabet.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections import Counter
+
+_UNIQUIFIER = re.compile(r"^(.*\D.*?)_\d+$")
+_IDENT_BAD = re.compile(r"[^0-9a-zA-Z_]+")
+RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {
+    "keras", "np", "numpy", "build_model", "load_weights", "model", "inputs", "outputs",
+}
+
+
+class ScopeNamer:
+    """Recovers layer names from node scopes.
+
+    Frozen Keras models put every node under the model's own scope and tag each layer scope
+    with TF's uniquifier (`mobilenetv2_1.00_224_1/block_1_expand_BN_1/...`). When (nearly) every
+    layer scope carries that tag we strip it; inside a layer, op-internal scopes such as
+    `batchnorm` or `Tensordot` carry no tag, which is how the layer scope is told apart from them.
+    """
+
+    def __init__(self, node_names: list[str]):
+        paths = [n.split("/") for n in node_names if "/" in n]
+        firsts = Counter(p[0] for p in paths)
+        self.model_scope = None
+        if paths and len(firsts) == 1 and len(paths) >= 0.9 * len(node_names):
+            self.model_scope = next(iter(firsts))
+        tops = {p[1] for p in paths if self.model_scope and len(p) > 2} or {p[0] for p in paths if len(p) > 1}
+        tagged = sum(1 for t in tops if _UNIQUIFIER.match(t))
+        self.uniquified = bool(tops) and tagged >= 0.9 * len(tops)
+
+    def scope(self, node_name: str) -> list[str]:
+        parts = node_name.split("/")[:-1]
+        if self.model_scope and parts and parts[0] == self.model_scope:
+            parts = parts[1:]
+        return parts
+
+    def layer_name(self, node_names: list[str]) -> str | None:
+        """The layer scope shared by a group of nodes, or None when they share none."""
+        scopes = [self.scope(n) for n in node_names]
+        common = scopes[0]
+        for s in scopes[1:]:
+            n = 0
+            while n < min(len(common), len(s)) and common[n] == s[n]:
+                n += 1
+            common = common[:n]
+        if not common:
+            return None
+        if self.uniquified:
+            for part in reversed(common):
+                m = _UNIQUIFIER.match(part)
+                if m:
+                    return m.group(1)
+            return common[0]
+        return common[-1]
+
+    def same_layer(self, a: str, b: str) -> bool:
+        return self.scope(a) == self.scope(b)
+
+
+class Allocator:
+    """Hands out unique names; the first claimant of a name keeps it."""
+
+    def __init__(self, reserved: set[str] = frozenset()):
+        self.used = set(reserved)
+
+    def claim(self, wanted: str) -> str:
+        name, n = wanted, 1
+        while name in self.used:
+            n += 1
+            name = f"{wanted}_{n}"
+        self.used.add(name)
+        return name
+
+
+def keras_name(text: str) -> str:
+    """Keras forbids '/' in layer names; everything else survives as an escaped literal."""
+    text = text.replace("/", "_").strip()
+    return text or "layer"
+
+
+def identifier(text: str) -> str:
+    """A Python identifier resembling `text`: lower snake case, ASCII only."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text)
+    ident = _IDENT_BAD.sub("_", text).strip("_").lower()
+    ident = re.sub(r"_+", "_", ident)
+    if not ident:
+        ident = "x"
+    if ident[0].isdigit():
+        ident = "t_" + ident
+    return ident
+
+
+def comment_text(text: str) -> str:
+    """Graph text made safe for a `#` comment: no line breaks or control characters."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

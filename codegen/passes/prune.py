@@ -1,0 +1,155 @@
+"""Cut the graph down to what computes the requested outputs from the requested inputs.
+
+Identity-like ops are bypassed (they are TF plumbing, not model structure), control edges are
+already gone, and whatever does not feed an output is dropped. The result names its inputs and
+outputs explicitly, so later stages never guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UsageError, BadInputError
+from ..graph import Graph, Node, split_ref, tensor_ref
+
+# Ops that forward input i to output i unchanged at inference time.
+IDENTITY_OPS = {"Identity", "IdentityN", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape"}
+# Ops that produce nothing a model output can depend on.
+SIDE_EFFECT_OPS = {"NoOp", "Assert", "Print", "PrintV2", "SaveV2", "RestoreV2", "VarHandleOp"}
+PLACEHOLDER_OPS = {"Placeholder"}
+
+
+@dataclass
+class TensorSpec:
+    """A tensor the user named on the command line, with an optional shape override."""
+
+    tensor: str
+    shape: tuple[int | None, ...] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "TensorSpec":
+        """`input:0[1,224,224,3]` (tf2onnx's syntax); `:0` and the shape are optional."""
+        text = text.strip()
+        shape = None
+        if text.endswith("]") and "[" in text:
+            text, _, dims = text[:-1].rpartition("[")
+            try:
+                shape = tuple(
+                    None if d.strip() in ("", "?", "-1", "None") else int(d)
+                    for d in dims.split(",")
+                    if dims.strip()
+                )
+            except ValueError:
+                raise UsageError(f"bad shape in tensor spec {text + '[' + dims + ']'!r}") from None
+        if not text:
+            raise UsageError("empty tensor name")
+        return cls(tensor_ref(text), shape)
+
+
+@dataclass
+class Pruned:
+    graph: Graph
+    inputs: list[str]  # placeholder tensors, in the model's input order
+    outputs: list[str]  # output tensors, in the model's output order
+    input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
+
+
+def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpec] | None) -> Pruned:
+    alias: dict[str, str] = {}
+
+    def resolve(tensor: str) -> str:
+        while tensor in alias:
+            tensor = alias[tensor]
+        return tensor
+
+    for node in graph:
+        if node.op in IDENTITY_OPS:
+            for i, src in enumerate(node.inputs):
+                alias[node.output(i)] = src
+
+    nodes = {n.name: n for n in graph if n.op not in IDENTITY_OPS}
+    for name, node in nodes.items():
+        nodes[name] = Node(node.name, node.op, [resolve(t) for t in node.inputs], node.attrs)
+
+    def known(spec: TensorSpec, what: str) -> str:
+        name, port = split_ref(spec.tensor)
+        if name not in graph.nodes:
+            raise UsageError(f"{what} tensor {spec.tensor!r}: no node named {name!r} in the graph")
+        return resolve(spec.tensor)
+
+    # Inputs: the user's tensors (interior ones become placeholders) or every placeholder.
+    input_shapes: dict[str, tuple] = {}
+    if inputs:
+        input_tensors = []
+        for spec in inputs:
+            tensor = known(spec, "input")
+            name, port = split_ref(tensor)
+            node = nodes[name]
+            if node.op not in PLACEHOLDER_OPS:
+                dtype = _output_dtype(node)
+                new_name = name if port == 0 else f"{name}_{port}"
+                placeholder = Node(new_name, "Placeholder", [], {"dtype": dtype, "shape": None})
+                nodes[new_name] = placeholder if port else placeholder
+                for other in nodes.values():
+                    other.inputs = [placeholder.output() if t == tensor else t for t in other.inputs]
+                tensor = placeholder.output()
+            input_tensors.append(tensor)
+            if spec.shape is not None:
+                input_shapes[tensor] = spec.shape
+    else:
+        input_tensors = None
+
+    if outputs:
+        output_tensors = [known(spec, "output") for spec in outputs]
+    else:
+        output_tensors = _sinks(nodes)
+        if not output_tensors:
+            raise BadInputError("the graph computes nothing: no node outside constants has a result")
+
+    keep: dict[str, Node] = {}
+    stack = [split_ref(t)[0] for t in output_tensors]
+    stop = {split_ref(t)[0] for t in input_tensors} if input_tensors else set()
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        node = nodes[name]
+        keep[name] = node
+        if name in stop:
+            node.inputs = []
+            continue
+        stack.extend(split_ref(t)[0] for t in node.inputs)
+
+    placeholders = [n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS]
+    placeholders += [t for t in (input_tensors or []) if t not in placeholders]
+    if input_tensors is None:
+        input_tensors = placeholders
+    else:
+        missing = [t for t in placeholders if t not in input_tensors]
+        if missing:
+            raise UsageError(
+                *(f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs does not list" for t in missing)
+            )
+    ordered = [keep[n] for n in nodes if n in keep]
+    return Pruned(Graph(ordered), input_tensors, output_tensors, input_shapes)
+
+
+def _sinks(nodes: dict[str, Node]) -> list[str]:
+    """Outputs nobody reads, skipping side-effect-only ops and constants."""
+    used = {t for n in nodes.values() for t in n.inputs}
+    sinks = []
+    for node in nodes.values():
+        if node.op in SIDE_EFFECT_OPS or node.op in ("Const", "Placeholder") or node.op in IDENTITY_OPS:
+            continue
+        if not any(t in used for t in (node.output(0),)) and not any(
+            t.startswith(node.name + ":") for t in used
+        ):
+            sinks.append(node.output(0))
+    return sinks
+
+
+def _output_dtype(node: Node) -> str:
+    for key in ("T", "dtype", "out_type"):
+        if isinstance(node.attrs.get(key), str):
+            return node.attrs[key]
+    return "float32"

@@ -1,0 +1,193 @@
+"""The pattern registry: the one place to teach graph2py a new op.
+
+A pattern is a small function registered for the op type of the *first* node of the group it
+matches (its anchor). It inspects graph structure around the anchor through a `Matcher` and
+returns a `Layer` covering the nodes it consumed, or None to let the next pattern try. Patterns
+for one op family live in one module; the registration order inside an op type is the order of
+the imports below, most specific first.
+
+    @pattern("Conv2D")
+    def conv2d(node, m):
+        ...
+        return m.layer("Conv2D", [node, ...], inputs=[x], kwargs={...}, weights=[...])
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..graph import Graph, Node, split_ref
+from ..names import ScopeNamer, keras_name
+from ..passes.fold import Constants
+from ..spec import Layer, Weight
+
+PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
+PATTERNS: dict[str, list[PatternFn]] = {}
+# Ops that only compute shapes (of a dynamic batch, usually) for a reshape or transposed conv.
+SHAPE_PLUMBING = {"Shape", "StridedSlice", "Pack", "ConcatV2", "GatherV2", "Prod", "Cast", "Mul", "Reshape", "Squeeze"}
+
+
+def pattern(*ops: str):
+    """Register a pattern for nodes of the given op types."""
+
+    def register(fn: PatternFn) -> PatternFn:
+        for op in ops:
+            PATTERNS.setdefault(op, []).append(fn)
+        return fn
+
+    return register
+
+
+class Matcher:
+    """What a pattern may ask about the graph. Keeps patterns free of bookkeeping."""
+
+    def __init__(self, graph: Graph, consts: Constants, shapes: dict, namer: ScopeNamer, outputs: set[str]):
+        self.graph = graph
+        self.consts = consts
+        self.shapes = shapes
+        self.namer = namer
+        self.outputs = outputs
+        self.covered: set[str] = set()
+
+    # values -------------------------------------------------------------------------------
+    def const(self, tensor: str) -> np.ndarray | None:
+        return self.consts.value(tensor)
+
+    def scalar(self, tensor: str) -> float | None:
+        return self.consts.scalar(tensor)
+
+    def shape(self, tensor: str):
+        return self.shapes.get(tensor)
+
+    def node(self, tensor: str) -> Node:
+        return self.graph.producer(tensor)
+
+    # structure ----------------------------------------------------------------------------
+    def user(self, tensor: str, *ops: str) -> Node | None:
+        """The only consumer of `tensor`, if it has exactly one, is of one of `ops` and the
+        tensor is not a model output: the condition for fusing it into the same layer."""
+        users = self.graph.users(tensor)
+        if len(users) != 1 or tensor in self.outputs:
+            return None
+        user = users[0]
+        if user.name in self.covered or (ops and user.op not in ops):
+            return None
+        return user
+
+    def split_const(self, node: Node) -> tuple[str, str] | None:
+        """(data tensor, constant tensor) of a binary op with exactly one constant operand."""
+        if len(node.inputs) != 2:
+            return None
+        a, b = node.inputs
+        ca, cb = self.consts.is_const(a), self.consts.is_const(b)
+        if ca == cb:
+            return None
+        return (b, a) if ca else (a, b)
+
+    def producer_op(self, tensor: str) -> str:
+        return self.graph.producer(tensor).op
+
+    def shape_plumbing(self, tensor: str, data: str) -> list[Node] | None:
+        """The non-constant nodes computing a shape vector from `Shape(data)` (a dynamic batch
+        size, typically), or None if the computation involves anything but shape arithmetic.
+        A pattern that consumes such a vector absorbs these nodes with it."""
+        found: dict[str, Node] = {}
+        stack = [tensor]
+        while stack:
+            t = stack.pop()
+            node = self.graph.producer(t)
+            if node.name in found or self.consts.is_const(t):
+                continue
+            if node.op not in SHAPE_PLUMBING or node.name in self.covered:
+                return None
+            found[node.name] = node
+            if node.op == "Shape":
+                continue
+            stack.extend(node.inputs)
+        for node in found.values():
+            for user in self.graph.users(node.output(0)):
+                if user.name not in found and user.output(0) != tensor and tensor not in user.inputs:
+                    return None
+        return [n for n in self.graph if n.name in found]
+
+    # building -----------------------------------------------------------------------------
+    def weight(self, name: str, tensor: str, shape: tuple[int, ...] | None = None) -> Weight | None:
+        """A Keras weight read from a constant, reshaped to `shape` when the graph stores it
+        in another (e.g. a 1x1x1xC BatchNorm statistic for a C-vector)."""
+        value = self.consts.value(tensor)
+        recipe = self.consts.recipe(tensor)
+        if value is None or recipe is None:
+            return None
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            if value.size != int(np.prod(shape)):
+                return None
+            recipe = ("reshape", recipe, tuple(shape))
+        return Weight(name, recipe, tuple(shape if shape is not None else value.shape))
+
+    def layer(
+        self,
+        cls: str,
+        nodes: list[Node],
+        inputs: list[str],
+        kwargs: dict | None = None,
+        args: list | None = None,
+        weights: list[Weight | None] | None = None,
+        output: str | None = None,
+        list_input: bool = False,
+    ) -> Layer | None:
+        """A Layer covering `nodes` (anchor first, output last). Returns None if a weight could
+        not be traced to the graph's constants, so the caller's `return m.layer(...)` declines."""
+        weights = weights or []
+        if any(w is None for w in weights):
+            return None
+        names = [n.name for n in nodes]
+        return Layer(
+            cls=cls,
+            name=self.layer_name(nodes, weights),
+            inputs=inputs,
+            outputs=[output or nodes[-1].output(0)],
+            nodes=names,
+            ops=[n.op for n in nodes],
+            args=list(args or []),
+            kwargs=dict(kwargs or {}),
+            weights=list(weights),
+            list_input=list_input,
+        )
+
+    def layer_name(self, nodes: list[Node], weights: list[Weight]) -> str:
+        name = self.namer.layer_name([n.name for n in nodes])
+        if name is None:
+            for w in weights:
+                source = _first_read(w.recipe)
+                if source and "/" in source:
+                    name = self.namer.layer_name([source])
+                    if name:
+                        break
+        if name is None:
+            scope = self.namer.scope(nodes[0].name)
+            name = "_".join(scope + [nodes[0].name.split("/")[-1]])
+        return keras_name(name)
+
+    def same_layer(self, a: Node, b: Node) -> bool:
+        """Whether b belongs to a's layer by scope (an unscoped TF1 op joins any layer)."""
+        sa, sb = self.namer.scope(a.name), self.namer.scope(b.name)
+        return sa == sb or not sb or not sa
+
+
+def _first_read(recipe) -> str | None:
+    if not isinstance(recipe, tuple):
+        return None
+    if recipe[0] == "read":
+        return recipe[1]
+    for part in recipe[1:]:
+        found = _first_read(part)
+        if found:
+            return found
+    return None
+
+
+def load_all() -> None:
+    """Import the pattern modules (their import registers them), in priority order."""
+    from . import norm, activation, conv, dense, pool, merge, reshape, scale  # noqa: F401

@@ -1,0 +1,167 @@
+"""Convolutions: Conv2D (grouped too), DepthwiseConv2dNative, depthwise+pointwise as
+SeparableConv2D, Conv2DBackpropInput as Conv2DTranspose; each absorbs a following bias add and,
+when it sits in the same layer scope, its activation."""
+
+from __future__ import annotations
+
+from ..graph import Node
+from . import Matcher, pattern
+from .activation import fused_activation
+
+
+def pair(values) -> int | tuple[int, int]:
+    """(2, 2) -> 2: Keras accepts either and the short form reads better."""
+    a, b = int(values[0]), int(values[1])
+    return a if a == b else (a, b)
+
+
+def spatial_attrs(node: Node) -> dict | None:
+    """strides/padding/dilation_rate in Keras terms, or None for layouts we do not map here."""
+    a = node.attrs
+    if a.get("data_format", "NHWC") != "NHWC" or a.get("padding") not in ("SAME", "VALID"):
+        return None
+    strides = a.get("strides", [1, 1, 1, 1])
+    dilations = a.get("dilations", [1, 1, 1, 1])
+    if strides[0] != 1 or strides[3] != 1 or dilations[0] != 1 or dilations[3] != 1:
+        return None
+    return {
+        "strides": pair(strides[1:3]),
+        "padding": a["padding"].lower(),
+        "dilation_rate": pair(dilations[1:3]),
+    }
+
+
+def bias_add(m: Matcher, tensor: str, channels: int) -> tuple[Node, str] | None:
+    """A BiasAdd, or an Add of a constant C-vector, applied to `tensor`: (node, bias tensor)."""
+    user = m.user(tensor, "BiasAdd", "AddV2", "Add")
+    if user is None:
+        return None
+    if user.op == "BiasAdd":
+        if user.inputs[0] != tensor or user.attrs.get("data_format", "NHWC") != "NHWC":
+            return None
+        bias = user.inputs[1]
+    else:
+        split = m.split_const(user)
+        if not split or split[0] != tensor:
+            return None
+        bias = split[1]
+    value = m.const(bias)
+    if value is None or value.size != channels or (value.ndim and value.shape[-1] != channels):
+        return None
+    return user, bias
+
+
+def with_bias_and_activation(m, anchor, nodes, tensor, channels, kwargs, weights):
+    """Absorb the bias add and same-scope activation that follow a conv or matmul."""
+    found = bias_add(m, tensor, channels)
+    if found:
+        node, bias = found
+        nodes.append(node)
+        weights.append(m.weight("bias", bias, (channels,)))
+        tensor = node.output(0)
+    else:
+        kwargs["use_bias"] = False
+    act = fused_activation(m, anchor, tensor)
+    if act:
+        kwargs["activation"] = act[0]
+        nodes.extend(act[1])
+        tensor = act[2]
+    return tensor
+
+
+@pattern("Conv2D")
+def conv2d(node: Node, m: Matcher):
+    x, f = node.inputs
+    kernel = m.const(f)
+    spatial = spatial_attrs(node)
+    in_shape = m.shape(x)
+    if kernel is None or kernel.ndim != 4 or spatial is None:
+        return None
+    filters = kernel.shape[3]
+    kwargs = dict(spatial)
+    if in_shape is not None and in_shape[-1] and in_shape[-1] != kernel.shape[2]:
+        if in_shape[-1] % kernel.shape[2]:
+            return None
+        kwargs["groups"] = in_shape[-1] // kernel.shape[2]
+    nodes, weights = [node], [m.weight("kernel", f)]
+    out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
+    return m.layer("Conv2D", nodes, [x], args=[filters, pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)
+
+
+@pattern("DepthwiseConv2dNative")
+def depthwise(node: Node, m: Matcher):
+    x, f = node.inputs
+    kernel = m.const(f)
+    spatial = spatial_attrs(node)
+    if kernel is None or kernel.ndim != 4 or spatial is None:
+        return None
+    multiplier = kernel.shape[3]
+    channels = kernel.shape[2] * multiplier
+    pointwise = m.user(node.output(0), "Conv2D")
+    if pointwise is not None and m.same_layer(node, pointwise):
+        pw = m.const(pointwise.inputs[1])
+        pw_spatial = spatial_attrs(pointwise)
+        if (
+            pw is not None
+            and pw.shape[:2] == (1, 1)
+            and pw_spatial == {"strides": 1, "padding": "valid", "dilation_rate": 1}
+        ):
+            kwargs = dict(spatial)
+            if multiplier != 1:
+                kwargs["depth_multiplier"] = multiplier
+            nodes = [node, pointwise]
+            weights = [m.weight("depthwise_kernel", f), m.weight("pointwise_kernel", pointwise.inputs[1])]
+            out = with_bias_and_activation(m, node, nodes, pointwise.output(0), pw.shape[3], kwargs, weights)
+            return m.layer(
+                "SeparableConv2D", nodes, [x], args=[pw.shape[3], pair(kernel.shape[:2])],
+                kwargs=kwargs, weights=weights, output=out,
+            )
+    kwargs = dict(spatial)
+    if multiplier != 1:
+        kwargs["depth_multiplier"] = multiplier
+    nodes, weights = [node], [m.weight("kernel", f)]
+    out = with_bias_and_activation(m, node, nodes, node.output(0), channels, kwargs, weights)
+    return m.layer("DepthwiseConv2D", nodes, [x], args=[pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)
+
+
+@pattern("Conv2DBackpropInput")
+def conv2d_transpose(node: Node, m: Matcher):
+    sizes, f, x = node.inputs
+    kernel = m.const(f)
+    spatial = spatial_attrs(node)
+    in_shape, out_shape = m.shape(x), m.shape(node.output(0))
+    if kernel is None or spatial is None or in_shape is None or out_shape is None:
+        return None
+    if spatial["dilation_rate"] != 1:
+        return None
+    filters = kernel.shape[2]
+    kwargs = dict(spatial)
+    del kwargs["dilation_rate"]
+    strides = node.attrs["strides"][1:3]
+    output_padding = []
+    for i in range(2):
+        k, s, size = kernel.shape[i], strides[i], in_shape[1 + i]
+        want = out_shape[1 + i]
+        if size is None or want is None:
+            return None
+        # Keras: out = (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
+        pad = k // 2 if spatial["padding"] == "same" else 0
+        natural = size * s if spatial["padding"] == "same" else (size - 1) * s + k
+        extra = want - natural
+        if spatial["padding"] == "same":
+            extra = want - ((size - 1) * s + k - 2 * pad)
+        output_padding.append(extra)
+    natural_ok = all(
+        out_shape[1 + i] == (in_shape[1 + i] * strides[i] if spatial["padding"] == "same" else (in_shape[1 + i] - 1) * strides[i] + kernel.shape[i])
+        for i in range(2)
+    )
+    if not natural_ok:
+        if any(p < 0 or p >= strides[i] for i, p in enumerate(output_padding)):
+            return None
+        kwargs["output_padding"] = pair(output_padding)
+    plumbing = m.shape_plumbing(sizes, x)
+    if plumbing is None:
+        return None
+    nodes, weights = [*plumbing, node], [m.weight("kernel", f)]
+    out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
+    return m.layer("Conv2DTranspose", nodes, [x], args=[filters, pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)

@@ -1,0 +1,80 @@
+"""MatMul with a constant right operand as Dense, on 2-D input and, through the
+Reshape/MatMul/Reshape (Tensordot) form TF uses for `x @ W` on N-D input, on 3-D/4-D input."""
+
+from __future__ import annotations
+
+from ..graph import Node
+from . import Matcher, pattern
+from .conv import with_bias_and_activation
+
+# Ops a Tensordot region uses to compute the reshapes around its MatMul.
+_TENSORDOT_PLUMBING = {"Shape", "GatherV2", "Prod", "Pack", "ConcatV2", "Reshape", "Transpose", "Cast", "StridedSlice"}
+
+
+@pattern("MatMul")
+def matmul(node: Node, m: Matcher):
+    x, w = node.inputs
+    kernel = m.const(w)
+    if kernel is None or kernel.ndim != 2 or node.attrs.get("transpose_a"):
+        return None
+    transposed = bool(node.attrs.get("transpose_b"))
+    units = kernel.shape[0] if transposed else kernel.shape[1]
+    weight = m.weight("kernel", w)
+    if weight is not None and transposed:
+        weight.recipe = ("transpose", weight.recipe, (1, 0))
+        weight.shape = weight.shape[::-1]
+    nodes, inputs, out = [node], [x], node.output(0)
+    tensordot = _tensordot(m, node)
+    if tensordot:
+        inputs, region, out = tensordot
+        nodes = region
+    elif m.shape(x) is not None and len(m.shape(x)) != 2:
+        return None
+    kwargs: dict = {}
+    weights = [weight]
+    out = with_bias_and_activation(m, node, nodes, out, units, kwargs, weights)
+    return m.layer("Dense", nodes, inputs, args=[units], kwargs=kwargs, weights=weights, output=out)
+
+
+def _tensordot(m: Matcher, mm: Node):
+    """Recognise reshape(matmul(reshape(x, [-1, C]), W), shape(x)[:-1] + [units]).
+
+    Matched by what it computes rather than by names: walk back from the MatMul through
+    reshape/transpose plumbing to one data tensor x, forward to a Reshape whose static shape is
+    x's with the last axis replaced; every plumbing node must feed only this region.
+    """
+    a = m.node(mm.inputs[0])
+    if a.op != "Reshape":
+        return None
+    region = {a.name: a}
+    x = a.inputs[0]
+    src = m.node(x)
+    if src.op == "Transpose":
+        perm = m.const(src.inputs[1])
+        if perm is None or list(perm) != list(range(len(perm))):
+            return None
+        region[src.name] = src
+        x = src.inputs[0]
+    after = m.user(mm.output(0), "Reshape")
+    if after is None:
+        return None
+    x_shape, out_shape = m.shape(x), m.shape(after.output(0))
+    if x_shape is None or out_shape is None or len(x_shape) < 3 or tuple(out_shape[:-1]) != tuple(x_shape[:-1]):
+        return None
+    # the shape computations between x and the two reshapes
+    stack = [t for n in (a, after) for t in n.inputs[1:]]
+    while stack:
+        node = m.node(stack.pop())
+        if node.name in region or m.consts.is_const(node.output(0)):
+            continue
+        if node.op not in _TENSORDOT_PLUMBING:
+            return None
+        region[node.name] = node
+        stack.extend(t for t in node.inputs if t != x)
+    for node in region.values():
+        for out in range(1):
+            for user in m.graph.users(node.output(out)):
+                if user.name not in region and user is not mm and user is not after:
+                    return None
+    ordered = [n for n in m.graph if n.name in region] + [mm, after]
+    return [x], ordered, after.output(0)

@@ -1,0 +1,47 @@
+"""Ops between two or more computed tensors: Keras merge layers."""
+
+from __future__ import annotations
+
+from ..graph import Node
+from . import Matcher, pattern
+
+MERGE = {
+    "Add": "Add",
+    "AddV2": "Add",
+    "Mul": "Multiply",
+    "Sub": "Subtract",
+    "Maximum": "Maximum",
+    "Minimum": "Minimum",
+}
+
+
+@pattern(*MERGE)
+def elementwise(node: Node, m: Matcher):
+    if len(node.inputs) != 2 or any(m.consts.is_const(t) for t in node.inputs):
+        return None
+    return m.layer(MERGE[node.op], [node], list(node.inputs), list_input=True)
+
+
+@pattern("AddN")
+def add_n(node: Node, m: Matcher):
+    if any(m.consts.is_const(t) for t in node.inputs):
+        return None
+    return m.layer("Add", [node], list(node.inputs), list_input=True)
+
+
+@pattern("ConcatV2")
+def concat(node: Node, m: Matcher):
+    tensors, axis = node.inputs[:-1], m.const(node.inputs[-1])
+    shape = m.shape(node.output(0))
+    if axis is None or any(m.consts.is_const(t) for t in tensors):
+        return None
+    axis = int(axis)
+    kwargs = {}
+    if shape is None:
+        if axis != -1:
+            kwargs["axis"] = axis
+    elif axis % len(shape) != len(shape) - 1:
+        kwargs["axis"] = axis % len(shape)
+    if len(tensors) == 1:
+        return None
+    return m.layer("Concatenate", [node], list(tensors), kwargs=kwargs, list_input=True)

@@ -1,0 +1,197 @@
+"""Normalisations: FusedBatchNorm (all versions), the decomposed BatchNorm that Keras 3 and
+tf.nn.batch_normalization freeze to, the decomposed LayerNormalization (moments), and the Keras
+preprocessing Normalization layer."""
+
+from __future__ import annotations
+
+from ..graph import Node
+from . import Matcher, pattern
+
+
+@pattern("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+def fused_batch_norm(node: Node, m: Matcher):
+    if node.attrs.get("is_training") or node.attrs.get("data_format", "NHWC") != "NHWC":
+        return None
+    if any(m.graph.users(node.output(i)) for i in range(1, 6)):
+        return None
+    x, scale, offset, mean, var = node.inputs[:5]
+    channels = m.const(scale).size if m.const(scale) is not None else None
+    if channels is None:
+        return None
+    c = (channels,)
+    weights = [
+        m.weight("gamma", scale, c),
+        m.weight("beta", offset, c),
+        m.weight("moving_mean", mean, c),
+        m.weight("moving_variance", var, c),
+    ]
+    eps = float(node.attrs.get("epsilon", 1e-3))
+    return m.layer("BatchNormalization", [node], [x], kwargs={"epsilon": _f32(eps)}, weights=weights)
+
+
+def _f32(value: float) -> float:
+    """The shortest decimal that round-trips through float32: 1.001e-05, not 1.0010000230..."""
+    import numpy as np
+
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
+def _rsqrt_of_var_eps(m: Matcher, tensor: str):
+    """rsqrt(var + eps) [* gamma] as stored in the graph: (var, eps, gamma or None)."""
+    node = m.node(tensor)
+    gamma = None
+    if node.op == "Mul":
+        a, b = (m.node(t) for t in node.inputs)
+        if a.op == "Rsqrt":
+            node, gamma = a, node.inputs[1]
+        elif b.op == "Rsqrt":
+            node, gamma = b, node.inputs[0]
+        else:
+            return None
+    if node.op != "Rsqrt":
+        return None
+    add = m.node(node.inputs[0])
+    if add.op not in ("AddV2", "Add"):
+        return None
+    for var, eps in (add.inputs, add.inputs[::-1]):
+        e = m.scalar(eps)
+        if e is not None and m.const(var) is not None and m.const(var).size > 1:
+            return var, e, gamma
+    return None
+
+
+@pattern("Mul")
+def batch_norm(node: Node, m: Matcher):
+    """x * s + (beta - mean * s), s = rsqrt(var + eps) * gamma: tf.nn.batch_normalization."""
+    split = m.split_const(node)
+    if not split:
+        return None
+    x, s = split
+    parts = _rsqrt_of_var_eps(m, s)
+    if parts is None:
+        return None
+    var, eps, gamma = parts
+    shape = m.shape(x)
+    channels = m.const(var).size
+    if shape is None or shape[-1] != channels or m.const(var).shape[-1] != channels:
+        return None
+    add = m.user(node.output(0), "AddV2", "Add")
+    if add is None:
+        return None
+    shift = m.node(next((t for t in add.inputs if t != node.output(0)), node.output(0)))
+    beta = None
+    if shift.op == "Sub":
+        beta, mean_mul = shift.inputs[0], m.node(shift.inputs[1])
+    elif shift.op == "Neg":
+        mean_mul = m.node(shift.inputs[0])
+    else:
+        return None
+    if mean_mul.op != "Mul" or s not in mean_mul.inputs:
+        return None
+    mean = next(t for t in mean_mul.inputs if t != s) if len(set(mean_mul.inputs)) == 2 else None
+    if mean is None or m.const(mean) is None:
+        return None
+    c = (channels,)
+    kwargs: dict = {"epsilon": _f32(eps)}
+    weights = []
+    if gamma is not None:
+        weights.append(m.weight("gamma", gamma, c))
+    else:
+        kwargs["scale"] = False
+    if beta is not None:
+        weights.append(m.weight("beta", beta, c))
+    else:
+        kwargs["center"] = False
+    weights += [m.weight("moving_mean", mean, c), m.weight("moving_variance", var, c)]
+    return m.layer("BatchNormalization", [node, add], [x], kwargs=kwargs, weights=weights, output=add.output(0))
+
+
+@pattern("Mean")
+def layer_norm(node: Node, m: Matcher):
+    """Keras 3's LayerNormalization on TF: moments over the last axis, then
+    x * (rsqrt(var + eps) * gamma) + (beta - mean * (rsqrt(var + eps) * gamma))."""
+    x = node.inputs[0]
+    shape = m.shape(x)
+    axes = m.const(node.inputs[1])
+    if shape is None or axes is None or [int(a) % len(shape) for a in axes.reshape(-1)] != [len(shape) - 1]:
+        return None
+    if not node.attrs.get("keep_dims"):
+        return None
+    users = {u.op: u for u in m.graph.users(node.output(0))}
+    sqdiff, neg = users.get("SquaredDifference"), users.get("Neg")
+    if sqdiff is None or neg is None or len(users) != 2 or x not in sqdiff.inputs:
+        return None
+    variance = m.user(sqdiff.output(0), "Mean")
+    if variance is None:
+        return None
+    add = m.user(variance.output(0), "AddV2", "Add")
+    split = m.split_const(add) if add else None
+    eps = m.scalar(split[1]) if split else None
+    if eps is None:
+        return None
+    rsqrt = m.user(add.output(0), "Rsqrt")
+    if rsqrt is None:
+        return None
+    scale_users = m.graph.users(rsqrt.output(0))
+    nodes = [node, sqdiff, variance, add, rsqrt]
+    gamma = None
+    s = rsqrt.output(0)
+    if len(scale_users) == 1 and scale_users[0].op == "Mul" and m.split_const(scale_users[0]):
+        gmul = scale_users[0]
+        gamma = m.split_const(gmul)[1]
+        s = gmul.output(0)
+        nodes.append(gmul)
+    s_users = m.graph.users(s)
+    x_mul = next((u for u in s_users if u.op == "Mul" and x in u.inputs), None)
+    mean_mul = next((u for u in s_users if u.op == "Mul" and neg.output(0) in u.inputs), None)
+    if x_mul is None or mean_mul is None or len(s_users) != 2:
+        return None
+    nodes += [x_mul, neg, mean_mul]
+    shift, beta = mean_mul, None
+    add_beta = m.user(mean_mul.output(0), "AddV2", "Add")
+    if add_beta is not None and m.split_const(add_beta):
+        beta = m.split_const(add_beta)[1]
+        nodes.append(add_beta)
+        shift = add_beta
+    final = m.user(shift.output(0), "AddV2", "Add")
+    if final is None or x_mul.output(0) not in final.inputs:
+        return None
+    nodes.append(final)
+    c = (shape[-1],)
+    kwargs: dict = {"epsilon": _f32(eps)}
+    weights = []
+    if gamma is not None:
+        weights.append(m.weight("gamma", gamma, c))
+    else:
+        kwargs["scale"] = False
+    if beta is not None:
+        weights.append(m.weight("beta", beta, c))
+    else:
+        kwargs["center"] = False
+    return m.layer("LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=final.output(0))
+
+
+@pattern("Sub")
+def normalization(node: Node, m: Matcher):
+    """Keras' preprocessing Normalization: (x - mean) / maximum(sqrt(var), epsilon)."""
+    split = m.split_const(node)
+    if not split or split[0] != node.inputs[0]:
+        return None
+    x, mean = split
+    div = m.user(node.output(0), "RealDiv")
+    if div is None or div.inputs[0] != node.output(0):
+        return None
+    denom = m.node(div.inputs[1])
+    if denom.op != "Maximum":
+        return None
+    sqrt = next((m.node(t) for t in denom.inputs if m.node(t).op == "Sqrt"), None)
+    if sqrt is None or m.const(sqrt.inputs[0]) is None or m.const(mean) is None:
+        return None
+    mean_v, var_v = m.const(mean).reshape(-1), m.const(sqrt.inputs[0]).reshape(-1)
+    return m.layer(
+        "Normalization",
+        [node, div],
+        [x],
+        kwargs={"mean": [_f32(v) for v in mean_v], "variance": [_f32(v) for v in var_v]},
+        output=div.output(0),
+    )

@@ -1,0 +1,117 @@
+"""Layout ops on the data path: Reshape/Flatten/Squeeze/ExpandDims, Pad, Transpose, and the
+StridedSlice forms that are crops."""
+
+from __future__ import annotations
+
+import math
+
+from ..graph import Node
+from . import Matcher, pattern
+
+
+def _reshape_layer(m: Matcher, node: Node, x: str, out_shape):
+    """Reshape to `out_shape` (batch first), as Flatten when that is what it is."""
+    in_shape = m.shape(x)
+    if out_shape is None or in_shape is None or len(out_shape) < 1:
+        return None
+    rest = list(out_shape[1:])
+    if rest.count(None) > 1:
+        return None
+    if None not in in_shape[1:] and None not in rest and math.prod(rest) != math.prod(in_shape[1:]):
+        return None  # the reshape moves data across the batch axis
+    if len(rest) == 1 and len(in_shape) > 2:
+        return m.layer("Flatten", [node], [x])
+    target = tuple(-1 if d is None else int(d) for d in rest)
+    return m.layer("Reshape", [node], [x], args=[target])
+
+
+@pattern("Reshape")
+def reshape(node: Node, m: Matcher):
+    x = node.inputs[0]
+    target = m.consts.partial_vector(node.inputs[1])
+    in_shape = m.shape(x)
+    if target is None or in_shape is None:
+        return None
+    if target[0] not in (-1, None):
+        return None  # a fixed batch size baked into the graph
+    rest = [None if d in (-1, None) else d for d in target[1:]]
+    if rest.count(None) > 1:
+        return None
+    plumbing = m.shape_plumbing(node.inputs[1], x)
+    if plumbing is None:
+        return None
+    layer = _reshape_layer(m, node, x, (None, *rest))
+    if layer is not None and plumbing:
+        layer.nodes[:0] = [n.name for n in plumbing]
+        layer.ops[:0] = [n.op for n in plumbing]
+    return layer
+
+
+@pattern("Squeeze", "ExpandDims")
+def squeeze(node: Node, m: Matcher):
+    out = m.shape(node.output(0))
+    in_shape = m.shape(node.inputs[0])
+    if out is None or in_shape is None or not out or out[0] is not None or in_shape[0] is not None:
+        return None
+    return _reshape_layer(m, node, node.inputs[0], out)
+
+
+@pattern("Pad", "PadV2")
+def zero_padding(node: Node, m: Matcher):
+    x = node.inputs[0]
+    pads, shape = m.const(node.inputs[1]), m.shape(x)
+    if pads is None or shape is None or len(shape) != 4 or pads.shape != (4, 2):
+        return None
+    if node.op == "PadV2" and m.scalar(node.inputs[2]) != 0:
+        return None
+    if pads[0].any() or pads[3].any():
+        return None
+    (t, b), (l, r) = (int(v) for v in pads[1]), (int(v) for v in pads[2])
+    if t == b == l == r:
+        padding = t
+    elif t == b and l == r:
+        padding = (t, l)
+    else:
+        padding = ((t, b), (l, r))
+    return m.layer("ZeroPadding2D", [node], [x], kwargs={"padding": padding} if padding != 1 else {})
+
+
+@pattern("Transpose")
+def permute(node: Node, m: Matcher):
+    perm = m.const(node.inputs[1])
+    if perm is None or int(perm[0]) != 0 or list(perm) == list(range(len(perm))):
+        return None
+    return m.layer("Permute", [node], [node.inputs[0]], args=[tuple(int(p) for p in perm[1:])])
+
+
+@pattern("StridedSlice")
+def cropping(node: Node, m: Matcher):
+    """x[:, a:b, c:d, :] on NHWC data is a Cropping2D."""
+    x = node.inputs[0]
+    shape = m.shape(x)
+    begin, end, strides = (m.const(t) for t in node.inputs[1:4])
+    a = node.attrs
+    if shape is None or len(shape) != 4 or begin is None or end is None or strides is None:
+        return None
+    if len(begin) != 4 or any(int(s) != 1 for s in strides) or any(a.get(k, 0) for k in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
+        return None
+    crops = []
+    for axis in range(4):
+        bit = 1 << axis
+        lo = 0 if a.get("begin_mask", 0) & bit else int(begin[axis])
+        size = shape[axis]
+        if a.get("end_mask", 0) & bit:
+            hi = size
+        else:
+            hi = int(end[axis])
+            if size is None:
+                return None
+            hi = hi + size if hi < 0 else min(hi, size)
+        if axis in (0, 3):
+            if lo != 0 or hi != size:
+                return None
+            continue
+        if size is None or lo < 0:
+            return None
+        crops.append((lo, size - hi))
+    return m.layer("Cropping2D", [node], [x], kwargs={"cropping": tuple(crops)})

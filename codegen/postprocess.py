@@ -1,0 +1,180 @@
+"""Source-level passes over the rendered code (libcst), then black.
+
+Each pass is one small CST transformer with a one-line DESCRIPTION; tests state them as
+before/after source strings. Templates stay simple because these passes tidy afterwards.
+"""
+
+from __future__ import annotations
+
+import black
+import libcst as cst
+
+
+class DropUnusedDefinitions(cst.CSTTransformer):
+    """Remove module-level imports and classes that nothing in the module refers to."""
+
+    DESCRIPTION = "drop unused imports and helper classes"
+
+    def __init__(self, used: set[str]):
+        self.used = used
+
+    def leave_ClassDef(self, original, updated):
+        return updated if updated.name.value in self.used else cst.RemovalSentinel.REMOVE
+
+    def leave_SimpleStatementLine(self, original, updated):
+        body = []
+        for stmt in updated.body:
+            if isinstance(stmt, cst.Import):
+                names = [a for a in stmt.names if _bound_name(a) in self.used]
+                if not names:
+                    continue
+                names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                stmt = stmt.with_changes(names=names)
+            body.append(stmt)
+        if not body:
+            return cst.RemovalSentinel.REMOVE
+        return updated.with_changes(body=body)
+
+
+def _bound_name(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None:
+        return alias.asname.name.value
+    node = alias.name
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node.value
+
+
+class _Names(cst.CSTVisitor):
+    """Every name used as a value anywhere except in its own definition."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+        self._class_names: list[str] = []
+
+    def visit_Name(self, node: cst.Name):
+        self.used.add(node.value)
+
+    def visit_ClassDef(self, node: cst.ClassDef):
+        # the class's own name token is not a use
+        self._class_names.append(node.name.value)
+
+    def leave_Module(self, node):
+        pass
+
+
+def used_names(module: cst.Module) -> set[str]:
+    """Names referenced outside import statements and outside their own class header."""
+    counter: dict[str, int] = {}
+
+    class Count(cst.CSTVisitor):
+        def visit_Import(self, node):
+            return False
+
+        def visit_ImportFrom(self, node):
+            return False
+
+        def visit_ClassDef(self, node):
+            counter[node.name.value] = counter.get(node.name.value, 0) - 1
+
+        def visit_Name(self, node):
+            counter[node.value] = counter.get(node.value, 0) + 1
+
+    module.visit(Count())
+    return {name for name, count in counter.items() if count > 0}
+
+
+class CollapseSequential(cst.CSTTransformer):
+    """A single-input, single-output chain becomes `keras.Sequential([...])`."""
+
+    DESCRIPTION = "rewrite a plain layer chain as keras.Sequential"
+
+    def leave_FunctionDef(self, original, updated):
+        if updated.name.value != "build_model":
+            return updated
+        stmts = list(updated.body.body)
+        chain = _chain(stmts)
+        if chain is None:
+            return updated
+        input_call, layers, model_call = chain
+        elements = []
+        pending_comments: list[cst.EmptyLine] = []
+        for i, (layer_call, comments) in enumerate([(input_call, [])] + layers):
+            element = cst.Element(value=layer_call)
+            elements.append((element, comments))
+        # comments that preceded each statement move in front of its list element
+        built = []
+        for i, (element, comments) in enumerate(elements):
+            if i + 1 < len(elements) and elements[i + 1][1]:
+                ws = cst.ParenthesizedWhitespace(
+                    first_line=cst.TrailingWhitespace(),
+                    empty_lines=elements[i + 1][1],
+                    indent=True,
+                    last_line=cst.SimpleWhitespace(""),
+                )
+                element = element.with_changes(comma=cst.Comma(whitespace_after=ws))
+            built.append(element)
+        del pending_comments
+        kwargs = [a for a in model_call.args if a.keyword and a.keyword.value == "name"]
+        seq = cst.Call(
+            func=cst.parse_expression("keras.Sequential"),
+            args=[cst.Arg(cst.List(built)), *kwargs],
+        )
+        body = [cst.SimpleStatementLine([cst.Return(seq)])]
+        return updated.with_changes(body=updated.body.with_changes(body=body))
+
+
+def _chain(stmts):
+    """(Input call, [(layer constructor, comments)], Model call) if the body is a chain."""
+    if len(stmts) < 3:
+        return None
+    assigns = stmts[:-1]
+    ret = stmts[-1]
+    parsed = []
+    for stmt in assigns:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign)):
+            return None
+        assign = stmt.body[0]
+        if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+            return None
+        parsed.append((assign.targets[0].target.value, assign.value, [l for l in stmt.leading_lines if l.comment]))
+    first_var, first_value, _ = parsed[0]
+    if not (isinstance(first_value, cst.Call) and cst.ensure_type(first_value.func, cst.Attribute).attr.value == "Input"):
+        return None
+    prev = first_var
+    layers = []
+    for var, value, comments in parsed[1:]:
+        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Call) and len(value.args) == 1):
+            return None
+        arg = value.args[0].value
+        if not (isinstance(arg, cst.Name) and arg.value == prev):
+            return None
+        layers.append((value.func, comments))
+        prev = var
+    if not (isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0], cst.Return)):
+        return None
+    model_call = ret.body[0].value
+    if not isinstance(model_call, cst.Call):
+        return None
+    args = {a.keyword.value: a.value for a in model_call.args if a.keyword}
+    if not (isinstance(args.get("inputs"), cst.Name) and args["inputs"].value == first_var):
+        return None
+    if not (isinstance(args.get("outputs"), cst.Name) and args["outputs"].value == prev):
+        return None
+    # a name used more than once means a branch, not a chain
+    names = [v for v, _, _ in parsed]
+    if len(set(names)) != len(names):
+        return None
+    return first_value, layers, model_call
+
+
+def tidy(source: str, passes=("sequential",)) -> str:
+    module = cst.parse_module(source)
+    if "sequential" in passes:
+        module = module.visit(CollapseSequential())
+    module = module.visit(DropUnusedDefinitions(used_names(module)))
+    return format_source(module.code)
+
+
+def format_source(source: str) -> str:
+    return black.format_str(source, mode=black.Mode())

@@ -115,7 +115,7 @@ def provenance(layer: Layer) -> str:
         text = names[0]
     else:
         tails = [n[len(scope) + 1 :] if scope else n for n in names]
-        shown = ", ".join(tails[:3]) + (f", … ({len(names)} nodes)" if len(names) > 3 else "")
+        shown = ", ".join(tails[:2]) + (f", … ({len(names)} nodes)" if len(names) > 2 else "")
         text = f"{scope}/{{{shown}}}" if scope else shown
     return comment_text(text)
 

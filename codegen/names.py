@@ -71,10 +71,13 @@ class Allocator:
     """Hands out unique names; the first claimant of a name keeps it."""
 
     def __init__(self, reserved: set[str] = frozenset()):
+        self.reserved = set(reserved)
         self.used = set(reserved)
 
     def claim(self, wanted: str) -> str:
         name, n = wanted, 1
+        if name in self.reserved and f"{wanted}_" not in self.used:
+            name = f"{wanted}_"  # PEP 8's way around a keyword or builtin: input -> input_
         while name in self.used:
             n += 1
             name = f"{wanted}_{n}"

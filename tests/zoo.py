@@ -68,6 +68,7 @@ def build_application(name: str):
     import keras
 
     ctor, shape = APPLICATIONS[name]
+    keras.backend.clear_session()  # auto-generated layer names restart, so builds are identical
     keras.utils.set_random_seed(SEED)
     kwargs = dict(weights=None, input_shape=shape, classifier_activation=None)
     if name == "mobilenetv3small":

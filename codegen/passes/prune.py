@@ -88,8 +88,9 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
             if node.op not in PLACEHOLDER_OPS:
                 dtype = _output_dtype(node)
                 new_name = name if port == 0 else f"{name}_{port}"
-                placeholder = Node(new_name, "Placeholder", [], {"dtype": dtype, "shape": None})
-                nodes[new_name] = placeholder if port else placeholder
+                shape = _full_graph_shapes(graph).get(tensor)
+                placeholder = Node(new_name, "Placeholder", [], {"dtype": dtype, "shape": shape})
+                nodes[new_name] = placeholder
                 for other in nodes.values():
                     other.inputs = [placeholder.output() if t == tensor else t for t in other.inputs]
                 tensor = placeholder.output()
@@ -136,16 +137,17 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
 
 def _sinks(nodes: dict[str, Node]) -> list[str]:
     """Outputs nobody reads, skipping side-effect-only ops and constants."""
-    used = {t for n in nodes.values() for t in n.inputs}
-    sinks = []
-    for node in nodes.values():
-        if node.op in SIDE_EFFECT_OPS or node.op in ("Const", "Placeholder") or node.op in IDENTITY_OPS:
-            continue
-        if not any(t in used for t in (node.output(0),)) and not any(
-            t.startswith(node.name + ":") for t in used
-        ):
-            sinks.append(node.output(0))
-    return sinks
+    used = {split_ref(t)[0] for n in nodes.values() for t in n.inputs}
+    skip = SIDE_EFFECT_OPS | IDENTITY_OPS | {"Const", "Placeholder"}
+    return [n.output(0) for n in nodes.values() if n.op not in skip and n.name not in used]
+
+
+def _full_graph_shapes(graph: Graph) -> dict:
+    """Shapes over the whole graph: an interior tensor named as an input keeps its shape."""
+    from .fold import Constants
+    from .shapes import infer_shapes
+
+    return infer_shapes(graph, Constants(graph))
 
 
 def _output_dtype(node: Node) -> str:

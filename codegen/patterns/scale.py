@@ -44,3 +44,20 @@ def rescaling(node: Node, m: Matcher):
     x = m.split_const(node)[0]
     kwargs = {"offset": offset} if offset else {}
     return m.layer("Rescaling", nodes, [x], args=[scale], kwargs=kwargs, output=out)
+
+
+@pattern("Mul")
+def channel_scale(node: Node, m: Matcher):
+    """x * gamma with gamma a vector over the last axis: a learned per-channel scale (ConvNeXt's
+    LayerScale). Keras has no such layer, so a small backend-neutral helper layer is emitted."""
+    split = m.split_const(node)
+    if not split:
+        return None
+    x, gamma = split
+    value, shape = m.const(gamma), m.shape(x)
+    if shape is None or value is None or value.size < 2 or value.size != shape[-1]:
+        return None
+    if value.ndim and value.shape[-1] != value.size:
+        return None
+    weights = [m.weight("gamma", gamma, (value.size,))]
+    return m.layer("ChannelScale", [node], [x], weights=weights)

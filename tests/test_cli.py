@@ -128,4 +128,4 @@ node {{ name: "line\\nbreak/class" op: "Sigmoid" input: {evil!r} }}
     namespace: dict = {}
     exec(compile(source, "model.py", "exec"), namespace)  # defining build_model runs nothing
     model = namespace["build_model"]()
-    assert [layer.name for layer in model.layers] == [evil, "line\nbreak_class"]
+    assert [layer.name for layer in model.layers] == [evil, "line\nbreak"]

@@ -30,11 +30,10 @@ def analyze_file(
     outputs: list[TensorSpec] | None = None,
 ) -> ModelSpec:
     path = Path(path)
-    data = path.read_bytes() if path.is_file() else b""
     graph = from_graphdef(read_graphdef(path), source=str(path))
     spec = analyze(graph, inputs, outputs, name=_model_name(path))
     spec.source = path.name
-    spec.sha256 = hashlib.sha256(data).hexdigest()
+    spec.sha256 = _sha256(path)
     return spec
 
 
@@ -121,6 +120,15 @@ def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
             missing = sorted({t for l in remaining for t in l.inputs if t not in produced})
             raise UnsupportedError(f"cannot order layers: tensors {missing[:5]} are never produced")
     return ordered
+
+
+def _sha256(path: Path) -> str:
+    """Streamed: a second in-memory copy of a 500 MB graph would cost 500 MB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _model_name(path: Path) -> str:

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .convert import convert
 
-        _, files = convert(args.source, split_tensors(args.inputs), split_tensors(args.outputs))
+        wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
+        _, files = convert(args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted)
         if args.output_dir:
             write_atomically(Path(args.output_dir), files)
         else:

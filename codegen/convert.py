@@ -11,15 +11,18 @@ from .postprocess import format_source, tidy
 from .spec import ModelSpec
 
 
+FILES = ("model.py", "load_weights.py")
+
+
 def convert(
     path: str | Path,
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
+    files: tuple[str, ...] = FILES,
 ) -> tuple[ModelSpec, dict[str, str]]:
-    """(spec, {'model.py': source, 'load_weights.py': source})."""
+    """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
+    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
     spec = analyze_file(path, inputs, outputs)
-    files = render(spec)
-    return spec, {
-        "model.py": tidy(files["model.py"]),
-        "load_weights.py": format_source(files["load_weights.py"]),
-    }
+    rendered = render(spec, files)
+    post = {"model.py": tidy, "load_weights.py": format_source}
+    return spec, {name: post[name](rendered[name]) for name in files}

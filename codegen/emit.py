@@ -177,10 +177,8 @@ def weights_context(spec: ModelSpec) -> dict:
     return {"spec": spec, "weights": rows, "source": comment_text(spec.source), "source_literal": literal(spec.source)}
 
 
-def render(spec: ModelSpec) -> dict[str, str]:
+def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:
     """{'model.py': ..., 'load_weights.py': ...}, before post-processing."""
     env = _environment()
-    return {
-        "model.py": env.get_template("model.py.j2").render(model_context(spec)),
-        "load_weights.py": env.get_template("load_weights.py.j2").render(weights_context(spec)),
-    }
+    contexts = {"model.py": model_context, "load_weights.py": weights_context}
+    return {name: env.get_template(f"{name}.j2").render(contexts[name](spec)) for name in files}

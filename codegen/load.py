@@ -89,7 +89,7 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         flat = np.frombuffer(proto.tensor_content, dtype=dtype)
         if flat.size != size:
             raise ValueError(f"tensor content holds {flat.size} values, shape {shape} needs {size}")
-        return flat.reshape(shape).copy()
+        return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
     if proto.dtype == types_pb2.DT_HALF:
         values = np.array(values, np.uint16).view(np.float16)

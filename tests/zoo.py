@@ -95,7 +95,7 @@ def freeze_keras(model, path: str) -> None:
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(fn)
     with open(path, "wb") as f:
-        f.write(frozen.graph.as_graph_def().SerializeToString())
+        f.write(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
 
 
 def build_lenet(path: str) -> None:
@@ -171,7 +171,7 @@ def build_tf1_layers_cnn(path: str) -> None:
                 sess, graph.as_graph_def(), ["output"]
             )
         with open(path, "wb") as f:
-            f.write(frozen.SerializeToString())
+            f.write(frozen.SerializeToString(deterministic=True))
 
 
 class _V1Layers:
@@ -198,7 +198,7 @@ def _freeze_v1(graph, outputs: list[str], path: str) -> None:
             sess, graph.as_graph_def(), outputs
         )
     with open(path, "wb") as f:
-        f.write(frozen.SerializeToString())
+        f.write(frozen.SerializeToString(deterministic=True))
 
 
 def input_shape(name: str) -> tuple[int, ...]:

@@ -24,5 +24,5 @@ def convert(
     formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
     spec = analyze_file(path, inputs, outputs)
     rendered = render(spec, files)
-    post = {"model.py": tidy, "load_weights.py": format_source}
+    post = {"model.py": lambda src: tidy(src, sequential=spec.is_chain()), "load_weights.py": format_source}
     return spec, {name: post[name](rendered[name]) for name in files}

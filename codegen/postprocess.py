@@ -45,24 +45,6 @@ def _bound_name(alias: cst.ImportAlias) -> str:
     return node.value
 
 
-class _Names(cst.CSTVisitor):
-    """Every name used as a value anywhere except in its own definition."""
-
-    def __init__(self):
-        self.used: set[str] = set()
-        self._class_names: list[str] = []
-
-    def visit_Name(self, node: cst.Name):
-        self.used.add(node.value)
-
-    def visit_ClassDef(self, node: cst.ClassDef):
-        # the class's own name token is not a use
-        self._class_names.append(node.name.value)
-
-    def leave_Module(self, node):
-        pass
-
-
 def used_names(module: cst.Module) -> set[str]:
     """Names referenced outside import statements and outside their own class header."""
     counter: dict[str, int] = {}
@@ -97,28 +79,28 @@ class CollapseSequential(cst.CSTTransformer):
         if chain is None:
             return updated
         input_call, layers, model_call = chain
+        calls = [(input_call, [])] + layers
         elements = []
-        pending_comments: list[cst.EmptyLine] = []
-        for i, (layer_call, comments) in enumerate([(input_call, [])] + layers):
-            element = cst.Element(value=layer_call)
-            elements.append((element, comments))
-        # comments that preceded each statement move in front of its list element
-        built = []
-        for i, (element, comments) in enumerate(elements):
-            if i + 1 < len(elements) and elements[i + 1][1]:
-                ws = cst.ParenthesizedWhitespace(
-                    first_line=cst.TrailingWhitespace(),
-                    empty_lines=elements[i + 1][1],
-                    indent=True,
-                    last_line=cst.SimpleWhitespace(""),
+        for i, (call, _) in enumerate(calls):
+            element = cst.Element(value=call)
+            following = calls[i + 1][1] if i + 1 < len(calls) else []
+            if following:
+                # the comment above a statement moves above its list element
+                element = element.with_changes(
+                    comma=cst.Comma(
+                        whitespace_after=cst.ParenthesizedWhitespace(
+                            first_line=cst.TrailingWhitespace(),
+                            empty_lines=following,
+                            indent=True,
+                            last_line=cst.SimpleWhitespace(""),
+                        )
+                    )
                 )
-                element = element.with_changes(comma=cst.Comma(whitespace_after=ws))
-            built.append(element)
-        del pending_comments
+            elements.append(element)
         kwargs = [a for a in model_call.args if a.keyword and a.keyword.value == "name"]
         seq = cst.Call(
             func=cst.parse_expression("keras.Sequential"),
-            args=[cst.Arg(cst.List(built)), *kwargs],
+            args=[cst.Arg(cst.List(elements)), *kwargs],
         )
         body = [cst.SimpleStatementLine([cst.Return(seq)])]
         return updated.with_changes(body=updated.body.with_changes(body=body))
@@ -139,7 +121,8 @@ def _chain(stmts):
             return None
         parsed.append((assign.targets[0].target.value, assign.value, [l for l in stmt.leading_lines if l.comment]))
     first_var, first_value, _ = parsed[0]
-    if not (isinstance(first_value, cst.Call) and cst.ensure_type(first_value.func, cst.Attribute).attr.value == "Input"):
+    func = first_value.func if isinstance(first_value, cst.Call) else None
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "Input"):
         return None
     prev = first_var
     layers = []
@@ -168,9 +151,11 @@ def _chain(stmts):
     return first_value, layers, model_call
 
 
-def tidy(source: str, passes=("sequential",)) -> str:
+def tidy(source: str, sequential: bool = True) -> str:
+    """All passes, then black. `sequential=False` skips the collapse when the caller already
+    knows the model branches (it saves a full tree walk on large models)."""
     module = cst.parse_module(source)
-    if "sequential" in passes:
+    if sequential:
         module = module.visit(CollapseSequential())
     module = module.visit(DropUnusedDefinitions(used_names(module)))
     return format_source(module.code)

@@ -54,3 +54,14 @@ class ModelSpec:
     layers: list[Layer]
     outputs: list[str]  # graph tensors
     version: str = ""
+
+    def is_chain(self) -> bool:
+        """One input, one output, every layer reading only the previous one's result."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return False
+        current = self.inputs[0].tensor
+        for layer in self.layers:
+            if layer.inputs != [current] or layer.list_input or len(layer.outputs) != 1:
+                return False
+            current = layer.outputs[0]
+        return self.outputs == [current]

@@ -86,4 +86,4 @@ def test_unused_imports_and_helper_classes_are_dropped():
         return Used()
     '''
     module = cst.parse_module(textwrap.dedent(before))
-    assert module.visit(DropUnusedDefinitions(used_names(module))).code == textwrap.dedent(after)
+    assert module.visit(DropUnusedDefinitions(used_names(module.code))).code == textwrap.dedent(after)

@@ -7,14 +7,13 @@ matches claims the node and whatever follows it in the same layer. Constants are
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 
 from . import __version__
 from .errors import UnsupportedError
-from .graph import Graph, from_graphdef, split_ref
-from .load import read_graphdef
+from .graph import Graph, from_graphdef
+from .load import read_graph_file
 from .names import Allocator, ScopeNamer, keras_name
 from .passes.fold import Constants
 from .passes.inline import inline_functions
@@ -30,10 +29,12 @@ def analyze_file(
     outputs: list[TensorSpec] | None = None,
 ) -> ModelSpec:
     path = Path(path)
-    graph = from_graphdef(read_graphdef(path), source=str(path))
+    graph_def, sha256 = read_graph_file(path)
+    graph = from_graphdef(graph_def, source=str(path))
+    del graph_def  # the decoded graph holds what it needs
     spec = analyze(graph, inputs, outputs, name=_model_name(path))
     spec.source = path.name
-    spec.sha256 = _sha256(path)
+    spec.sha256 = sha256
     return spec
 
 
@@ -88,7 +89,8 @@ def analyze(
 
     _unique_names(layers, model_inputs)
     return ModelSpec(
-        name=name,
+        name=keras_name(namer.model_name() or name),
+        scope=namer.model_scope or "",
         source="",
         sha256="",
         inputs=model_inputs,
@@ -122,18 +124,5 @@ def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
     return ordered
 
 
-def _sha256(path: Path) -> str:
-    """Streamed: a second in-memory copy of a 500 MB graph would cost 500 MB."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _model_name(path: Path) -> str:
     return keras_name(path.stem) or "model"
-
-
-def tensor_node(tensor: str) -> str:
-    return split_ref(tensor)[0]

@@ -104,9 +104,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def provenance(layer: Layer) -> str:
-    """One short comment naming the source nodes: the common scope, then what it holds."""
-    names = layer.nodes
+def provenance(layer: Layer, scope: str = "") -> str | None:
+    """One short comment naming the source nodes: their common scope, then what it holds.
+    Names are relative to the model's scope (stated once in the header); a layer that is one
+    node of the same name needs no comment."""
+    prefix = scope + "/" if scope else ""
+    names = [n[len(prefix) :] if prefix and n.startswith(prefix) else n for n in layer.nodes]
+    if names == [layer.name]:
+        return None
     scope = names[0].rsplit("/", 1)[0] if "/" in names[0] else ""
     for n in names[1:]:
         while scope and not n.startswith(scope + "/"):
@@ -115,7 +120,7 @@ def provenance(layer: Layer) -> str:
         text = names[0]
     else:
         tails = [n[len(scope) + 1 :] if scope else n for n in names]
-        shown = ", ".join(tails[:2]) + (f", … ({len(names)} nodes)" if len(names) > 2 else "")
+        shown = ", ".join(tails) if len(tails) <= 3 else ", ".join(tails[:2]) + f", … ({len(tails)} nodes)"
         text = f"{scope}/{{{shown}}}" if scope else shown
     return comment_text(text)
 
@@ -154,7 +159,7 @@ def model_context(spec: ModelSpec) -> dict:
         layers.append({
             "var": var,
             "expr": f"{prefix}{layer.cls}({constructor_args(layer)})({call})",
-            "comment": provenance(layer),
+            "comment": provenance(layer, spec.scope),
         })
     outputs = [var_of[t] for t in spec.outputs]
     return {
@@ -165,6 +170,7 @@ def model_context(spec: ModelSpec) -> dict:
         "model_outputs": outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
         "helpers": sorted({l.cls for l in spec.layers if l.cls in HELPERS}),
         "source": comment_text(spec.source),
+        "scope": comment_text(spec.scope),
         "model_name": literal(spec.name),
     }
 

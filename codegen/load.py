@@ -6,6 +6,7 @@ milliseconds. Everything here works on those schemas and numpy alone.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -108,8 +109,13 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 
 def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
-    """Parse a binary or text GraphDef; the format is taken from the content, not trusted from
-    the suffix alone, because users rename files freely."""
+    return read_graph_file(path)[0]
+
+
+def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
+    """(GraphDef, sha256 of the file). Binary or text; the format is taken from the content,
+    not trusted from the suffix alone, because users rename files freely. The file is read
+    once: hashing it separately would read a 500 MB graph twice."""
     path = Path(path)
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory, not a GraphDef file")
@@ -117,8 +123,9 @@ def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
         data = path.read_bytes()
     except OSError as err:
         raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
-    if not data.strip():
+    if not data or (len(data) < 4096 and not data.strip()):
         raise BadInputError(f"{path}: file is empty")
+    digest = hashlib.sha256(data).hexdigest()
     graph = graph_pb2.GraphDef()
     if path.suffix.lower() in TEXT_SUFFIXES or _looks_like_text(data):
         try:
@@ -134,7 +141,7 @@ def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
             ) from None
     if not graph.node:
         raise BadInputError(f"{path}: the GraphDef has no nodes")
-    return graph
+    return graph, digest
 
 
 def _looks_like_text(data: bytes) -> bool:

@@ -38,6 +38,13 @@ class ScopeNamer:
         tagged = sum(1 for t in tops if _UNIQUIFIER.match(t))
         self.uniquified = bool(tops) and tagged >= 0.9 * len(tops)
 
+    def model_name(self) -> str | None:
+        """The frozen Keras model's own name: its scope without TF's uniquifier."""
+        if not self.model_scope:
+            return None
+        m = _UNIQUIFIER.match(self.model_scope) if self.uniquified else None
+        return m.group(1) if m else self.model_scope
+
     def scope(self, node_name: str) -> list[str]:
         parts = node_name.split("/")[:-1]
         if self.model_scope and parts and parts[0] == self.model_scope:

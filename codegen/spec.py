@@ -54,6 +54,7 @@ class ModelSpec:
     layers: list[Layer]
     outputs: list[str]  # graph tensors
     version: str = ""
+    scope: str = ""  # the scope every node sits under (a frozen Keras model's), or ""
 
     def is_chain(self) -> bool:
         """One input, one output, every layer reading only the previous one's result."""

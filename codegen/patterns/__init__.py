@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..graph import Graph, Node, split_ref
+from ..graph import Graph, Node
 from ..names import ScopeNamer, keras_name
 from ..passes.fold import Constants
 from ..spec import Layer, Weight
@@ -159,10 +159,11 @@ class Matcher:
     def layer_name(self, nodes: list[Node], weights: list[Weight]) -> str:
         name = self.namer.layer_name([n.name for n in nodes])
         if name is None:
+            # TF1 variables carry the layer's name: `fc1/weights` belongs to layer fc1
             for w in weights:
-                source = _first_read(w.recipe)
-                if source and "/" in source:
-                    name = self.namer.layer_name([source])
+                source = _variable_path(_first_read(w.recipe) or "")
+                if len(source) > 1:
+                    name = self.namer.layer_name(["/".join(source)])
                     if name:
                         break
         if name is None:
@@ -174,6 +175,17 @@ class Matcher:
         """Whether b belongs to a's layer by scope (an unscoped TF1 op joins any layer)."""
         sa, sb = self.namer.scope(a.name), self.namer.scope(b.name)
         return sa == sb or not sb or not sa
+
+
+# Trailing name parts TF adds when it freezes a resource variable; they name no layer.
+_READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read"}
+
+
+def _variable_path(const_name: str) -> list[str]:
+    parts = const_name.split("/")
+    while parts and parts[-1] in _READ_SUFFIXES:
+        parts.pop()
+    return parts
 
 
 def _first_read(recipe) -> str | None:

@@ -1,5 +1,6 @@
 """MatMul with a constant right operand as Dense, on 2-D input and, through the
-Reshape/MatMul/Reshape (Tensordot) form TF uses for `x @ W` on N-D input, on 3-D/4-D input."""
+Reshape/MatMul/Reshape (Tensordot) form Keras uses for `x @ W` on N-D input, on 3-D/4-D input;
+plain TF writes that `x @ W` as one BatchMatMulV2 instead."""
 
 from __future__ import annotations
 
@@ -11,28 +12,33 @@ from .conv import with_bias_and_activation
 _TENSORDOT_PLUMBING = {"Shape", "GatherV2", "Prod", "Pack", "ConcatV2", "Reshape", "Transpose", "Cast", "StridedSlice"}
 
 
-@pattern("MatMul")
+@pattern("MatMul", "BatchMatMulV2", "BatchMatMulV3")
 def matmul(node: Node, m: Matcher):
+    """A BatchMatMul of N-D x by a 2-D constant broadcasts W over x's leading axes: exactly a
+    Dense on the last axis, whatever x's rank."""
     x, w = node.inputs
     kernel = m.const(w)
-    if kernel is None or kernel.ndim != 2 or node.attrs.get("transpose_a"):
+    a, batched = node.attrs, node.op != "MatMul"
+    if kernel is None or kernel.ndim != 2 or a.get("transpose_a") or a.get("adj_x"):
         return None
-    transposed = bool(node.attrs.get("transpose_b"))
+    transposed = bool(a.get("transpose_b") or a.get("adj_y"))
     units = kernel.shape[0] if transposed else kernel.shape[1]
     weight = m.weight("kernel", w)
     if weight is not None and transposed:
         weight.recipe = ("transpose", weight.recipe, (1, 0))
         weight.shape = weight.shape[::-1]
     nodes, inputs, out = [node], [x], node.output(0)
-    tensordot = _tensordot(m, node)
+    anchor = node
+    tensordot = None if batched else _tensordot(m, node)
     if tensordot:
         inputs, region, out = tensordot
         nodes = region
-    elif m.shape(x) is not None and len(m.shape(x)) != 2:
+        anchor = region[-1]  # the layer's scope is the Tensordot's, not its MatMul's (one deeper)
+    elif not batched and m.shape(x) is not None and len(m.shape(x)) != 2:
         return None
     kwargs: dict = {}
     weights = [weight]
-    out = with_bias_and_activation(m, node, nodes, out, units, kwargs, weights)
+    out = with_bias_and_activation(m, anchor, nodes, out, units, kwargs, weights)
     return m.layer("Dense", nodes, inputs, args=[units], kwargs=kwargs, weights=weights, output=out)
 
 

@@ -84,11 +84,16 @@ def batch_norm(node: Node, m: Matcher):
         beta, mean_mul = shift.inputs[0], m.node(shift.inputs[1])
     elif shift.op == "Neg":
         mean_mul = m.node(shift.inputs[0])
+    elif shift.op == "Mul":
+        mean_mul = shift  # without offset TF writes -mean * s, i.e. Neg(mean) * s
     else:
         return None
     if mean_mul.op != "Mul" or s not in mean_mul.inputs:
         return None
     mean = next(t for t in mean_mul.inputs if t != s) if len(set(mean_mul.inputs)) == 2 else None
+    if shift.op == "Mul":
+        neg = m.node(mean) if mean is not None else None
+        mean = neg.inputs[0] if neg is not None and neg.op == "Neg" else None
     if mean is None or m.const(mean) is None:
         return None
     c = (channels,)

@@ -4,7 +4,8 @@
 """Keras 3 model rebuilt from the TensorFlow graph lenet.pb.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`
-fills them from the original graph file.
+fills them from the original graph file. The comment above each layer names the graph nodes
+it replaces.
 """
 
 import keras
@@ -14,23 +15,19 @@ def build_model() -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1), name="input"),
-            # conv1/Conv2D, BiasAdd, … (3 nodes)
+            # conv1/Conv2D, BiasAdd, Relu
             keras.layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1"),
-            # pool1
             keras.layers.MaxPooling2D(2, name="pool1"),
-            # conv2/Conv2D, add, … (3 nodes)
+            # conv2/Conv2D, add, Relu_1
             keras.layers.Conv2D(16, 5, activation="relu", name="conv2"),
-            # pool2
             keras.layers.AveragePooling2D(2, name="pool2"),
-            # flatten
             keras.layers.Flatten(name="flatten"),
-            # MatMul, BiasAdd_1, … (3 nodes)
+            # MatMul, BiasAdd_1, fc1/Relu
             keras.layers.Dense(120, activation="relu", name="fc1"),
-            # MatMul_1, add_1, … (3 nodes)
+            # MatMul_1, add_1, fc2/Tanh
             keras.layers.Dense(84, activation="tanh", name="fc2"),
             # MatMul_2, logits/BiasAdd
             keras.layers.Dense(10, name="logits"),
-            # probs
             keras.layers.Softmax(name="probs"),
         ],
         name="lenet",

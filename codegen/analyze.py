@@ -61,7 +61,11 @@ def analyze(
             raise UnsupportedError(
                 f"input {node.name!r} has no static rank: give its shape, e.g. --inputs '{node.name}:0[1,224,224,3]'"
             )
-        model_inputs.append(Input(tensor, keras_name(node.name), tuple(shape[1:]), node.attrs.get("dtype", "float32")))
+        model_inputs.append(
+            Input(
+                tensor, keras_name(node.name), tuple(shape[1:]), node.attrs.get("dtype", "float32")
+            )
+        )
 
     input_set = set(pruned.inputs)
     layers: list[Layer] = []
@@ -83,8 +87,13 @@ def analyze(
     unclaimed = Counter(graph.nodes[n].op for n in pending if n not in matcher.covered)
     const_outputs = [t for t in pruned.outputs if consts.is_const(t)]
     if unclaimed or const_outputs:
-        problems = [f"no pattern for {count} {op} node{'s' if count > 1 else ''}" for op, count in sorted(unclaimed.items())]
-        problems += [f"output {t!r} is a constant; a Keras model cannot return it" for t in const_outputs]
+        problems = [
+            f"no pattern for {count} {op} node{'s' if count > 1 else ''}"
+            for op, count in sorted(unclaimed.items())
+        ]
+        problems += [
+            f"output {t!r} is a constant; a Keras model cannot return it" for t in const_outputs
+        ]
         raise UnsupportedError(*problems)
 
     _unique_names(layers, model_inputs)

@@ -29,13 +29,23 @@ exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops, 7
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="graph2py", description=DESCRIPTION, epilog=EPILOG,
+        prog="graph2py",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", help="frozen GraphDef, binary (.pb) or text (.pbtxt)")
-    p.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.py and DIR/load_weights.py")
-    p.add_argument("--inputs", metavar="TENSORS", help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'")
-    p.add_argument("--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'")
+    p.add_argument(
+        "-o", "--output-dir", metavar="DIR", help="write DIR/model.py and DIR/load_weights.py"
+    )
+    p.add_argument(
+        "--inputs",
+        metavar="TENSORS",
+        help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'",
+    )
+    p.add_argument(
+        "--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"graph2py {__version__}")
     return p
@@ -66,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         from .convert import convert
 
         wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-        _, files = convert(args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted)
+        _, files = convert(
+            args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted
+        )
         if args.output_dir:
             write_atomically(Path(args.output_dir), files)
         else:
@@ -83,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug: say so in one line unless asked for the traceback
         if args.debug:
             raise
-        print(f"graph2py: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"graph2py: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -10,7 +10,6 @@ from .passes.prune import TensorSpec
 from .postprocess import format_source, tidy
 from .spec import ModelSpec
 
-
 FILES = ("model.py", "load_weights.py")
 
 
@@ -24,5 +23,8 @@ def convert(
     formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
     spec = analyze_file(path, inputs, outputs)
     rendered = render(spec, files)
-    post = {"model.py": lambda src: tidy(src, sequential=spec.is_chain()), "load_weights.py": format_source}
+    post = {
+        "model.py": lambda src: tidy(src, sequential=spec.is_chain()),
+        "load_weights.py": format_source,
+    }
     return spec, {name: post[name](rendered[name]) for name in files}

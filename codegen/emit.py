@@ -18,10 +18,38 @@ from .spec import Layer, ModelSpec
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
 # table against the installed Keras's signatures.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "Conv2D": {"strides": 1, "padding": "valid", "dilation_rate": 1, "groups": 1, "activation": None, "use_bias": True},
-    "DepthwiseConv2D": {"strides": 1, "padding": "valid", "depth_multiplier": 1, "dilation_rate": 1, "activation": None, "use_bias": True},
-    "SeparableConv2D": {"strides": 1, "padding": "valid", "depth_multiplier": 1, "dilation_rate": 1, "activation": None, "use_bias": True},
-    "Conv2DTranspose": {"strides": 1, "padding": "valid", "output_padding": None, "dilation_rate": 1, "activation": None, "use_bias": True},
+    "Conv2D": {
+        "strides": 1,
+        "padding": "valid",
+        "dilation_rate": 1,
+        "groups": 1,
+        "activation": None,
+        "use_bias": True,
+    },
+    "DepthwiseConv2D": {
+        "strides": 1,
+        "padding": "valid",
+        "depth_multiplier": 1,
+        "dilation_rate": 1,
+        "activation": None,
+        "use_bias": True,
+    },
+    "SeparableConv2D": {
+        "strides": 1,
+        "padding": "valid",
+        "depth_multiplier": 1,
+        "dilation_rate": 1,
+        "activation": None,
+        "use_bias": True,
+    },
+    "Conv2DTranspose": {
+        "strides": 1,
+        "padding": "valid",
+        "output_padding": None,
+        "dilation_rate": 1,
+        "activation": None,
+        "use_bias": True,
+    },
     "Dense": {"activation": None, "use_bias": True},
     "BatchNormalization": {"axis": -1, "epsilon": 0.001, "center": True, "scale": True},
     "LayerNormalization": {"axis": -1, "epsilon": 0.001, "center": True, "scale": True},
@@ -77,7 +105,9 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
     if kind == "astype":
         return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
     if kind == "ufunc":
-        args = ", ".join(recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:])
+        args = ", ".join(
+            recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:]
+        )
         return f"np.{recipe[1]}({args})"
     raise ValueError(f"unknown recipe step {kind!r}")
 
@@ -120,7 +150,11 @@ def provenance(layer: Layer, scope: str = "") -> str | None:
         text = names[0]
     else:
         tails = [n[len(scope) + 1 :] if scope else n for n in names]
-        shown = ", ".join(tails) if len(tails) <= 3 else ", ".join(tails[:2]) + f", … ({len(tails)} nodes)"
+        shown = (
+            ", ".join(tails)
+            if len(tails) <= 3
+            else ", ".join(tails[:2]) + f", … ({len(tails)} nodes)"
+        )
         text = f"{scope}/{{{shown}}}" if scope else shown
     return comment_text(text)
 
@@ -146,8 +180,14 @@ def model_context(spec: ModelSpec) -> dict:
     for inp in spec.inputs:
         var = variables.claim(identifier(inp.name))
         var_of[inp.tensor] = var
-        inputs.append({"var": var, "shape": literal(tuple(inp.shape)), "name": literal(inp.name),
-                       "dtype": None if inp.dtype == "float32" else literal(inp.dtype)})
+        inputs.append(
+            {
+                "var": var,
+                "shape": literal(tuple(inp.shape)),
+                "name": literal(inp.name),
+                "dtype": None if inp.dtype == "float32" else literal(inp.dtype),
+            }
+        )
     layers = []
     for layer in spec.layers:
         args = [var_of[t] for t in layer.inputs]
@@ -156,17 +196,23 @@ def model_context(spec: ModelSpec) -> dict:
         for t in layer.outputs:
             var_of[t] = var
         prefix = "" if layer.cls in HELPERS else "keras.layers."
-        layers.append({
-            "var": var,
-            "expr": f"{prefix}{layer.cls}({constructor_args(layer)})({call})",
-            "comment": provenance(layer, spec.scope),
-        })
+        layers.append(
+            {
+                "var": var,
+                "expr": f"{prefix}{layer.cls}({constructor_args(layer)})({call})",
+                "comment": provenance(layer, spec.scope),
+            }
+        )
     outputs = [var_of[t] for t in spec.outputs]
     return {
         "spec": spec,
         "inputs": inputs,
         "layers": layers,
-        "model_inputs": inputs[0]["var"] if len(inputs) == 1 else "[" + ", ".join(i["var"] for i in inputs) + "]",
+        "model_inputs": (
+            inputs[0]["var"]
+            if len(inputs) == 1
+            else "[" + ", ".join(i["var"] for i in inputs) + "]"
+        ),
         "model_outputs": outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
         "helpers": sorted({l.cls for l in spec.layers if l.cls in HELPERS}),
         "source": comment_text(spec.source),
@@ -179,8 +225,19 @@ def weights_context(spec: ModelSpec) -> dict:
     rows = []
     for layer in spec.layers:
         for w in layer.weights:
-            rows.append({"layer": literal(layer.name), "weight": literal(w.name), "value": recipe_source(w.recipe)})
-    return {"spec": spec, "weights": rows, "source": comment_text(spec.source), "source_literal": literal(spec.source)}
+            rows.append(
+                {
+                    "layer": literal(layer.name),
+                    "weight": literal(w.name),
+                    "value": recipe_source(w.recipe),
+                }
+            )
+    return {
+        "spec": spec,
+        "weights": rows,
+        "source": comment_text(spec.source),
+        "source_literal": literal(spec.source),
+    }
 
 
 def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:

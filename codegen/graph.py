@@ -142,7 +142,9 @@ def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph
                     f"{source}: node {node.name!r} reads {tensor!r}, which no node produces"
                 )
     if problems:
-        raise BadInputError(*problems[:20], *([f"... and {len(problems) - 20} more"] if len(problems) > 20 else []))
+        raise BadInputError(
+            *problems[:20], *([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        )
     functions = {f.signature.name: f for f in graph_def.library.function}
     try:
         return Graph(nodes, functions)

@@ -68,7 +68,11 @@ def dtype_name(enum: int) -> str:
     """'float32' for DT_FLOAT: the spelling Keras and numpy both accept."""
     dtype = _NUMPY.get(enum)
     if dtype is None or dtype is object:
-        return types_pb2.DataType.Name(enum).removeprefix("DT_").lower() if enum in types_pb2.DataType.values() else f"dtype{enum}"
+        return (
+            types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
+            if enum in types_pb2.DataType.values()
+            else f"dtype{enum}"
+        )
     return np.dtype(dtype).name
 
 
@@ -79,7 +83,9 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
-        raise ValueError(f"tensors of type {types_pb2.DataType.Name(proto.dtype)} are not supported")
+        raise ValueError(
+            f"tensors of type {types_pb2.DataType.Name(proto.dtype)} are not supported"
+        )
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")

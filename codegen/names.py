@@ -14,9 +14,21 @@ from collections import Counter
 
 _UNIQUIFIER = re.compile(r"^(.*\D.*?)_\d+$")
 _IDENT_BAD = re.compile(r"[^0-9a-zA-Z_]+")
-RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {
-    "keras", "np", "numpy", "build_model", "load_weights", "model", "inputs", "outputs",
-}
+RESERVED = (
+    set(keyword.kwlist)
+    | set(keyword.softkwlist)
+    | set(dir(builtins))
+    | {
+        "keras",
+        "np",
+        "numpy",
+        "build_model",
+        "load_weights",
+        "model",
+        "inputs",
+        "outputs",
+    }
+)
 
 
 class ScopeNamer:
@@ -34,7 +46,9 @@ class ScopeNamer:
         self.model_scope = None
         if paths and len(firsts) == 1 and len(paths) >= 0.9 * len(node_names):
             self.model_scope = next(iter(firsts))
-        tops = {p[1] for p in paths if self.model_scope and len(p) > 2} or {p[0] for p in paths if len(p) > 1}
+        tops = {p[1] for p in paths if self.model_scope and len(p) > 2} or {
+            p[0] for p in paths if len(p) > 1
+        }
         tagged = sum(1 for t in tops if _UNIQUIFIER.match(t))
         self.uniquified = bool(tops) and tagged >= 0.9 * len(tops)
 

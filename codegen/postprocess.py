@@ -113,12 +113,22 @@ def _chain(stmts):
     ret = stmts[-1]
     parsed = []
     for stmt in assigns:
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign)):
+        if not (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Assign)
+        ):
             return None
         assign = stmt.body[0]
         if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
             return None
-        parsed.append((assign.targets[0].target.value, assign.value, [l for l in stmt.leading_lines if l.comment]))
+        parsed.append(
+            (
+                assign.targets[0].target.value,
+                assign.value,
+                [l for l in stmt.leading_lines if l.comment],
+            )
+        )
     first_var, first_value, _ = parsed[0]
     func = first_value.func if isinstance(first_value, cst.Call) else None
     if not (isinstance(func, cst.Attribute) and func.attr.value == "Input"):
@@ -126,7 +136,11 @@ def _chain(stmts):
     prev = first_var
     layers = []
     for var, value, comments in parsed[1:]:
-        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Call) and len(value.args) == 1):
+        if not (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Call)
+            and len(value.args) == 1
+        ):
             return None
         arg = value.args[0].value
         if not (isinstance(arg, cst.Name) and arg.value == prev):

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 
-def run_graph(path: str | Path, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+def run_graph(
+    path: str | Path, feeds: dict[str, np.ndarray], outputs: list[str]
+) -> list[np.ndarray]:
     """Evaluate tensors of a frozen GraphDef with TensorFlow."""
     import tensorflow as tf
 
@@ -43,7 +45,9 @@ def import_generated(directory: str | Path):
     return tuple(modules)
 
 
-def seeded_inputs(shapes: list[tuple], dtypes: list[str], batch: int = 2, seed: int = 0) -> list[np.ndarray]:
+def seeded_inputs(
+    shapes: list[tuple], dtypes: list[str], batch: int = 2, seed: int = 0
+) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     arrays = []
     for shape, dtype in zip(shapes, dtypes):
@@ -61,4 +65,6 @@ def max_error(reference: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
     actual = np.asarray(actual, np.float64)
     if reference.shape != actual.shape:
         raise AssertionError(f"shape {actual.shape} differs from reference {reference.shape}")
-    return float(np.max(np.abs(reference - actual))), 1e-4 * max(1.0, float(np.max(np.abs(reference))))
+    return float(np.max(np.abs(reference - actual))), 1e-4 * max(
+        1.0, float(np.max(np.abs(reference)))
+    )

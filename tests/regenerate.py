@@ -1,6 +1,6 @@
 """Rewrite generated/ from the current code: the example graph, and MobileNetV2 (code only).
 
-    python tests/regenerate.py
+python tests/regenerate.py
 """
 
 from __future__ import annotations

@@ -15,12 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "codegen", *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "codegen", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
 
 
 def test_help_does_not_import_tensorflow_or_keras():
     code = "import sys; from codegen.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules, 'keras' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT
+    ).stdout
     assert out.strip().endswith("False False")
 
 
@@ -41,7 +45,11 @@ def test_stdout_and_output_dir(example_graph, tmp_path):
 def test_inputs_and_outputs_select_a_subgraph(example_graph):
     result = run(example_graph, "--inputs", "input:0[1,28,28,1]", "--outputs", "pool1:0,fc2/Tanh")
     assert result.returncode == 0, result.stderr
-    assert 'name="fc1"' in result.stdout and "Softmax" not in result.stdout and "logits" not in result.stdout
+    assert (
+        'name="fc1"' in result.stdout
+        and "Softmax" not in result.stdout
+        and "logits" not in result.stdout
+    )
     assert "outputs=[pool1, fc2]" in result.stdout
 
 
@@ -55,7 +63,10 @@ def test_interior_input_cuts_off_the_front(example_graph):
     "content, message",
     [
         (b"", "file is empty"),
-        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "not a binary GraphDef"),
+        (
+            bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+            "not a binary GraphDef",
+        ),
         (b"node { name: 'a' op: 'Const' ", "not a text GraphDef"),
     ],
 )
@@ -103,7 +114,9 @@ node { name: "c" op: "Digamma" input: "b" }
 
 def test_cycle_is_reported(tmp_path):
     path = tmp_path / "cycle.pbtxt"
-    path.write_text('node { name: "a" op: "Relu" input: "b" }\nnode { name: "b" op: "Relu" input: "a" }\n')
+    path.write_text(
+        'node { name: "a" op: "Relu" input: "b" }\nnode { name: "b" op: "Relu" input: "a" }\n'
+    )
     result = run(path)
     assert result.returncode == 3 and "cycle" in result.stderr
 

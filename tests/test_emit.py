@@ -19,8 +19,12 @@ def test_defaults_match_keras(cls):
         assert name in params, f"{cls} has no argument {name}"
         default = params[name].default
         if isinstance(default, tuple) and isinstance(value, int):
-            value = (value,) * len(default)  # Keras normalises 1 to (1, 1); so do we when we omit it
-        assert _plain(default) == _plain(value), f"{cls}({name}=...) defaults to {default!r}, not {value!r}"
+            value = (value,) * len(
+                default
+            )  # Keras normalises 1 to (1, 1); so do we when we omit it
+        assert _plain(default) == _plain(
+            value
+        ), f"{cls}({name}=...) defaults to {default!r}, not {value!r}"
 
 
 def _plain(value):
@@ -29,7 +33,15 @@ def _plain(value):
 
 @pytest.mark.parametrize(
     "value",
-    ['x"); import os; os.system("echo pwned', "new\nline", "tab\tand \\ backslash", "ünïcødé", (1,), [1.5, None], {"a": (1, 2)}],
+    [
+        'x"); import os; os.system("echo pwned',
+        "new\nline",
+        "tab\tand \\ backslash",
+        "ünïcødé",
+        (1,),
+        [1.5, None],
+        {"a": (1, 2)},
+    ],
 )
 def test_literals_round_trip(value):
     assert eval(literal(value), {}) == value
@@ -37,7 +49,10 @@ def test_literals_round_trip(value):
 
 def test_identifiers_are_safe_and_unique():
     names = Allocator(RESERVED)
-    got = [names.claim(identifier(t)) for t in ["input", "class", "Conv1", "conv1", "3x3", "a/b-c", "", "print"]]
+    got = [
+        names.claim(identifier(t))
+        for t in ["input", "class", "Conv1", "conv1", "3x3", "a/b-c", "", "print"]
+    ]
     assert got == ["input_", "class_", "conv1", "conv1_2", "t_3x3", "a_b_c", "x", "print_"]
     assert all(g.isidentifier() for g in got)
 

@@ -21,7 +21,11 @@ def _graph2py(*args, seed="0", cwd=None):
     env = dict(os.environ, PYTHONHASHSEED=seed)
     return subprocess.run(
         [sys.executable, "-m", "codegen", *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=cwd or ROOT, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or ROOT,
+        check=True,
     ).stdout
 
 
@@ -29,14 +33,18 @@ def test_example_is_current(example_graph):
     _, files = convert(example_graph)
     for name in ("model.py", "load_weights.py"):
         committed = (GENERATED / "example" / name).read_text()
-        assert files[name] == committed, f"generated/example/{name} is stale: run `python tests/regenerate.py`"
+        assert (
+            files[name] == committed
+        ), f"generated/example/{name} is stale: run `python tests/regenerate.py`"
 
 
 @pytest.mark.xdist_group("mobilenetv2")
 def test_mobilenetv2_is_current(model_zoo):
     _, _, files = model_zoo.converted("mobilenetv2")
     committed = (GENERATED / "mobilenetv2" / "model.py").read_text()
-    assert files["model.py"] == committed, "generated/mobilenetv2/model.py is stale: run `python tests/regenerate.py`"
+    assert (
+        files["model.py"] == committed
+    ), "generated/mobilenetv2/model.py is stale: run `python tests/regenerate.py`"
 
 
 def test_output_is_deterministic_black_clean_and_compiles(example_graph):

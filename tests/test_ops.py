@@ -266,7 +266,9 @@ def test_op_parity(tmp_path, request, build, shape, expected):
     model_mod, loader = import_generated(tmp_path / "out")
     model = loader.load_weights(model_mod.build_model(), str(path))
     loaded = sum(math.prod(w.shape) for layer in spec.layers for w in layer.weights)
-    assert sum(math.prod(w.shape) for w in model.weights) == loaded, "a variable the loader leaves alone"
+    assert (
+        sum(math.prod(w.shape) for w in model.weights) == loaded
+    ), "a variable the loader leaves alone"
 
     x = rng.uniform(-8.0, 8.0, (2, *shape)).astype(np.float32)
     (reference,) = run_graph(path, {spec.inputs[0].tensor: x}, spec.outputs)

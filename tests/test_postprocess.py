@@ -14,7 +14,7 @@ def _apply(transformer, before: str) -> str:
 
 
 def test_chain_collapses_to_sequential_keeping_comments():
-    before = '''
+    before = """
     import keras
 
 
@@ -25,8 +25,8 @@ def test_chain_collapses_to_sequential_keeping_comments():
         # act
         act = keras.layers.ReLU(name="act")(fc)
         return keras.Model(inputs=input_, outputs=act, name="m")
-    '''
-    after = '''\
+    """
+    after = """\
     import keras
 
 
@@ -41,24 +41,24 @@ def test_chain_collapses_to_sequential_keeping_comments():
             ],
             name="m",
         )
-    '''
+    """
     assert tidy(textwrap.dedent(before)) == textwrap.dedent(after)
 
 
 def test_branches_stay_functional():
-    before = '''
+    before = """
     def build_model():
         x = keras.Input(shape=(4,), name="input")
         a = keras.layers.Dense(3, name="a")(x)
         b = keras.layers.Dense(3, name="b")(x)
         s = keras.layers.Add(name="s")([a, b])
         return keras.Model(inputs=x, outputs=s, name="m")
-    '''
+    """
     assert _apply(CollapseSequential(), before) == textwrap.dedent(before)
 
 
 def test_unused_imports_and_helper_classes_are_dropped():
-    before = '''
+    before = """
     import keras
     import numpy as np
 
@@ -73,8 +73,8 @@ def test_unused_imports_and_helper_classes_are_dropped():
 
     def build_model():
         return Used()
-    '''
-    after = '''
+    """
+    after = """
     import keras
 
 
@@ -84,6 +84,8 @@ def test_unused_imports_and_helper_classes_are_dropped():
 
     def build_model():
         return Used()
-    '''
+    """
     module = cst.parse_module(textwrap.dedent(before))
-    assert module.visit(DropUnusedDefinitions(used_names(module.code))).code == textwrap.dedent(after)
+    assert module.visit(DropUnusedDefinitions(used_names(module.code))).code == textwrap.dedent(
+        after
+    )

@@ -26,8 +26,15 @@ def test_script_saves_a_loadable_model(example_graph, example_dir, tmp_path, tar
 
     spec, out = example_dir
     result = subprocess.run(
-        [sys.executable, str(out / "load_weights.py"), str(example_graph), "--save", str(tmp_path / target)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(out / "load_weights.py"),
+            str(example_graph),
+            "--save",
+            str(tmp_path / target),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     x = seeded_inputs([spec.inputs[0].shape], ["float32"])[0]
@@ -47,7 +54,9 @@ def test_shape_mismatch_names_layer_weight_and_node(example_graph, example_dir):
     source = path.read_text()
     original = 'values["fc1", "kernel"] = graph["fc1/weights"]'
     assert original in source
-    path.write_text(source.replace(original, 'values["fc1", "kernel"] = np.transpose(graph["fc1/weights"])'))
+    path.write_text(
+        source.replace(original, 'values["fc1", "kernel"] = np.transpose(graph["fc1/weights"])')
+    )
     model_mod, loader = import_generated(out)
     model = model_mod.build_model()
     before = [np.array(w) for w in model.weights]

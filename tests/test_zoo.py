@@ -22,7 +22,9 @@ def run_both(model_zoo, name):
     model_mod, loader = import_generated(out)
     model = loader.load_weights(model_mod.build_model(), str(model_zoo.graph(name)))
     arrays = seeded_inputs([i.shape for i in spec.inputs], [i.dtype for i in spec.inputs])
-    reference = run_graph(model_zoo.graph(name), {i.tensor: a for i, a in zip(spec.inputs, arrays)}, spec.outputs)
+    reference = run_graph(
+        model_zoo.graph(name), {i.tensor: a for i, a in zip(spec.inputs, arrays)}, spec.outputs
+    )
     actual = model(arrays if len(arrays) > 1 else arrays[0], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     return spec, model, reference, [np.asarray(a) for a in actual]
@@ -77,5 +79,7 @@ def test_generated_model_trains(model_zoo, name):
     y = rng.normal(size=(2, *model.output_shape[1:])).astype("float32")
     history = model.fit(x, y, epochs=1, batch_size=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    changed = sum(not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights))
+    changed = sum(
+        not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)
+    )
     assert changed >= 0.9 * len(before)

@@ -53,8 +53,10 @@ def randomize(values: list[np.ndarray], names: list[str], rng: np.random.Generat
         elif "mean" in lname or "beta" in lname or "bias" in lname or "offset" in lname:
             new = rng.uniform(-0.2, 0.2, shape)
         elif len(shape) >= 2:
-            fan_in = int(np.prod(shape[:-1])) if len(shape) != 4 or shape[-1] != 1 else int(
-                np.prod(shape[:2])
+            fan_in = (
+                int(np.prod(shape[:-1]))
+                if len(shape) != 4 or shape[-1] != 1
+                else int(np.prod(shape[:2]))
             )
             new = rng.normal(0.0, np.sqrt(1.0 / max(fan_in, 1)), shape)
         else:
@@ -76,9 +78,7 @@ def build_application(name: str):
     model = getattr(keras.applications, ctor)(**kwargs)
     rng = np.random.default_rng(SEED)
     variables = model.variables
-    values = randomize(
-        [np.asarray(v) for v in variables], [v.path for v in variables], rng
-    )
+    values = randomize([np.asarray(v) for v in variables], [v.path for v in variables], rng)
     for var, value in zip(variables, values):
         var.assign(value)
     return model
@@ -194,9 +194,7 @@ def _freeze_v1(graph, outputs: list[str], path: str) -> None:
     v1 = tf.compat.v1
     with v1.Session(graph=graph) as sess:
         sess.run(v1.global_variables_initializer())
-        frozen = v1.graph_util.convert_variables_to_constants(
-            sess, graph.as_graph_def(), outputs
-        )
+        frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), outputs)
     with open(path, "wb") as f:
         f.write(frozen.SerializeToString(deterministic=True))
 

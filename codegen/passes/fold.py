@@ -199,7 +199,11 @@ class Constants:
             for t in node.inputs:
                 value = self.value(t)
                 # Small operands (epsilons, 0.5) are clearer as literals than as graph reads.
-                parts.append(value.reshape(()).item() if value.size == 1 and value.ndim == 0 else self.recipe(t))
+                parts.append(
+                    value.reshape(()).item()
+                    if value.size == 1 and value.ndim == 0
+                    else self.recipe(t)
+                )
                 if parts[-1] is None:
                     return None
             return ("ufunc", _UFUNC_OF[node.op], *parts)

@@ -15,7 +15,14 @@ CALL_OPS = {"PartitionedCall", "StatefulPartitionedCall"}
 _OUTPUT_ARGS = {
     "FusedBatchNorm": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"],
     "FusedBatchNormV2": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"],
-    "FusedBatchNormV3": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2", "reserve_space_3"],
+    "FusedBatchNormV3": [
+        "y",
+        "batch_mean",
+        "batch_variance",
+        "reserve_space_1",
+        "reserve_space_2",
+        "reserve_space_3",
+    ],
     "TopKV2": ["values", "indices"],
     "Unique": ["y", "idx"],
 }
@@ -40,8 +47,14 @@ def _inline_once(graph: Graph) -> Graph:
         fname = node.attrs.get("f")
         fdef = graph.functions.get(fname)
         if fdef is None:
-            raise BadInputError(f"node {node.name!r} calls function {fname!r}, which the graph does not define")
-        args = {a.name: node.inputs[i] for i, a in enumerate(fdef.signature.input_arg) if i < len(node.inputs)}
+            raise BadInputError(
+                f"node {node.name!r} calls function {fname!r}, which the graph does not define"
+            )
+        args = {
+            a.name: node.inputs[i]
+            for i, a in enumerate(fdef.signature.input_arg)
+            if i < len(node.inputs)
+        }
         body_ops = {n.name: n.op for n in fdef.node_def}
         prefix = node.name + "/"
 

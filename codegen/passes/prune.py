@@ -13,7 +13,14 @@ from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
 
 # Ops that forward input i to output i unchanged at inference time.
-IDENTITY_OPS = {"Identity", "IdentityN", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape"}
+IDENTITY_OPS = {
+    "Identity",
+    "IdentityN",
+    "StopGradient",
+    "Snapshot",
+    "PreventGradient",
+    "EnsureShape",
+}
 # Ops that produce nothing a model output can depend on.
 SIDE_EFFECT_OPS = {"NoOp", "Assert", "Print", "PrintV2", "SaveV2", "RestoreV2", "VarHandleOp"}
 PLACEHOLDER_OPS = {"Placeholder"}
@@ -54,7 +61,9 @@ class Pruned:
     input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
 
 
-def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpec] | None) -> Pruned:
+def prune(
+    graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpec] | None
+) -> Pruned:
     alias: dict[str, str] = {}
 
     def resolve(tensor: str) -> str:
@@ -92,7 +101,9 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
                 placeholder = Node(new_name, "Placeholder", [], {"dtype": dtype, "shape": shape})
                 nodes[new_name] = placeholder
                 for other in nodes.values():
-                    other.inputs = [placeholder.output() if t == tensor else t for t in other.inputs]
+                    other.inputs = [
+                        placeholder.output() if t == tensor else t for t in other.inputs
+                    ]
                 tensor = placeholder.output()
             input_tensors.append(tensor)
             if spec.shape is not None:
@@ -105,7 +116,9 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
     else:
         output_tensors = _sinks(nodes)
         if not output_tensors:
-            raise BadInputError("the graph computes nothing: no node outside constants has a result")
+            raise BadInputError(
+                "the graph computes nothing: no node outside constants has a result"
+            )
 
     keep: dict[str, Node] = {}
     stack = [split_ref(t)[0] for t in output_tensors]
@@ -121,7 +134,9 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
             continue
         stack.extend(split_ref(t)[0] for t in node.inputs)
 
-    placeholders = [n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS]
+    placeholders = [
+        n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS
+    ]
     placeholders += [t for t in (input_tensors or []) if t not in placeholders]
     if input_tensors is None:
         input_tensors = placeholders
@@ -129,7 +144,10 @@ def prune(graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpe
         missing = [t for t in placeholders if t not in input_tensors]
         if missing:
             raise UsageError(
-                *(f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs does not list" for t in missing)
+                *(
+                    f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs does not list"
+                    for t in missing
+                )
             )
     ordered = [keep[n] for n in nodes if n in keep]
     return Pruned(Graph(ordered), input_tensors, output_tensors, input_shapes)

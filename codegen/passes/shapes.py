@@ -18,15 +18,66 @@ from .fold import KERNELS, Constants
 Shape = tuple  # of int | None
 
 UNARY = {
-    "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Erf", "Erfc",
-    "Exp", "Log", "Neg", "Abs", "Sqrt", "Rsqrt", "Square", "Reciprocal", "Softmax", "LogSoftmax",
-    "LeakyRelu", "Cast", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Identity", "Gelu",
-    "Swish", "Log1p", "Expm1", "HardSwish", "Relu1", "LRN",
+    "Relu",
+    "Relu6",
+    "Elu",
+    "Selu",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Softsign",
+    "Erf",
+    "Erfc",
+    "Exp",
+    "Log",
+    "Neg",
+    "Abs",
+    "Sqrt",
+    "Rsqrt",
+    "Square",
+    "Reciprocal",
+    "Softmax",
+    "LogSoftmax",
+    "LeakyRelu",
+    "Cast",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Sin",
+    "Cos",
+    "Identity",
+    "Gelu",
+    "Swish",
+    "Log1p",
+    "Expm1",
+    "HardSwish",
+    "Relu1",
+    "LRN",
 }
 BINARY = {
-    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
-    "SquaredDifference", "FloorDiv", "FloorMod", "DivNoNan", "BiasAdd", "Greater", "Less",
-    "Equal", "GreaterEqual", "LessEqual", "NotEqual", "LogicalAnd", "LogicalOr",
+    "Add",
+    "AddV2",
+    "Sub",
+    "Mul",
+    "RealDiv",
+    "Div",
+    "Maximum",
+    "Minimum",
+    "Pow",
+    "SquaredDifference",
+    "FloorDiv",
+    "FloorMod",
+    "DivNoNan",
+    "BiasAdd",
+    "Greater",
+    "Less",
+    "Equal",
+    "GreaterEqual",
+    "LessEqual",
+    "NotEqual",
+    "LogicalAnd",
+    "LogicalOr",
 }
 
 RULES: dict[str, Callable] = {}
@@ -86,7 +137,15 @@ def _conv2d(node, ins, c):
     if fshape is None or node.attrs.get("data_format", "NHWC") != "NHWC":
         return None
     a = node.attrs
-    return _conv_like(ins[0], fshape[:2], a["strides"], a.get("dilations", [1] * 4), a["padding"], fshape[3], a.get("explicit_paddings"))
+    return _conv_like(
+        ins[0],
+        fshape[:2],
+        a["strides"],
+        a.get("dilations", [1] * 4),
+        a["padding"],
+        fshape[3],
+        a.get("explicit_paddings"),
+    )
 
 
 @rule("DepthwiseConv2dNative")
@@ -95,7 +154,15 @@ def _depthwise(node, ins, c):
     if fshape is None or node.attrs.get("data_format", "NHWC") != "NHWC":
         return None
     a = node.attrs
-    return _conv_like(ins[0], fshape[:2], a["strides"], a.get("dilations", [1] * 4), a["padding"], fshape[2] * fshape[3], a.get("explicit_paddings"))
+    return _conv_like(
+        ins[0],
+        fshape[:2],
+        a["strides"],
+        a.get("dilations", [1] * 4),
+        a["padding"],
+        fshape[2] * fshape[3],
+        a.get("explicit_paddings"),
+    )
 
 
 @rule("MaxPool", "AvgPool")
@@ -103,7 +170,15 @@ def _pool(node, ins, c):
     a = node.attrs
     if ins[0] is None or a.get("data_format", "NHWC") != "NHWC":
         return None
-    return _conv_like(ins[0], a["ksize"][1:3], a["strides"], [1] * 4, a["padding"], ins[0][3], a.get("explicit_paddings"))
+    return _conv_like(
+        ins[0],
+        a["ksize"][1:3],
+        a["strides"],
+        [1] * 4,
+        a["padding"],
+        ins[0][3],
+        a.get("explicit_paddings"),
+    )
 
 
 @rule("Conv2DBackpropInput")
@@ -153,8 +228,6 @@ def _reshape(node, ins, c):
         if None not in rest and all(d is not None for d in shape[1:]):
             if math.prod(rest) == math.prod(shape[1:]):
                 dims[dims.index(-1)] = None
-            elif dims.index(-1) != 0:
-                pass
     return tuple(None if d == -1 else d for d in dims)
 
 
@@ -269,7 +342,9 @@ def _via_numpy(node: Node, ins: list, c: Constants) -> Shape | None:
     return tuple(x if x == y else None for x, y in zip(a, b))
 
 
-def infer_shapes(graph: Graph, consts: Constants, input_shapes: dict[str, Shape] | None = None) -> dict[str, Shape | None]:
+def infer_shapes(
+    graph: Graph, consts: Constants, input_shapes: dict[str, Shape] | None = None
+) -> dict[str, Shape | None]:
     """Shapes of every node's first output, in one topological sweep."""
     shapes = consts.shapes
     overrides = input_shapes or {}

@@ -26,7 +26,18 @@ from ..spec import Layer, Weight
 PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
 PATTERNS: dict[str, list[PatternFn]] = {}
 # Ops that only compute shapes (of a dynamic batch, usually) for a reshape or transposed conv.
-SHAPE_PLUMBING = {"Shape", "StridedSlice", "Pack", "ConcatV2", "GatherV2", "Prod", "Cast", "Mul", "Reshape", "Squeeze"}
+SHAPE_PLUMBING = {
+    "Shape",
+    "StridedSlice",
+    "Pack",
+    "ConcatV2",
+    "GatherV2",
+    "Prod",
+    "Cast",
+    "Mul",
+    "Reshape",
+    "Squeeze",
+}
 
 
 def pattern(*ops: str):
@@ -43,7 +54,9 @@ def pattern(*ops: str):
 class Matcher:
     """What a pattern may ask about the graph. Keeps patterns free of bookkeeping."""
 
-    def __init__(self, graph: Graph, consts: Constants, shapes: dict, namer: ScopeNamer, outputs: set[str]):
+    def __init__(
+        self, graph: Graph, consts: Constants, shapes: dict, namer: ScopeNamer, outputs: set[str]
+    ):
         self.graph = graph
         self.consts = consts
         self.shapes = shapes
@@ -108,7 +121,11 @@ class Matcher:
             stack.extend(node.inputs)
         for node in found.values():
             for user in self.graph.users(node.output(0)):
-                if user.name not in found and user.output(0) != tensor and tensor not in user.inputs:
+                if (
+                    user.name not in found
+                    and user.output(0) != tensor
+                    and tensor not in user.inputs
+                ):
                     return None
         return [n for n in self.graph if n.name in found]
 

@@ -108,7 +108,11 @@ def gelu(m: Matcher, x: str):
     final = m.user(half.output(0), "Mul")
     if final is None:
         return None
-    other = next(t for t in final.inputs if t != half.output(0)) if len(set(final.inputs)) == 2 else None
+    other = (
+        next(t for t in final.inputs if t != half.output(0))
+        if len(set(final.inputs)) == 2
+        else None
+    )
     if other is None:
         return None
     e = m.node(other)
@@ -135,7 +139,11 @@ def gelu(m: Matcher, x: str):
         if not split or split[0] != x:
             return None
         factor = m.scalar(split[1])
-        if not (_close(factor, inv_sqrt2, 1e-5) if inner.op == "Mul" else _close(factor, math.sqrt(2.0), 1e-5)):
+        if not (
+            _close(factor, inv_sqrt2, 1e-5)
+            if inner.op == "Mul"
+            else _close(factor, math.sqrt(2.0), 1e-5)
+        ):
             return None
         return "gelu", [half, inner, erf, e, final], final.output(0)
     return None
@@ -206,4 +214,9 @@ def softmax(node: Node, m: Matcher):
 
 @pattern("LeakyRelu")
 def leaky_relu(node: Node, m: Matcher):
-    return m.layer("LeakyReLU", [node], [node.inputs[0]], kwargs={"negative_slope": float(node.attrs.get("alpha", 0.2))})
+    return m.layer(
+        "LeakyReLU",
+        [node],
+        [node.inputs[0]],
+        kwargs={"negative_slope": float(node.attrs.get("alpha", 0.2))},
+    )

@@ -85,7 +85,15 @@ def conv2d(node: Node, m: Matcher):
         kwargs["groups"] = in_shape[-1] // kernel.shape[2]
     nodes, weights = [node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
-    return m.layer("Conv2D", nodes, [x], args=[filters, pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)
+    return m.layer(
+        "Conv2D",
+        nodes,
+        [x],
+        args=[filters, pair(kernel.shape[:2])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )
 
 
 @pattern("DepthwiseConv2dNative")
@@ -110,18 +118,36 @@ def depthwise(node: Node, m: Matcher):
             if multiplier != 1:
                 kwargs["depth_multiplier"] = multiplier
             nodes = [node, pointwise]
-            weights = [m.weight("depthwise_kernel", f), m.weight("pointwise_kernel", pointwise.inputs[1])]
-            out = with_bias_and_activation(m, node, nodes, pointwise.output(0), pw.shape[3], kwargs, weights)
+            weights = [
+                m.weight("depthwise_kernel", f),
+                m.weight("pointwise_kernel", pointwise.inputs[1]),
+            ]
+            out = with_bias_and_activation(
+                m, node, nodes, pointwise.output(0), pw.shape[3], kwargs, weights
+            )
             return m.layer(
-                "SeparableConv2D", nodes, [x], args=[pw.shape[3], pair(kernel.shape[:2])],
-                kwargs=kwargs, weights=weights, output=out,
+                "SeparableConv2D",
+                nodes,
+                [x],
+                args=[pw.shape[3], pair(kernel.shape[:2])],
+                kwargs=kwargs,
+                weights=weights,
+                output=out,
             )
     kwargs = dict(spatial)
     if multiplier != 1:
         kwargs["depth_multiplier"] = multiplier
     nodes, weights = [node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), channels, kwargs, weights)
-    return m.layer("DepthwiseConv2D", nodes, [x], args=[pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)
+    return m.layer(
+        "DepthwiseConv2D",
+        nodes,
+        [x],
+        args=[pair(kernel.shape[:2])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )
 
 
 @pattern("Conv2DBackpropInput")
@@ -138,30 +164,31 @@ def conv2d_transpose(node: Node, m: Matcher):
     kwargs = dict(spatial)
     del kwargs["dilation_rate"]
     strides = node.attrs["strides"][1:3]
-    output_padding = []
+    same = spatial["padding"] == "same"
+    natural, padding = [], []
     for i in range(2):
-        k, s, size = kernel.shape[i], strides[i], in_shape[1 + i]
-        want = out_shape[1 + i]
+        k, s, size, want = kernel.shape[i], strides[i], in_shape[1 + i], out_shape[1 + i]
         if size is None or want is None:
             return None
-        # Keras: out = (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
-        pad = k // 2 if spatial["padding"] == "same" else 0
-        natural = size * s if spatial["padding"] == "same" else (size - 1) * s + k
-        extra = want - natural
-        if spatial["padding"] == "same":
-            extra = want - ((size - 1) * s + k - 2 * pad)
-        output_padding.append(extra)
-    natural_ok = all(
-        out_shape[1 + i] == (in_shape[1 + i] * strides[i] if spatial["padding"] == "same" else (in_shape[1 + i] - 1) * strides[i] + kernel.shape[i])
-        for i in range(2)
-    )
-    if not natural_ok:
-        if any(p < 0 or p >= strides[i] for i, p in enumerate(output_padding)):
+        # Keras's output size without output_padding, and its formula once output_padding is
+        # set: (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
+        natural.append(size * s if same else (size - 1) * s + k)
+        padding.append(want - ((size - 1) * s + k - 2 * (k // 2 if same else 0)))
+    if list(out_shape[1:3]) != natural:
+        if any(not 0 <= p < s for p, s in zip(padding, strides)):
             return None
-        kwargs["output_padding"] = pair(output_padding)
+        kwargs["output_padding"] = pair(padding)
     plumbing = m.shape_plumbing(sizes, x)
     if plumbing is None:
         return None
     nodes, weights = [*plumbing, node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
-    return m.layer("Conv2DTranspose", nodes, [x], args=[filters, pair(kernel.shape[:2])], kwargs=kwargs, weights=weights, output=out)
+    return m.layer(
+        "Conv2DTranspose",
+        nodes,
+        [x],
+        args=[filters, pair(kernel.shape[:2])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )

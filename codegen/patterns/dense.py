@@ -9,7 +9,17 @@ from . import Matcher, pattern
 from .conv import with_bias_and_activation
 
 # Ops a Tensordot region uses to compute the reshapes around its MatMul.
-_TENSORDOT_PLUMBING = {"Shape", "GatherV2", "Prod", "Pack", "ConcatV2", "Reshape", "Transpose", "Cast", "StridedSlice"}
+_TENSORDOT_PLUMBING = {
+    "Shape",
+    "GatherV2",
+    "Prod",
+    "Pack",
+    "ConcatV2",
+    "Reshape",
+    "Transpose",
+    "Cast",
+    "StridedSlice",
+}
 
 
 @pattern("MatMul", "BatchMatMulV2", "BatchMatMulV3")
@@ -65,7 +75,12 @@ def _tensordot(m: Matcher, mm: Node):
     if after is None:
         return None
     x_shape, out_shape = m.shape(x), m.shape(after.output(0))
-    if x_shape is None or out_shape is None or len(x_shape) < 3 or tuple(out_shape[:-1]) != tuple(x_shape[:-1]):
+    if (
+        x_shape is None
+        or out_shape is None
+        or len(x_shape) < 3
+        or tuple(out_shape[:-1]) != tuple(x_shape[:-1])
+    ):
         return None
     # the shape computations between x and the two reshapes
     stack = [t for n in (a, after) for t in n.inputs[1:]]

@@ -26,7 +26,9 @@ def fused_batch_norm(node: Node, m: Matcher):
         m.weight("moving_variance", var, c),
     ]
     eps = float(node.attrs.get("epsilon", 1e-3))
-    return m.layer("BatchNormalization", [node], [x], kwargs={"epsilon": _f32(eps)}, weights=weights)
+    return m.layer(
+        "BatchNormalization", [node], [x], kwargs={"epsilon": _f32(eps)}, weights=weights
+    )
 
 
 def _f32(value: float) -> float:
@@ -108,7 +110,9 @@ def batch_norm(node: Node, m: Matcher):
     else:
         kwargs["center"] = False
     weights += [m.weight("moving_mean", mean, c), m.weight("moving_variance", var, c)]
-    return m.layer("BatchNormalization", [node, add], [x], kwargs=kwargs, weights=weights, output=add.output(0))
+    return m.layer(
+        "BatchNormalization", [node, add], [x], kwargs=kwargs, weights=weights, output=add.output(0)
+    )
 
 
 @pattern("Mean")
@@ -118,7 +122,11 @@ def layer_norm(node: Node, m: Matcher):
     x = node.inputs[0]
     shape = m.shape(x)
     axes = m.const(node.inputs[1])
-    if shape is None or axes is None or [int(a) % len(shape) for a in axes.reshape(-1)] != [len(shape) - 1]:
+    if (
+        shape is None
+        or axes is None
+        or [int(a) % len(shape) for a in axes.reshape(-1)] != [len(shape) - 1]
+    ):
         return None
     if not node.attrs.get("keep_dims"):
         return None
@@ -173,7 +181,9 @@ def layer_norm(node: Node, m: Matcher):
         weights.append(m.weight("beta", beta, c))
     else:
         kwargs["center"] = False
-    return m.layer("LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=final.output(0))
+    return m.layer(
+        "LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=final.output(0)
+    )
 
 
 @pattern("Sub")

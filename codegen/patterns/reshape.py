@@ -73,7 +73,9 @@ def zero_padding(node: Node, m: Matcher):
         padding = (t, l)
     else:
         padding = ((t, b), (l, r))
-    return m.layer("ZeroPadding2D", [node], [x], kwargs={"padding": padding} if padding != 1 else {})
+    return m.layer(
+        "ZeroPadding2D", [node], [x], kwargs={"padding": padding} if padding != 1 else {}
+    )
 
 
 @pattern("Transpose")
@@ -93,7 +95,11 @@ def cropping(node: Node, m: Matcher):
     a = node.attrs
     if shape is None or len(shape) != 4 or begin is None or end is None or strides is None:
         return None
-    if len(begin) != 4 or any(int(s) != 1 for s in strides) or any(a.get(k, 0) for k in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
+    if (
+        len(begin) != 4
+        or any(int(s) != 1 for s in strides)
+        or any(a.get(k, 0) for k in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask"))
+    ):
         return None
     crops = []
     for axis in range(4):

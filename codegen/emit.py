@@ -7,6 +7,7 @@ from a safe alphabet) or `comment_text` (no line breaks); templates never see ra
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "LeakyReLU": {"negative_slope": 0.3},
 }
 
-# Layers defined in the generated module itself (templates/helpers.py.j2), not in keras.layers.
+# Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
 HELPERS = {"ChannelScale"}
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,9 +80,9 @@ def literal(value: Any) -> str:
     plain Python numbers first so the output never mentions numpy types."""
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
         value = value.item()
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return repr(value)
-    if isinstance(value, float):
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"  # repr gives `nan`/`inf`, which are not Python literals
+    if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
     if isinstance(value, tuple):
         items = ", ".join(literal(v) for v in value)

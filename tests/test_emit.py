@@ -47,6 +47,11 @@ def test_literals_round_trip(value):
     assert eval(literal(value), {}) == value
 
 
+def test_non_finite_floats_are_valid_python():
+    assert eval(literal(float("inf")), {}) == float("inf")
+    assert eval(literal(float("nan")), {}) != eval(literal(float("nan")), {})  # nan, not a typo
+
+
 def test_identifiers_are_safe_and_unique():
     names = Allocator(RESERVED)
     got = [

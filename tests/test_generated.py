@@ -41,10 +41,9 @@ def test_example_is_current(example_graph):
 @pytest.mark.xdist_group("mobilenetv2")
 def test_mobilenetv2_is_current(model_zoo):
     _, _, files = model_zoo.converted("mobilenetv2")
-    committed = (GENERATED / "mobilenetv2" / "model.py").read_text()
-    assert (
-        files["model.py"] == committed
-    ), "generated/mobilenetv2/model.py is stale: run `python tests/regenerate.py`"
+    for name in ("model.py", "load_weights.py"):
+        committed = (GENERATED / "mobilenetv2" / name).read_text()
+        assert files[name] == committed, f"generated/mobilenetv2/{name} is stale: run `python tests/regenerate.py`"
 
 
 def test_output_is_deterministic_black_clean_and_compiles(example_graph):

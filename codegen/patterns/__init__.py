@@ -174,9 +174,10 @@ class Matcher:
         )
 
     def layer_name(self, nodes: list[Node], weights: list[Weight]) -> str:
-        name = self.namer.layer_name([n.name for n in nodes])
-        if name is None:
-            # TF1 variables carry the layer's name: `fc1/weights` belongs to layer fc1
+        name = None
+        if not self.namer.uniquified:
+            # TF1 variables carry the layer's name: `fc1/weights` belongs to layer fc1, while
+            # its ops may sit in an inner scope (`bn2/batchnorm/...`) or none at all
             for w in weights:
                 source = _variable_path(_first_read(w.recipe) or "")
                 if len(source) > 1:
@@ -184,14 +185,19 @@ class Matcher:
                     if name:
                         break
         if name is None:
+            name = self.namer.layer_name([n.name for n in nodes])
+        if name is None:
             scope = self.namer.scope(nodes[0].name)
             name = "_".join(scope + [nodes[0].name.split("/")[-1]])
         return keras_name(name)
 
     def same_layer(self, a: Node, b: Node) -> bool:
-        """Whether b belongs to a's layer by scope (an unscoped TF1 op joins any layer)."""
+        """Whether b belongs to a's layer by scope: one scope contains the other, as
+        `sep/separable_conv2d/depthwise` sits inside layer `sep`, and an unscoped TF1 op joins
+        any layer."""
         sa, sb = self.namer.scope(a.name), self.namer.scope(b.name)
-        return sa == sb or not sb or not sa
+        n = min(len(sa), len(sb))
+        return sa[:n] == sb[:n]
 
 
 # Trailing name parts TF adds when it freezes a resource variable; they name no layer.

@@ -75,7 +75,11 @@ class ScopeNamer:
                 n += 1
             common = common[:n]
         if not common:
-            return None
+            # ops outside any layer (TF1 `tf.nn` calls, Keras ops on tensors) mixed with one
+            # that has a scope: the scoped one names the group
+            common = next((s for s in scopes if s), None)
+            if common is None:
+                return None
         if self.uniquified:
             for part in reversed(common):
                 m = _UNIQUIFIER.match(part)
@@ -83,9 +87,6 @@ class ScopeNamer:
                     return m.group(1)
             return common[0]
         return common[-1]
-
-    def same_layer(self, a: str, b: str) -> bool:
-        return self.scope(a) == self.scope(b)
 
 
 class Allocator:

@@ -41,24 +41,46 @@ def test_parity(model_zoo, name):
         assert np.std(ref) > 1e-6
 
 
-@pytest.mark.parametrize("name", [_group("mobilenetv2"), _group("resnet50")])
-def test_idiomatic_layers_names_and_params(model_zoo, name):
-    import keras
+# ConvNeXt nests a Sequential stem (whose inner layers are not in model.layers) and adds
+# residuals with plain tensor ops, which have no layer name to recover.
+NAME_SHARE = {"convnexttiny": 0.8}
 
-    spec, out, files = model_zoo.converted(name)
-    # every compute node maps to a keras.layers layer: no custom layer, no raw op
-    assert all(hasattr(keras.layers, layer.cls) for layer in spec.layers)
-    assert "keras.ops" not in files["model.py"] and "class " not in files["model.py"]
+
+@pytest.mark.parametrize("name", [_group(n) for n in zoo.APPLICATIONS])
+def test_layer_names_and_parameter_count(model_zoo, name):
+    spec, out, _ = model_zoo.converted(name)
     original = zoo.build_application(name)
     original_names = {layer.name for layer in original.layers}
     generated = [layer.name for layer in spec.layers]
     same = sum(n in original_names for n in generated)
-    assert same >= 0.95 * len(generated), sorted(set(generated) - original_names)[:20]
+    assert same >= NAME_SHARE.get(name, 0.95) * len(generated), sorted(
+        set(generated) - original_names
+    )[:20]
     model_mod, _ = import_generated(out)
     model = model_mod.build_model()
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     expected = sum(int(np.prod(w.shape)) for w in original.trainable_weights)
     assert trainable == expected
+
+
+@pytest.mark.parametrize("name", [_group("mobilenetv2"), _group("resnet50")])
+def test_every_node_is_a_keras_layer(model_zoo, name):
+    import keras
+
+    spec, _, files = model_zoo.converted(name)
+    assert all(hasattr(keras.layers, layer.cls) for layer in spec.layers)
+    assert "keras.ops" not in files["model.py"] and "class " not in files["model.py"]
+    assert "Lambda" not in files["model.py"]
+
+
+@pytest.mark.parametrize(
+    "name", [_group("xception"), _group("nasnetmobile"), _group("tf1_layers_cnn")]
+)
+def test_depthwise_pointwise_pairs_become_separable(model_zoo, name):
+    spec, _, _ = model_zoo.converted(name)
+    classes = [layer.cls for layer in spec.layers]
+    assert "SeparableConv2D" in classes
+    assert "DepthwiseConv2D" not in classes
 
 
 @pytest.mark.parametrize("name", [_group("mobilenetv2")])

@@ -28,13 +28,17 @@ def _close(value, target, tol=1e-6) -> bool:
 def fused_activation(m: Matcher, anchor: Node, tensor: str) -> tuple[str, list[Node], str] | None:
     """An activation applied to `tensor` that belongs to `anchor`'s layer (same scope):
     (keras name, nodes, output tensor). Used by Conv2D/Dense to absorb `activation=`."""
-    user = m.user(tensor)
-    if user is None or not m.same_layer(anchor, user):
+    if tensor in m.outputs:
         return None
-    if user.op in SIMPLE:
-        return SIMPLE[user.op], [user], user.output(0)
-    found = swish(m, tensor) or hard_swish(m, tensor)
-    if found and all(m.same_layer(anchor, n) for n in found[1]):
+    users = m.graph.users(tensor)
+    if len(users) == 1 and users[0].op in SIMPLE:
+        found = SIMPLE[users[0].op], users, users[0].output(0)
+    else:
+        found = swish(m, tensor) or hard_swish(m, tensor)
+        # a composite reads x more than once; every reader of x must be part of it
+        if found and not {u.name for u in users} <= {n.name for n in found[1]}:
+            found = None
+    if found and all(m.same_layer(anchor, n) and n.name not in m.covered for n in found[1]):
         return found
     return None
 

@@ -43,7 +43,10 @@ def analyze(
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
     name: str = "model",
+    strict: bool = True,
 ) -> ModelSpec:
+    """The model spec. With strict=False ops no pattern claims are counted in
+    `spec.unsupported` instead of raised (for `graph2py inspect`)."""
     load_all()
     graph = inline_functions(graph)
     pruned = prune(graph, inputs, outputs)
@@ -86,7 +89,7 @@ def analyze(
 
     unclaimed = Counter(graph.nodes[n].op for n in pending if n not in matcher.covered)
     const_outputs = [t for t in pruned.outputs if consts.is_const(t)]
-    if unclaimed or const_outputs:
+    if strict and (unclaimed or const_outputs):
         problems = [
             f"no pattern for {count} {op} node{'s' if count > 1 else ''}"
             for op, count in sorted(unclaimed.items())
@@ -103,9 +106,11 @@ def analyze(
         source="",
         sha256="",
         inputs=model_inputs,
-        layers=_dependency_order(layers, input_set),
+        # with unclaimed ops some inputs are never produced; keep the order patterns found
+        layers=_dependency_order(layers, input_set) if not unclaimed else layers,
         outputs=list(pruned.outputs),
         version=__version__,
+        unsupported=dict(sorted(unclaimed.items())),
     )
 
 

@@ -14,39 +14,74 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_OK, Graph2PyError
+from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError
 
 DESCRIPTION = "Convert a frozen TensorFlow GraphDef (.pb/.pbtxt) into readable Keras 3 code."
 EPILOG = """\
+commands:
+  graph2py SOURCE [-o DIR]         convert (the default)
+  graph2py inspect SOURCE [--json] inputs, outputs, op counts, what each op converts to
+  graph2py check SOURCE [-o DIR]   run the graph (TensorFlow) and the generated model, compare
+
 examples:
   graph2py model.pb > model.py                 print model.py
   graph2py model.pb -o out/                    write out/model.py and out/load_weights.py
   graph2py model.pb --inputs 'input:0[1,224,224,3]' --outputs logits:0
+  graph2py check model.pb --per-layer          name the first layer that diverges
 
-exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops, 70 internal error
+exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
+            5 check found outputs outside the tolerance, 70 internal error
 """
+COMMANDS = ("inspect", "check")
 
 
-def parser() -> argparse.ArgumentParser:
+def _common(p: argparse.ArgumentParser, tensors: bool = True) -> None:
+    p.add_argument("source", help="frozen GraphDef, binary (.pb) or text (.pbtxt)")
+    if tensors:
+        p.add_argument(
+            "--inputs",
+            metavar="TENSORS",
+            help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'",
+        )
+        p.add_argument(
+            "--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'"
+        )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    if command == "inspect":
+        p = argparse.ArgumentParser(
+            prog="graph2py inspect",
+            description="Inputs, candidate outputs, op counts and what each op converts to.",
+        )
+        _common(p, tensors=False)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+    if command == "check":
+        p = argparse.ArgumentParser(
+            prog="graph2py check",
+            description="Run the original graph with TensorFlow and the generated model on the "
+            "same inputs; report per-output errors (exit 5 above the tolerance).",
+        )
+        _common(p)
+        p.add_argument("-o", "--output-dir", metavar="DIR", help="use (or write) the code in DIR")
+        p.add_argument("--data", metavar="NPZ", help="inputs as an .npz keyed by input name")
+        p.add_argument("--tolerance", type=float, default=1e-4, help="max |Δ| / max(1, max |ref|)")
+        p.add_argument("--per-layer", action="store_true", help="name the first diverging layer")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+        p.add_argument("--batch", type=int, default=2, help="batch size of the random inputs")
+        return p
     p = argparse.ArgumentParser(
         prog="graph2py",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="frozen GraphDef, binary (.pb) or text (.pbtxt)")
+    _common(p)
     p.add_argument(
         "-o", "--output-dir", metavar="DIR", help="write DIR/model.py and DIR/load_weights.py"
     )
-    p.add_argument(
-        "--inputs",
-        metavar="TENSORS",
-        help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'",
-    )
-    p.add_argument(
-        "--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'"
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"graph2py {__version__}")
     return p
 
@@ -71,19 +106,12 @@ def split_tensors(text: str | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = parser(command).parse_args(argv[1:] if command else argv)
+    run = {"inspect": _inspect, "check": _check}.get(command, _convert)
     try:
-        from .convert import convert
-
-        wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-        _, files = convert(
-            args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted
-        )
-        if args.output_dir:
-            write_atomically(Path(args.output_dir), files)
-        else:
-            sys.stdout.write(files["model.py"])
-        return EXIT_OK
+        return run(args)
     except Graph2PyError as err:
         if args.debug:
             raise
@@ -100,6 +128,50 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _convert(args) -> int:
+    from .convert import convert
+
+    wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
+    _, files = convert(args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted)
+    if args.output_dir:
+        write_atomically(Path(args.output_dir), files)
+    else:
+        sys.stdout.write(files["model.py"])
+    return EXIT_OK
+
+
+def _inspect(args) -> int:
+    from .summary import render_table, summarize
+
+    summary = summarize(args.source)
+    sys.stdout.write(summary.to_json() + "\n" if args.json else render_table(summary))
+    return EXIT_OK
+
+
+def _check(args) -> int:
+    """Convert into DIR (or a temporary directory), unless DIR already holds generated code,
+    then compare. The spec is recomputed either way: it maps layers to graph tensors."""
+    from . import check
+    from .analyze import analyze_file
+    from .convert import convert
+
+    inputs, outputs = split_tensors(args.inputs), split_tensors(args.outputs)
+    directory = Path(args.output_dir) if args.output_dir else check.staging_dir()
+    try:
+        if (directory / "model.py").exists() and (directory / "load_weights.py").exists():
+            spec = analyze_file(args.source, inputs, outputs)
+        else:
+            spec, files = convert(args.source, inputs, outputs)
+            write_atomically(directory, files)
+        arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
+        result = check.check(args.source, spec, directory, arrays, args.tolerance, args.per_layer)
+    finally:
+        if not args.output_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+    sys.stdout.write(check.render(result, args.tolerance))
+    return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
 def write_atomically(directory: Path, files: dict[str, str]) -> None:

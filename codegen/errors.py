@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # bad command line (argparse uses 2 as well)
 EXIT_BAD_INPUT = 3  # the file cannot be read as a graph, or the graph is malformed
 EXIT_UNSUPPORTED = 4  # a valid graph that graph2py cannot convert yet
+EXIT_MISMATCH = 5  # `graph2py check`: outputs differ beyond the tolerance
 EXIT_INTERNAL = 70  # a bug in graph2py (EX_SOFTWARE)
 
 

@@ -55,6 +55,7 @@ class ModelSpec:
     outputs: list[str]  # graph tensors
     version: str = ""
     scope: str = ""  # the scope every node sits under (a frozen Keras model's), or ""
+    unsupported: dict[str, int] = field(default_factory=dict)  # op -> count no pattern claimed
 
     def is_chain(self) -> bool:
         """One input, one output, every layer reading only the previous one's result."""

@@ -1,0 +1,146 @@
+"""`graph2py inspect`: what is in a graph, answered without converting it.
+
+The question users ask first about a frozen graph is "what are its inputs and outputs?"; the
+second is "will it convert?". This module answers both from the same passes the converter uses,
+so the answer cannot disagree with what a conversion would do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analyze import analyze
+from .errors import Graph2PyError
+from .graph import Graph, from_graphdef
+from .load import read_graph_file
+from .passes.fold import Constants
+from .passes.inline import inline_functions
+from .passes.prune import IDENTITY_OPS, prune
+from .passes.shapes import infer_shapes
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    op: str
+    dtype: str
+    shape: list | None  # None: unknown rank; None entries: unknown dimensions
+
+
+@dataclass
+class Summary:
+    source: str
+    sha256: str
+    nodes: int
+    op_counts: dict[str, int]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    parameters: int  # elements of every constant a layer reads as a weight
+    constants: int  # elements of all Const nodes in the pruned graph
+    # op type -> {path: node count}; a path is "keras.layers.X", "constant" or "unsupported"
+    paths: dict[str, dict[str, int]] = field(default_factory=dict)
+    convertible: bool = True
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False)
+
+
+def summarize(path: str | Path) -> Summary:
+    path = Path(path)
+    graph_def, sha256 = read_graph_file(path)
+    graph = inline_functions(from_graphdef(graph_def, source=str(path)))
+    pruned = prune(graph, None, None)
+    consts = Constants(pruned.graph)
+    shapes = infer_shapes(pruned.graph, consts, pruned.input_shapes)
+    summary = Summary(
+        source=path.name,
+        sha256=sha256,
+        nodes=len(graph),
+        op_counts=dict(sorted(Counter(n.op for n in graph).items())),
+        inputs=[_info(pruned.graph, shapes, t) for t in pruned.inputs],
+        outputs=[_info(pruned.graph, shapes, t) for t in pruned.outputs],
+        parameters=0,
+        constants=int(
+            sum(
+                n.attrs["value"].size
+                for n in pruned.graph
+                if n.op == "Const" and isinstance(n.attrs.get("value"), np.ndarray)
+            )
+        ),
+    )
+    try:
+        spec = analyze(graph, name=path.stem, strict=False)
+    except Graph2PyError as err:
+        summary.convertible = False
+        summary.problems = err.problems
+        return summary
+    summary.parameters = sum(int(np.prod(w.shape)) for layer in spec.layers for w in layer.weights)
+    paths: dict[str, Counter] = {}
+    covered = set()
+    for layer in spec.layers:
+        for node, op in zip(layer.nodes, layer.ops):
+            paths.setdefault(op, Counter())[f"keras.layers.{layer.cls}"] += 1
+            covered.add(node)
+    for node in pruned.graph:
+        if node.output(0) in pruned.inputs:
+            paths.setdefault(node.op, Counter())["keras.Input"] += 1
+            continue
+        if node.name in covered:
+            continue
+        path_name = "constant" if consts.is_const(node.output(0)) else "unsupported"
+        paths.setdefault(node.op, Counter())[path_name] += 1
+    summary.paths = {op: dict(sorted(c.items())) for op, c in sorted(paths.items())}
+    if spec.unsupported:
+        summary.convertible = False
+        summary.problems = [
+            f"no pattern for {n} {op} node(s)" for op, n in spec.unsupported.items()
+        ]
+    return summary
+
+
+def _info(graph: Graph, shapes: dict, tensor: str) -> TensorInfo:
+    node = graph.producer(tensor)
+    dtype = next((node.attrs[k] for k in ("dtype", "T") if isinstance(node.attrs.get(k), str)), "?")
+    shape = shapes.get(tensor)
+    return TensorInfo(tensor, node.op, dtype, None if shape is None else list(shape))
+
+
+def render_table(s: Summary) -> str:
+    """The human-readable form: short sections, aligned columns."""
+
+    def shape_text(shape):
+        if shape is None:
+            return "unknown rank"
+        return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+    lines = [f"{s.source}  sha256 {s.sha256[:16]}…", ""]
+    lines.append("inputs")
+    for t in s.inputs:
+        lines.append(f"  {t.name:<40} {t.dtype:<9} {shape_text(t.shape)}")
+    lines.append("outputs (graph sinks)")
+    for t in s.outputs:
+        lines.append(f"  {t.name:<40} {t.dtype:<9} {shape_text(t.shape)}  [{t.op}]")
+    lines += [
+        "",
+        f"nodes {s.nodes}, parameters {s.parameters:,}, constant elements {s.constants:,}",
+    ]
+    lines += ["", f"{'op':<26}{'nodes':>7}  path"]
+    for op, count in s.op_counts.items():
+        where = s.paths.get(op, {})
+        text = ", ".join(f"{p} ×{n}" if len(where) > 1 else p for p, n in where.items())
+        if not text:
+            text = "bypassed (identity)" if op in IDENTITY_OPS else "pruned (feeds no output)"
+        lines.append(f"  {op:<24}{count:>7}  {text}")
+    lines.append("")
+    if s.convertible:
+        lines.append("converts: yes")
+    else:
+        lines.append("converts: no")
+        lines += [f"  {p}" for p in s.problems]
+    return "\n".join(lines) + "\n"

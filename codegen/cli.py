@@ -32,7 +32,7 @@ examples:
 exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
             5 check found outputs outside the tolerance, 70 internal error
 """
-COMMANDS = ("inspect", "check")
+COMMANDS = ("inspect", "check", "lsp")
 
 
 def _common(p: argparse.ArgumentParser, tensors: bool = True) -> None:
@@ -72,6 +72,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
         p.add_argument("--batch", type=int, default=2, help="batch size of the random inputs")
         return p
+    if command == "lsp":
+        p = argparse.ArgumentParser(
+            prog="graph2py lsp",
+            description="Language server (LSP over stdio) for generated models and their graphs.",
+        )
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+        return p
     p = argparse.ArgumentParser(
         prog="graph2py",
         description=DESCRIPTION,
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = parser(command).parse_args(argv[1:] if command else argv)
-    run = {"inspect": _inspect, "check": _check}.get(command, _convert)
+    run = {"inspect": _inspect, "check": _check, "lsp": _lsp}.get(command, _convert)
     try:
         return run(args)
     except Graph2PyError as err:
@@ -172,6 +179,13 @@ def _check(args) -> int:
             shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.write(check.render(result, args.tolerance))
     return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def _lsp(args) -> int:
+    from .lsp import main as serve
+
+    serve()
+    return EXIT_OK
 
 
 def write_atomically(directory: Path, files: dict[str, str]) -> None:

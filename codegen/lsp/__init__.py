@@ -1,0 +1,16 @@
+"""`graph2py lsp`: a language server (pygls, stdio) for generated models and their graphs.
+
+server.py      the server object, caches and diagnostics
+features.py    the LSP handlers and `graph2py.*` commands
+model_file.py  a generated model.py: header, named layer calls, which path each call takes
+graphs.py      a graph file analysed by the converter core, cached per sha256
+render.py      hover Markdown
+jobs.py        regenerate/check as cancellable subprocesses with $/progress
+worker.py      the subprocess side of jobs.py
+"""
+
+
+def main() -> None:
+    from .server import main as serve
+
+    serve()

@@ -1,0 +1,83 @@
+"""Hover text: Markdown built from `GraphInfo` facts, one line per source node.
+
+Names and values from the graph go inside backticks, so a node called `a*b_c` renders as written
+rather than as emphasis.
+"""
+
+from __future__ import annotations
+
+from .graphs import GraphInfo, NodeInfo, shape_text
+from .model_file import LayerCall
+
+MAX_ATTRS = 6
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def node_line(node: NodeInfo) -> str:
+    attrs = ", ".join(f"{key}={value}" for key, value in node.attrs[:MAX_ATTRS])
+    if len(node.attrs) > MAX_ATTRS:
+        attrs += ", …"
+    shape = shape_text(node.shape) if node.shape_known else "shape not inferred"
+    text = f"- {_code(node.op)} {_code(node.name)} → {shape}"
+    return text + (f" · {_code(attrs)}" if attrs else "")
+
+
+def layer_hover(info: GraphInfo, call: LayerCall) -> str | None:
+    """Provenance of one generated call, or None when the spec has no layer of that name (a
+    hand-added layer, or the model's own name)."""
+    source = info.path.name
+    layer = info.layer(call.name)
+    if layer is not None:
+        count = len(layer.nodes)
+        lines = [
+            f"**{_code(layer.name)}** · {_code(call.callee)} · {call.path}",
+            "",
+            f"Replaces {count} node{'s' if count != 1 else ''} of {_code(source)}:",
+            "",
+        ]
+        for name in layer.nodes:
+            node = info.nodes.get(name)
+            lines.append(node_line(node) if node else f"- {_code(name)}")
+        lines += ["", "Inputs: " + ", ".join(_code(t) for t in layer.inputs)]
+        if layer.weights:
+            lines.append(
+                "Weights: "
+                + ", ".join(f"{_code(w.name)} {shape_text(tuple(w.shape))}" for w in layer.weights)
+            )
+        return "\n".join(lines)
+    model_input = info.input(call.name)
+    if model_input is not None:
+        node = info.nodes.get(model_input.tensor.rsplit(":", 1)[0])
+        lines = [
+            f"**{_code(model_input.name)}** · {_code(call.callee)} · model input",
+            "",
+            f"Reads graph tensor {_code(model_input.tensor)} of {_code(source)}:",
+            "",
+        ]
+        if node:
+            lines.append(node_line(node))
+        return "\n".join(lines)
+    return None
+
+
+def node_hover(info: GraphInfo, node: NodeInfo) -> str:
+    """A `.pbtxt` node: op, inputs, every attribute, inferred shape, and where it goes."""
+    lines = [f"**{_code(node.name)}** · op {_code(node.op)}", ""]
+    shape = shape_text(node.shape) if node.shape_known else "not inferred (pruned or unknown)"
+    lines.append(f"Output shape: {shape}")
+    if node.inputs:
+        lines.append("Inputs: " + ", ".join(_code(t) for t in node.inputs))
+    for key, value in node.attrs:
+        lines.append(f"- {_code(key)}: {_code(value)}")
+    lines.append("")
+    if node.name in info.layer_of:
+        layer = info.layer(info.layer_of[node.name])
+        lines.append(f"Converts to: {_code('keras.layers.' + layer.cls)} {_code(layer.name)}")
+    elif node.name in info.unsupported:
+        lines.append("Converts to: nothing yet. No pattern for this op (needs a TF-only fallback)")
+    elif info.problems:
+        lines.append("Does not convert: " + "; ".join(info.problems))
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UnsupportedError
-from .graph import Graph, from_graphdef
+from .graph import Graph, from_graphdef, split_ref
 from .load import read_graph_file
 from .names import Allocator, ScopeNamer, keras_name
 from .passes.fold import Constants
@@ -80,7 +80,11 @@ def analyze(
             continue
         for fn in PATTERNS.get(node.op, ()):
             layer = fn(node, matcher)
-            if layer is not None and not (set(layer.nodes) & matcher.covered):
+            if (
+                layer is not None
+                and not (set(layer.nodes) & matcher.covered)
+                and not _hides_output(layer, pruned.outputs)
+            ):
                 matcher.covered.update(layer.nodes)
                 layers.append(layer)
                 break
@@ -112,6 +116,13 @@ def analyze(
         version=__version__,
         unsupported=dict(sorted(unclaimed.items())),
     )
+
+
+def _hides_output(layer: Layer, outputs: list[str]) -> bool:
+    """Whether the layer swallows a model output: a tensor of one of its inner nodes that the
+    user asked for (--outputs) would exist nowhere in the Keras model."""
+    inner = set(layer.nodes)
+    return any(split_ref(t)[0] in inner and t not in layer.outputs for t in outputs)
 
 
 def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:

@@ -7,6 +7,7 @@ milliseconds. Everything here works on those schemas and numpy alone.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 
@@ -76,42 +77,66 @@ def dtype_name(enum: int) -> str:
     return np.dtype(dtype).name
 
 
+# A constant in short form (a few values, the last one repeated) is expanded to its full shape
+# in memory. Real graphs store their large weights in full (tensor_content), so a short form
+# that expands beyond this is corrupt or a memory bomb, not a model.
+MAX_EXPANDED_BYTES = 1 << 28
+
+
 def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
 
     TF may store only a prefix of the values; the last one is then repeated to fill the shape.
+    Every way the proto can disagree with itself (content length, value count, values out of
+    the dtype's range) is a ValueError with a readable message.
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
-        raise ValueError(
-            f"tensors of type {types_pb2.DataType.Name(proto.dtype)} are not supported"
-        )
+        raise ValueError(f"tensors of type {_type_name(proto.dtype)} are not supported")
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # Python ints: huge dims must not wrap around to a small size
+    itemsize = np.dtype(dtype).itemsize
     if proto.tensor_content:
         if dtype is object:
             raise ValueError("string tensor stored as raw content")
+        if len(proto.tensor_content) != size * itemsize:
+            raise ValueError(
+                f"tensor content is {len(proto.tensor_content)} bytes, shape {shape} of "
+                f"{dtype_name(proto.dtype)} needs {size * itemsize}"
+            )
         flat = np.frombuffer(proto.tensor_content, dtype=dtype)
-        if flat.size != size:
-            raise ValueError(f"tensor content holds {flat.size} values, shape {shape} needs {size}")
         return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
-    if proto.dtype == types_pb2.DT_HALF:
-        values = np.array(values, np.uint16).view(np.float16)
-    elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
-    if size == 0:
-        return np.zeros(shape, dtype)
-    if len(values) == 0:
-        return np.zeros(shape, dtype) if dtype is not object else np.full(shape, b"", object)
     if len(values) > size:
         raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")
-    flat = np.empty(size, dtype)
-    flat[: len(values)] = values
+    if size * itemsize > MAX_EXPANDED_BYTES:
+        raise ValueError(
+            f"constant of shape {shape} would expand {len(values)} stored values to "
+            f"{size * itemsize / 2**20:.0f} MiB"
+        )
+    try:
+        if proto.dtype == types_pb2.DT_HALF:
+            values = np.array(values, np.uint16).view(np.float16)
+        elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+            values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
+        if size == 0:
+            return np.zeros(shape, dtype)
+        if len(values) == 0:
+            return np.zeros(shape, dtype) if dtype is not object else np.full(shape, b"", object)
+        flat = np.empty(size, dtype)
+        flat[: len(values)] = values
+    except (OverflowError, TypeError, ValueError) as err:
+        raise ValueError(f"values do not fit {dtype_name(proto.dtype)}: {err}") from None
     flat[len(values) :] = values[-1]
     return flat.reshape(shape)
+
+
+def _type_name(enum: int) -> str:
+    if enum in types_pb2.DataType.values():
+        return types_pb2.DataType.Name(enum)
+    return f"{enum} (no such DataType)"
 
 
 def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
@@ -161,6 +186,10 @@ def _looks_like_text(data: bytes) -> bool:
     return True
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    """The parser's message on one line, cut short: protobuf quotes the offending input, and
+    one line of a text graph can hold megabytes of tensor content."""
     text = " ".join(str(err).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return text or type(err).__name__

@@ -15,6 +15,7 @@ A recipe is a small tree of tuples:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -25,7 +26,10 @@ Recipe = tuple
 
 
 def strided_slice_index(node: Node, begin, end, strides, rank: int) -> tuple:
-    """The Python index tuple equivalent to a StridedSlice node's masks."""
+    """The Python index tuple equivalent to a StridedSlice node's masks. ValueError when the
+    operands cannot be one (a zero stride, lengths that differ)."""
+    if not len(begin) == len(end) == len(strides) or not all(int(s) for s in strides):
+        raise ValueError("StridedSlice operands disagree or have a zero stride")
     a = node.attrs
     begin_mask, end_mask = a.get("begin_mask", 0), a.get("end_mask", 0)
     ellipsis_mask, new_axis_mask = a.get("ellipsis_mask", 0), a.get("new_axis_mask", 0)
@@ -67,6 +71,49 @@ def _dtype_of(node: Node, key: str, default=np.float32):
         return np.dtype(default)
 
 
+# Folding evaluates shape arithmetic and weight preparation, neither of which makes a tensor
+# much larger than its inputs. A kernel asked to (a Fill of a huge shape, a broadcast of two long
+# vectors into a matrix) refuses, so that a hostile constant cannot exhaust memory.
+MAX_GROWN = 1 << 24  # elements
+
+
+def _limit(size: int, *inputs) -> None:
+    if size > max(MAX_GROWN, *(np.size(x) for x in inputs)):
+        raise ValueError(f"refusing to fold a result of {size} elements")
+
+
+def _fill(node, dims, value):
+    dims = [int(d) for d in np.atleast_1d(dims)]
+    _limit(math.prod(dims) if all(d >= 0 for d in dims) else 0)
+    return np.full(dims, value)
+
+
+def _range(node, start, limit, delta):
+    count = math.ceil((limit - start) / delta) if delta else 0
+    _limit(max(count, 0))
+    return np.arange(start, limit, delta)
+
+
+def _gather(node, x, indices, axis):
+    x, indices = np.asarray(x), np.asarray(indices)
+    axis = int(axis)
+    _limit(x.size // max(x.shape[axis], 1) * indices.size, x, indices)
+    return np.take(x, indices, axis=axis)
+
+
+def _elementwise(fn):
+    """A binary ufunc whose broadcast result may be no larger than MAX_GROWN (or an input)."""
+
+    def kernel(node, a, b):
+        _limit(math.prod(np.broadcast_shapes(np.shape(a), np.shape(b))), a, b)
+        return fn(a, b)
+
+    return kernel
+
+
+# What a kernel raises on operands it cannot evaluate: the tensor is then not a constant.
+KERNEL_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.exceptions.AxisError)
+
 # op -> kernel(node, *input values) -> value (or list of values for multi-output ops)
 KERNELS: dict[str, Callable] = {
     "Reshape": lambda n, x, s: np.reshape(x, [int(d) for d in s]),
@@ -77,22 +124,22 @@ KERNELS: dict[str, Callable] = {
     "Pack": lambda n, *xs: np.stack(xs, axis=n.attrs.get("axis", 0)),
     "ConcatV2": lambda n, *xs: np.concatenate(xs[:-1], axis=int(xs[-1])),
     "StridedSlice": _strided_slice,
-    "GatherV2": lambda n, x, i, a: np.take(x, i, axis=int(a)),
-    "Fill": lambda n, s, v: np.full([int(d) for d in s], v),
-    "Range": lambda n, a, b, d: np.arange(a, b, d),
+    "GatherV2": _gather,
+    "Fill": _fill,
+    "Range": _range,
     "Prod": _reduce(np.prod),
     "Sum": _reduce(np.sum),
     "Mean": _reduce(np.mean),
     "Max": _reduce(np.max),
     "Min": _reduce(np.min),
-    "Add": lambda n, a, b: np.add(a, b),
-    "AddV2": lambda n, a, b: np.add(a, b),
-    "Sub": lambda n, a, b: np.subtract(a, b),
-    "Mul": lambda n, a, b: np.multiply(a, b),
-    "RealDiv": lambda n, a, b: np.divide(a, b).astype(np.result_type(a, b)),
-    "FloorDiv": lambda n, a, b: np.floor_divide(a, b),
-    "Maximum": lambda n, a, b: np.maximum(a, b),
-    "Minimum": lambda n, a, b: np.minimum(a, b),
+    "Add": _elementwise(np.add),
+    "AddV2": _elementwise(np.add),
+    "Sub": _elementwise(np.subtract),
+    "Mul": _elementwise(np.multiply),
+    "RealDiv": _elementwise(lambda a, b: np.divide(a, b).astype(np.result_type(a, b))),
+    "FloorDiv": _elementwise(np.floor_divide),
+    "Maximum": _elementwise(np.maximum),
+    "Minimum": _elementwise(np.minimum),
     "Neg": lambda n, x: np.negative(x),
     "Sqrt": lambda n, x: np.sqrt(x),
     "Rsqrt": lambda n, x: (1.0 / np.sqrt(x)).astype(x.dtype),
@@ -115,6 +162,22 @@ _UFUNC_OF = {
 }
 
 
+def run_kernel(kernel: Callable, node: Node, args: list) -> np.ndarray | None:
+    """The kernel's result, or None when the operands are not something it can evaluate.
+    NaN and infinity are results like any other (TF computes them too), so numpy's warnings
+    about them are silenced rather than printed into the user's terminal."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(kernel(node, *args))
+    except KERNEL_ERRORS:
+        return None
+
+
+# A recipe nests one step per op and the loader spells out every step; a longer chain of
+# constant arithmetic is no weight anyone could read (nor render without deep recursion).
+MAX_RECIPE_DEPTH = 64
+
+
 class Constants:
     """Lazily evaluates which tensors are constant, their values and their recipes."""
 
@@ -123,23 +186,60 @@ class Constants:
         self.shapes = shapes if shapes is not None else {}
         self._values: dict[str, np.ndarray | None] = {}
         self._recipes: dict[str, Recipe | None] = {}
+        self._depth: dict[str, int] = {}  # nesting of each recipe
 
     def value(self, tensor: str) -> np.ndarray | None:
+        """The tensor's value if it is a constant, else None. Operands are evaluated before
+        the ops that read them from an explicit stack, not by recursion: a chain of constant
+        ops can be longer than Python's recursion limit."""
         if tensor in self._values:
             return self._values[tensor]
-        result = self._evaluate(tensor)
-        self._values[tensor] = result
-        return result
+        self._in_order(tensor, self._values, self._operands, self._evaluate)
+        return self._values[tensor]
+
+    @staticmethod
+    def _in_order(tensor: str, done: dict, operands: Callable, compute: Callable) -> None:
+        """Fill done[t] = compute(t) for `tensor` and, first, every operand it needs (the
+        graph is acyclic, so this ends)."""
+        stack = [tensor]
+        while stack:
+            current = stack[-1]
+            if current in done:
+                stack.pop()
+                continue
+            waiting = [t for t in operands(current) if t not in done]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            done[current] = compute(current)
+
+    def _operands(self, tensor: str) -> list[str]:
+        """The tensors whose values evaluating `tensor` reads."""
+        name, port = split_ref(tensor)
+        node = self.graph.nodes.get(name)
+        if node is None or port != 0 or node.op not in KERNELS:
+            return []
+        return node.inputs
 
     def is_const(self, tensor: str) -> bool:
         return self.value(tensor) is not None
 
     def scalar(self, tensor: str) -> float | None:
-        """A constant that is one number (any shape of size 1)."""
+        """A constant that is one real number (any shape of size 1); a string or complex
+        constant is no scale, epsilon or padding value."""
         value = self.value(tensor)
-        if value is None or value.size != 1:
+        if value is None or value.size != 1 or value.dtype.kind not in "biuf":
             return None
         return value.reshape(()).item()
+
+    def ints(self, tensor: str) -> list[int] | None:
+        """A constant integer vector (or scalar, as a list of one), e.g. axes, a permutation or
+        paddings: TF requires an integer dtype for those, so anything else is not one."""
+        value = self.value(tensor)
+        if value is None or value.dtype.kind not in "iu" or value.ndim > 1:
+            return None
+        return [int(v) for v in value.reshape(-1)]
 
     def _evaluate(self, tensor: str) -> np.ndarray | None:
         name, port = split_ref(tensor)
@@ -152,7 +252,10 @@ class Constants:
             shape = self.shapes.get(node.inputs[0])
             if shape is None or any(d is None for d in shape):
                 return None
-            return np.array(shape, dtype=_dtype_of(node, "out_type", np.int32))
+            try:
+                return np.array(shape, dtype=_dtype_of(node, "out_type", np.int32))
+            except (OverflowError, TypeError):  # a dim too large for the requested int type
+                return None
         kernel = KERNELS.get(node.op)
         if kernel is None or port != 0:
             return None
@@ -162,21 +265,32 @@ class Constants:
             if v is None:
                 return None
             args.append(v)
-        try:
-            out = kernel(node, *args)
-        except (ValueError, TypeError, IndexError, np.AxisError):
-            return None
-        return np.asarray(out)
+        return run_kernel(kernel, node, args)
 
     def recipe(self, tensor: str) -> Recipe | None:
-        """How to rebuild this constant from the graph's stored constants, or None."""
-        if tensor in self._recipes:
-            return self._recipes[tensor]
-        result = self._make_recipe(tensor)
-        self._recipes[tensor] = result
-        return result
+        """How to rebuild this constant from the graph's stored constants, or None (also when
+        the recipe would nest deeper than MAX_RECIPE_DEPTH steps: nobody reads such a loader)."""
+        if tensor not in self._recipes:
+            self._in_order(tensor, self._recipes, self._recipe_operands, self._make_recipe)
+        return self._recipes[tensor]
+
+    def _recipe_operands(self, tensor: str) -> list[str]:
+        node = self.graph.nodes.get(split_ref(tensor)[0])
+        if node is None or node.op == "Const" or self.value(tensor) is None:
+            return []
+        if node.op in ("Reshape", "Squeeze", "ExpandDims", "Transpose", "Cast"):
+            return node.inputs[:1]
+        return node.inputs if node.op in _UFUNC_OF else []
 
     def _make_recipe(self, tensor: str) -> Recipe | None:
+        recipe = self._build_recipe(tensor)
+        if recipe is None:
+            return None
+        parts = [self._depth.get(t, 0) for t in self._recipe_operands(tensor)]
+        self._depth[tensor] = 1 + max(parts, default=0)
+        return recipe if self._depth[tensor] <= MAX_RECIPE_DEPTH else None
+
+    def _build_recipe(self, tensor: str) -> Recipe | None:
         if self.value(tensor) is None:
             return None
         node = self.graph.producer(tensor)
@@ -201,7 +315,7 @@ class Constants:
                 # Small operands (epsilons, 0.5) are clearer as literals than as graph reads.
                 parts.append(
                     value.reshape(()).item()
-                    if value.size == 1 and value.ndim == 0
+                    if value.size == 1 and value.ndim == 0 and value.dtype.kind in "biuf"
                     else self.recipe(t)
                 )
                 if parts[-1] is None:
@@ -209,35 +323,40 @@ class Constants:
             return ("ufunc", _UFUNC_OF[node.op], *parts)
         return None
 
-    def partial_vector(self, tensor: str) -> list[int | None] | None:
+    def partial_vector(self, tensor: str, depth: int = 0) -> list[int | None] | None:
         """A 1-D integer tensor whose entries may be unknown (None), e.g. a Reshape target
-        built from Shape(x)[0] and constants: enough to recover `Reshape((-1, 1000))`."""
-        value = self.value(tensor)
-        if value is not None:
-            return [int(v) for v in np.atleast_1d(value)] if value.ndim <= 1 else None
+        built from Shape(x)[0] and constants: enough to recover `Reshape((-1, 1000))`. Shape
+        arithmetic is shallow; past MAX_RECIPE_DEPTH steps the answer is "unknown"."""
+        if self.is_const(tensor):
+            return self.ints(tensor)
+        if depth > MAX_RECIPE_DEPTH:
+            return None
         node = self.graph.producer(tensor)
         ins = node.inputs
         if node.op == "Shape":
             shape = self.shapes.get(ins[0])
             return list(shape) if shape is not None else None
         if node.op == "Cast":
-            return self.partial_vector(ins[0])
+            return self.partial_vector(ins[0], depth + 1)
         if node.op == "Pack":
-            parts = [self.partial_vector(t) for t in ins]
+            parts = [self.partial_vector(t, depth + 1) for t in ins]
             if any(p is None or len(p) != 1 for p in parts):
                 return None
             return [p[0] for p in parts]
         if node.op == "ConcatV2":
-            parts = [self.partial_vector(t) for t in ins[:-1]]
+            parts = [self.partial_vector(t, depth + 1) for t in ins[:-1]]
             if any(p is None for p in parts):
                 return None
             return [d for p in parts for d in p]
         if node.op == "StridedSlice":
-            vec = self.partial_vector(ins[0])
-            begin, end, strides = (self.value(t) for t in ins[1:4])
+            vec = self.partial_vector(ins[0], depth + 1)
+            begin, end, strides = (self.ints(t) for t in ins[1:4])
             if vec is None or begin is None or end is None or strides is None:
                 return None
-            index = strided_slice_index(node, begin, end, strides, 1)
+            try:
+                index = strided_slice_index(node, begin, end, strides, 1)
+            except ValueError:
+                return None
             if len(index) != 1:
                 return None
             if isinstance(index[0], int):
@@ -246,13 +365,13 @@ class Constants:
                 return list(vec[index[0]])
             return None
         if node.op == "GatherV2":
-            vec, idx = self.partial_vector(ins[0]), self.value(ins[1])
-            if vec is None or idx is None:
+            vec, idx = self.partial_vector(ins[0], depth + 1), self.ints(ins[1])
+            if vec is None or idx is None or not all(-len(vec) <= i < len(vec) for i in idx):
                 return None
-            return [vec[int(i)] for i in np.atleast_1d(idx)]
+            return [vec[i] for i in idx]
         if node.op == "Prod":
-            vec = self.partial_vector(ins[0])
+            vec = self.partial_vector(ins[0], depth + 1)
             if vec is None or any(d is None for d in vec):
                 return None if vec is None else [None]
-            return [int(np.prod(vec))]
+            return [math.prod(vec)]
         return None

@@ -47,7 +47,9 @@ class TensorSpec:
                     if dims.strip()
                 )
             except ValueError:
-                raise UsageError(f"bad shape in tensor spec {text + '[' + dims + ']'!r}") from None
+                shape = None  # not a number
+            if shape is None or any(d is not None and d < 0 for d in shape):
+                raise UsageError(f"bad shape in tensor spec {text + '[' + dims + ']'!r}")
         if not text:
             raise UsageError("empty tensor name")
         return cls(tensor_ref(text), shape)
@@ -81,9 +83,9 @@ def prune(
         nodes[name] = Node(node.name, node.op, [resolve(t) for t in node.inputs], node.attrs)
 
     def known(spec: TensorSpec, what: str) -> str:
-        name, port = split_ref(spec.tensor)
-        if name not in graph.nodes:
-            raise UsageError(f"{what} tensor {spec.tensor!r}: no node named {name!r} in the graph")
+        problem = graph.tensor_problem(spec.tensor)
+        if problem:
+            raise UsageError(f"{what} tensor {spec.tensor!r}: {problem}")
         return resolve(spec.tensor)
 
     # Inputs: the user's tensors (interior ones become placeholders) or every placeholder.
@@ -134,6 +136,8 @@ def prune(
             continue
         stack.extend(split_ref(t)[0] for t in node.inputs)
 
+    if input_tensors is not None:
+        _check_inputs(input_tensors, keep)
     placeholders = [
         n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS
     ]
@@ -150,7 +154,22 @@ def prune(
                 )
             )
     ordered = [keep[n] for n in nodes if n in keep]
-    return Pruned(Graph(ordered), input_tensors, output_tensors, input_shapes)
+    return Pruned(Graph(ordered, source=graph.source), input_tensors, output_tensors, input_shapes)
+
+
+def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
+    """Each --inputs tensor once, and each one something an output depends on: a model input
+    that feeds nothing (the cut is below it, or it is the graph's last tensor) is a mistake."""
+    problems = [
+        f"input tensor {t!r} is listed twice" for t in sorted(set(inputs)) if inputs.count(t) > 1
+    ]
+    problems += [
+        f"input tensor {t!r} does not feed the outputs"
+        for t in dict.fromkeys(inputs)
+        if split_ref(t)[0] not in keep
+    ]
+    if problems:
+        raise UsageError(*problems)
 
 
 def _sinks(nodes: dict[str, Node]) -> list[str]:

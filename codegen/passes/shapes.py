@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..graph import Graph, Node
-from .fold import KERNELS, Constants
+from .fold import KERNELS, Constants, run_kernel
 
 Shape = tuple  # of int | None
 
@@ -328,14 +328,14 @@ def _via_numpy(node: Node, ins: list, c: Constants) -> Shape | None:
             value = c.value(tensor)
             if value is None:
                 dims = [batch if d is None else d for d in shape]
-                if math.prod(dims) > 1 << 22:
-                    return None
+                if math.prod(max(d, 1) for d in dims) > 1 << 22:
+                    return None  # too large to try (numpy refuses even an empty array this wide)
                 value = np.zeros(dims, np.float32)
             args.append(value)
-        try:
-            results.append(np.shape(kernel(node, *args)))
-        except (ValueError, TypeError, IndexError, np.AxisError):
+        result = run_kernel(kernel, node, args)
+        if result is None:
             return None
+        results.append(result.shape)
     a, b = results
     if len(a) != len(b):
         return None
@@ -365,9 +365,23 @@ def infer_shapes(
             shapes[out] = broadcast(ins[0], ins[1]) if len(ins) == 2 else None
         elif node.op in RULES:
             try:
-                shapes[out] = RULES[node.op](node, ins, consts)
-            except (KeyError, IndexError, TypeError, ValueError):
-                shapes[out] = None
+                shapes[out] = _checked(RULES[node.op](node, ins, consts))
+            except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
+                shapes[out] = None  # operands the rule cannot make sense of: shape unknown
         else:
-            shapes[out] = _via_numpy(node, ins, consts)
+            shapes[out] = _checked(_via_numpy(node, ins, consts))
     return shapes
+
+
+def _checked(shape) -> Shape | None:
+    """A rule's result as a shape: a dimension that is not a size (negative, as from a window
+    larger than its input, or not an integer at all) is unknown rather than passed on."""
+    if shape is None:
+        return None
+    return tuple(_size(d) for d in shape)
+
+
+def _size(dim) -> int | None:
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
+        return int(dim)
+    return None

@@ -66,10 +66,17 @@ class Matcher:
 
     # values -------------------------------------------------------------------------------
     def const(self, tensor: str) -> np.ndarray | None:
-        return self.consts.value(tensor)
+        """A constant of real numbers: a string or complex constant is never a weight, an axis
+        or a scale that Keras could take, so to a pattern it is no constant at all."""
+        value = self.consts.value(tensor)
+        return value if value is not None and value.dtype.kind in "biuf" else None
 
     def scalar(self, tensor: str) -> float | None:
         return self.consts.scalar(tensor)
+
+    def ints(self, tensor: str) -> list[int] | None:
+        """A constant integer vector: axes, paddings, a permutation, slice bounds."""
+        return self.consts.ints(tensor)
 
     def shape(self, tensor: str):
         return self.shapes.get(tensor)
@@ -133,10 +140,12 @@ class Matcher:
     def weight(self, name: str, tensor: str, shape: tuple[int, ...] | None = None) -> Weight | None:
         """A Keras weight read from a constant, reshaped to `shape` when the graph stores it
         in another (e.g. a 1x1x1xC BatchNorm statistic for a C-vector)."""
-        value = self.consts.value(tensor)
+        value = self.const(tensor)
         recipe = self.consts.recipe(tensor)
         if value is None or recipe is None:
             return None
+        if shape is not None and not all(isinstance(d, int) for d in shape):
+            return None  # a Keras weight has a static shape
         if shape is not None and tuple(value.shape) != tuple(shape):
             if value.size != int(np.prod(shape)):
                 return None

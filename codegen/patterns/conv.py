@@ -69,13 +69,23 @@ def with_bias_and_activation(m, anchor, nodes, tensor, channels, kwargs, weights
     return tensor
 
 
+def _kernel(value) -> bool:
+    """A 4-D kernel with something in it: every size of it divides or multiplies a shape."""
+    return value is not None and value.ndim == 4 and value.size > 0
+
+
+def _image(shape) -> bool:
+    """Unknown, or NHWC: a conv pattern reads the channel axis of its input."""
+    return shape is None or len(shape) == 4
+
+
 @pattern("Conv2D")
 def conv2d(node: Node, m: Matcher):
     x, f = node.inputs
     kernel = m.const(f)
     spatial = spatial_attrs(node)
     in_shape = m.shape(x)
-    if kernel is None or kernel.ndim != 4 or spatial is None:
+    if not _kernel(kernel) or spatial is None or not _image(in_shape):
         return None
     filters = kernel.shape[3]
     kwargs = dict(spatial)
@@ -101,7 +111,7 @@ def depthwise(node: Node, m: Matcher):
     x, f = node.inputs
     kernel = m.const(f)
     spatial = spatial_attrs(node)
-    if kernel is None or kernel.ndim != 4 or spatial is None:
+    if not _kernel(kernel) or spatial is None or not _image(m.shape(x)):
         return None
     multiplier = kernel.shape[3]
     channels = kernel.shape[2] * multiplier
@@ -110,7 +120,7 @@ def depthwise(node: Node, m: Matcher):
         pw = m.const(pointwise.inputs[1])
         pw_spatial = spatial_attrs(pointwise)
         if (
-            pw is not None
+            _kernel(pw)
             and pw.shape[:2] == (1, 1)
             and pw_spatial == {"strides": 1, "padding": "valid", "dilation_rate": 1}
         ):
@@ -156,7 +166,9 @@ def conv2d_transpose(node: Node, m: Matcher):
     kernel = m.const(f)
     spatial = spatial_attrs(node)
     in_shape, out_shape = m.shape(x), m.shape(node.output(0))
-    if kernel is None or spatial is None or in_shape is None or out_shape is None:
+    if not _kernel(kernel) or spatial is None:
+        return None
+    if in_shape is None or len(in_shape) != 4 or out_shape is None or len(out_shape) != 4:
         return None
     if spatial["dilation_rate"] != 1:
         return None

@@ -66,8 +66,8 @@ def _tensordot(m: Matcher, mm: Node):
     x = a.inputs[0]
     src = m.node(x)
     if src.op == "Transpose":
-        perm = m.const(src.inputs[1])
-        if perm is None or list(perm) != list(range(len(perm))):
+        perm = m.ints(src.inputs[1])
+        if perm is None or perm != list(range(len(perm))):
             return None
         region[src.name] = src
         x = src.inputs[0]

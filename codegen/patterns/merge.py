@@ -31,12 +31,14 @@ def add_n(node: Node, m: Matcher):
 
 @pattern("ConcatV2")
 def concat(node: Node, m: Matcher):
-    tensors, axis = node.inputs[:-1], m.const(node.inputs[-1])
+    tensors, axis = node.inputs[:-1], m.ints(node.inputs[-1])
     shape = m.shape(node.output(0))
-    if axis is None or any(m.consts.is_const(t) for t in tensors):
+    if axis is None or len(axis) != 1 or any(m.consts.is_const(t) for t in tensors):
         return None
-    axis = int(axis)
+    axis = axis[0]
     kwargs = {}
+    if shape is not None and not shape:
+        return None  # nothing to concatenate along in a scalar
     if shape is None:
         if axis != -1:
             kwargs["axis"] = axis

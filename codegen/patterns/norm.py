@@ -35,7 +35,8 @@ def _f32(value: float) -> float:
     """The shortest decimal that round-trips through float32: 1.001e-05, not 1.0010000230..."""
     import numpy as np
 
-    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+    with np.errstate(over="ignore"):  # beyond float32's range is inf, as TF reads it too
+        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
 
 
 def _rsqrt_of_var_eps(m: Matcher, tensor: str):
@@ -75,7 +76,7 @@ def batch_norm(node: Node, m: Matcher):
     var, eps, gamma = parts
     shape = m.shape(x)
     channels = m.const(var).size
-    if shape is None or shape[-1] != channels or m.const(var).shape[-1] != channels:
+    if not shape or shape[-1] != channels or m.const(var).shape[-1] != channels:
         return None
     add = m.user(node.output(0), "AddV2", "Add")
     if add is None:
@@ -121,13 +122,11 @@ def layer_norm(node: Node, m: Matcher):
     x * (rsqrt(var + eps) * gamma) + (beta - mean * (rsqrt(var + eps) * gamma))."""
     x = node.inputs[0]
     shape = m.shape(x)
-    axes = m.const(node.inputs[1])
-    if (
-        shape is None
-        or axes is None
-        or [int(a) % len(shape) for a in axes.reshape(-1)] != [len(shape) - 1]
-    ):
+    axes = m.ints(node.inputs[1])
+    if not shape or axes is None or [a % len(shape) for a in axes] != [len(shape) - 1]:
         return None
+    if shape[-1] is None:
+        return None  # the normalised axis sizes gamma and beta
     if not node.attrs.get("keep_dims"):
         return None
     users = {u.op: u for u in m.graph.users(node.output(0))}

@@ -25,10 +25,10 @@ def pool2d(node: Node, m: Matcher):
 @pattern("Mean", "Max")
 def global_pool(node: Node, m: Matcher):
     x = node.inputs[0]
-    shape, axes = m.shape(x), m.const(node.inputs[1])
+    shape, axes = m.shape(x), m.ints(node.inputs[1])
     if shape is None or len(shape) != 4 or axes is None:
         return None
-    if sorted(int(a) % 4 for a in axes.reshape(-1)) != [1, 2]:
+    if sorted(a % 4 for a in axes) != [1, 2]:
         return None
     cls = "GlobalAveragePooling2D" if node.op == "Mean" else "GlobalMaxPooling2D"
     kwargs = {"keepdims": True} if node.attrs.get("keep_dims") else {}

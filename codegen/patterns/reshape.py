@@ -30,8 +30,8 @@ def reshape(node: Node, m: Matcher):
     x = node.inputs[0]
     target = m.consts.partial_vector(node.inputs[1])
     in_shape = m.shape(x)
-    if target is None or in_shape is None:
-        return None
+    if not target or in_shape is None:
+        return None  # unknown, or a reshape to a scalar, which drops the batch axis
     if target[0] not in (-1, None):
         return None  # a fixed batch size baked into the graph
     rest = [None if d in (-1, None) else d for d in target[1:]]
@@ -62,6 +62,8 @@ def zero_padding(node: Node, m: Matcher):
     pads, shape = m.const(node.inputs[1]), m.shape(x)
     if pads is None or shape is None or len(shape) != 4 or pads.shape != (4, 2):
         return None
+    if pads.dtype.kind not in "iu" or (pads < 0).any():
+        return None  # TF pads by integers; a negative pad is a crop
     if node.op == "PadV2" and m.scalar(node.inputs[2]) != 0:
         return None
     if pads[0].any() or pads[3].any():
@@ -80,10 +82,12 @@ def zero_padding(node: Node, m: Matcher):
 
 @pattern("Transpose")
 def permute(node: Node, m: Matcher):
-    perm = m.const(node.inputs[1])
-    if perm is None or int(perm[0]) != 0 or list(perm) == list(range(len(perm))):
+    perm = m.ints(node.inputs[1])
+    if not perm or perm[0] != 0 or perm == list(range(len(perm))):
         return None
-    return m.layer("Permute", [node], [node.inputs[0]], args=[tuple(int(p) for p in perm[1:])])
+    if sorted(perm) != list(range(len(perm))):
+        return None  # not a permutation
+    return m.layer("Permute", [node], [node.inputs[0]], args=[tuple(perm[1:])])
 
 
 @pattern("StridedSlice")
@@ -91,13 +95,13 @@ def cropping(node: Node, m: Matcher):
     """x[:, a:b, c:d, :] on NHWC data is a Cropping2D."""
     x = node.inputs[0]
     shape = m.shape(x)
-    begin, end, strides = (m.const(t) for t in node.inputs[1:4])
+    begin, end, strides = (m.ints(t) for t in node.inputs[1:4])
     a = node.attrs
     if shape is None or len(shape) != 4 or begin is None or end is None or strides is None:
         return None
     if (
-        len(begin) != 4
-        or any(int(s) != 1 for s in strides)
+        not len(begin) == len(end) == len(strides) == 4
+        or any(s != 1 for s in strides)
         or any(a.get(k, 0) for k in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask"))
     ):
         return None
@@ -117,7 +121,7 @@ def cropping(node: Node, m: Matcher):
             if lo != 0 or hi != size:
                 return None
             continue
-        if size is None or lo < 0:
-            return None
+        if size is None or lo < 0 or hi < lo:
+            return None  # an empty or reversed crop is not a Cropping2D
         crops.append((lo, size - hi))
     return m.layer("Cropping2D", [node], [x], kwargs={"cropping": tuple(crops)})

@@ -55,7 +55,7 @@ def channel_scale(node: Node, m: Matcher):
         return None
     x, gamma = split
     value, shape = m.const(gamma), m.shape(x)
-    if shape is None or value is None or value.size < 2 or value.size != shape[-1]:
+    if not shape or value is None or value.size < 2 or value.size != shape[-1]:
         return None
     if value.ndim and value.shape[-1] != value.size:
         return None

@@ -1,0 +1,307 @@
+"""Hostile inputs, one test each: the CLI answers with the right exit code and one readable line
+per problem (naming the file or node and what is wrong), never a traceback, and writes nothing
+when it fails. Graphs that are odd but valid (NaN weights, 6-d tensors, names that are Python
+keywords) convert to code that compiles.
+
+Every graph is written here as text or built as a proto; TensorFlow is not imported.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.compat.proto import graph_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "graph2py: error: "
+
+PLACEHOLDER = """
+node {{ name: {name} op: "Placeholder" attr {{ key: "dtype" value {{ type: DT_FLOAT }} }}
+       attr {{ key: "shape" value {{ shape {{ {dims} }} }} }} }}
+"""
+FLOAT_CONST = """
+node {{ name: {name} op: "Const" attr {{ key: "dtype" value {{ type: DT_FLOAT }} }}
+       attr {{ key: "value" value {{ tensor {{ dtype: DT_FLOAT tensor_shape {{ {dims} }}
+       {values} }} }} }} }}
+"""
+
+
+def placeholder(name: str = "x", shape=(-1, 4)) -> str:
+    dims = " ".join(f"dim {{ size: {d} }}" for d in shape)
+    return PLACEHOLDER.format(name=_q(name), dims=dims)
+
+
+def const(name: str, values, shape=None) -> str:
+    """A float Const in short form: float_val entries (nan and inf spelled as TF writes them)."""
+    shape = np.shape(values) if shape is None else shape
+    dims = " ".join(f"dim {{ size: {d} }}" for d in shape)
+    vals = " ".join(f"float_val: {_float(v)}" for v in np.ravel(values))
+    return FLOAT_CONST.format(name=_q(name), dims=dims, values=vals)
+
+
+def int_const(name: str, values: list[int]) -> str:
+    """An int32 vector Const in short form."""
+    vals = " ".join(f"int_val: {v}" for v in values)
+    return (
+        f'node {{ name: {_q(name)} op: "Const" attr {{ key: "dtype" value {{ type: DT_INT32 }} }} '
+        f'attr {{ key: "value" value {{ tensor {{ dtype: DT_INT32 '
+        f"tensor_shape {{ dim {{ size: {len(values)} }} }} {vals} }} }} }} }}\n"
+    )
+
+
+def op(name: str, kind: str, *inputs: str, attrs: str = "") -> str:
+    ins = " ".join(f"input: {_q(i)}" for i in inputs)
+    return f"node {{ name: {_q(name)} op: {_q(kind)} {ins} {attrs} }}\n"
+
+
+def _q(text: str) -> str:
+    """A text-format string literal (escapes newlines, quotes and non-ASCII as octal bytes)."""
+    out = '"'
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        out += ch if 32 <= byte < 127 and ch not in '"\\' else f"\\{byte:03o}"
+    return out + '"'
+
+
+def _float(v) -> str:
+    v = float(v)
+    return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf") if np.isinf(v) else repr(v)
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codegen", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def convert(tmp_path: Path, text: str, *extra, suffix: str = ".pbtxt"):
+    """(result, output dir) of `python -m codegen FILE -o OUTDIR [extra]`."""
+    path = tmp_path / f"graph{suffix}"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    return run(path, "-o", out, *extra), out
+
+
+def assert_rejected(result, out: Path, code: int, *lines: tuple[str, ...]) -> None:
+    """Exit `code`; stderr is exactly one line per expected problem, each containing all of
+    its fragments; no traceback; nothing written."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    got = result.stderr.splitlines()
+    assert len(got) == len(lines), got
+    for line, fragments in zip(got, lines):
+        assert line.startswith(PREFIX), line
+        for fragment in fragments:
+            assert fragment in line, (fragment, line)
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def assert_converted(result, out: Path) -> str:
+    """Exit 0, nothing on stderr, both files written and compiling; returns model.py."""
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    sources = {
+        name: (out / name).read_text(encoding="utf-8") for name in ("model.py", "load_weights.py")
+    }
+    for name, source in sources.items():
+        compile(source, name, "exec")
+    return sources["model.py"]
+
+
+def layer_names(source: str) -> list[str]:
+    """The `name=` string of every call in the module."""
+    return [
+        kw.value.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg == "name" and isinstance(kw.value, ast.Constant)
+    ]
+
+
+# -- files that are not graphs ----------------------------------------------------------------
+
+
+def test_directory_that_is_not_a_saved_model(tmp_path):
+    source = tmp_path / "model_dir"
+    (source / "variables").mkdir(parents=True)
+    (source / "notes.txt").write_text("not a graph")
+    out = tmp_path / "out"
+    result = run(source, "-o", out)
+    assert_rejected(result, out, 3, (str(source), "is a directory"))
+
+
+def test_empty_pbtxt(tmp_path):
+    result, out = convert(tmp_path, "  \n\t\n   \n")
+    assert_rejected(result, out, 3, ("graph.pbtxt", "file is empty"))
+
+
+def test_pbtxt_syntax_error(tmp_path):
+    text = placeholder() + 'node { name: "r" op: "Relu" input: "x" \n'
+    result, out = convert(tmp_path, text)
+    assert_rejected(result, out, 3, ("graph.pbtxt", "not a text GraphDef"))
+
+
+# -- malformed graphs -------------------------------------------------------------------------
+
+
+def test_duplicate_node_names(tmp_path):
+    text = placeholder() + op("r", "Relu", "x") + op("r", "Relu6", "x") + op("s", "Sigmoid", "r")
+    result, out = convert(tmp_path, text)
+    assert_rejected(result, out, 3, ("graph.pbtxt", "duplicate node name 'r'"))
+
+
+def test_input_names_a_missing_tensor(tmp_path):
+    result, out = convert(tmp_path, placeholder() + op("r", "Relu", "x"), "--inputs", "nope:0")
+    assert_rejected(result, out, 2, ("'nope:0'", "no node named 'nope'"))
+
+
+CONV = placeholder(shape=(-1, 8, 8, 3)) + const("k", np.ones((3, 3, 3, 2), np.float32))
+
+
+@pytest.mark.parametrize(
+    "attrs, key, problem",
+    [
+        (
+            'attr { key: "strides" value { s: "1111" } } attr { key: "padding" value { s: "SAME" } }',
+            "strides",
+            "is a string '1111', not a list of 4 positive ints",
+        ),
+        (
+            'attr { key: "strides" value { list { i: [1, 1, 1, 1] } } } '
+            'attr { key: "padding" value { i: 1 } }',
+            "padding",
+            "is an int 1, not one of 'SAME', 'VALID'",
+        ),
+        (
+            'attr { key: "strides" value { list { i: [1, 0, 1] } } } '
+            'attr { key: "padding" value { s: "SAME" } }',
+            "strides",
+            "[1, 0, 1], not a list of 4 positive ints",
+        ),
+    ],
+)
+def test_attribute_of_the_wrong_type(tmp_path, attrs, key, problem):
+    text = CONV + op("conv", "Conv2D", "x", "k", attrs=attrs)
+    result, out = convert(tmp_path, text)
+    assert_rejected(result, out, 3, ("graph.pbtxt", "node 'conv'", f"attribute {key!r}", problem))
+
+
+def test_tensor_content_shorter_than_its_shape(tmp_path):
+    """Built as a proto: 3 floats of content for a 2x2 constant."""
+    graph = graph_pb2.GraphDef()
+    ph = graph.node.add(name="x", op="Placeholder")
+    ph.attr["dtype"].type = 1
+    ph.attr["shape"].shape.dim.add(size=-1)
+    ph.attr["shape"].shape.dim.add(size=2)
+    w = graph.node.add(name="w", op="Const")
+    w.attr["dtype"].type = 1
+    tensor = w.attr["value"].tensor
+    tensor.dtype = 1
+    tensor.tensor_shape.dim.add(size=2)
+    tensor.tensor_shape.dim.add(size=2)
+    tensor.tensor_content = np.ones(3, np.float32).tobytes()
+    graph.node.add(name="mm", op="MatMul", input=["x", "w"])
+    path = tmp_path / "graph.pb"
+    path.write_bytes(graph.SerializeToString())
+    out = tmp_path / "out"
+    result = run(path, "-o", out)
+    assert_rejected(
+        result, out, 3, ("graph.pb", "node 'w'", "tensor content is 12 bytes", "needs 16")
+    )
+
+
+def test_input_reads_output_7_of_a_single_output_node(tmp_path):
+    text = placeholder() + op("r", "Relu", "x") + op("s", "Sigmoid", "r:7")
+    result, out = convert(tmp_path, text)
+    assert_rejected(
+        result, out, 3, ("graph.pbtxt", "node 's' reads 'r:7'", "Relu node 'r' has 1 output")
+    )
+
+
+# -- odd but valid graphs ---------------------------------------------------------------------
+
+
+def test_nan_and_inf_weights_still_convert(tmp_path):
+    """Non-finite weights are data, not damage: a Dense kernel and bias with NaN and +-Inf, a
+    Rescaling by NaN with an infinite offset, a BatchNorm with an infinite epsilon."""
+    nan, inf = float("nan"), float("inf")
+    text = (
+        placeholder(shape=(-1, 2))
+        + const("w", [[nan, 1.0, inf], [-inf, 0.5, nan]])
+        + const("b", [inf, nan, -inf])
+        + op("dense/MatMul", "MatMul", "x", "w")
+        + op("dense/BiasAdd", "BiasAdd", "dense/MatMul", "b")
+        + const("scale", nan, shape=())
+        + const("shift", -inf, shape=())
+        + op("rescale/mul", "Mul", "dense/BiasAdd", "scale")
+        + op("rescale/add", "AddV2", "rescale/mul", "shift")
+        + op("relu", "Relu", "rescale/add")
+    )
+    result, out = convert(tmp_path, text)
+    source = assert_converted(result, out)
+    assert 'float("nan")' in source and 'float("-inf")' in source
+    assert "keras.layers.Dense(3" in source
+
+
+@pytest.mark.parametrize("shape", [(), (-1, 2, 3, 1, 2, 3)], ids=["rank0", "rank6"])
+def test_rank_0_and_rank_6_inputs(tmp_path, shape):
+    """Elementwise ops, a merge, a Transpose (batch first, the rest reversed) and a Softmax on
+    unusual ranks: they convert, or the ops that cannot are named as unsupported. Never an
+    internal error (a rank-0 Transpose used to be one)."""
+    perm = [0, *range(len(shape) - 1, 0, -1)] if shape else []
+    text = (
+        placeholder(shape=shape)
+        + op("r", "Relu", "x")
+        + op("t", "Tanh", "x")
+        + op("a", "AddV2", "r", "t")
+        + int_const("perm", perm)
+        + op("p", "Transpose", "a", "perm")
+        + op("s", "Softmax", "p")
+    )
+    result, out = convert(tmp_path, text)
+    if result.returncode == 0:
+        assert_converted(result, out)
+    else:
+        lines = result.stderr.splitlines()
+        assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr
+        assert lines and all(line.startswith(PREFIX + "no pattern for") for line in lines)
+        assert not out.exists()
+
+
+HOSTILE_NAMES = ["line\nbreak", "ünïcødé_Ωmega", "class", "print", "__import__"]
+
+
+def test_names_with_newlines_unicode_keywords_and_builtins(tmp_path):
+    """Each name reaches the code only as an escaped string (the layer's name); variables get
+    safe identifiers, so defining the model shadows no keyword or builtin."""
+    text = placeholder("class", shape=(-1, 3))
+    previous = "class"
+    for name, kind in zip(
+        HOSTILE_NAMES[:2] + HOSTILE_NAMES[3:], ["Relu", "Tanh", "Sigmoid", "Elu"]
+    ):
+        text += op(name, kind, previous)
+        previous = name
+    result, out = convert(tmp_path, text)
+    source = assert_converted(result, out)
+    assert set(HOSTILE_NAMES) <= set(layer_names(source))
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)  # defines build_model, runs nothing
+    assert callable(namespace["build_model"])
+
+
+def test_constant_chain_deeper_than_the_recursion_limit(tmp_path):
+    """3000 constant ops in a row (a scale computed by repeated adds) fold without recursion."""
+    text = placeholder(shape=(-1, 4)) + const("c0", 1.0, shape=()) + const("eps", 0.001, shape=())
+    for i in range(3000):
+        text += op(f"c{i + 1}", "AddV2", f"c{i}", "eps")
+    text += op("scale", "Mul", "x", "c3000")
+    result, out = convert(tmp_path, text)
+    source = assert_converted(result, out)
+    assert "keras.layers.Rescaling(" in source

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError
+from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError
 
 DESCRIPTION = "Convert a frozen TensorFlow GraphDef (.pb/.pbtxt) into readable Keras 3 code."
 EPILOG = """\
@@ -190,14 +190,23 @@ def _lsp(args) -> int:
 
 def write_atomically(directory: Path, files: dict[str, str]) -> None:
     """All files appear together or none do: write into a temporary sibling, then move."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as err:
+        raise UsageError(
+            f"{directory}: cannot create the output directory: {err.strerror or err}"
+        ) from None
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
+        if directory.exists() and not directory.is_dir():
+            raise UsageError(f"{directory}: exists and is not a directory")
         directory.mkdir(exist_ok=True)
         for name in files:
             os.replace(staging / name, directory / name)
+    except OSError as err:
+        raise UsageError(f"{directory}: cannot write: {err.strerror or err}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

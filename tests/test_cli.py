@@ -141,3 +141,12 @@ node {{ name: "line\\nbreak/class" op: "Sigmoid" input: {evil!r} }}
     exec(compile(source, "model.py", "exec"), namespace)  # defining build_model runs nothing
     model = namespace["build_model"]()
     assert [layer.name for layer in model.layers] == [evil, "line\nbreak"]
+
+
+def test_output_dir_that_is_a_file(example_graph, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    result = run(example_graph, "-o", target)
+    assert result.returncode == 2 and "exists and is not a directory" in result.stderr
+    assert "Traceback" not in result.stderr and target.read_text() == "not a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]  # no staging directory left behind

@@ -44,12 +44,6 @@ class Zoo:
             self._converted[name] = (spec, out, files)
         return self._converted[name]
 
-    def drop(self, name: str) -> None:
-        """Free a large model's files once its tests are done."""
-        path = self._built.pop(name, None)
-        if path and path.exists():
-            path.unlink()
-
 
 @pytest.fixture(scope="session")
 def model_zoo(tmp_path_factory) -> Zoo:

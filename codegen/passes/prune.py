@@ -90,6 +90,7 @@ def prune(
 
     # Inputs: the user's tensors (interior ones become placeholders) or every placeholder.
     input_shapes: dict[str, tuple] = {}
+    full_shapes = None  # shapes over the whole graph, computed once if an input is interior
     if inputs:
         input_tensors = []
         for spec in inputs:
@@ -99,7 +100,9 @@ def prune(
             if node.op not in PLACEHOLDER_OPS:
                 dtype = _output_dtype(node)
                 new_name = name if port == 0 else f"{name}_{port}"
-                shape = _full_graph_shapes(graph).get(tensor)
+                if full_shapes is None:
+                    full_shapes = _full_graph_shapes(graph)
+                shape = full_shapes.get(tensor)
                 placeholder = Node(new_name, "Placeholder", [], {"dtype": dtype, "shape": shape})
                 nodes[new_name] = placeholder
                 for other in nodes.values():

@@ -130,29 +130,14 @@ def _conv_like(shape, ksize, strides, dilations, padding, channels, explicit=())
     return (shape[0], h, w, channels)
 
 
-@rule("Conv2D")
-def _conv2d(node, ins, c):
-    f = c.value(node.inputs[1])
-    fshape = f.shape if f is not None else ins[1]
-    if fshape is None or node.attrs.get("data_format", "NHWC") != "NHWC":
-        return None
-    a = node.attrs
-    return _conv_like(
-        ins[0],
-        fshape[:2],
-        a["strides"],
-        a.get("dilations", [1] * 4),
-        a["padding"],
-        fshape[3],
-        a.get("explicit_paddings"),
-    )
-
-
-@rule("DepthwiseConv2dNative")
-def _depthwise(node, ins, c):
+@rule("Conv2D", "DepthwiseConv2dNative")
+def _conv(node, ins, c):
+    """Filters are HWIO for Conv2D and HW(in)(multiplier) for depthwise: only the output
+    channel count differs."""
     fshape = ins[1]
     if fshape is None or node.attrs.get("data_format", "NHWC") != "NHWC":
         return None
+    channels = fshape[3] if node.op == "Conv2D" else fshape[2] * fshape[3]
     a = node.attrs
     return _conv_like(
         ins[0],
@@ -160,7 +145,7 @@ def _depthwise(node, ins, c):
         a["strides"],
         a.get("dilations", [1] * 4),
         a["padding"],
-        fshape[2] * fshape[3],
+        channels,
         a.get("explicit_paddings"),
     )
 

@@ -19,8 +19,8 @@ from .passes.fold import Constants
 from .passes.inline import inline_functions
 from .passes.prune import TensorSpec, prune
 from .passes.shapes import infer_shapes
-from .patterns import PATTERNS, Matcher, load_all
-from .spec import Input, Layer, ModelSpec
+from .patterns import FALLBACKS, PATTERNS, Matcher, _first_read, _variable_path, load_all
+from .spec import Input, Layer, ModelSpec, Weight
 
 
 def analyze_file(
@@ -71,25 +71,29 @@ def analyze(
         )
 
     input_set = set(pruned.inputs)
+    constants = _ConstantLayers(matcher, pruned.inputs[0] if pruned.inputs else None)
     layers: list[Layer] = []
     pending: list[str] = []
-    for node in graph:
-        if node.name in matcher.covered or node.output(0) in input_set:
-            continue
-        if consts.is_const(node.output(0)):
-            continue
-        for fn in PATTERNS.get(node.op, ()):
-            layer = fn(node, matcher)
-            if (
-                layer is not None
-                and not (set(layer.nodes) & matcher.covered)
-                and not _hides_output(layer, pruned.outputs)
-            ):
-                matcher.covered.update(layer.nodes)
-                layers.append(layer)
-                break
-        else:
-            pending.append(node.name)
+    for registry in (PATTERNS, FALLBACKS):
+        pending = []
+        for node in graph:
+            if node.name in matcher.covered or node.output(0) in input_set:
+                continue
+            if consts.is_const(node.output(0)):
+                continue
+            for fn in [*registry.get(node.op, ()), *registry.get("*", ())]:
+                layer = fn(node, matcher)
+                if (
+                    layer is not None
+                    and not (set(layer.nodes) & matcher.covered)
+                    and not _hides_output(layer, pruned.outputs)
+                ):
+                    matcher.covered.update(layer.nodes)
+                    layers.extend(constants.for_layer(layer))
+                    layers.append(layer)
+                    break
+            else:
+                pending.append(node.name)
 
     unclaimed = Counter(graph.nodes[n].op for n in pending if n not in matcher.covered)
     const_outputs = [t for t in pruned.outputs if consts.is_const(t)]
@@ -116,6 +120,63 @@ def analyze(
         version=__version__,
         unsupported=dict(sorted(unclaimed.items())),
     )
+
+
+class _ConstantLayers:
+    """A constant that a keras.ops expression or a TensorFlow-only layer takes as a tensor
+    becomes a `Constant` layer (a helper holding it as a non-trainable weight, which
+    load_weights.py fills), made once however many layers read it."""
+
+    def __init__(self, m: Matcher, fallback_anchor: str | None):
+        self.m = m
+        self.fallback_anchor = fallback_anchor
+        self.made: set[str] = set()
+
+    def for_layer(self, layer: Layer) -> list[Layer]:
+        consts = self.m.consts
+        computed = [t for t in layer.inputs if not consts.is_const(t)]
+        anchor = computed[0] if computed else self.fallback_anchor
+        new = []
+        for tensor in layer.inputs:
+            if tensor in self.made or not consts.is_const(tensor):
+                continue
+            if anchor is None:
+                raise UnsupportedError(f"{layer.nodes[0]!r} computes on constants alone")
+            value = consts.value(tensor)
+            recipe = consts.recipe(tensor) or ("value", value.tolist(), value.dtype.name)
+            node = self.m.node(tensor)
+            kwargs = {"shape": tuple(int(d) for d in value.shape)}
+            if value.dtype.name != "float32":
+                kwargs["value_dtype"] = value.dtype.name
+            weight = Weight("value", recipe, tuple(value.shape))
+            self.made.add(tensor)
+            new.append(
+                Layer(
+                    cls="Constant",
+                    name=self._name(node.name, recipe),
+                    inputs=[anchor],
+                    outputs=[tensor],
+                    nodes=[node.name],
+                    ops=["Const"],
+                    kwargs=kwargs,
+                    weights=[weight],
+                )
+            )
+        return new
+
+
+    def _name(self, node_name: str, recipe) -> str:
+        """The stored constant's own name, less the suffixes freezing adds (`.../kernel` for
+        `.../kernel/ReadVariableOp/resource`) and the model scope."""
+        read = _first_read(recipe) if recipe[0] != "value" else None
+        parts = _variable_path(read or node_name)
+        scope = self.m.namer.model_scope
+        if scope and len(parts) > 1 and parts[0] == scope:
+            parts = parts[1:]
+        if len(parts) > 1:
+            return keras_name("_".join(parts))
+        # a one-part name (`Gather/resource`) is usually its reader's too: say what this is
+        return keras_name((parts[0] if parts else node_name) + "_const")
 
 
 def _hides_output(layer: Layer, outputs: list[str]) -> bool:

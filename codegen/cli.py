@@ -7,6 +7,7 @@ never imported by a conversion.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -89,6 +90,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output-dir", metavar="DIR", help="write DIR/model.py and DIR/load_weights.py"
     )
+    p.add_argument(
+        "--report",
+        choices=("text", "json"),
+        help="print the conversion report (source nodes per path: keras.layers, keras.ops, "
+        "TensorFlow-only) on stderr",
+    )
     p.add_argument("--version", action="version", version=f"graph2py {__version__}")
     return p
 
@@ -141,12 +148,30 @@ def _convert(args) -> int:
     from .convert import convert
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-    _, files = convert(args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted)
+    spec, files = convert(
+        args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted
+    )
     if args.output_dir:
         write_atomically(Path(args.output_dir), files)
     else:
         sys.stdout.write(files["model.py"])
+    if args.report == "json":
+        print(json.dumps(report_json(spec), indent=2), file=sys.stderr)
+    elif args.report == "text":
+        from .emit import report_lines
+
+        print("\n".join(report_lines(spec)), file=sys.stderr)
     return EXIT_OK
+
+
+def report_json(spec) -> dict:
+    """The conversion report for tools: node counts per path, and per op type."""
+    report = spec.report()
+    return {
+        "source": spec.source,
+        "nodes": {path: sum(ops.values()) for path, ops in report.items()},
+        "ops": report,
+    }
 
 
 def _inspect(args) -> int:

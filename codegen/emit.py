@@ -7,6 +7,7 @@ from a safe alphabet) or `comment_text` (no line breaks); templates never see ra
 
 from __future__ import annotations
 
+import keyword
 import math
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import jinja2
 
 from .names import RESERVED, Allocator, comment_text, identifier
-from .spec import Layer, ModelSpec
+from .spec import PATHS, Call, Item, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
 # table against the installed Keras's signatures.
@@ -68,7 +69,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
-HELPERS = {"ChannelScale"}
+HELPERS = {"ChannelScale", "Constant"}
 
 TEMPLATES = Path(__file__).parent / "templates"
 if not TEMPLATES.is_dir():  # running from a source checkout: templates/ beside the package
@@ -105,6 +106,8 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
         return f"np.transpose({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
     if kind == "astype":
         return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
+    if kind == "value":
+        return f"np.asarray({literal(recipe[1])}, dtype={literal(recipe[2])})"
     if kind == "ufunc":
         args = ", ".join(
             recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:]
@@ -174,8 +177,128 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def expression(expr: Any, refs: list[str]) -> str:
+    """Python source of a keras.ops expression (spec.Call/Item/Ref trees), `refs` naming the
+    variables that hold the layer's inputs."""
+    if isinstance(expr, Ref):
+        return refs[expr.index]
+    if isinstance(expr, Call):
+        parts = [expression(a, refs) for a in expr.args]
+        parts += [f"{identifier_kw(k)}={expression(v, refs)}" for k, v in expr.kwargs]
+        return f"keras.ops.{_dotted(expr.fn)}({', '.join(parts)})"
+    if isinstance(expr, Item):
+        return f"{_operand(expression(expr.value, refs))}[{_index(expr.index)}]"
+    if isinstance(expr, list):
+        return "[" + ", ".join(expression(v, refs) for v in expr) + "]"
+    if isinstance(expr, tuple) and any(isinstance(v, (Ref, Call, Item)) for v in expr):
+        items = ", ".join(expression(v, refs) for v in expr)
+        return f"({items},)" if len(expr) == 1 else f"({items})"
+    return literal(expr)
+
+
+def _operand(source: str) -> str:
+    return source if source.isidentifier() else f"({source})"
+
+
+def _dotted(name: str) -> str:
+    parts = name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ValueError(f"not a keras.ops function name: {name!r}")
+    return name
+
+
+def identifier_kw(name: str) -> str:
+    """A keyword or parameter name taken from TensorFlow's op registry or our own tables,
+    checked all the same: it is written into code verbatim."""
+    if not name.isidentifier() or keyword.iskeyword(name) or name in ("self", "kwargs"):
+        raise ValueError(f"not a keyword argument name: {name!r}")
+    return name
+
+
+def _index(index: tuple) -> str:
+    def one(item) -> str:
+        if item is None:
+            return "None"
+        if item is Ellipsis:
+            return "..."
+        if isinstance(item, slice):
+            start = "" if item.start is None else literal(item.start)
+            stop = "" if item.stop is None else literal(item.stop)
+            return f"{start}:{stop}" + ("" if item.step is None else f":{literal(item.step)}")
+        return literal(int(item))
+
+    return ", ".join(one(i) for i in index) if index else "()"
+
+
+def tf_class_name(op: str) -> str:
+    return "TF" + _dotted(op)  # op names come from TensorFlow's registry: identifiers
+
+
+def tf_classes(spec: ModelSpec) -> list[dict]:
+    """One TensorFlow-only layer class per op type, from the TFOp the pattern recorded."""
+    seen: dict[str, TFOp] = {}
+    for layer in spec.layers:
+        if layer.path == "tensorflow":
+            seen.setdefault(layer.expr.op, layer.expr)
+    from .opdefs import get
+
+    classes = []
+    for op, tfop in sorted(seen.items()):
+        definition = get(_dotted(op))
+        defaults = {name: default for name, _, default in definition.attrs}
+        params = [identifier_kw(name) for name, _ in tfop.inputs]
+        classes.append(
+            {
+                "name": tf_class_name(op),
+                "op": op,
+                "attrs": [(identifier_kw(a), literal(defaults.get(a))) for a in tfop.attrs],
+                "params": params,
+                "call": ", ".join(f"{p}={p}" for p in params),
+                # several outputs, or a list: Keras wants a flat tuple of tensors
+                "flatten": len(definition.outputs) > 1 or any(n for _, n in definition.outputs),
+            }
+        )
+    return classes
+
+
+def _layer_call(layer: Layer, args: list[str]) -> str:
+    if layer.path == "keras.ops":
+        return expression(layer.expr, args)
+    if layer.path == "tensorflow":
+        values = [expression(a, args) for a in layer.args]
+        grouped, i = [], 0
+        for _, count in layer.expr.inputs:
+            take = count or 1
+            part = values[i : i + take]
+            grouped.append("[" + ", ".join(part) + "]" if count else part[0])
+            i += take
+        kwargs = [f"{identifier_kw(k)}={literal(v)}" for k, v in layer.kwargs.items()]
+        ctor = ", ".join([*kwargs, f"name={literal(layer.name)}"])
+        return f"{tf_class_name(layer.expr.op)}({ctor})({', '.join(grouped)})"
+    call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
+    prefix = "" if layer.cls in HELPERS else "keras.layers."
+    return f"{prefix}{layer.cls}({constructor_args(layer)})({call})"
+
+
+def report_lines(spec: ModelSpec) -> list[str]:
+    """The conversion report as comment lines: how many source nodes took each path, and by
+    which op types for the paths that are not plain Keras layers."""
+    report = spec.report()
+    total = {path: sum(report[path].values()) for path in PATHS}
+    lines = [
+        f"Conversion: {total['keras.layers']} source nodes as keras.layers, "
+        f"{total['keras.ops']} as keras.ops, {total['tensorflow']} TensorFlow-only."
+    ]
+    for path, label in (("keras.ops", "keras.ops"), ("tensorflow", "TensorFlow-only")):
+        if report[path]:
+            ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in report[path].items())
+            lines.append(comment_text(f"{label}: {ops}"))
+    return lines
+
+
 def model_context(spec: ModelSpec) -> dict:
-    variables = Allocator(RESERVED | HELPERS)
+    classes = tf_classes(spec)
+    variables = Allocator(RESERVED | HELPERS | {c["name"] for c in classes})
     var_of: dict[str, str] = {}
     inputs = []
     for inp in spec.inputs:
@@ -191,16 +314,17 @@ def model_context(spec: ModelSpec) -> dict:
         )
     layers = []
     for layer in spec.layers:
-        args = [var_of[t] for t in layer.inputs]
-        call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
-        var = variables.claim(identifier(layer.name))
-        for t in layer.outputs:
-            var_of[t] = var
-        prefix = "" if layer.cls in HELPERS else "keras.layers."
+        expr = _layer_call(layer, [var_of[t] for t in layer.inputs])
+        base = identifier(layer.name)
+        if len(layer.outputs) == 1:
+            targets = [variables.claim(base)]
+        else:
+            targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
+        var_of.update(zip(layer.outputs, targets))
         layers.append(
             {
-                "var": var,
-                "expr": f"{prefix}{layer.cls}({constructor_args(layer)})({call})",
+                "var": ", ".join(targets),
+                "expr": expr,
                 "comment": provenance(layer, spec.scope),
             }
         )
@@ -216,6 +340,8 @@ def model_context(spec: ModelSpec) -> dict:
         ),
         "model_outputs": outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
         "helpers": sorted({l.cls for l in spec.layers if l.cls in HELPERS}),
+        "tf_classes": classes,
+        "report": report_lines(spec),
         "source": comment_text(spec.source),
         "scope": comment_text(spec.scope),
         "model_name": literal(spec.name),

@@ -12,6 +12,46 @@ from typing import Any
 from .passes.fold import Recipe
 
 
+@dataclass(frozen=True)
+class Ref:
+    """In a keras.ops expression: the layer's `inputs[index]`."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """In a keras.ops expression: `keras.ops.<fn>(*args, **kwargs)`; fn may be dotted
+    (`image.resize`). Arguments are Refs, nested Calls/Items or plain values."""
+
+    fn: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    """In a keras.ops expression: `value[index]`, index a tuple of ints, slices, None and
+    Ellipsis (Keras tensors support NumPy-style indexing on every backend)."""
+
+    value: Any
+    index: tuple
+
+
+@dataclass(frozen=True)
+class TFOp:
+    """What a TensorFlow-only layer calls: `tf.raw_ops.<op>` with these named inputs (the
+    `count` of a list input is how many of the layer's inputs it takes; 0 for one tensor)."""
+
+    op: str
+    inputs: tuple[tuple[str, int], ...]
+    attrs: tuple[str, ...]  # every attribute the class takes, in the op's order
+
+
+# How a source node is carried into Keras, best first (see patterns/__init__.py).
+PATHS = ("keras.layers", "keras.ops", "tensorflow")
+
+
 @dataclass
 class Weight:
     """One Keras variable of a layer and how to compute it from the source graph."""
@@ -35,6 +75,18 @@ class Layer:
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword constructor arguments
     weights: list[Weight] = field(default_factory=list)
     list_input: bool = False  # merge layers take a list of tensors
+    # "keras.layers": cls(**kwargs)(inputs); "keras.ops": `expr` over the inputs, no layer;
+    # "tensorflow": a generated layer calling `tf.raw_ops` (`expr` is a TFOp, kwargs its attrs)
+    path: str = "keras.layers"
+    expr: Any = None
+
+    def target(self) -> str:
+        """What the layer becomes, for people: keras.layers.Conv2D, keras.ops.sum, ..."""
+        if self.path == "keras.ops":
+            return f"keras.ops.{self.expr.fn}" if isinstance(self.expr, Call) else "indexing"
+        if self.path == "tensorflow":
+            return f"tf.raw_ops.{self.expr.op} (TensorFlow-only layer)"
+        return self.cls if self.cls in ("Constant", "ChannelScale") else f"keras.layers.{self.cls}"
 
 
 @dataclass
@@ -57,9 +109,22 @@ class ModelSpec:
     scope: str = ""  # the scope every node sits under (a frozen Keras model's), or ""
     unsupported: dict[str, int] = field(default_factory=dict)  # op -> count no pattern claimed
 
+    def report(self) -> dict[str, dict[str, int]]:
+        """Source nodes per path, by op type: what became layers, keras.ops, TensorFlow."""
+        counts: dict[str, dict[str, int]] = {path: {} for path in PATHS}
+        for layer in self.layers:
+            if layer.ops == ["Const"]:
+                continue  # a constant held by a Constant layer is not a compute node
+            for op in layer.ops:
+                row = counts[layer.path]
+                row[op] = row.get(op, 0) + 1
+        return {path: dict(sorted(row.items())) for path, row in counts.items()}
+
     def is_chain(self) -> bool:
         """One input, one output, every layer reading only the previous one's result."""
         if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return False
+        if any(layer.path != "keras.layers" or layer.cls == "Constant" for layer in self.layers):
             return False
         current = self.inputs[0].tensor
         for layer in self.layers:

@@ -85,7 +85,7 @@ def summarize(path: str | Path) -> Summary:
     covered = set()
     for layer in spec.layers:
         for node, op in zip(layer.nodes, layer.ops):
-            paths.setdefault(op, Counter())[f"keras.layers.{layer.cls}"] += 1
+            paths.setdefault(op, Counter())[layer.target()] += 1
             covered.add(node)
     for node in pruned.graph:
         if node.output(0) in pruned.inputs:

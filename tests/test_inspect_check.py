@@ -46,11 +46,13 @@ node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } 
        attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }
 node { name: "r" op: "Relu" input: "x" }
 node { name: "d" op: "Digamma" input: "r" }
+node { name: "e" op: "VendorGamma" input: "d" }
 """)
     assert main(["inspect", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["convertible"] is False
-    assert data["paths"]["Digamma"] == {"unsupported": 1}
+    assert data["paths"]["VendorGamma"] == {"unsupported": 1}
+    assert data["paths"]["Digamma"] == {"tf.raw_ops.Digamma (TensorFlow-only layer)": 1}
     assert data["paths"]["Relu"] == {"keras.layers.ReLU": 1}
 
 

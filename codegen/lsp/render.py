@@ -75,9 +75,9 @@ def node_hover(info: GraphInfo, node: NodeInfo) -> str:
     lines.append("")
     if node.name in info.layer_of:
         layer = info.layer(info.layer_of[node.name])
-        lines.append(f"Converts to: {_code('keras.layers.' + layer.cls)} {_code(layer.name)}")
+        lines.append(f"Converts to: {_code(layer.target())} {_code(layer.name)}")
     elif node.name in info.unsupported:
-        lines.append("Converts to: nothing yet. No pattern for this op (needs a TF-only fallback)")
+        lines.append("Converts to: nothing. No Keras layer, keras.ops or TensorFlow op runs it")
     elif info.problems:
         lines.append("Does not convert: " + "; ".join(info.problems))
     return "\n".join(lines)

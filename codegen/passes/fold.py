@@ -11,6 +11,8 @@ A recipe is a small tree of tuples:
     ("transpose", recipe, perm)              np.transpose
     ("astype", recipe, dtype)                ndarray.astype
     ("ufunc", name, recipe, recipe | value)  an elementwise numpy function (np.multiply, ...)
+    ("value", nested_list, dtype)            a value folded at conversion time that no stored
+                                             constant holds (shape arithmetic), written out
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def prune(
     if outputs:
         output_tensors = [known(spec, "output") for spec in outputs]
     else:
-        output_tensors = _sinks(nodes)
+        output_tensors = _sinks(graph, resolve)
         if not output_tensors:
             raise BadInputError(
                 "the graph computes nothing: no node outside constants has a result"
@@ -175,11 +175,22 @@ def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
         raise UsageError(*problems)
 
 
-def _sinks(nodes: dict[str, Node]) -> list[str]:
-    """Outputs nobody reads, skipping side-effect-only ops and constants."""
-    used = {split_ref(t)[0] for n in nodes.values() for t in n.inputs}
-    skip = SIDE_EFFECT_OPS | IDENTITY_OPS | {"Const", "Placeholder"}
-    return [n.output(0) for n in nodes.values() if n.op not in skip and n.name not in used]
+def _sinks(graph: Graph, resolve) -> list[str]:
+    """Outputs nobody reads, skipping side-effect-only ops and constants. Found before Identity
+    nodes are bypassed: TF2 names each output with an Identity, and the tensor behind one may
+    also feed other nodes (the values of a TopK whose indices are used further on)."""
+    used = {split_ref(t)[0] for n in graph for t in n.inputs}
+    skip = SIDE_EFFECT_OPS | {"Const", "Placeholder"}
+    found = []
+    for node in graph:
+        if node.op in skip or node.name in used:
+            continue
+        tensor = resolve(node.output(0))
+        producer = graph.nodes.get(split_ref(tensor)[0])
+        if producer is None or producer.op in skip or tensor in found:
+            continue
+        found.append(tensor)
+    return found
 
 
 def _full_graph_shapes(graph: Graph) -> dict:

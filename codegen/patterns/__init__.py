@@ -6,6 +6,11 @@ returns a `Layer` covering the nodes it consumed, or None to let the next patter
 for one op family live in one module; the registration order inside an op type is the order of
 the imports below, most specific first.
 
+Every op has a path, tried in this order: a `keras.layers` layer (the family modules), a
+backend-neutral `keras.ops` expression (`ops.py`, for ops no layer pattern claimed), and last a
+generated layer calling the TensorFlow op (`tfonly.py`, registered for every op as "*"); those
+two register with `@fallback` and only see what no layer pattern claimed.
+
     @pattern("Conv2D")
     def conv2d(node, m):
         ...
@@ -21,7 +26,12 @@ import numpy as np
 from ..graph import Graph, Node
 from ..names import ScopeNamer, keras_name
 from ..passes.fold import Constants
-from ..spec import Layer, Weight
+from ..spec import Layer, Ref, Weight
+
+# Constants up to this many elements are written into a keras.ops call as literals; larger ones
+# become a `Constant` layer whose value load_weights.py reads from the graph.
+INLINE_CONSTANT = 16
+MAX_LITERAL = 4096
 
 PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
 PATTERNS: dict[str, list[PatternFn]] = {}
@@ -40,12 +50,26 @@ SHAPE_PLUMBING = {
 }
 
 
+# Patterns of the keras.ops and TensorFlow-only paths. They run after every layer pattern has
+# had its turn over the whole graph: a layer may absorb nodes that come before its anchor (the
+# shape arithmetic of a transposed conv), which a fallback must not take first.
+FALLBACKS: dict[str, list[PatternFn]] = {}
+
+
 def pattern(*ops: str):
     """Register a pattern for nodes of the given op types."""
+    return _registrar(PATTERNS, ops)
 
+
+def fallback(*ops: str):
+    """Register a keras.ops or TensorFlow-only pattern; "*" matches every op."""
+    return _registrar(FALLBACKS, ops)
+
+
+def _registrar(table: dict[str, list[PatternFn]], ops: tuple[str, ...]):
     def register(fn: PatternFn) -> PatternFn:
         for op in ops:
-            PATTERNS.setdefault(op, []).append(fn)
+            table.setdefault(op, []).append(fn)
         return fn
 
     return register
@@ -182,6 +206,59 @@ class Matcher:
             list_input=list_input,
         )
 
+    def ops(
+        self,
+        nodes: list[Node],
+        expr,
+        inputs: list[str],
+        outputs: list[str] | None = None,
+        path: str = "keras.ops",
+        kwargs: dict | None = None,
+    ) -> Layer:
+        """A keras.ops expression (`expr`, built of spec.Call/Item/Ref) covering `nodes`."""
+        return Layer(
+            cls="",
+            name=self.layer_name(nodes, []),
+            inputs=inputs,
+            outputs=outputs or [nodes[-1].output(0)],
+            nodes=[n.name for n in nodes],
+            ops=[n.op for n in nodes],
+            kwargs=dict(kwargs or {}),
+            path=path,
+            expr=expr,
+        )
+
+    def inline_constant(self, tensor: str):
+        """A constant operand written into the code as a Python literal (a number or nested
+        list), or None: large values are better read by load_weights.py, except those that have
+        no recipe to read them by (shape arithmetic folded at conversion time)."""
+        value = self.consts.value(tensor)
+        if value is None or value.dtype.kind not in "biuf":
+            return None
+        if value.size > INLINE_CONSTANT and (
+            self.consts.recipe(tensor) is not None or value.size > MAX_LITERAL
+        ):
+            return None
+        return value
+
+    def operand(self, tensor: str, inputs: list[str]):
+        """How a keras.ops expression refers to `tensor`: an inline constant as a literal, cast
+        when its dtype is not what Keras would infer, anything else as a Ref to the layer input
+        it is appended to (a large constant input becomes a `Constant` layer)."""
+        from ..spec import Call
+
+        value = self.inline_constant(tensor)
+        if value is not None:
+            plain = value.tolist()
+            if value.ndim == 0 and value.dtype.kind in "iuf":
+                return plain  # Keras takes a Python number as a weakly typed scalar
+            # a list is no tensor to a symbolic keras.ops call: convert it
+            dtype = () if value.dtype.name == "float32" else (("dtype", value.dtype.name),)
+            return Call("convert_to_tensor", (plain,), dtype)
+        if tensor not in inputs:
+            inputs.append(tensor)
+        return Ref(inputs.index(tensor))
+
     def layer_name(self, nodes: list[Node], weights: list[Weight]) -> str:
         name = None
         if not self.namer.uniquified:
@@ -235,3 +312,4 @@ def _first_read(recipe) -> str | None:
 def load_all() -> None:
     """Import the pattern modules (their import registers them), in priority order."""
     from . import norm, activation, conv, dense, pool, merge, reshape, scale  # noqa: F401
+    from . import ops, tfonly  # noqa: F401  (the fallbacks, last)

@@ -1,0 +1,123 @@
+"""TensorFlow's op signatures, as a small table shipped with graph2py.
+
+The TensorFlow-only fallback layer calls `tf.raw_ops.<Op>(**named_inputs, **attrs)`, so the
+converter must know each op's argument names, which inputs are lists, which attributes the
+caller passes (TensorFlow infers the others from the inputs) and how many outputs a node has.
+That lives in TensorFlow's op registry; importing TensorFlow costs seconds, so the table is
+extracted once (`python -m codegen.opdefs`, with TensorFlow installed) and read as JSON.
+
+Per op:
+    "in":    [[name, list_attr]]   list_attr names the attr holding the length of a list input
+                                    (a number_attr or type_list_attr), "" for one tensor
+    "out":   [[name, list_attr]]   the same for outputs
+    "attrs": [[name, type, default]]  attributes `tf.raw_ops` takes (none of the inferred ones);
+                                    default is null when there is none or it is not JSON-able
+    "handles": true                 present when an input or output is a resource or variant
+                                    handle, which no Keras tensor can carry between layers
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE = Path(__file__).parent / "data" / "tf_ops.json"
+_NO_DEFAULT = None
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    inputs: tuple[tuple[str, str], ...]
+    outputs: tuple[tuple[str, str], ...]
+    attrs: tuple[tuple[str, str, object], ...]
+    handles: bool = False
+
+    def output_count(self, attrs: dict) -> int | None:
+        """Outputs of a node with these attributes; None when a list length is unknown."""
+        total = 0
+        for _, length in self.outputs:
+            if not length:
+                total += 1
+                continue
+            value = attrs.get(length)
+            if isinstance(value, list):
+                total += len(value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                total += value
+            else:
+                return None
+        return total
+
+
+@functools.cache
+def _table() -> dict:
+    return json.loads(TABLE.read_text(encoding="utf-8"))
+
+
+def get(op: str) -> OpDef | None:
+    entry = _table().get(op)
+    if entry is None:
+        return None
+    return OpDef(
+        op,
+        tuple(tuple(x) for x in entry["in"]),
+        tuple(tuple(x) for x in entry["out"]),
+        tuple(tuple(x) for x in entry["attrs"]),
+        entry.get("handles", False),
+    )
+
+
+def extract() -> dict:
+    """The table, from the installed TensorFlow's registry (ops `tf.raw_ops` exposes)."""
+    import tensorflow as tf
+    from tensorflow.python.framework import op_def_registry
+
+    from tensorboard.compat.proto import types_pb2
+
+    from .graph import decode_attr
+
+    table = {}
+    for name in sorted(dir(tf.raw_ops)):
+        op = op_def_registry.get(name)
+        if op is None:
+            continue
+
+        def length(arg):
+            return arg.number_attr or arg.type_list_attr or ""
+
+        inferred = set()
+        for arg in op.input_arg:
+            inferred.update(a for a in (arg.type_attr, arg.number_attr, arg.type_list_attr) if a)
+        attrs = []
+        for attr in op.attr:
+            if attr.name in inferred:
+                continue
+            default = decode_attr(attr.default_value) if attr.HasField("default_value") else None
+            try:
+                json.dumps(default)
+            except TypeError:
+                default = _NO_DEFAULT
+            attrs.append([attr.name, attr.type, default])
+        table[name] = {
+            "in": [[a.name, length(a)] for a in op.input_arg],
+            "out": [[a.name, length(a)] for a in op.output_arg],
+            "attrs": attrs,
+        }
+        handle_types = (types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT)
+        if any(a.type in handle_types for a in [*op.input_arg, *op.output_arg]):
+            table[name]["handles"] = True
+    return table
+
+
+def write(path: Path = TABLE) -> int:
+    table = extract()
+    text = json.dumps(table, separators=(",", ":"), sort_keys=True)
+    path.write_text(text.replace('},"', '},\n"') + "\n", encoding="utf-8")
+    return len(table)
+
+
+if __name__ == "__main__":
+    print(f"wrote {write()} op signatures to {TABLE}")

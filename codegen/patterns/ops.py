@@ -1,0 +1,439 @@
+"""The second path: ops no layer pattern claimed, as backend-neutral `keras.ops` expressions.
+
+Keras 3 records a keras.ops call on symbolic tensors as a node of the functional model and
+serializes it, so these need no Lambda and run on every backend. Each entry below states the
+TensorFlow op's meaning in keras.ops terms; where the two differ for some attribute values
+(an exclusive cumsum, a legacy resize) the function declines and the op falls through to the
+TensorFlow-only layer rather than computing something else.
+
+Tables map an op to a keras.ops function when the arguments line up one to one; the functions
+after them handle ops whose arguments need translating.
+"""
+
+from __future__ import annotations
+
+from ..graph import Node
+from ..passes.fold import strided_slice_index
+from ..spec import Call, Item, Ref
+from . import Matcher, fallback
+
+UNARY = {
+    "Abs": "abs",
+    "Acos": "arccos",
+    "Acosh": "arccosh",
+    "Asin": "arcsin",
+    "Asinh": "arcsinh",
+    "Atan": "arctan",
+    "Atanh": "arctanh",
+    "Ceil": "ceil",
+    "Cos": "cos",
+    "Cosh": "cosh",
+    "Elu": "elu",
+    "Erf": "erf",
+    "Erfc": "erfc",
+    "Erfinv": "erfinv",
+    "Exp": "exp",
+    "Expm1": "expm1",
+    "Floor": "floor",
+    "Inv": "reciprocal",
+    "Invert": "bitwise_invert",
+    "IsFinite": "isfinite",
+    "IsInf": "isinf",
+    "IsNan": "isnan",
+    "Log": "log",
+    "Log1p": "log1p",
+    "LogSoftmax": "log_softmax",
+    "LogicalNot": "logical_not",
+    "Neg": "negative",
+    "OnesLike": "ones_like",
+    "Reciprocal": "reciprocal",
+    "Relu": "relu",
+    "Relu6": "relu6",
+    "Rint": "round",
+    "Round": "round",
+    "Rsqrt": "rsqrt",
+    "Selu": "selu",
+    "Sigmoid": "sigmoid",
+    "Sign": "sign",
+    "Sin": "sin",
+    "Sinh": "sinh",
+    "Softmax": "softmax",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "Sqrt": "sqrt",
+    "Square": "square",
+    "StopGradient": "stop_gradient",
+    "Tan": "tan",
+    "Tanh": "tanh",
+    "ZerosLike": "zeros_like",
+}
+
+BINARY = {
+    "Add": "add",
+    "AddV2": "add",
+    "Atan2": "arctan2",
+    "BitwiseAnd": "bitwise_and",
+    "BitwiseOr": "bitwise_or",
+    "BitwiseXor": "bitwise_xor",
+    "DivNoNan": "divide_no_nan",
+    "Equal": "equal",
+    "FloorDiv": "floor_divide",
+    "FloorMod": "mod",
+    "Greater": "greater",
+    "GreaterEqual": "greater_equal",
+    "LeftShift": "left_shift",
+    "Less": "less",
+    "LessEqual": "less_equal",
+    "LogicalAnd": "logical_and",
+    "LogicalOr": "logical_or",
+    "Maximum": "maximum",
+    "Minimum": "minimum",
+    "Mul": "multiply",
+    "NotEqual": "not_equal",
+    "Pow": "power",
+    "RealDiv": "divide",
+    "RightShift": "right_shift",
+    "Sub": "subtract",
+}
+
+REDUCE = {
+    "All": "all",
+    "Any": "any",
+    "Max": "max",
+    "Mean": "mean",
+    "Min": "min",
+    "Prod": "prod",
+    "Sum": "sum",
+}
+
+
+def operands(m: Matcher, tensors: list[str], as_tensors: bool = False) -> tuple[list, list[str]]:
+    """(how the expression refers to each tensor, the layer's inputs). At least one operand is
+    a tensor input: an expression of literals alone would be a constant, not a model node.
+    `as_tensors` wraps literals in convert_to_tensor, for functions taking a list of tensors."""
+    inputs: list[str] = []
+    refs = [m.operand(t, inputs) for t in tensors]
+    if as_tensors:
+        for i, t in enumerate(tensors):
+            if not isinstance(refs[i], (Ref, Call)):
+                dtype = m.consts.value(t).dtype.name
+                refs[i] = Call("convert_to_tensor", (refs[i],), (("dtype", dtype),))
+    if not inputs and tensors:
+        inputs.append(tensors[0])
+        refs[0] = Ref(0)
+    return refs, inputs
+
+
+def _kw(**kwargs) -> tuple:
+    return tuple(kwargs.items())
+
+
+@fallback(*UNARY)
+def unary(node: Node, m: Matcher):
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call(UNARY[node.op], (x,)), inputs)
+
+
+@fallback(*BINARY, "Div", "SquaredDifference", "BiasAdd")
+def binary(node: Node, m: Matcher):
+    if node.op == "BiasAdd" and node.attrs.get("data_format", "NHWC") != "NHWC":
+        return None
+    fn = BINARY.get(node.op, "add" if node.op == "BiasAdd" else None)
+    if node.op == "Div":  # TF's Div truncates integers; only the float case is a true divide
+        if node.attrs.get("T", "float32") not in ("float16", "float32", "float64", "bfloat16"):
+            return None
+        fn = "divide"
+    refs, inputs = operands(m, node.inputs[:2])
+    if node.op == "SquaredDifference":
+        return m.ops([node], Call("square", (Call("subtract", tuple(refs)),)), inputs)
+    return m.ops([node], Call(fn, tuple(refs)), inputs)
+
+
+def _axes(m: Matcher, tensor: str):
+    axes = m.ints(tensor)
+    if axes is None:
+        return None
+    return axes[0] if len(axes) == 1 else tuple(axes)
+
+
+@fallback(*REDUCE)
+def reduce(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if axis is None:
+        return None
+    kwargs = _kw(axis=axis, keepdims=True) if node.attrs.get("keep_dims") else _kw(axis=axis)
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call(REDUCE[node.op], (x,), kwargs), inputs)
+
+
+@fallback("ArgMax", "ArgMin")
+def arg_reduce(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if not isinstance(axis, int):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    expr = Call(node.op.lower(), (x,), _kw(axis=axis))
+    dtype = node.attrs.get("output_type", "int64")
+    return m.ops([node], Call("cast", (expr, dtype)) if dtype != "int32" else expr, inputs)
+
+
+@fallback("Cast")
+def cast(node: Node, m: Matcher):
+    dtype = node.attrs.get("DstT")
+    if not isinstance(dtype, str):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("cast", (x, dtype)), inputs)
+
+
+@fallback("Reshape")
+def reshape(node: Node, m: Matcher):
+    target = m.ints(node.inputs[1])
+    if target is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("reshape", (x, tuple(target))), inputs)
+
+
+@fallback("Transpose")
+def transpose(node: Node, m: Matcher):
+    perm = m.ints(node.inputs[1])
+    if perm is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("transpose", (x, tuple(perm))), inputs)
+
+
+@fallback("ExpandDims")
+def expand_dims(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if not isinstance(axis, int):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("expand_dims", (x, axis)), inputs)
+
+
+@fallback("Squeeze")
+def squeeze(node: Node, m: Matcher):
+    dims = node.attrs.get("squeeze_dims") or []
+    (x,), inputs = operands(m, node.inputs[:1])
+    if not dims:
+        return m.ops([node], Call("squeeze", (x,)), inputs)
+    axis = dims[0] if len(dims) == 1 else tuple(dims)
+    return m.ops([node], Call("squeeze", (x,), _kw(axis=axis)), inputs)
+
+
+@fallback("StridedSlice")
+def strided_slice(node: Node, m: Matcher):
+    bounds = [m.ints(t) for t in node.inputs[1:4]]
+    shape = m.shape(node.inputs[0])
+    if any(b is None for b in bounds) or shape is None:
+        return None
+    try:
+        index = strided_slice_index(node, *bounds, len(shape))
+    except ValueError:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Item(x, index), inputs)
+
+
+@fallback("Slice")
+def slice_(node: Node, m: Matcher):
+    begin, size = m.ints(node.inputs[1]), m.ints(node.inputs[2])
+    if begin is None or size is None or len(begin) != len(size):
+        return None
+    index = tuple(slice(b or None, None if s == -1 else b + s) for b, s in zip(begin, size))
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Item(x, index), inputs)
+
+
+@fallback("ConcatV2")
+def concat(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[-1])
+    if not isinstance(axis, int):
+        return None
+    refs, inputs = operands(m, node.inputs[:-1], as_tensors=True)
+    return m.ops([node], Call("concatenate", (refs,), _kw(axis=axis)), inputs)
+
+
+@fallback("Pack")
+def pack(node: Node, m: Matcher):
+    refs, inputs = operands(m, node.inputs, as_tensors=True)
+    axis = node.attrs.get("axis", 0)
+    return m.ops([node], Call("stack", (refs,), _kw(axis=axis) if axis else ()), inputs)
+
+
+def _outputs(node: Node, count: int) -> list[str]:
+    return [node.output(i) for i in range(count)]
+
+
+@fallback("Unpack")
+def unpack(node: Node, m: Matcher):
+    num, axis = node.attrs.get("num"), node.attrs.get("axis", 0)
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = _kw(num=num, axis=axis) if axis else _kw(num=num)
+    return m.ops([node], Call("unstack", (x,), kwargs), inputs, _outputs(node, num))
+
+
+@fallback("Split")
+def split(node: Node, m: Matcher):
+    axis, num = _axes(m, node.inputs[0]), node.attrs.get("num_split")
+    if not isinstance(axis, int):
+        return None
+    (x,), inputs = operands(m, node.inputs[1:2])
+    kwargs = _kw(axis=axis) if axis else ()
+    return m.ops([node], Call("split", (x, num), kwargs), inputs, _outputs(node, num))
+
+
+@fallback("SplitV")
+def split_v(node: Node, m: Matcher):
+    sizes, axis = m.ints(node.inputs[1]), _axes(m, node.inputs[2])
+    shape = m.shape(node.inputs[0])
+    if sizes is None or not isinstance(axis, int) or shape is None or not shape:
+        return None
+    if -1 in sizes:
+        total = shape[axis]
+        if total is None:
+            return None
+        sizes[sizes.index(-1)] = total - (sum(sizes) + 1)
+    cuts = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = _kw(axis=axis) if axis else ()
+    return m.ops([node], Call("split", (x, cuts), kwargs), inputs, _outputs(node, len(sizes)))
+
+
+@fallback("GatherV2")
+def gather(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[2])
+    if not isinstance(axis, int) or node.attrs.get("batch_dims", 0):
+        return None
+    refs, inputs = operands(m, node.inputs[:2])
+    return m.ops([node], Call("take", tuple(refs), _kw(axis=axis)), inputs)
+
+
+@fallback("Select", "SelectV2")
+def select(node: Node, m: Matcher):
+    shapes = [m.shape(t) for t in node.inputs]
+    if node.op == "Select" and (shapes[0] is None or len(set(map(len, shapes))) != 1):
+        return None  # v1 Select with a vector condition picks whole rows: no broadcast
+    refs, inputs = operands(m, node.inputs)
+    return m.ops([node], Call("where", tuple(refs)), inputs)
+
+
+@fallback("Tile")
+def tile(node: Node, m: Matcher):
+    reps = m.ints(node.inputs[1])
+    if reps is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("tile", (x, tuple(reps))), inputs)
+
+
+@fallback("Pad", "PadV2", "MirrorPad")
+def pad(node: Node, m: Matcher):
+    pads = m.consts.value(node.inputs[1])
+    if pads is None or pads.ndim != 2 or pads.dtype.kind not in "iu":
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = {}
+    if node.op == "MirrorPad":
+        kwargs["mode"] = str(node.attrs.get("mode", "REFLECT")).lower()
+    if node.op == "PadV2":
+        value = m.scalar(node.inputs[2])
+        if value is None:
+            return None
+        kwargs["constant_values"] = value
+    width = tuple(tuple(int(v) for v in row) for row in pads)
+    return m.ops([node], Call("pad", (x, width), tuple(kwargs.items())), inputs)
+
+
+@fallback("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+def matmul(node: Node, m: Matcher):
+    refs, inputs = operands(m, node.inputs[:2])
+    flags = ("transpose_a", "transpose_b") if node.op == "MatMul" else ("adj_x", "adj_y")
+    for i, flag in enumerate(flags):
+        if node.attrs.get(flag):
+            refs[i] = Call("swapaxes", (refs[i], -1, -2))
+    return m.ops([node], Call("matmul", tuple(refs)), inputs)
+
+
+@fallback("Einsum")
+def einsum(node: Node, m: Matcher):
+    equation = node.attrs.get("equation")
+    if not isinstance(equation, str):
+        return None
+    refs, inputs = operands(m, node.inputs)
+    return m.ops([node], Call("einsum", (equation, *refs)), inputs)
+
+
+@fallback("OneHot")
+def one_hot(node: Node, m: Matcher):
+    depth = m.scalar(node.inputs[1])
+    on, off = m.scalar(node.inputs[2]), m.scalar(node.inputs[3])
+    dtype = node.attrs.get("T", "float32")
+    if depth is None or on is None or off is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    axis = node.attrs.get("axis", -1)
+    expr = Call("one_hot", (x, int(depth)), _kw(axis=axis, dtype=dtype) if axis != -1 else _kw(dtype=dtype))
+    if (on, off) != (1, 0):
+        expr = Call("add", (Call("multiply", (expr, on - off)), off))
+    return m.ops([node], expr, inputs)
+
+
+@fallback("TopKV2")
+def top_k(node: Node, m: Matcher):
+    k = m.scalar(node.inputs[1])
+    if k is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = () if node.attrs.get("sorted", True) else _kw(sorted=False)
+    return m.ops([node], Call("top_k", (x, int(k)), kwargs), inputs, _outputs(node, 2))
+
+
+@fallback("Cumsum", "Cumprod")
+def cumulative(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if not isinstance(axis, int) or node.attrs.get("exclusive") or node.attrs.get("reverse"):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call(node.op.lower(), (x,), _kw(axis=axis)), inputs)
+
+
+@fallback("ClipByValue")
+def clip(node: Node, m: Matcher):
+    refs, inputs = operands(m, node.inputs[:3])
+    return m.ops([node], Call("clip", tuple(refs)), inputs)
+
+
+@fallback("DepthToSpace", "SpaceToDepth")
+def depth_to_space(node: Node, m: Matcher):
+    if node.attrs.get("data_format", "NHWC") != "NHWC":
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    fn = "depth_to_space" if node.op == "DepthToSpace" else "space_to_depth"
+    return m.ops([node], Call(fn, (x, node.attrs.get("block_size"))), inputs)
+
+
+@fallback("ResizeBilinear", "ResizeNearestNeighbor")
+def resize(node: Node, m: Matcher):
+    """keras.ops.image.resize samples at half-pixel centres, as TF2's resize does; the TF1
+    default (corner-aligned or legacy sampling) agrees only for integer nearest upscaling."""
+    size, shape = m.ints(node.inputs[1]), m.shape(node.inputs[0])
+    if size is None or shape is None or len(shape) != 4 or node.attrs.get("align_corners"):
+        return None
+    if not node.attrs.get("half_pixel_centers"):
+        if node.op != "ResizeNearestNeighbor" or None in shape[1:3]:
+            return None
+        if any(s % d for s, d in zip(size, shape[1:3])):
+            return None
+    method = "bilinear" if node.op == "ResizeBilinear" else "nearest"
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = _kw(interpolation=method) if method != "bilinear" else ()
+    return m.ops([node], Call("image.resize", (x, tuple(size)), kwargs), inputs)
+
+
+@fallback("Bucketize")
+def bucketize(node: Node, m: Matcher):
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("digitize", (x, list(node.attrs.get("boundaries") or []))), inputs)

@@ -321,13 +321,10 @@ def model_context(spec: ModelSpec) -> dict:
         else:
             targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
         var_of.update(zip(layer.outputs, targets))
-        layers.append(
-            {
-                "var": ", ".join(targets),
-                "expr": expr,
-                "comment": provenance(layer, spec.scope),
-            }
-        )
+        comment = provenance(layer, spec.scope)
+        if layer.path == "tensorflow":  # the marker the language server looks for
+            comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
+        layers.append({"var": ", ".join(targets), "expr": expr, "comment": comment})
     outputs = [var_of[t] for t in spec.outputs]
     return {
         "spec": spec,

@@ -94,3 +94,13 @@ def test_mixed_paths_match_tensorflow_and_reload(mixed, tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     for before, after in zip(actual, reloaded(x)):
         np.testing.assert_array_equal(before, np.asarray(after))
+
+
+def test_language_server_sees_each_path(mixed):
+    """The editor marks TensorFlow-only calls from the code alone (the comment marker)."""
+    from codegen.lsp.model_file import KERAS_LAYER, TF_ONLY, layer_calls
+
+    _, _, files, _ = mixed
+    calls = layer_calls(files["model.py"])
+    assert calls["Zeta"].path == TF_ONLY
+    assert calls["Relu"].path == KERAS_LAYER

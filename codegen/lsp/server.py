@@ -166,8 +166,8 @@ class Graph2PyServer(LanguageServer):
             result.append(
                 types.Diagnostic(
                     range=_range(line, start, line, end),
-                    message=f"no pattern for op {node.op} ({name!r}): converting this graph "
-                    "needs a TF-only fallback for it",
+                    message=f"op {node.op} ({name!r}) has no path: no Keras layer, keras.ops "
+                    "expression or TensorFlow op computes it",
                     severity=types.DiagnosticSeverity.Warning,
                     source="graph2py",
                     code="unsupported-op",

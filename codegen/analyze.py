@@ -16,6 +16,7 @@ from .graph import Graph, from_graphdef, split_ref
 from .load import read_graph_file
 from .names import Allocator, ScopeNamer, keras_name
 from .passes.fold import Constants
+from .passes.control import resolve_control_flow
 from .passes.inline import inline_functions
 from .passes.prune import TensorSpec, prune
 from .passes.shapes import infer_shapes
@@ -49,6 +50,7 @@ def analyze(
     `spec.unsupported` instead of raised (for `graph2py inspect`)."""
     load_all()
     graph = inline_functions(graph)
+    graph = resolve_control_flow(graph, inputs)
     pruned = prune(graph, inputs, outputs)
     graph = pruned.graph
     consts = Constants(graph)

@@ -2,13 +2,16 @@
 
 TF2 freezes some layers as calls into the graph's function library (Keras 3 compiles grouped
 convolutions with XLA, for one). Patterns match on plain graph structure, so the bodies are
-spliced in, named `<call node>/<body node>`; the call's outputs become aliases of the body's.
+spliced in, named `<call node>/<body node>` (with a `_1` suffix where the graph already has
+that name: TF names a cond's output Identity `cond/Identity`, as a branch may name its own);
+the call's outputs become aliases of the body's. passes/control.py turns the branches of
+If/Case it resolves into such calls.
 """
 
 from __future__ import annotations
 
 from ..errors import BadInputError
-from ..graph import Graph, Node, decode_node, tensor_ref
+from ..graph import Graph, Node, decode_node, split_ref, tensor_ref
 
 CALL_OPS = {"PartitionedCall", "StatefulPartitionedCall"}
 # Output argument names of multi-output ops, to turn `node:arg:i` into a flat output index.
@@ -41,19 +44,35 @@ def _inline_once(graph: Graph) -> Graph:
     nodes: list[Node] = []
     alias: dict[str, str] = {}
     problems: list[str] = []
+    taken = set(graph.nodes)
+    spliced: set[str] = set()  # body nodes only unread call outputs may need
     for node in graph:
         if node.op not in CALL_OPS:
             nodes.append(node)
             continue
-        body, outputs, found = _expand(graph, node)
+        body, outputs, found = _expand(graph, node, taken)
         nodes += body
         alias.update(outputs)
         problems += found
+        read = [t for t in outputs if graph.users(t)]
+        if read:  # a call nobody reads is an output itself: keep all it returns
+            spliced.update(n.name for n in body)
+            spliced.difference_update(split_ref(outputs[t])[0] for t in read)
     if problems:
         raise BadInputError(*problems[:20])
-    for node in nodes:
-        node.inputs = [_resolve(alias, t) for t in node.inputs]
-    return Graph(nodes, graph.functions, graph.source)
+    nodes = [Node(n.name, n.op, [_resolve(alias, t) for t in n.inputs], n.attrs) for n in nodes]
+    return Graph(_drop_unread(nodes, spliced), graph.functions, graph.source)
+
+
+def _drop_unread(nodes: list[Node], candidates: set[str]) -> list[Node]:
+    """Without the body nodes that feed only call outputs nobody reads (a TF2 cond branch
+    returns its intermediates for the gradient), which would otherwise look like outputs."""
+    while True:
+        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
+        unread = {n.name for n in nodes if n.name in candidates and n.name not in used}
+        if not unread:
+            return nodes
+        nodes = [n for n in nodes if n.name not in unread]
 
 
 def _resolve(alias: dict[str, str], tensor: str) -> str:
@@ -70,7 +89,9 @@ def _resolve(alias: dict[str, str], tensor: str) -> str:
     return tensor
 
 
-def _expand(graph: Graph, node: Node) -> tuple[list[Node], dict[str, str], list[str]]:
+def _expand(
+    graph: Graph, node: Node, taken: set[str]
+) -> tuple[list[Node], dict[str, str], list[str]]:
     """The body of the function `node` calls, renamed under the call: (nodes, {call output:
     body tensor}, problems). The function is as untrusted as the graph: its signature must
     match the call, and every reference in it must name an argument or a body output."""
@@ -87,7 +108,7 @@ def _expand(graph: Graph, node: Node) -> tuple[list[Node], dict[str, str], list[
         return [], {}, [f"{where}: takes {wanted} inputs, the call passes {given}"]
     args = {a.name: node.inputs[i] for i, a in enumerate(signature.input_arg)}
     body_ops = {n.name: n.op for n in fdef.node_def}
-    prefix = node.name + "/"
+    renamed = {name: _unique(node.name + "/" + name, taken) for name in body_ops}
     problems: list[str] = []
 
     def ref(text: str) -> str:
@@ -99,18 +120,20 @@ def _expand(graph: Graph, node: Node) -> tuple[list[Node], dict[str, str], list[
             name, arg, idx = parts
             names = _OUTPUT_ARGS.get(body_ops[name], [])
             flat = names.index(arg) if arg in names else int(idx)
-            return f"{prefix}{name}:{flat}"
+            return f"{renamed[name]}:{flat}"
         name, _, port = text.rpartition(":")
-        if text in body_ops or (name in body_ops and port.isdigit()):
-            return prefix + tensor_ref(text)
+        if text in body_ops:
+            return renamed[text] + ":0"
+        if name in body_ops and port.isdigit():
+            return f"{renamed[name]}:{int(port)}"
         problems.append(f"{where}: {text!r} names no argument or node of the function")
-        return prefix + tensor_ref(text)
+        return node.name + "/" + tensor_ref(text)
 
     body = []
     for proto in fdef.node_def:
         inputs = [ref(i) for i in proto.input if not i.startswith("^")]
         decoded, found = decode_node(proto, where, inputs)
-        decoded.name = prefix + decoded.name
+        decoded.name = renamed[decoded.name]
         body.append(decoded)
         problems += found
     outputs = {}
@@ -120,3 +143,12 @@ def _expand(graph: Graph, node: Node) -> tuple[list[Node], dict[str, str], list[
             continue
         outputs[node.output(i)] = ref(fdef.ret[out.name])
     return body, outputs, problems
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    taken.add(candidate)
+    return candidate

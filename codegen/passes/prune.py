@@ -3,6 +3,11 @@
 Identity-like ops are bypassed (they are TF plumbing, not model structure), control edges are
 already gone, and whatever does not feed an output is dropped. The result names its inputs and
 outputs explicitly, so later stages never guess.
+
+A `PlaceholderWithDefault` with a constant default (`is_training`, default False) is a switch
+for training code, not data: it is replaced by its default, so the conditions it drives resolve
+statically for inference. Naming it in --inputs keeps it as a model input; one whose default is
+computed (a dataset iterator's output) stays an input too.
 """
 
 from __future__ import annotations
@@ -63,9 +68,33 @@ class Pruned:
     input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
 
 
+def bypass_defaults(graph: Graph, inputs: list[TensorSpec] | None) -> Graph:
+    """The graph with each PlaceholderWithDefault either replaced by its constant default or
+    turned into a Placeholder (when --inputs names it, or its default is computed)."""
+    from .fold import Constants
+
+    defaults = [n for n in graph if n.op == "PlaceholderWithDefault"]
+    if not defaults:
+        return graph
+    named = {split_ref(s.tensor)[0] for s in inputs or ()}
+    consts = Constants(graph)
+    alias: dict[str, str] = {}
+    nodes = []
+    for node in graph:
+        if node.op != "PlaceholderWithDefault":
+            nodes.append(node)
+        elif node.name not in named and (inputs or consts.is_const(node.inputs[0])):
+            alias[node.output(0)] = node.inputs[0]
+        else:
+            nodes.append(Node(node.name, "Placeholder", [], dict(node.attrs)))
+    nodes = [Node(n.name, n.op, [alias.get(t, t) for t in n.inputs], n.attrs) for n in nodes]
+    return Graph(nodes, graph.functions, graph.source)
+
+
 def prune(
     graph: Graph, inputs: list[TensorSpec] | None, outputs: list[TensorSpec] | None
 ) -> Pruned:
+    graph = bypass_defaults(graph, inputs)
     alias: dict[str, str] = {}
 
     def resolve(tensor: str) -> str:

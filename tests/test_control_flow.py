@@ -1,0 +1,201 @@
+"""Control flow: training flags resolved statically, data-dependent conditions, batch-statistics
+BatchNorm, loops.
+
+Each graph is built and frozen once per module; every variable (BatchNorm statistics included)
+is a seeded random value. Data-dependent conditions are checked on inputs that take each branch,
+so a swapped then/else fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from codegen.cli import write_atomically
+from codegen.convert import convert
+from codegen.passes.prune import TensorSpec
+from codegen.verify import import_generated, max_error, run_graph
+
+SHAPE = (6, 5, 3)
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+def build_tf1_training_flag(path: Path, control_flow_v2: bool) -> None:
+    """The TF1 idiom: an `is_training` placeholder with default False drives batch norm,
+    dropout and a tf.cond; frozen with graph_util. With control flow v1 the conditions are
+    Switch/Merge frames, with v2 (TF2's default, even in TF1 graphs) functional If nodes."""
+    from tf_keras.src.legacy_tf_layers import convolutional, core, normalization
+
+    v1 = tf.compat.v1
+    was_v2 = v1.control_flow_v2_enabled()
+    (v1.enable_control_flow_v2 if control_flow_v2 else v1.disable_control_flow_v2)()
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            x = v1.placeholder(tf.float32, (None, *SHAPE), name="input")
+            is_training = v1.placeholder_with_default(False, [], name="is_training")
+            h = convolutional.conv2d(x, 4, 3, padding="same", name="conv")
+            h = normalization.batch_normalization(h, training=is_training, name="bn")
+            h = tf.nn.relu(h)
+            h = core.dropout(h, 0.5, training=is_training, name="dropout")
+            h = tf.cond(is_training, lambda: h * 2.0, lambda: h + 1.0)
+            tf.identity(h, name="output")
+            rng = np.random.default_rng(1 + control_flow_v2)
+            with v1.Session(graph=graph) as sess:
+                for v in v1.global_variables():
+                    low = 0.5 if "variance" in v.name or "gamma" in v.name else -1.0
+                    v.load(rng.uniform(low, 1.5, v.shape.as_list()).astype(np.float32), sess)
+                frozen = v1.graph_util.convert_variables_to_constants(
+                    sess, graph.as_graph_def(), ["output"]
+                )
+    finally:
+        (v1.enable_control_flow_v2 if was_v2 else v1.disable_control_flow_v2)()
+    ops = Counter(n.op for n in frozen.node)
+    assert ops["Switch" if not control_flow_v2 else "If"] > 0, ops
+    path.write_bytes(frozen.SerializeToString(deterministic=True))
+
+
+def conditions(rng):
+    """A training flag with a default, conditions on the data, a Case with a constant index
+    and one with a computed index, and a batch norm on batch statistics."""
+    w = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32))
+    gamma = tf.constant(rng.uniform(0.5, 1.5, 4).astype(np.float32))
+    beta = tf.constant(rng.normal(0, 1, 4).astype(np.float32))
+
+    def fn(x):
+        training = tf.compat.v1.placeholder_with_default(False, [], name="training")
+        conv = tf.nn.conv2d(x, w, 1, "SAME")
+        y = tf.cond(training, lambda: conv * 2.0, lambda: conv + 1.0)
+        y = tf.cond(tf.reduce_sum(x) > 0, lambda: y * 3.0, lambda: tf.tanh(y))
+        y = tf.switch_case(tf.constant(1), [lambda: y + 1.0, lambda: y - 1.0, lambda: y * 5.0])
+        index = tf.cast(tf.reduce_mean(x) > 0, tf.int32) * 2
+        y = tf.switch_case(index, [lambda: y + 2.0, lambda: y * 7.0, lambda: tf.nn.relu(y)])
+        return tf.compat.v1.nn.fused_batch_norm(y, gamma, beta, epsilon=0.01, is_training=True)[0]
+
+    return fn
+
+
+def freeze(fn, path: Path, lower: bool = True) -> None:
+    spec = tf.TensorSpec((None, *SHAPE), tf.float32, name="input")
+    concrete = tf.function(fn).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=lower)
+    path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def converted(path: Path, out: Path, inputs=None):
+    spec, files = convert(path, inputs)
+    write_atomically(out, files)
+    model_mod, loader = import_generated(out)
+    model = loader.load_weights(model_mod.build_model(), str(path))
+    loaded = sum(math.prod(w.shape) for layer in spec.layers for w in layer.weights)
+    assert sum(math.prod(w.shape) for w in model.weights) == loaded, "a variable left unloaded"
+    return spec, model, files["model.py"]
+
+
+def assert_parity(path, spec, model, x, output: str) -> None:
+    """`output` is the graph's own tensor: spec.outputs may name one inside an inlined branch."""
+    (reference,) = run_graph(path, {spec.inputs[0].tensor: x}, [output])
+    error, bound = max_error(reference, np.asarray(model(x, training=False)))
+    assert error <= bound, f"max|Δ| = {error:.3g} exceeds {bound:.3g}"
+    assert np.std(reference) > 1e-6
+
+
+def inputs_both_ways(seed: int = 0) -> list[np.ndarray]:
+    """A batch whose sum (and mean) is positive and one whose sum is negative: data-dependent
+    conditions take each branch once."""
+    x = np.random.default_rng(seed).uniform(-1, 1, (2, *SHAPE)).astype(np.float32)
+    x -= x.mean()
+    return [x + 0.3, x - 0.3]
+
+
+# -- training flags resolved statically --------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["cond_v1_switch_merge", "cond_v2_if"])
+def tf1_graph(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param) / "tf1.pb"
+    build_tf1_training_flag(path, control_flow_v2=request.param.endswith("_if"))
+    return path
+
+
+def test_training_flag_resolves_to_keras_layers(tf1_graph, tmp_path):
+    spec, model, source = converted(tf1_graph, tmp_path / "out")
+    report = spec.report()
+    assert not report["keras.ops"] and not report["tensorflow"], report
+    assert [layer.cls for layer in spec.layers] == [
+        "Conv2D",
+        "BatchNormalization",
+        "ReLU",
+        "Rescaling",
+    ]
+    assert [i.name for i in spec.inputs] == ["input"], "is_training is no model input"
+    x = np.random.default_rng(3).uniform(-1, 1, (2, *SHAPE)).astype(np.float32)
+    assert_parity(tf1_graph, spec, model, x, "output:0")
+
+
+# -- conditions on computed values, Case, batch statistics ------------------------------------
+
+
+@pytest.fixture(scope="module", params=["lowered", "functional"])
+def tf2_graph(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param) / "conditions.pb"
+    freeze(conditions(np.random.default_rng(5)), path, lower=request.param == "lowered")
+    return path
+
+
+def test_data_dependent_conditions_select(tf2_graph, tmp_path):
+    spec, model, source = converted(tf2_graph, tmp_path / "out")
+    report = spec.report()
+    assert not report["tensorflow"], report
+    assert report["keras.ops"]["FusedBatchNormV3"] == 1
+    assert report["keras.ops"]["SelectV2"] == 3  # one for the cond, two for the 3-way Case
+    assert "keras.ops.where(" in source and "keras.ops.var(" in source
+    assert [i.name for i in spec.inputs] == ["input"]
+    for x in inputs_both_ways():
+        assert_parity(tf2_graph, spec, model, x, "Identity:0")
+
+
+def test_inputs_keeps_a_default_placeholder(tf2_graph, tmp_path):
+    """Naming the flag in --inputs keeps it: the training branch is then chosen at run time."""
+    wanted = [TensorSpec.parse("input:0"), TensorSpec.parse("training:0")]
+    spec, model, _ = converted(tf2_graph, tmp_path / "out", wanted)
+    assert [i.name for i in spec.inputs] == ["input", "training"]
+    x = inputs_both_ways()[0]
+    for flag in (False, True):
+        feeds = {spec.inputs[0].tensor: x, spec.inputs[1].tensor: np.array(flag)}
+        (reference,) = run_graph(tf2_graph, feeds, ["Identity:0"])
+        actual = np.asarray(model([x, np.array([flag])], training=False))
+        error, bound = max_error(reference, actual)
+        assert error <= bound, f"training={flag}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
+
+
+@pytest.mark.parametrize("op", ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])
+def test_batch_statistics_norm(op, tmp_path):
+    rng = np.random.default_rng(len(op))
+    gamma = rng.uniform(0.5, 1.5, 3).astype(np.float32)
+    beta = rng.normal(0, 1, 3).astype(np.float32)
+    empty = np.zeros(0, np.float32)
+
+    def fn(x):
+        return getattr(tf.raw_ops, op)(
+            x=x * 3.0 + 1.0, scale=gamma, offset=beta, mean=empty, variance=empty,
+            epsilon=0.003, is_training=True,
+        )[0]
+
+    path = tmp_path / "bn.pb"
+    freeze(fn, path)
+    spec, model, source = converted(path, tmp_path / "out")
+    assert spec.report()["keras.ops"].get(op) == 1, spec.report()
+    x = np.random.default_rng(0).uniform(-1, 1, (3, *SHAPE)).astype(np.float32)
+    assert_parity(path, spec, model, x, "Identity:0")

@@ -66,6 +66,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ReLU": {"max_value": None, "negative_slope": 0.0, "threshold": 0.0},
     "Softmax": {"axis": -1},
     "LeakyReLU": {"negative_slope": 0.3},
+    "LSTM": {
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "return_sequences": False,
+        "return_state": False,
+        "go_backwards": False,
+    },
+    "GRU": {
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "return_sequences": False,
+        "return_state": False,
+        "go_backwards": False,
+        "reset_after": True,
+    },
+    "Embedding": {"mask_zero": False},
 }
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
@@ -108,6 +126,13 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
         return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
     if kind == "value":
         return f"np.asarray({literal(recipe[1])}, dtype={literal(recipe[2])})"
+    if kind == "slice":  # ("slice", recipe, start, stop, axis)
+        _, inner, start, stop, axis = recipe
+        lead = "..., " if axis < 0 else ":, " * axis
+        return f"{recipe_source(inner, reader)}[{lead}{literal(start)}:{literal(stop)}]"
+    if kind == "concat":  # ("concat", axis, recipe, ...)
+        parts = ", ".join(recipe_source(r, reader) for r in recipe[2:])
+        return f"np.concatenate([{parts}], axis={literal(recipe[1])})"
     if kind == "ufunc":
         args = ", ".join(
             recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:]

@@ -153,6 +153,9 @@ def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph
     if problems:
         raise BadInputError(*_at_most(problems))
     functions = {f.signature.name: f for f in graph_def.library.function}
+    from .passes.rnn import lift_recurrent  # before the cycle check: lowered loops are cycles
+
+    nodes = lift_recurrent(nodes, functions, source)
     return Graph(nodes, functions, source)
 
 

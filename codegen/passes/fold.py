@@ -13,6 +13,9 @@ A recipe is a small tree of tuples:
     ("ufunc", name, recipe, recipe | value)  an elementwise numpy function (np.multiply, ...)
     ("value", nested_list, dtype)            a value folded at conversion time that no stored
                                              constant holds (shape arithmetic), written out
+    ("slice", recipe, start, stop, axis)     value[start:stop] along one axis (a gate's block
+                                             of a fused RNN kernel)
+    ("concat", axis, recipe, ...)            np.concatenate (gate blocks in Keras's order)
 """
 
 from __future__ import annotations

@@ -1,0 +1,108 @@
+"""Recurrent layers and embeddings: the LSTM/GRU nodes `passes/rnn.py` lifts out of frozen
+loops become `keras.layers.LSTM`/`GRU`, and a gather of rows from a constant table becomes
+`keras.layers.Embedding`."""
+
+from __future__ import annotations
+
+from ..graph import Node, split_ref
+from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
+from ..spec import Weight
+from . import Matcher, pattern
+
+_RNN_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
+
+
+@pattern(LSTM_OP, GRU_OP)
+def recurrent(node: Node, m: Matcher):
+    """The pass has already matched the cell and mapped its weights to Keras's layout; the
+    weights' recipes read the node's constant inputs."""
+    a = node.attrs
+    lstm = node.op == LSTM_OP
+    weights = []
+    for name in _RNN_WEIGHTS:
+        recipe = _recipe(a["weights"][name], node, m)
+        weights.append(Weight(name, recipe, _shape_of(name, a, node, m)) if recipe else None)
+    kwargs = {"return_sequences": a["return_sequences"], "return_state": a["return_state"]}
+    if not lstm:
+        kwargs["reset_after"] = a["reset_after"]
+    count = (3 if lstm else 2) if a["return_state"] else 1
+    outputs = [node.output(i) for i in range(count)]
+    views = []
+    for view in {v.name: v for i in range(count) for v in m.graph.users(outputs[i])}.values():
+        if view.op != RESULT_OP:
+            return None
+        views.append(view)
+        for source, port in zip(view.inputs, view.attrs["ports"]):
+            outputs[split_ref(source)[1]] = view.output(port)  # the graph's name for it
+    layer = m.layer(
+        "LSTM" if lstm else "GRU", [node, *views], node.inputs[:1], args=[a["units"]],
+        kwargs=kwargs, weights=weights,
+    )
+    if layer is not None:
+        layer.outputs = outputs
+    return layer
+
+
+def _recipe(template, node: Node, m: Matcher):
+    """The template with each ("input", i) leaf replaced by the recipe of the node's input i."""
+    if not isinstance(template, tuple):
+        return template
+    if template[0] == "input":
+        return m.consts.recipe(node.inputs[template[1]])
+    parts = [_recipe(part, node, m) for part in template]
+    return None if any(p is None for p in parts) else tuple(parts)
+
+
+def _shape_of(name: str, a: dict, node: Node, m: Matcher) -> tuple[int, ...]:
+    units = a["units"]
+    gates = 4 if node.op == LSTM_OP else 3
+    if name == "kernel":
+        x = m.shape(node.inputs[0])
+        return (x[-1] if x else -1, gates * units)
+    if name == "recurrent_kernel":
+        return (units, gates * units)
+    return (2, gates * units) if a.get("reset_after") else (gates * units,)
+
+
+@pattern("GatherV2")
+def embedding(node: Node, m: Matcher):
+    """Rows of a constant float table picked by computed ids: what Embedding computes."""
+    table, ids, axis = node.inputs
+    value = m.const(table)
+    if (
+        value is None
+        or value.ndim != 2
+        or value.dtype.kind != "f"
+        or m.consts.is_const(ids)
+        or m.ints(axis) != [0]
+        or node.attrs.get("batch_dims", 0)
+    ):
+        return None
+    nodes, x = [node], _integer_ids(ids, node, m)
+    while x != ids:  # the casts go into the layer: Embedding casts its ids itself
+        nodes.insert(0, m.node(ids))
+        ids = m.node(ids).inputs[0]
+    rows, dim = value.shape
+    layer = m.layer(
+        "Embedding", nodes, [x], args=[int(rows), int(dim)], weights=[m.weight("embeddings", table)]
+    )
+    if layer is not None:  # named by its scope: a frozen ResourceGather's table is `.../<id>`
+        layer.name = m.layer_name(nodes, [])
+    return layer
+
+
+_INTEGERS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _integer_ids(ids: str, reader: Node, m: Matcher) -> str:
+    """The integer tensor the ids were cast from (Keras 2 casts token ids to float and back),
+    or the ids themselves."""
+    found, current = ids, ids
+    for _ in range(2):
+        cast = m.node(current)
+        if cast.op != "Cast" or m.user(current) is None:
+            break
+        current = cast.inputs[0]
+        if cast.attrs.get("SrcT") in _INTEGERS:
+            found = current
+    return found

@@ -1,0 +1,147 @@
+"""Recurrent loops lifted to keras.layers.LSTM/GRU: a Keras 2 text model (frozen loops lowered
+to TF1 frames) and `tf.compat.v1.nn.dynamic_rnn` LSTM and GRU graphs (functional While loops).
+
+Every variable is a seeded random value, so a gate block out of place, a forget bias not folded
+or a kernel row belonging to the recurrent part fails parity. Each model also names the layer
+classes it must produce (the loop must be lifted, not computed some other way), runs with no
+keras.ops or TensorFlow-only node left over, and takes one training step that moves the
+recurrent kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from codegen.cli import write_atomically
+from codegen.convert import convert
+from codegen.verify import import_generated, max_error, run_graph
+
+T, F, UNITS = 6, 5, 4  # dynamic_rnn: steps, features, units (all different: no silent transposes)
+
+
+def text_model(path: Path) -> dict:
+    """Keras 2 (tf_keras) Embedding + LSTM(return_sequences) + GRU + Dense on int32 tokens."""
+    import tf_keras
+
+    rng = np.random.default_rng(11)
+    model = tf_keras.Sequential(
+        [
+            tf_keras.layers.Embedding(20, 8),
+            tf_keras.layers.LSTM(6, return_sequences=True),
+            tf_keras.layers.GRU(5),
+            tf_keras.layers.Dense(3),
+        ]
+    )
+    model.build((None, 7))
+    for v in model.variables:
+        v.assign(rng.normal(0.0, 0.6, v.shape).astype(np.float32))
+    spec = tf.TensorSpec((None, 7), tf.int32, name="tokens")
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(fn)
+    path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
+    tokens = rng.integers(0, 20, (3, 7)).astype(np.int32)
+    return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
+
+
+def dynamic_rnn(path: Path, kind: str) -> dict:
+    """A TF1 graph: dynamic_rnn over LSTMCell (outputs and the final c) or GRUCell (the final
+    state), frozen with convert_variables_to_constants."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    rng = np.random.default_rng(12 if kind == "lstm" else 13)
+    graph = tf.compat.v1.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
+        cell = legacy_cells.LSTMCell(UNITS) if kind == "lstm" else legacy_cells.GRUCell(UNITS)
+        outputs, state = tf.compat.v1.nn.dynamic_rnn(cell, x, dtype=tf.float32)
+        if kind == "lstm":
+            names = [tf.identity(outputs, name="outputs").op.name]
+            names.append(tf.identity(state.c, name="final_c").op.name)
+        else:
+            names = [tf.identity(state, name="final_h").op.name]
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for v in tf.compat.v1.global_variables():
+                session.run(v.assign(rng.normal(0.0, 0.6, v.shape).astype(np.float32)))
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), names
+            )
+    path.write_bytes(frozen.SerializeToString(deterministic=True))
+    classes = ["LSTM"] if kind == "lstm" else ["GRU"]
+    return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
+
+
+BUILDERS = {
+    "keras2_text": text_model,
+    "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
+    "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
+}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Each model built, frozen, converted and imported once for the module."""
+    made = {}
+    for name, build in BUILDERS.items():
+        root = tmp_path_factory.mktemp(name)
+        case = build(root / "graph.pb")
+        spec, files = convert(case["path"])
+        write_atomically(root / "out", files)
+        model_mod, loader = import_generated(root / "out")
+        model = loader.load_weights(model_mod.build_model(), str(case["path"]))
+        made[name] = {**case, "spec": spec, "model": model}
+    return made
+
+
+CASES = sorted(BUILDERS)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_loops_become_recurrent_layers(converted, name):
+    case = converted[name]
+    spec = case["spec"]
+    assert [layer.cls for layer in spec.layers] == case["classes"]
+    report = spec.report()
+    assert report["keras.ops"] == {} and report["tensorflow"] == {}, report
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parity(converted, name):
+    case, model, spec = converted[name], converted[name]["model"], converted[name]["spec"]
+    references = run_graph(case["path"], {spec.inputs[0].tensor: case["x"]}, spec.outputs)
+    actual = model(case["x"], training=False)
+    actual = actual if isinstance(actual, (list, tuple)) else [actual]
+    assert len(actual) == len(references)
+    for reference, got in zip(references, actual):
+        error, bound = max_error(reference, np.asarray(got))
+        assert error <= bound, f"{name}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
+        assert np.std(reference) > 1e-3
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_trainable(converted, name):
+    """One gradient step moves the recurrent layers' kernels; the loss stays finite."""
+    case, model = converted[name], converted[name]["model"]
+    recurrent = [l for l in model.layers if isinstance(l, (keras.layers.LSTM, keras.layers.GRU))]
+    before = [np.array(l.cell.recurrent_kernel) for l in recurrent]
+    loaded = model.get_weights()  # the model is shared with the parity test
+    try:
+        with tf.GradientTape() as tape:
+            outputs = model(case["x"], training=True)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            loss = sum(tf.reduce_mean(tf.square(o - 0.5)) for o in outputs)
+        grads = tape.gradient(loss, model.trainable_variables)
+        keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
+        assert math.isfinite(float(loss))
+        for layer, old in zip(recurrent, before):
+            moved = np.max(np.abs(np.array(layer.cell.recurrent_kernel) - old))
+            assert moved > 1e-6, layer.name
+    finally:
+        model.set_weights(loaded)

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from .names import RESERVED, Allocator, comment_text, identifier
-from .spec import PATHS, Call, Item, Layer, ModelSpec, Ref, TFOp
+from .spec import PATHS, Call, Item, Lambda, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
 # table against the installed Keras's signatures.
@@ -213,9 +213,12 @@ def expression(expr: Any, refs: list[str]) -> str:
         return f"keras.ops.{_dotted(expr.fn)}({', '.join(parts)})"
     if isinstance(expr, Item):
         return f"{_operand(expression(expr.value, refs))}[{_index(expr.index)}]"
+    if isinstance(expr, Lambda):
+        params = [identifier_kw(p) for p in expr.params]
+        return f"lambda {', '.join(params)}: {expression(expr.body, params)}"
     if isinstance(expr, list):
         return "[" + ", ".join(expression(v, refs) for v in expr) + "]"
-    if isinstance(expr, tuple) and any(isinstance(v, (Ref, Call, Item)) for v in expr):
+    if isinstance(expr, tuple) and any(isinstance(v, (Ref, Call, Item, Lambda)) for v in expr):
         items = ", ".join(expression(v, refs) for v in expr)
         return f"({items},)" if len(expr) == 1 else f"({items})"
     return literal(expr)

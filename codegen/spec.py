@@ -39,6 +39,16 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Lambda:
+    """In a keras.ops expression: `lambda <params>: body`, whose Refs name the params. A loop's
+    condition and body take everything they read as parameters: a closure over the symbolic
+    tensors of a functional model fails when the model runs."""
+
+    params: tuple[str, ...]
+    body: Any
+
+
+@dataclass(frozen=True)
 class TFOp:
     """What a TensorFlow-only layer calls: `tf.raw_ops.<op>` with these named inputs (the
     `count` of a list input is how many of the layer's inputs it takes; 0 for one tensor)."""

@@ -83,8 +83,25 @@ def conditions(rng):
     return fn
 
 
-def freeze(fn, path: Path, lower: bool = True) -> None:
-    spec = tf.TensorSpec((None, *SHAPE), tf.float32, name="input")
+def loops(rng):
+    """A loop whose trip count depends on the data (scale until the norm passes a threshold)
+    and a fixed-count loop with a tensor accumulator reading a loop invariant."""
+    w = tf.constant(rng.normal(0, 0.5, (3, 3)).astype(np.float32))
+
+    def fn(x):
+        (y,) = tf.while_loop(lambda v: tf.norm(v) < 20.0, lambda v: v * 1.5, [x])
+        _, acc = tf.while_loop(
+            lambda i, a: i < 4,
+            lambda i, a: (i + 1, a + tf.tanh(x @ w + tf.cast(i, tf.float32)) * 0.5),
+            [tf.constant(0), tf.zeros_like(x)],
+        )
+        return acc + y
+
+    return fn
+
+
+def freeze(fn, path: Path, lower: bool = True, shape=SHAPE) -> None:
+    spec = tf.TensorSpec((None, *shape), tf.float32, name="input")
     concrete = tf.function(fn).get_concrete_function(spec)
     frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=lower)
     path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
@@ -199,3 +216,24 @@ def test_batch_statistics_norm(op, tmp_path):
     assert spec.report()["keras.ops"].get(op) == 1, spec.report()
     x = np.random.default_rng(0).uniform(-1, 1, (3, *SHAPE)).astype(np.float32)
     assert_parity(path, spec, model, x, "Identity:0")
+
+
+# -- loops ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["functional"])
+def loop_graph(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("loop_" + request.param) / "loops.pb"
+    freeze(loops(np.random.default_rng(7)), path, lower=request.param == "lowered", shape=(3,))
+    return path
+
+
+def test_while_loops_as_keras_ops(loop_graph, tmp_path):
+    spec, model, source = converted(loop_graph, tmp_path / "out")
+    report = spec.report()
+    assert not report["tensorflow"], report
+    assert sum(n for op, n in report["keras.ops"].items() if "While" in op) == 2, report
+    assert source.count("keras.ops.while_loop(") == 2
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 3)).astype(np.float32)
+    for scale in (0.2, 1.0, 6.0):  # different trip counts of the data-dependent loop
+        assert_parity(loop_graph, spec, model, x * scale, "Identity:0")

@@ -16,7 +16,9 @@ is alive.
    alternative: its branches are closures, and a closure over the symbolic tensors of a
    functional model fails when the model runs (verified on Keras 3 with TensorFlow).
 
-Loops (While, TF1 frames) are not handled here; patterns/control.py and the RNN passes see them.
+Loops are not rewritten here (passes/rnn.py lifts recurrent ones first): a functional `While`
+only gets the function library attached (`_library`), which prune drops from the graph, so
+that patterns/control.py can write it as keras.ops.while_loop.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .prune import TensorSpec, bypass_defaults
 from .shapes import broadcast, rule
 
 IF_OPS = {"If", "StatelessIf"}
+WHILE_OPS = {"While", "StatelessWhile"}
 SWITCH_OPS = {"Switch", "RefSwitch", "_SwitchN"}
 CASE_OPS = {"Case", "StatelessCase"}
 MAX_ROUNDS = 16  # nested conditionals resolve one level per round
@@ -64,7 +67,19 @@ def resolve_control_flow(graph: Graph, inputs: list[TensorSpec] | None = None) -
         if static is None:
             break
         graph = inline_functions(static)
-    return _select_branches(graph)
+    return _with_library(_select_branches(graph))
+
+
+def _with_library(graph: Graph) -> Graph:
+    if not any(n.op in WHILE_OPS for n in graph):
+        return graph
+    nodes = [
+        Node(n.name, n.op, n.inputs, {**n.attrs, "_library": graph.functions})
+        if n.op in WHILE_OPS
+        else n
+        for n in graph
+    ]
+    return Graph(nodes, graph.functions, graph.source)
 
 
 # -- values of conditions ---------------------------------------------------------------------

@@ -1,4 +1,12 @@
-"""Ops that training-time control flow leaves in a frozen graph, as keras.ops expressions.
+"""Control flow left after passes/control.py, and what training-time control flow leaves in a
+frozen graph, as keras.ops expressions.
+
+A `While`/`StatelessWhile` (not a recurrent layer: passes/rnn.py lifts those first) becomes
+`keras.ops.while_loop(lambda ...: cond, lambda ...: body, loop_vars)`, its condition and body
+written out as keras.ops expressions of the loop variables (the keras.ops fallbacks translate
+each op of the function bodies; a loop with an op they do not know is left to be reported). The
+lambdas take every value they read as a loop variable, loop invariants included: Keras runs a
+functional model's while_loop on real tensors, where a closure over the symbolic ones fails.
 
 A FusedBatchNorm with is_training=True normalises with the statistics of the batch it is
 given, not the moving ones: TF1 graphs frozen with the training branch taken, or a BatchNorm
@@ -10,10 +18,21 @@ keras.ops: the mean and (biased) variance over every axis but the channels.
 
 from __future__ import annotations
 
-from ..graph import Node
-from ..spec import Call
-from . import Matcher, fallback
+from typing import Any
+
+from ..errors import Graph2PyError
+from ..graph import Graph, Node, split_ref
+from ..names import RESERVED, Allocator, identifier
+from ..passes.control import resolve_control_flow
+from ..passes.fold import Constants
+from ..passes.inline import inline_functions
+from ..passes.prune import IDENTITY_OPS
+from ..passes.shapes import infer_shapes
+from ..spec import Call, Item, Lambda, Ref
+from . import FALLBACKS, MAX_LITERAL, Matcher, fallback
 from .ops import operands
+
+MAX_TERMS = 400  # calls and operands in a loop's written-out condition and body
 
 
 @fallback("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
@@ -42,3 +61,138 @@ def _f32(value: float) -> float:
     from .norm import _f32 as shortest
 
     return shortest(value)
+
+
+@fallback("While", "StatelessWhile")
+def while_loop(node: Node, m: Matcher):
+    library, dtypes = node.attrs.get("_library"), node.attrs.get("T")
+    count = len(node.inputs)
+    if not isinstance(library, dict) or not isinstance(dtypes, list) or len(dtypes) != count:
+        return None
+    shapes = node.attrs.get("output_shapes")
+    if not isinstance(shapes, list) or len(shapes) != count:
+        shapes = [m.shape(t) for t in node.inputs]
+    cond = _written_out(library, node.attrs.get("cond"), dtypes, shapes, m)
+    body = _written_out(library, node.attrs.get("body"), dtypes, shapes, m)
+    if cond is None or body is None or len(cond) != 1 or len(body) != count:
+        return None
+    inputs: list[str] = []
+    loop_vars = []
+    for tensor, dtype in zip(node.inputs, dtypes):
+        ref = m.operand(tensor, inputs)
+        if not isinstance(ref, (Ref, Call)):  # a literal is no loop variable to Keras
+            ref = Call("convert_to_tensor", (ref,), (("dtype", dtype),))
+        loop_vars.append(ref)
+    if not inputs:
+        return None
+    params = _param_names(node)
+    expr = Call(
+        "while_loop",
+        (Lambda(params, cond[0]), Lambda(params, tuple(body)), tuple(loop_vars)),
+    )
+    return m.ops([node], expr, inputs, [node.output(i) for i in range(count)])
+
+
+def _param_names(node: Node) -> tuple[str, ...]:
+    """The loop variables named after what enters the loop (`loop_counter`, `input_`)."""
+    names = Allocator(RESERVED)
+    return tuple(
+        names.claim(identifier(split_ref(t)[0].rsplit("/", 1)[-1]) or "v") for t in node.inputs
+    )
+
+
+def _written_out(library: dict, fname, dtypes: list, shapes: list, m: Matcher) -> list | None:
+    """The results of function `fname` of the loop variables, as keras.ops expressions whose
+    Refs name the variables; None if an op has no keras.ops form or the code would be huge."""
+    fdef = library.get(fname) if isinstance(fname, str) else None
+    if fdef is None or len(fdef.signature.input_arg) != len(dtypes):
+        return None
+    count = len(fdef.signature.output_arg)
+    args = [
+        Node(f"arg{i}", "Placeholder", [], {"dtype": d, "shape": s})
+        for i, (d, s) in enumerate(zip(dtypes, shapes))
+    ]
+    call = Node("f", "PartitionedCall", [a.output() for a in args], {"f": fname, "Tout": [None] * count})
+    rets = [Node(f"ret{i}", "Identity", [call.output(i)]) for i in range(count)]
+    try:
+        graph = resolve_control_flow(inline_functions(Graph([*args, call, *rets], library, "loop")))
+    except Graph2PyError:
+        return None
+    consts = Constants(graph)
+    inner = Matcher(graph, consts, infer_shapes(graph, consts), m.namer, set())
+    exprs: dict[str, Any] = {a.output(): Ref(i) for i, a in enumerate(args)}
+
+    def of(tensor: str):
+        """The expression of a tensor, translating its producer first (depth first)."""
+        if tensor in exprs:
+            return exprs[tensor]
+        name, port = split_ref(tensor)
+        node = graph.nodes[name]
+        if node.op in IDENTITY_OPS and port < len(node.inputs):
+            exprs[tensor] = of(node.inputs[port])
+            return exprs[tensor]
+        value = consts.value(tensor)
+        if value is not None:
+            exprs[tensor] = _literal(value)
+            return exprs[tensor]
+        layer = next(
+            (
+                found
+                for fn in FALLBACKS.get(node.op, ())
+                if (found := fn(node, inner)) is not None and found.path == "keras.ops"
+            ),
+            None,
+        )
+        if layer is None:
+            raise _NoForm(node.op)
+        expr = _substitute(layer.expr, [of(t) for t in layer.inputs])
+        for k, out in enumerate(layer.outputs):
+            exprs[out] = expr if len(layer.outputs) == 1 else Item(expr, (k,))
+        if tensor not in exprs:
+            raise _NoForm(node.op)
+        return exprs[tensor]
+
+    try:
+        results = [of(graph.nodes[r.name].inputs[0]) for r in rets]
+    except (_NoForm, RecursionError):
+        return None
+    return results if _size(results) <= MAX_TERMS else None
+
+
+class _NoForm(Exception):
+    pass
+
+
+def _literal(value):
+    if value.dtype.kind not in "biuf" or value.size > MAX_LITERAL:
+        raise _NoForm("Const")
+    if value.ndim == 0 and value.dtype.kind in "iuf":
+        return value.item()  # a weakly typed Python number, as in the other keras.ops calls
+    kwargs = () if value.dtype.name == "float32" else (("dtype", value.dtype.name),)
+    return Call("convert_to_tensor", (value.tolist(),), kwargs)
+
+
+def _substitute(expr, args: list):
+    """`expr` with each Ref(i) replaced by args[i] (a nested Lambda's Refs are its own)."""
+    if isinstance(expr, Ref):
+        return args[expr.index]
+    if isinstance(expr, Call):
+        kwargs = tuple((k, _substitute(v, args)) for k, v in expr.kwargs)
+        return Call(expr.fn, tuple(_substitute(a, args) for a in expr.args), kwargs)
+    if isinstance(expr, Item):
+        return Item(_substitute(expr.value, args), expr.index)
+    if isinstance(expr, (list, tuple)):
+        return type(expr)(_substitute(v, args) for v in expr)
+    return expr
+
+
+def _size(expr) -> int:
+    if isinstance(expr, Call):
+        return 1 + sum(_size(a) for a in expr.args) + sum(_size(v) for _, v in expr.kwargs)
+    if isinstance(expr, Item):
+        return 1 + _size(expr.value)
+    if isinstance(expr, Lambda):
+        return 1 + _size(expr.body)
+    if isinstance(expr, (list, tuple)):
+        return sum(_size(v) for v in expr)
+    return 1

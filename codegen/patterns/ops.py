@@ -12,8 +12,10 @@ after them handle ops whose arguments need translating.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import Node
-from ..passes.fold import strided_slice_index
+from ..passes.fold import fake_quant_range, strided_slice_index
 from ..spec import Call, Item, Ref
 from . import Matcher, fallback
 
@@ -128,6 +130,13 @@ def _kw(**kwargs) -> tuple:
     return tuple(kwargs.items())
 
 
+FLOATS = ("float16", "float32", "float64", "bfloat16")
+
+
+def _is_float(node: Node) -> bool:
+    return node.attrs.get("T", "float32") in FLOATS
+
+
 @fallback(*UNARY)
 def unary(node: Node, m: Matcher):
     (x,), inputs = operands(m, node.inputs[:1])
@@ -139,8 +148,8 @@ def binary(node: Node, m: Matcher):
     if node.op == "BiasAdd" and node.attrs.get("data_format", "NHWC") != "NHWC":
         return None
     fn = BINARY.get(node.op, "add" if node.op == "BiasAdd" else None)
-    if node.op == "Div":  # TF's Div truncates integers; only the float case is a true divide
-        if node.attrs.get("T", "float32") not in ("float16", "float32", "float64", "bfloat16"):
+    if node.op in ("Div", "RealDiv"):  # integer division truncates in TF; keras.ops' is true
+        if not _is_float(node):
             return None
         fn = "divide"
     refs, inputs = operands(m, node.inputs[:2])
@@ -159,8 +168,8 @@ def _axes(m: Matcher, tensor: str):
 @fallback(*REDUCE)
 def reduce(node: Node, m: Matcher):
     axis = _axes(m, node.inputs[1])
-    if axis is None:
-        return None
+    if axis is None or (node.op == "Mean" and not _is_float(node)):
+        return None  # an integer Mean truncates in TF; keras.ops.mean returns floats
     kwargs = _kw(axis=axis, keepdims=True) if node.attrs.get("keep_dims") else _kw(axis=axis)
     (x,), inputs = operands(m, node.inputs[:1])
     return m.ops([node], Call(REDUCE[node.op], (x,), kwargs), inputs)
@@ -435,5 +444,81 @@ def resize(node: Node, m: Matcher):
 
 @fallback("Bucketize")
 def bucketize(node: Node, m: Matcher):
+    """TF's bucket of x counts the boundaries <= x: numpy's digitize with right=False."""
+    boundaries = node.attrs.get("boundaries")
+    if not isinstance(boundaries, list) or not boundaries:
+        return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Call("digitize", (x, list(node.attrs.get("boundaries") or []))), inputs)
+    bins = Call("convert_to_tensor", ([float(b) for b in boundaries],))
+    return m.ops([node], Call("digitize", (x, bins)), inputs)
+
+
+@fallback("ReverseV2")
+def reverse(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if axis is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("flip", (x,), _kw(axis=axis)), inputs)
+
+
+@fallback("Roll")
+def roll(node: Node, m: Matcher):
+    shift, axis = _axes(m, node.inputs[1]), _axes(m, node.inputs[2])
+    if shift is None or axis is None or isinstance(shift, int) != isinstance(axis, int):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("roll", (x, shift), _kw(axis=axis)), inputs)
+
+
+@fallback("BroadcastTo")
+def broadcast_to(node: Node, m: Matcher):
+    shape = m.ints(node.inputs[1])
+    if shape is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("broadcast_to", (x, tuple(shape))), inputs)
+
+
+@fallback("EuclideanNorm")
+def euclidean_norm(node: Node, m: Matcher):
+    axis = _axes(m, node.inputs[1])
+    if axis is None or not _is_float(node):
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    kwargs = _kw(axis=axis, keepdims=True) if node.attrs.get("keep_dims") else _kw(axis=axis)
+    return m.ops([node], Call("sqrt", (Call("sum", (Call("square", (x,)),), kwargs),)), inputs)
+
+
+@fallback("L2Loss")
+def l2_loss(node: Node, m: Matcher):
+    """sum(x ** 2) / 2, over every axis, batch included: the result is a scalar."""
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("multiply", (Call("sum", (Call("square", (x,)),)), 0.5)), inputs)
+
+
+@fallback("FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
+def fake_quant(node: Node, m: Matcher):
+    """Quantize-dequantize with TF's nudged range (fake_quant_ops_functor.h), computed here in
+    float32 as TF does, so the expression is only clip, floor and scale."""
+    if node.op == "FakeQuantWithMinMaxArgs":
+        low, high = node.attrs.get("min", -6.0), node.attrs.get("max", 6.0)
+    else:
+        low, high = m.const(node.inputs[1]), m.const(node.inputs[2])
+    nudged = fake_quant_range(low, high, node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False))
+    if nudged is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    low, high, scale = (
+        v.reshape(()).item() if v.size == 1 and node.op != "FakeQuantWithMinMaxVarsPerChannel"
+        else Call("convert_to_tensor", (v.tolist(),))
+        for v in nudged
+    )
+    inv = (
+        (np.float32(1) / nudged[2]).reshape(()).item()
+        if not isinstance(scale, Call)
+        else Call("convert_to_tensor", ((np.float32(1) / nudged[2]).tolist(),))
+    )
+    shifted = Call("subtract", (Call("clip", (x, low, high)), low))
+    steps = Call("floor", (Call("add", (Call("multiply", (shifted, inv)), 0.5)),))
+    return m.ops([node], Call("add", (Call("multiply", (steps, scale)), low)), inputs)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import opdefs
 from ..graph import Node
-from ..spec import Ref, TFOp
+from ..spec import Call, Ref, TFOp
 from . import Matcher, fallback
 
 # Ops whose meaning is the graph's structure, not a computation (handled by the passes).
@@ -33,6 +33,23 @@ NOT_COMPUTATIONS = {
     "IdentityN",
     "PartitionedCall",
     "StatefulPartitionedCall",
+}
+
+
+# tf.raw_ops spells some arguments differently from the op registry (TF's api_def renames), and
+# raw_ops takes keywords only: {op: {registry name: raw_ops name}}. test_op_table checks this
+# against the installed TensorFlow.
+RAW_OPS_NAMES = {
+    **{
+        op: {"reduction_indices": "axis"}
+        for op in ("All", "Any", "EuclideanNorm", "Max", "Mean", "Min", "Prod", "Sum")
+    },
+    "ExpandDims": {"dim": "axis"},
+    "Select": {"t": "x", "e": "y"},
+    "Split": {"split_dim": "axis"},
+    "SplitV": {"split_dim": "axis"},
+    "Squeeze": {"squeeze_dims": "axis"},
+    "Where": {"input": "condition"},
 }
 
 
@@ -58,6 +75,16 @@ def _count(length_attr: str, attrs: dict) -> int | None:
     return None
 
 
+def _tensor_literal(value: np.ndarray) -> Call:
+    """A small constant operand written into the call. Keras passes only tensors positionally
+    to a layer, and the op infers its type attributes from the operand, so the literal becomes
+    a tensor of the graph's own dtype."""
+    dtype = value.dtype.name
+    inferred = value.size and dtype in ("float32", "int32", "bool")
+    kwargs = () if inferred else (("dtype", dtype),)
+    return Call("convert_to_tensor", (value.tolist(),), kwargs)
+
+
 @fallback("*")
 def tensorflow_op(node: Node, m: Matcher):
     op = opdefs.get(node.op)
@@ -74,14 +101,15 @@ def tensorflow_op(node: Node, m: Matcher):
         grouped.append((name, count))
     if sum(c or 1 for _, c in grouped) != len(node.inputs):
         return None
+    renames = RAW_OPS_NAMES.get(node.op, {})
     kwargs = {}
     try:
         for name, kind, default in op.attrs:
             if "func" in kind:
                 return None
             value = _plain(node.attrs.get(name, default))
-            if value != default:
-                kwargs[name] = value
+            if value != default or name in renames:  # a renamed one has no class default
+                kwargs[renames.get(name, name)] = value
     except TypeError:
         return None
     outputs = op.output_count(node.attrs)
@@ -92,14 +120,16 @@ def tensorflow_op(node: Node, m: Matcher):
     for t in node.inputs:
         value = m.inline_constant(t)
         if value is not None and (inputs or t != node.inputs[-1]):
-            args.append(value.tolist())
+            args.append(_tensor_literal(value))
         else:  # the last operand is a tensor when all others are literals: Keras needs one
             if t not in inputs:
                 inputs.append(t)
             args.append(Ref(inputs.index(t)))
     if not inputs:
         return None  # an op without inputs (a random source, a variable): no data path
-    expr = TFOp(node.op, tuple(grouped), tuple(name for name, *_ in op.attrs))
+    grouped = [(renames.get(name, name), count) for name, count in grouped]
+    attrs = tuple(renames.get(name, name) for name, *_ in op.attrs)
+    expr = TFOp(node.op, tuple(grouped), attrs)
     layer = m.ops(
         [node],
         expr,

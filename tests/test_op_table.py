@@ -1,0 +1,448 @@
+"""The single-op table: one tiny graph per TensorFlow op type, converted, run, compared.
+
+Each row builds a graph around one op (usually through `tf.raw_ops`, so the op type is the one
+named), freezes it, converts it, runs the generated model and TensorFlow on the same seeded
+inputs and compares: floats within max|Δ| ≤ 1e-4·max(1, max|ref|), integers and booleans
+exactly, dtypes equal. Each row also states the path every source op takes (keras.layers,
+keras.ops or the TensorFlow-only layer) and the test checks the conversion report says exactly
+that, so a pass proves the intended mapping fired rather than that some fallback happened to
+compute the same numbers.
+
+Inputs exercise the op's range: non-square shapes, both signs where the op allows them, positive
+values where the domain demands (Log, Lgamma), NaN and infinity for IsNan/IsInf.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from codegen import cli
+from codegen.convert import convert
+from codegen.patterns.tfonly import NOT_COMPUTATIONS
+from codegen.verify import import_generated, max_error, run_graph
+
+L, O, T = "keras.layers", "keras.ops", "tensorflow"
+S = (4, 5)  # the default input shape, without the batch: non-square
+IMG = (6, 5, 3)
+BATCH = 2
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One graph input: its shape without the batch, dtype and value range (or fixed values)."""
+
+    shape: tuple = S
+    dtype: str = "float32"
+    low: float = -3.0
+    high: float = 3.0
+    special: bool = False  # sprinkle NaN, +inf and -inf among the values
+    value: tuple | None = None  # fixed values, batch included
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        if self.value is not None:
+            return np.asarray(self.value, self.dtype)
+        dims = (BATCH, *self.shape)
+        if self.dtype == "bool":
+            return rng.random(dims) < 0.5
+        if self.dtype == "string":
+            words = ["", "a", "graph", "two words", "ü"]
+            return np.asarray(rng.choice(words, dims), object)
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            return rng.integers(int(self.low), int(self.high) + 1, dims).astype(self.dtype)
+        x = rng.uniform(self.low, self.high, dims)
+        if self.special:
+            flat = x.reshape(-1)
+            flat[rng.choice(flat.size, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+        return x.astype(self.dtype)
+
+
+def f(*shape, low=-3.0, high=3.0, dtype="float32"):
+    return Arg(shape or S, dtype, low, high)
+
+
+def pos(*shape, low=0.1, high=3.0):
+    """Strictly positive floats: Log, Sqrt, Lgamma, Igamma domains."""
+    return Arg(shape or S, "float32", low, high)
+
+
+def unit(*shape):
+    """Floats in (-1, 1): Asin, Atanh, Erfinv."""
+    return Arg(shape or S, "float32", -0.95, 0.95)
+
+
+def i32(*shape, low=-6, high=6, dtype="int32"):
+    return Arg(shape or S, dtype, low, high)
+
+
+def boolean(*shape):
+    return Arg(shape or S, "bool")
+
+
+def special(*shape):
+    return Arg(shape or S, "float32", special=True)
+
+
+def fixed(values, dtype):
+    return Arg(np.asarray(values).shape[1:], dtype, value=tuple(np.asarray(values).tolist()))
+
+
+def case(case_id, fn, args, marks=(), **paths):
+    """A table row: the function of the graph inputs, the inputs, and {op type: path} for
+    every source op the conversion report must name."""
+    return pytest.param(fn, args, paths, id=case_id, marks=marks)
+
+
+def raw(op, **attrs):
+    """A function calling tf.raw_ops.<op> on the graph inputs, in the op's input order."""
+    fn = getattr(tf.raw_ops, op)
+    names = [n for n, _ in _opdef_inputs(op)]
+    return lambda *xs: fn(**dict(zip(names, xs)), **attrs)
+
+
+def _opdef_inputs(op):
+    from codegen import opdefs
+
+    return opdefs.get(op).inputs
+
+
+def const(value, dtype="float32"):
+    return tf.constant(np.asarray(value, dtype))
+
+
+def weight(seed, *shape):
+    """A seeded constant weight, fan-in scaled."""
+    rng = np.random.default_rng(seed)
+    return const(rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[:-1]) or 1), shape))
+
+
+def spd(x):
+    """A symmetric positive definite batch of matrices from any square batch."""
+    n = x.shape[-1]
+    return tf.matmul(x, x, transpose_b=True) + const(np.eye(n) * n)
+
+
+def dequantized(dtype, mode):
+    """A stored quantized constant (quantized weights) and its Dequantize, folded at conversion."""
+    stored = np.asarray([0, 3, 77, 128, 255]) if dtype == tf.quint8 else np.asarray([-128, -3, 0, 51, 127])
+    return tf.quantization.dequantize(tf.constant(stored, dtype), -0.7, 1.3, mode=mode)
+
+
+def unary(op, arg=None, path=O, **attrs):
+    return case(op, raw(op, **attrs), [arg or f()], **{op: path})
+
+
+def binary(op, a=None, b=None, path=O, case_id=None, **attrs):
+    return case(case_id or op, raw(op, **attrs), [a or f(), b or f()], **{op: path})
+
+
+# fmt: off
+CASES = [
+    # elementwise unary, keras.ops
+    unary("Abs"), case("Abs_int", raw("Abs"), [i32()], Abs=O),
+    unary("Acos", unit()), unary("Acosh", pos(low=1.0, high=4.0)), unary("Asin", unit()),
+    unary("Asinh"), unary("Atan"), unary("Atanh", unit()), unary("Ceil"), unary("Cos"),
+    unary("Cosh"), unary("Erf"), unary("Erfc"), unary("Erfinv", unit()), unary("Exp"),
+    unary("Expm1"), unary("Floor"), unary("Inv", pos()), unary("Reciprocal", f(low=0.5)),
+    unary("IsFinite", special()), unary("IsInf", special()), unary("IsNan", special()),
+    unary("Log", pos()), unary("Log1p", pos()), unary("Neg"), case("Neg_int", raw("Neg"), [i32()], Neg=O),
+    unary("Rint", f(low=-4, high=4)), unary("Round", f(low=-4, high=4)),
+    case("Rint_halves", raw("Rint"), [fixed([[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]] * 2, "float32")], Rint=O),
+    case("Round_halves", raw("Round"), [fixed([[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]] * 2, "float32")], Round=O),
+    unary("Rsqrt", pos()), unary("Sign"), case("Sign_int", raw("Sign"), [i32()], Sign=O),
+    unary("Sin"), unary("Sinh"), unary("Sqrt", pos()), unary("Square"), unary("Tan", unit()),
+    unary("ZerosLike"), unary("OnesLike"), case("ZerosLike_int", raw("ZerosLike"), [i32()], ZerosLike=O),
+    case("Invert", raw("Invert"), [i32(low=-100, high=100)], Invert=O),
+    case("LogicalNot", raw("LogicalNot"), [boolean()], LogicalNot=O),
+    unary("Sigmoid", path=L), unary("Tanh", path=L), unary("Relu", path=L), unary("Relu6", path=L),
+    unary("Elu", path=L), unary("Selu", path=L), unary("Softplus", path=L), unary("Softsign", path=L),
+    unary("Softmax", f(3, 7), path=L), unary("LogSoftmax", f(3, 7)),
+    case("LeakyRelu", raw("LeakyRelu", alpha=0.15), [f()], LeakyRelu=L),
+    # elementwise unary, special functions: TensorFlow-only
+    unary("Lgamma", pos(low=0.05, high=6.0), path=T), unary("Digamma", pos(low=0.2, high=6.0), path=T),
+    unary("Ndtri", Arg(S, "float32", 0.02, 0.98), path=T), unary("BesselI0e", path=T),
+    unary("BesselI1e", path=T), unary("BesselJ0", path=T), unary("BesselJ1", path=T),
+    unary("BesselK0e", pos(), path=T), unary("BesselY0", pos(), path=T), unary("Dawsn", path=T),
+    unary("Expint", pos(), path=T), unary("FresnelCos", path=T), unary("FresnelSin", path=T),
+    unary("Spence", pos(), path=T), unary("Bitcast", path=T, type=tf.int32),
+    case("PopulationCount", raw("PopulationCount"), [i32(low=-1000, high=1000)], PopulationCount=T),
+    # elementwise binary
+    binary("AddV2", path=L), binary("Add", path=L), binary("Sub", path=L), binary("Mul", path=L),
+    binary("Maximum", path=L), binary("Minimum", path=L),
+    binary("RealDiv", b=f(low=0.5)), binary("Div", b=pos()),
+    binary("Div", i32(low=-20, high=20), i32(low=1, high=6), path=T, case_id="Div_int"),
+    binary("DivNoNan", b=fixed(np.round(np.linspace(-1, 1, 40)).reshape(2, 4, 5), "float32")),
+    binary("FloorDiv", b=pos()), binary("FloorDiv", i32(low=-20, high=20), i32(low=1, high=6), case_id="FloorDiv_int"),
+    binary("FloorMod", b=pos()), binary("FloorMod", i32(low=-20, high=20), i32(low=1, high=6), case_id="FloorMod_int"),
+    binary("TruncateDiv", i32(low=-20, high=20), i32(low=1, high=6), path=T),
+    binary("TruncateMod", i32(low=-20, high=20), i32(low=1, high=6), path=T),
+    binary("Mod", f(), pos(), path=T),
+    binary("Pow", pos(), f()), binary("SquaredDifference"), binary("Atan2"),
+    binary("Xlogy", b=pos(), path=T), binary("Xdivy", b=pos(), path=T), binary("Xlog1py", b=pos(), path=T),
+    binary("MulNoNan", path=T), binary("Igamma", pos(), pos(), path=T), binary("Igammac", pos(), pos(), path=T),
+    binary("Zeta", pos(low=1.1, high=4.0), pos(), path=T),
+    binary("Polygamma", fixed([[[0, 1, 2, 3]] * 3] * 2, "float32"), pos(3, 4), path=T),
+    case("Betainc", raw("Betainc"), [pos(), pos(), Arg(S, "float32", 0.0, 1.0)], Betainc=T),
+    binary("NextAfter", path=T), binary("ApproximateEqual", f(), f(), path=T, tolerance=0.5),
+    binary("BitwiseAnd", i32(low=-100, high=100), i32(low=-100, high=100)),
+    binary("BitwiseOr", i32(low=-100, high=100), i32(low=-100, high=100)),
+    binary("BitwiseXor", i32(low=-100, high=100), i32(low=-100, high=100)),
+    binary("LeftShift", i32(low=-100, high=100), i32(low=0, high=8)),
+    binary("RightShift", i32(low=-100, high=100), i32(low=0, high=8)),
+    binary("Equal", i32(low=0, high=2), i32(low=0, high=2)), binary("NotEqual", i32(low=0, high=2), i32(low=0, high=2)),
+    binary("Less"), binary("LessEqual", i32(low=0, high=2), i32(low=0, high=2)), binary("Greater"),
+    binary("GreaterEqual", i32(low=0, high=2), i32(low=0, high=2)),
+    binary("LogicalAnd", boolean(), boolean()), binary("LogicalOr", boolean(), boolean()),
+    case("Maximum_const", lambda a: tf.maximum(a, 0.5), [f()], Maximum=O),
+    case("AddN", lambda a, b: tf.raw_ops.AddN(inputs=[a, b, a]), [f(), f()], AddN=L),
+    case("AddN_int", lambda a, b: tf.raw_ops.AddN(inputs=[a, b, a]), [i32(), i32()], AddN=L),
+    case("BiasAdd", lambda a: tf.nn.bias_add(a, const([0.5, -1, 2, 0.25, 3])), [f()], BiasAdd=O),
+    # reductions
+    case("Sum", lambda a: tf.raw_ops.Sum(input=a, axis=1), [f(3, 4, 5)], Sum=O),
+    case("Sum_keep", lambda a: tf.raw_ops.Sum(input=a, axis=[1, 2], keep_dims=True), [f(3, 4, 5)], Sum=O),
+    case("Mean", lambda a: tf.raw_ops.Mean(input=a, axis=[2]), [f(3, 4, 5)], Mean=O),
+    case("Max", lambda a: tf.raw_ops.Max(input=a, axis=-1), [f(3, 4, 5)], Max=O),
+    case("Min_int", lambda a: tf.raw_ops.Min(input=a, axis=1, keep_dims=True), [i32(3, 4)], Min=O),
+    case("Prod", lambda a: tf.raw_ops.Prod(input=a, axis=[1]), [f(3, 4, low=0.5, high=1.5)], Prod=O),
+    case("All", lambda a: tf.raw_ops.All(input=a, axis=[1]), [boolean(2, 3)], All=O),
+    case("Any", lambda a: tf.raw_ops.Any(input=a, axis=[2]), [boolean(2, 3)], Any=O),
+    case("EuclideanNorm", lambda a: tf.raw_ops.EuclideanNorm(input=a, axis=[1]), [f()], EuclideanNorm=O),
+    case("ArgMax", lambda a: tf.raw_ops.ArgMax(input=a, dimension=1), [f(3, 7)], ArgMax=O),
+    case("ArgMax_int32", lambda a: tf.raw_ops.ArgMax(input=a, dimension=2, output_type=tf.int32), [f(3, 7)], ArgMax=O),
+    case("ArgMin", lambda a: tf.raw_ops.ArgMin(input=a, dimension=-1), [f(3, 7)], ArgMin=O),
+    case("Mean_int", lambda a: tf.raw_ops.Mean(input=a, axis=[2]), [i32(3, 4, low=-9, high=9)], Mean=T),
+    case("Mean_hw", lambda a: tf.reduce_mean(a, [1, 2]), [f(*IMG)], Mean=L),
+    # casts
+    case("Cast_float_int", lambda a: tf.cast(a, tf.int32), [f(low=-5, high=5)], Cast=O),
+    case("Cast_int_float", lambda a: tf.cast(a, tf.float32), [i32()], Cast=O),
+    case("Cast_float_bool", lambda a: tf.cast(a, tf.bool), [i32(low=0, high=1, dtype="float32")], Cast=O),
+    case("Cast_bool_float", lambda a: tf.cast(a, tf.float32), [boolean()], Cast=O),
+    case("Cast_int64", lambda a: tf.cast(a, tf.int64), [i32()], Cast=O),
+    # shapes and layout
+    case("Reshape", lambda a: tf.reshape(a, (-1, 5, 4)), [f()], Reshape=L),
+    case("Reshape_int", lambda a: tf.reshape(a, (-1, 20)), [i32()], Reshape=L),
+    case("Transpose", lambda a: tf.transpose(a, (0, 2, 1)), [f()], Transpose=L),
+    case("Transpose_batch", lambda a: tf.transpose(a, (1, 0, 2)), [f()], Transpose=O),
+    case("ExpandDims", lambda a: tf.expand_dims(a, -1), [f()], ExpandDims=L),
+    case("Squeeze", lambda a: tf.squeeze(a, [2]), [f(4, 1, 5)], Squeeze=L),
+    case("Tile", lambda a: tf.tile(a, [1, 2, 3]), [f()], Tile=O),
+    case("Pad", lambda a: tf.pad(a, [[0, 0], [1, 2], [3, 0]]), [f()], Pad=O),
+    case("PadV2", lambda a: tf.pad(a, [[0, 0], [1, 2], [3, 0]], constant_values=1.5), [f()], PadV2=O),
+    case("MirrorPad_reflect", lambda a: tf.pad(a, [[0, 0], [1, 2], [3, 0]], "REFLECT"), [f()], MirrorPad=O),
+    case("MirrorPad_symmetric", lambda a: tf.pad(a, [[0, 0], [1, 2], [3, 0]], "SYMMETRIC"), [f()], MirrorPad=O),
+    case("Slice", lambda a: tf.slice(a, [0, 1, 2], [-1, 2, 3]), [f()], Slice=O),
+    case("StridedSlice", lambda a: a[:, 1::2, ::-1], [f()], StridedSlice=O),
+    case("StridedSlice_shrink_newaxis", lambda a: a[:, 2, tf.newaxis, 1:], [f()], StridedSlice=O),
+    case("StridedSlice_ellipsis", lambda a: a[..., 3], [f(3, 4, 5)], StridedSlice=O),
+    case("ConcatV2", lambda a, b: tf.concat([a, b, a], axis=1), [f(), f(2, 5)], ConcatV2=L),
+    case("ConcatV2_const", lambda a: tf.concat([a, const(np.ones((1, 4, 5)))], axis=0), [f()], ConcatV2=O),
+    case("Pack", lambda a, b: tf.stack([a, b], axis=2), [f(), f()], Pack=O),
+    case("Unpack", lambda a: tf.unstack(a, axis=1), [f()], Unpack=O),
+    case("Split", lambda a: tf.split(a, 2, axis=1), [f()], Split=O),
+    case("SplitV", lambda a: tf.split(a, [1, -1, 2], axis=2), [f()], SplitV=O),
+    case("ReverseV2", lambda a: tf.reverse(a, [1, 2]), [f()], ReverseV2=O),
+    case("ReverseV2_one_axis", lambda a: tf.reverse(a, [-1]), [i32()], ReverseV2=O),
+    case("Reverse", lambda a: tf.raw_ops.Reverse(tensor=a, dims=[False, True, False]), [f()], Reverse=T),
+    case("Roll", lambda a: tf.roll(a, [2, -1], [1, 2]), [f()], Roll=O),
+    case("BroadcastTo", lambda a: tf.broadcast_to(a, (2, 3, 4, 5)), [f(1, 4, 5)], BroadcastTo=O),
+    case("Fill", lambda a: tf.fill([2, 3], tf.reduce_sum(a)), [f()], Sum=O, Fill=T),
+    case("Shape", lambda a: tf.shape(a), [f()], Shape=T),
+    case("Size", lambda a: tf.size(a), [f()], Size=T),
+    case("Rank", lambda a: tf.raw_ops.Rank(input=a), [f()], Rank=T),
+    case("Range", lambda a: tf.range(tf.reduce_max(a[:, 0])), [i32(3, low=1, high=9)], Range=T, Max=O, StridedSlice=O),
+    case("LinSpace", lambda a: tf.raw_ops.LinSpace(start=tf.reduce_min(a), stop=tf.reduce_max(a), num=7), [f()], LinSpace=T, Min=O, Max=O),
+    case("Where", lambda a: tf.where(a > 0), [f()], Where=T, Greater=O),
+    case("Select", lambda c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b), [boolean(), f(), f()], Select=O),
+    case("Select_vector", lambda c, a, b: tf.raw_ops.Select(condition=c[:, 0, 0], x=a, y=b),
+         [boolean(), f(), f()], Select=T, StridedSlice=O),
+    case("SelectV2", lambda c, a, b: tf.where(c, a, b), [boolean(4, 1), f(), f(1, 5)], SelectV2=O),
+    case("InvertPermutation", raw("InvertPermutation"), [fixed([3, 0, 4, 1, 2], "int32")], InvertPermutation=T),
+    # gathers and scatters
+    case("GatherV2", lambda a, i: tf.gather(a, i, axis=1), [f(6, 3), i32(2, low=0, high=5)], GatherV2=O),
+    case("GatherV2_const_indices", lambda a: tf.gather(a, [3, 0, 3], axis=2), [f()], GatherV2=O),
+    case("GatherV2_batch_dims", lambda a, i: tf.gather(a, i, axis=1, batch_dims=1), [f(6, 3), i32(2, low=0, high=5)], GatherV2=T),
+    case("GatherNd", lambda a, i: tf.gather_nd(a, i), [f(), i32(3, 2, low=0, high=1)], GatherNd=T),
+    case("ScatterNd", lambda u: tf.scatter_nd(const([[1], [3]], "int32"), u[0], [5, 5]), [f(2, 5)], ScatterNd=T, StridedSlice=O),
+    case("TensorScatterUpdate", lambda a, u: tf.tensor_scatter_nd_update(a, const([[0, 1], [1, 3]], "int32"), u[:, 0]),
+         [f(), f()], TensorScatterUpdate=T, StridedSlice=O),
+    case("TensorScatterAdd", lambda a: tf.raw_ops.TensorScatterAdd(tensor=a, indices=const([[1], [0], [1]], "int32"), updates=const(np.ones((3, 4, 5)))),
+         [f()], TensorScatterAdd=T),
+    case("TensorScatterMax", lambda a: tf.raw_ops.TensorScatterMax(tensor=a, indices=const([[1], [0]], "int32"), updates=const(np.zeros((2, 4, 5)))),
+         [f()], TensorScatterMax=T),
+    case("OneHot", lambda i: tf.one_hot(i, 4), [i32(3, low=-1, high=4)], OneHot=O),
+    case("OneHot_values_axis", lambda i: tf.one_hot(i, 5, on_value=2.0, off_value=-1.0, axis=1), [i32(3, low=0, high=4)], OneHot=O),
+    case("OneHot_int", lambda i: tf.one_hot(i, 3, dtype=tf.int32), [i32(3, low=0, high=3)], OneHot=O),
+    case("TopKV2", lambda a: tf.math.top_k(a, 3), [f(3, 7)], TopKV2=O),
+    case("Bucketize", lambda a: tf.raw_ops.Bucketize(input=a, boundaries=[-1.0, 0.0, 0.5, 2.0]), [f()], Bucketize=O),
+    case("ClipByValue", lambda a: tf.raw_ops.ClipByValue(t=a, clip_value_min=-1.0, clip_value_max=0.5), [f()], ClipByValue=O),
+    case("SegmentSum", lambda a: tf.math.segment_sum(a, const([0, 0, 1, 3], "int32")), [fixed(np.linspace(-3, 3, 80).reshape(4, 4, 5), "float32")], SegmentSum=T),
+    case("UnsortedSegmentSum", lambda a: tf.math.unsorted_segment_sum(a, const([[0, 2, 0, 1]] * 2, "int32"), 3), [f()], UnsortedSegmentSum=T),
+    case("UnsortedSegmentMax", lambda a: tf.math.unsorted_segment_max(a, const([[0, 2, 0, 1]] * 2, "int32"), 3), [f()], UnsortedSegmentMax=T),
+    # cumulative
+    case("Cumsum", lambda a: tf.math.cumsum(a, 1), [f()], Cumsum=O),
+    case("Cumsum_exclusive", lambda a: tf.math.cumsum(a, 1, exclusive=True), [f()], Cumsum=T),
+    case("Cumsum_reverse", lambda a: tf.math.cumsum(a, 2, reverse=True), [f()], Cumsum=T),
+    case("Cumprod", lambda a: tf.math.cumprod(a, 2), [f(low=0.5, high=1.5)], Cumprod=O),
+    case("Cumprod_exclusive_reverse", lambda a: tf.math.cumprod(a, 1, exclusive=True, reverse=True), [f()], Cumprod=T),
+    case("CumulativeLogsumexp", lambda a: tf.math.cumulative_logsumexp(a, 1), [f()], CumulativeLogsumexp=T),
+    # matrices
+    case("MatMul", lambda a, b: tf.matmul(a[:, 0], b[:, 0], transpose_b=True), [f(2, 5), f(3, 5)], MatMul=O, StridedSlice=O),
+    case("BatchMatMulV2", lambda a, b: tf.matmul(a, b), [f(4, 3), f(3, 5)], BatchMatMulV2=O),
+    case("BatchMatMulV2_adj", lambda a, b: tf.matmul(a, b, adjoint_a=True, adjoint_b=True), [f(3, 4), f(5, 3)], BatchMatMulV2=O),
+    case("Einsum", lambda a, b: tf.einsum("bij,bkj->bik", a, b), [f(4, 3), f(5, 3)], Einsum=O),
+    case("MatrixBandPart", lambda a: tf.linalg.band_part(a, 1, 0), [f(4, 4)], MatrixBandPart=T),
+    case("MatrixDiagV3", lambda a: tf.linalg.diag(a), [f(3)], MatrixDiagV3=T),
+    case("MatrixDiagPartV3", lambda a: tf.linalg.diag_part(a), [f(4, 5)], MatrixDiagPartV3=T),
+    case("MatrixSetDiagV3", lambda a, d: tf.linalg.set_diag(a, d), [f(4, 5), f(4)], MatrixSetDiagV3=T),
+    case("MatrixInverse", lambda a: tf.linalg.inv(spd(a)), [f(3, 3)], MatrixInverse=T, BatchMatMulV2=O, AddV2=O),
+    case("MatrixDeterminant", lambda a: tf.linalg.det(a), [f(3, 3)], MatrixDeterminant=T),
+    case("LogMatrixDeterminant", lambda a: tf.linalg.slogdet(a), [f(3, 3)], LogMatrixDeterminant=T),
+    case("Cholesky", lambda a: tf.linalg.cholesky(spd(a)), [f(3, 3)], Cholesky=T, BatchMatMulV2=O, AddV2=O),
+    case("MatrixTriangularSolve", lambda a, b: tf.linalg.triangular_solve(spd(a), b), [f(3, 3), f(3, 2)],
+         MatrixTriangularSolve=T, BatchMatMulV2=O, AddV2=O),
+    case("MatrixSolve", lambda a, b: tf.linalg.solve(spd(a), b), [f(3, 3), f(3, 2)], MatrixSolve=T, BatchMatMulV2=O, AddV2=O),
+    # image
+    case("ResizeBilinear_half_pixel", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4], half_pixel_centers=True), [f(*IMG)], ResizeBilinear=O),
+    case("ResizeBilinear_align_corners", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4], align_corners=True), [f(*IMG)], ResizeBilinear=T),
+    case("ResizeBilinear_legacy", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4]), [f(*IMG)], ResizeBilinear=T),
+    case("ResizeNearestNeighbor_half_pixel", lambda a: tf.raw_ops.ResizeNearestNeighbor(images=a, size=[9, 4], half_pixel_centers=True), [f(*IMG)], ResizeNearestNeighbor=O),
+    case("ResizeNearestNeighbor_legacy_x2", lambda a: tf.raw_ops.ResizeNearestNeighbor(images=a, size=[12, 10]), [f(*IMG)], ResizeNearestNeighbor=O),
+    case("ResizeNearestNeighbor_legacy", lambda a: tf.raw_ops.ResizeNearestNeighbor(images=a, size=[9, 4]), [f(*IMG)], ResizeNearestNeighbor=T),
+    case("ResizeNearestNeighbor_align_corners", lambda a: tf.raw_ops.ResizeNearestNeighbor(images=a, size=[9, 4], align_corners=True), [f(*IMG)], ResizeNearestNeighbor=T),
+    case("ResizeBicubic_half_pixel", lambda a: tf.raw_ops.ResizeBicubic(images=a, size=[9, 4], half_pixel_centers=True), [f(*IMG)], ResizeBicubic=T),
+    case("ResizeBicubic_align_corners", lambda a: tf.raw_ops.ResizeBicubic(images=a, size=[9, 4], align_corners=True), [f(*IMG)], ResizeBicubic=T),
+    case("ResizeArea", lambda a: tf.raw_ops.ResizeArea(images=a, size=[4, 3]), [f(*IMG)], ResizeArea=T),
+    case("DepthToSpace", lambda a: tf.nn.depth_to_space(a, 2), [f(3, 2, 8)], DepthToSpace=O),
+    case("SpaceToDepth", lambda a: tf.nn.space_to_depth(a, 2), [f(4, 6, 3)], SpaceToDepth=O),
+    case("SpaceToBatchND", lambda a: tf.space_to_batch(a, [2, 2], [[0, 0], [1, 1]]), [f(4, 4, 3)], SpaceToBatchND=T),
+    case("BatchToSpaceND", lambda a: tf.batch_to_space(a, [2, 1], [[0, 0], [0, 0]]), [f(4, 4, 3)], BatchToSpaceND=T),
+    case("CropAndResize", lambda a: tf.image.crop_and_resize(a, const([[0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]]), const([0, 1], "int32"), [3, 4]),
+         [f(*IMG)], CropAndResize=T),
+    case("ExtractImagePatches", lambda a: tf.image.extract_patches(a, [1, 3, 2, 1], [1, 2, 2, 1], [1, 1, 1, 1], "VALID"), [f(*IMG)], ExtractImagePatches=T),
+    case("AdjustContrastv2", lambda a: tf.image.adjust_contrast(a, 1.7), [f(*IMG)], AdjustContrastv2=T),
+    case("AdjustSaturation", lambda a: tf.image.adjust_saturation(a, 0.6), [f(*IMG, low=0, high=1)], AdjustSaturation=T),
+    case("AdjustHue", lambda a: tf.image.adjust_hue(a, 0.2), [f(*IMG, low=0, high=1)], AdjustHue=T),
+    case("RGBToHSV", lambda a: tf.image.rgb_to_hsv(a), [f(*IMG, low=0, high=1)], RGBToHSV=T),
+    case("HSVToRGB", lambda a: tf.image.hsv_to_rgb(a), [f(*IMG, low=0, high=1)], HSVToRGB=T),
+    # nn
+    case("LRN", lambda a: tf.nn.local_response_normalization(a, 2, 1.5, 0.3, 0.6), [f(*IMG)], LRN=T),
+    case("L2Loss", lambda a: tf.nn.l2_loss(a), [f()], L2Loss=O),
+    case("MaxPoolWithArgmax", lambda a: tf.nn.max_pool_with_argmax(a, 2, 2, "SAME"), [f(*IMG)], MaxPoolWithArgmax=T),
+    case("MaxPool", lambda a: tf.nn.max_pool2d(a, (3, 2), 2, "SAME"), [f(*IMG)], MaxPool=L),
+    case("AvgPool", lambda a: tf.nn.avg_pool2d(a, (2, 3), 1, "VALID"), [f(*IMG)], AvgPool=L),
+    case("Conv2D", lambda a: tf.nn.conv2d(a, weight(1, 3, 2, 3, 4), 1, "SAME"), [f(*IMG)], Conv2D=L),
+    case("DepthwiseConv2dNative", lambda a: tf.nn.depthwise_conv2d(a, weight(2, 3, 3, 3, 2), [1, 1, 1, 1], "VALID"), [f(*IMG)], DepthwiseConv2dNative=L),
+    case("FusedBatchNormV3", lambda a: tf.compat.v1.nn.fused_batch_norm(a, const([1, 2, .5]), const([0, 1, -1]), const([.1, .2, .3]), const([1, 2, 3]), is_training=False)[0],
+         [f(*IMG)], FusedBatchNormV3=L),
+    case("MaxPool3D", lambda a: tf.nn.max_pool3d(a, 2, 2, "VALID"), [f(4, 6, 4, 2)], MaxPool3D=T),
+    case("AvgPool3D", lambda a: tf.nn.avg_pool3d(a, 2, 1, "SAME"), [f(4, 6, 4, 2)], AvgPool3D=T),
+    case("Conv3D", lambda a: tf.nn.conv3d(a, weight(3, 2, 2, 2, 2, 3), [1] * 5, "SAME"), [f(4, 6, 4, 2)], Conv3D=T),
+    case("Dilation2D", lambda a: tf.nn.dilation2d(a, weight(4, 2, 3, 3), [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1]), [f(*IMG)], Dilation2D=T),
+    case("Conv2DBackpropInput", lambda a: tf.nn.conv2d_transpose(a, weight(5, 3, 3, 4, 3), [2, 12, 10, 4], 2, "SAME"), [f(*IMG)], Conv2DBackpropInput=L),
+    case("InTopKV2", lambda a, t: tf.math.in_top_k(t[:, 0], a, 2), [f(7), i32(1, low=0, high=6)], InTopKV2=T, StridedSlice=O),
+    # quantization
+    case("FakeQuantWithMinMaxArgs", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.0, 1.5, 8), [f()], FakeQuantWithMinMaxArgs=O),
+    case("FakeQuantWithMinMaxArgs_narrow4", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -1.0, 2.0, 4, narrow_range=True), [f()], FakeQuantWithMinMaxArgs=O),
+    case("FakeQuantWithMinMaxVars", lambda a: tf.quantization.fake_quant_with_min_max_vars(a, const(-1.7), const(2.3)), [f()], FakeQuantWithMinMaxVars=O),
+    case("FakeQuantWithMinMaxVarsPerChannel", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const([-1, -2, -.5, -3, 0]), const([1, .5, 2, 3, 1])),
+         [f()], FakeQuantWithMinMaxVarsPerChannel=O),
+    case("QuantizeAndDequantizeV2", lambda a: tf.quantization.quantize_and_dequantize(a, -2.0, 2.0, range_given=True), [f()], QuantizeAndDequantizeV2=T),
+    case("Dequantize_quint8", lambda a: a + dequantized(tf.quint8, "MIN_COMBINED"), [f()], AddV2=O),
+    case("Dequantize_qint8", lambda a: a + dequantized(tf.qint8, "MIN_COMBINED"), [f()], AddV2=O),
+    case("Dequantize_qint8_scaled", lambda a: a + dequantized(tf.qint8, "SCALED"), [f()], AddV2=O),
+    case("Dequantize_quint8_scaled", lambda a: a + dequantized(tf.quint8, "SCALED"), [f()], AddV2=O),
+    case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=O),
+    # strings and other dtypes through the TensorFlow-only layer
+    case("StringLength", lambda s: tf.strings.length(s), [Arg(S, "string")], StringLength=T),
+]
+# fmt: on
+
+
+def freeze(fn, args, path) -> None:
+    specs = [
+        tf.TensorSpec((None, *a.shape), a.dtype, name=name) for name, a in zip("abcd", args)
+    ]
+    concrete = tf.function(fn).get_concrete_function(*specs)
+    frozen = convert_variables_to_constants_v2(concrete)
+    path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
+
+
+def compare(case_id: str, reference: np.ndarray, actual) -> None:
+    actual = np.asarray(actual)
+    assert actual.dtype == reference.dtype, f"{case_id}: dtype {actual.dtype} != {reference.dtype}"
+    assert actual.shape == reference.shape, f"{case_id}: shape {actual.shape} != {reference.shape}"
+    if reference.dtype.kind not in "fc":
+        assert np.array_equal(reference, actual), f"{case_id}: values differ"
+        return
+    finite = np.isfinite(reference)
+    assert np.array_equal(reference[~finite], actual[~finite], equal_nan=True), (
+        f"{case_id}: non-finite values differ"
+    )
+    if finite.any():
+        error, bound = max_error(reference[finite], actual[finite])
+        assert error <= bound, f"{case_id}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
+
+
+def convert_and_run(tmp_path, case_id, fn, args):
+    rng = np.random.default_rng(zlib.crc32(case_id.encode()))
+    path = tmp_path / "graph.pb"
+    freeze(fn, args, path)
+    spec, files = convert(path)
+    cli.write_atomically(tmp_path / "out", files)
+    model_mod, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_mod.build_model(), str(path))
+    values = {f"{name}:0": a.sample(rng) for name, a in zip("abcd", args)}
+    feeds = [values[i.tensor if ":" in i.tensor else i.tensor + ":0"] for i in spec.inputs]
+    references = run_graph(path, dict(zip([i.tensor for i in spec.inputs], feeds)), spec.outputs)
+    outputs = model(feeds if len(feeds) > 1 else feeds[0])
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return spec, model, feeds, references, outputs
+
+
+def source_paths(spec) -> dict[str, str]:
+    """{op type: path} from the conversion report; an op taking two paths fails the test."""
+    paths: dict[str, str] = {}
+    for path, ops in spec.report().items():
+        for op in ops:
+            if op in NOT_COMPUTATIONS:
+                continue
+            assert op not in paths, f"{op} took two paths: {paths[op]} and {path}"
+            paths[op] = path
+    return paths
+
+
+@pytest.mark.parametrize("fn, args, paths", CASES)
+def test_single_op(tmp_path, request, fn, args, paths):
+    case_id = request.node.callspec.id
+    spec, _, _, references, outputs = convert_and_run(tmp_path, case_id, fn, args)
+    assert source_paths(spec) == paths
+    assert len(outputs) == len(references)
+    for reference, actual in zip(references, outputs):
+        compare(case_id, np.asarray(reference), actual)
+
+
+def table_paths() -> dict[str, set[str]]:
+    """{path: op types} across the table (each row's paths are checked against the report)."""
+    found: dict[str, set[str]] = {L: set(), O: set(), T: set()}
+    for param in CASES:
+        for op, path in param.values[2].items():
+            found[path].add(op)
+    return found
+
+
+def test_table_covers_150_op_types():
+    found = table_paths()
+    every = set().union(*found.values())
+    assert len(every) >= 150, f"{len(every)} op types: {', '.join(sorted(every))}"
+    assert all(found.values())

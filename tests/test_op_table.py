@@ -446,3 +446,79 @@ def test_table_covers_150_op_types():
     every = set().union(*found.values())
     assert len(every) >= 150, f"{len(every)} op types: {', '.join(sorted(every))}"
     assert all(found.values())
+
+
+def test_table_counts_per_path():
+    """The note in docs/supported_ops.md quotes these; each path is exercised by many ops."""
+    found = table_paths()
+    assert len(found[L]) >= 20 and len(found[O]) >= 100 and len(found[T]) >= 80, {
+        path: len(ops) for path, ops in found.items()
+    }
+
+
+def test_raw_ops_names_match_tensorflow():
+    """The TensorFlow-only layer calls tf.raw_ops by keyword with the registry's argument names,
+    corrected by RAW_OPS_NAMES: every op without handles must line up with the installed TF."""
+    import inspect
+
+    from codegen import opdefs
+    from codegen.patterns.tfonly import RAW_OPS_NAMES
+
+    wrong = {}
+    for op in sorted(opdefs._table()):
+        definition = opdefs.get(op)
+        if definition.handles or not hasattr(tf.raw_ops, op):
+            continue
+        renames = RAW_OPS_NAMES.get(op, {})
+        ours = {renames.get(n, n) for n, *_ in (*definition.inputs, *definition.attrs)}
+        theirs = set(inspect.signature(getattr(tf.raw_ops, op)).parameters) - {"name"}
+        if ours != theirs:
+            wrong[op] = sorted(ours ^ theirs)
+    assert not wrong
+
+
+def test_unseen_op_runs_through_the_tensorflow_only_layer(tmp_path):
+    """Polygamma, Igammac and Zeta have no pattern of their own and never appear in a model
+    graph2py was written against: the generic layer still converts them, the model matches
+    TensorFlow, the JSON report names them, and the model survives a .keras round trip."""
+
+    def fn(a, b):
+        n = tf.floor(tf.abs(a[..., :1]) * 2.0)  # polygamma orders 0..5
+        return tf.raw_ops.Polygamma(a=n, x=b) + tf.raw_ops.Igammac(a=b, x=tf.abs(a) + 0.1) * tf.raw_ops.Zeta(x=b + 1.0, q=b)
+
+    args = [f(3, 4), pos(3, 4, low=0.3)]
+    spec, model, feeds, references, outputs = convert_and_run(tmp_path, "unseen", fn, args)
+    compare("unseen", references[0], outputs[0])
+    report = cli.report_json(spec)
+    assert {"Polygamma", "Igammac", "Zeta"} <= set(report["ops"][T])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    compare("unseen reloaded", references[0], reloaded(feeds))
+
+
+def test_cli_report_json_names_the_tensorflow_only_op(tmp_path, capsys):
+    path = tmp_path / "graph.pb"
+    freeze(raw("Zeta"), [pos(low=1.1), pos()], path)
+    assert cli.main([str(path), "-o", str(tmp_path / "out"), "--report", "json"]) == 0
+    report = json.loads(capsys.readouterr().err)  # the report goes to stderr
+    assert report["ops"][T] == {"Zeta": 1}
+
+
+def test_generated_code_survives_keras_save(tmp_path):
+    """keras.ops expressions, Constant layers and TF-only layers with literal tensor operands
+    all serialize: a model mixing them reloads from .keras and computes the same."""
+
+    def fn(a, i):
+        x = tf.math.cumsum(a, 1, exclusive=True) + const(np.linspace(-1, 1, 20).reshape(4, 5))
+        return tf.gather(tf.nn.relu(x), i[:, 0], axis=1), tf.raw_ops.Lgamma(x=tf.abs(a) + 0.5)
+
+    args = [f(), i32(2, low=0, high=3)]
+    spec, model, feeds, references, outputs = convert_and_run(tmp_path, "mixed", fn, args)
+    report = spec.report()
+    assert "Cumsum" in report[T] and "GatherV2" in report[O] and "Relu" in report[L]
+    assert any(layer.cls == "Constant" for layer in spec.layers)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    for reference, actual in zip(references, reloaded(feeds)):
+        compare("mixed reloaded", np.asarray(reference), actual)

@@ -499,26 +499,24 @@ def l2_loss(node: Node, m: Matcher):
 
 @fallback("FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
 def fake_quant(node: Node, m: Matcher):
-    """Quantize-dequantize with TF's nudged range (fake_quant_ops_functor.h), computed here in
-    float32 as TF does, so the expression is only clip, floor and scale."""
+    """Quantize-dequantize with TF's nudged range (fake_quant_ops_functor.h). The range is
+    computed here, in float32 as TF does, so the expression is only clip, floor and scale."""
     if node.op == "FakeQuantWithMinMaxArgs":
         low, high = node.attrs.get("min", -6.0), node.attrs.get("max", 6.0)
     else:
         low, high = m.const(node.inputs[1]), m.const(node.inputs[2])
-    nudged = fake_quant_range(low, high, node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False))
+        if low is None or high is None:
+            return None  # a range computed in the graph: the TensorFlow-only layer
+    bits, narrow = node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False)
+    nudged = fake_quant_range(low, high, bits, narrow)
     if nudged is None:
         return None
+    per_channel = node.op == "FakeQuantWithMinMaxVarsPerChannel"
+    low, high, scale, inverse = (
+        Call("convert_to_tensor", (v.tolist(),)) if per_channel else v.reshape(()).item()
+        for v in (*nudged, np.float32(1) / nudged[2])
+    )
     (x,), inputs = operands(m, node.inputs[:1])
-    low, high, scale = (
-        v.reshape(()).item() if v.size == 1 and node.op != "FakeQuantWithMinMaxVarsPerChannel"
-        else Call("convert_to_tensor", (v.tolist(),))
-        for v in nudged
-    )
-    inv = (
-        (np.float32(1) / nudged[2]).reshape(()).item()
-        if not isinstance(scale, Call)
-        else Call("convert_to_tensor", ((np.float32(1) / nudged[2]).tolist(),))
-    )
     shifted = Call("subtract", (Call("clip", (x, low, high)), low))
-    steps = Call("floor", (Call("add", (Call("multiply", (shifted, inv)), 0.5)),))
+    steps = Call("floor", (Call("add", (Call("multiply", (shifted, inverse)), 0.5)),))
     return m.ops([node], Call("add", (Call("multiply", (steps, scale)), low)), inputs)

@@ -18,6 +18,7 @@ from .names import Allocator, ScopeNamer, keras_name
 from .passes.fold import Constants
 from .passes.control import resolve_control_flow
 from .passes.inline import inline_functions
+from .passes.layout import channels_last
 from .passes.prune import TensorSpec, prune
 from .passes.shapes import infer_shapes
 from .patterns import FALLBACKS, PATTERNS, Matcher, _first_read, _variable_path, load_all
@@ -28,12 +29,13 @@ def analyze_file(
     path: str | Path,
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
+    io_layout: str = "keep",
 ) -> ModelSpec:
     path = Path(path)
     graph_def, sha256 = read_graph_file(path)
     graph = from_graphdef(graph_def, source=str(path))
     del graph_def  # the decoded graph holds what it needs
-    spec = analyze(graph, inputs, outputs, name=_model_name(path))
+    spec = analyze(graph, inputs, outputs, name=_model_name(path), io_layout=io_layout)
     spec.source = path.name
     spec.sha256 = sha256
     return spec
@@ -45,13 +47,15 @@ def analyze(
     outputs: list[TensorSpec] | None = None,
     name: str = "model",
     strict: bool = True,
+    io_layout: str = "keep",
 ) -> ModelSpec:
     """The model spec. With strict=False ops no pattern claims are counted in
-    `spec.unsupported` instead of raised (for `graph2py inspect`)."""
+    `spec.unsupported` instead of raised (for `graph2py inspect`). io_layout="nhwc" gives an
+    NCHW graph NHWC inputs and outputs (see passes/layout.py)."""
     load_all()
     graph = inline_functions(graph)
     graph = resolve_control_flow(graph, inputs)
-    pruned = prune(graph, inputs, outputs)
+    pruned = channels_last(prune(graph, inputs, outputs), io_layout)
     graph = pruned.graph
     consts = Constants(graph)
     shapes = infer_shapes(graph, consts, pruned.input_shapes)

@@ -96,6 +96,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         help="print the conversion report (source nodes per path: keras.layers, keras.ops, "
         "TensorFlow-only) on stderr",
     )
+    p.add_argument(
+        "--io-layout",
+        choices=("keep", "nhwc"),
+        default="keep",
+        help="an NCHW graph's 4-D inputs and outputs: keep NCHW (default) or take and give NHWC",
+    )
     p.add_argument("--version", action="version", version=f"graph2py {__version__}")
     return p
 
@@ -149,7 +155,11 @@ def _convert(args) -> int:
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
     spec, files = convert(
-        args.source, split_tensors(args.inputs), split_tensors(args.outputs), wanted
+        args.source,
+        split_tensors(args.inputs),
+        split_tensors(args.outputs),
+        wanted,
+        io_layout=args.io_layout,
     )
     if args.output_dir:
         write_atomically(Path(args.output_dir), files)

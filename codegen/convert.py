@@ -18,10 +18,11 @@ def convert(
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
     files: tuple[str, ...] = FILES,
+    io_layout: str = "keep",
 ) -> tuple[ModelSpec, dict[str, str]]:
     """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
     formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
-    spec = analyze_file(path, inputs, outputs)
+    spec = analyze_file(path, inputs, outputs, io_layout=io_layout)
     rendered = render(spec, files)
     post = {
         "model.py": lambda src: tidy(src, sequential=spec.is_chain()),

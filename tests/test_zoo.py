@@ -17,17 +17,34 @@ def _group(name):
     return pytest.param(name, marks=pytest.mark.xdist_group(name))
 
 
-def run_both(model_zoo, name):
-    spec, out, _ = model_zoo.converted(name)
+def run_both(model_zoo, name, converted=None, io_layout="keep"):
+    spec, out, _ = converted or model_zoo.converted(name)
     model_mod, loader = import_generated(out)
     model = loader.load_weights(model_mod.build_model(), str(model_zoo.graph(name)))
     arrays = seeded_inputs([i.shape for i in spec.inputs], [i.dtype for i in spec.inputs])
-    reference = run_graph(
-        model_zoo.graph(name), {i.tensor: a for i, a in zip(spec.inputs, arrays)}, spec.outputs
-    )
+    if name in zoo.NCHW:
+        reference = run_nhwc_twin(model_zoo, name, spec, arrays, io_layout)
+    else:
+        reference = run_graph(
+            model_zoo.graph(name), {i.tensor: a for i, a in zip(spec.inputs, arrays)}, spec.outputs
+        )
     actual = model(arrays if len(arrays) > 1 else arrays[0], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     return spec, model, reference, [np.asarray(a) for a in actual]
+
+
+def run_nhwc_twin(model_zoo, name, spec, arrays, io_layout):
+    """TensorFlow's CPU kernels refuse NCHW convolution and pooling, so an NCHW model's
+    reference is its NHWC twin (same code, same variable values, channels_last): NCHW inputs
+    are transposed in and 4-D outputs transposed back, unless the model speaks NHWC itself."""
+    twin = zoo.reference_path(str(model_zoo.graph(name)))
+    nhwc = io_layout == "nhwc"
+    feeds = {
+        i.tensor: a if nhwc or a.ndim != 4 else a.transpose(0, 2, 3, 1)
+        for i, a in zip(spec.inputs, arrays)
+    }
+    outputs = run_graph(twin, feeds, spec.outputs)
+    return [r if nhwc or r.ndim != 4 else r.transpose(0, 3, 1, 2) for r in outputs]
 
 
 @pytest.mark.parametrize("name", [_group(n) for n in zoo.ALL])
@@ -69,7 +86,7 @@ def test_every_node_is_a_keras_layer(model_zoo, name):
 
     spec, _, files = model_zoo.converted(name)
     assert all(hasattr(keras.layers, layer.cls) for layer in spec.layers)
-    assert "keras.ops" not in files["model.py"] and "class " not in files["model.py"]
+    assert "keras.ops." not in files["model.py"] and "class " not in files["model.py"]
     assert "Lambda" not in files["model.py"]
 
 
@@ -105,3 +122,140 @@ def test_generated_model_trains(model_zoo, name):
         not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)
     )
     assert changed >= 0.9 * len(before)
+
+
+def _report(spec):
+    report = spec.report()
+    return {path: sum(ops.values()) for path, ops in report.items()}
+
+
+@pytest.mark.parametrize("name", [_group(n) for n in (*zoo.KERAS2, *zoo.SLIM)])
+def test_tf1_and_keras2_cnns_are_keras_layers_only(model_zoo, name):
+    """Every compute node of a tf-slim or Keras 2 CNN becomes a keras.layers layer: no
+    keras.ops expression, no TensorFlow-only layer (FusedBatchNorm, slim's squeezes and
+    softmax reshapes, batch-free reshapes all have layer patterns)."""
+    import keras
+
+    spec, _, files = model_zoo.converted(name)
+    counts = _report(spec)
+    assert counts["keras.ops"] == counts["tensorflow"] == 0, spec.report()
+    assert counts["keras.layers"] > 50
+    assert all(hasattr(keras.layers, layer.cls) for layer in spec.layers)
+    assert "keras.ops." not in files["model.py"] and "class " not in files["model.py"]
+    assert "BatchNormalization" in {layer.cls for layer in spec.layers}
+
+
+@pytest.mark.parametrize("name", [_group(n) for n in zoo.KERAS2])
+def test_keras2_layer_names_and_parameter_count(model_zoo, name):
+    spec, out, _ = model_zoo.converted(name)
+    original = zoo.build_keras2(name)
+    original_names = {layer.name for layer in original.layers}
+    generated = [layer.name for layer in spec.layers]
+    same = sum(n in original_names for n in generated)
+    assert same >= 0.95 * len(generated), sorted(set(generated) - original_names)[:20]
+    model_mod, _ = import_generated(out)
+    model = model_mod.build_model()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    expected = sum(int(np.prod(w.shape)) for w in original.trainable_weights)
+    assert trainable == expected
+
+
+@pytest.mark.parametrize("name", [_group("slim_mobilenet_v1")])
+def test_slim_depthwise_pointwise_pairs(model_zoo, name):
+    """slim writes MobileNetV1's depthwise and pointwise convs as two layers with a batch
+    norm between, so they stay two Keras layers (no SeparableConv2D across a BatchNorm)."""
+    spec, _, _ = model_zoo.converted(name)
+    classes = [layer.cls for layer in spec.layers]
+    assert classes.count("DepthwiseConv2D") == 13
+    assert classes.count("Conv2D") == 15  # the stem, 13 pointwise, the logits
+
+
+@pytest.mark.parametrize("name", [_group("nchw_cnn")])
+def test_nchw_graph_computes_channels_last(model_zoo, name):
+    """Layers compute NHWC; the only transposes are one Permute at the NCHW input and one at
+    the NCHW feature-map output, so the model keeps the graph's layout."""
+    spec, _, files = model_zoo.converted(name)
+    assert spec.inputs[0].shape == zoo.NCHW[name]
+    permutes = [layer for layer in spec.layers if layer.cls == "Permute"]
+    assert [layer.args for layer in permutes] == [[(2, 3, 1)], [(3, 1, 2)]]
+    assert permutes[0].inputs == [spec.inputs[0].tensor]
+    assert permutes[1].outputs[0] in spec.outputs
+    assert _report(spec)["keras.ops"] == _report(spec)["tensorflow"] == 0
+    assert 'data_format="channels_first"' not in files["model.py"]
+
+
+@pytest.mark.parametrize("name", [_group("nchw_cnn")])
+def test_nchw_graph_with_nhwc_io(model_zoo, name, tmp_path):
+    """--io-layout nhwc: the generated model takes and gives NHWC, with no Permute at all."""
+    from codegen.cli import write_atomically
+    from codegen.convert import convert
+
+    spec, files = convert(model_zoo.graph(name), io_layout="nhwc")
+    write_atomically(tmp_path, files)
+    c, h, w = zoo.NCHW[name]
+    assert spec.inputs[0].shape == (h, w, c)
+    assert "Permute" not in {layer.cls for layer in spec.layers}
+    _, _, reference, actual = run_both(model_zoo, name, (spec, tmp_path, files), "nhwc")
+    for ref, got in zip(reference, actual):
+        error, bound = max_error(ref, got)
+        assert error <= bound
+    assert actual[1].shape[-1] == 32  # the feature map, channels last
+
+
+@pytest.mark.parametrize("name", [_group("transformer_encoder")])
+def test_transformer_layers(model_zoo, name):
+    """Embedding from the wrapped GatherV2, EinsumDense for the four attention projections,
+    LayerNormalization, Dense with GELU; only the score and context einsums between two
+    computed tensors (and the constant position add) stay keras.ops."""
+    spec, _, files = model_zoo.converted(name)
+    classes = [layer.cls for layer in spec.layers]
+    assert spec.inputs[0].dtype == "int32"
+    assert classes.count("EinsumDense") == 4
+    assert classes.count("Embedding") == 1
+    assert classes.count("LayerNormalization") == 2
+    assert 'activation="gelu"' in files["model.py"]
+    assert spec.report()["keras.ops"] == {"AddV2": 1, "Einsum": 2}
+    assert _report(spec)["tensorflow"] == 0
+
+
+@pytest.mark.parametrize("name", [_group("transformer_encoder")])
+def test_transformer_parity_over_the_vocabulary(model_zoo, name):
+    """Token ids across the whole table, negative ones too (Keras wraps them)."""
+    spec, out, _ = model_zoo.converted(name)
+    model_mod, loader = import_generated(out)
+    model = loader.load_weights(model_mod.build_model(), str(model_zoo.graph(name)))
+    tokens = np.random.default_rng(1).integers(-100, 100, (3, *spec.inputs[0].shape), np.int32)
+    reference = run_graph(model_zoo.graph(name), {spec.inputs[0].tensor: tokens}, spec.outputs)
+    for ref, got in zip(reference, model(tokens, training=False)):
+        error, bound = max_error(ref, np.asarray(got))
+        assert error <= bound
+
+
+def test_reshape_with_batch_one_baked_in(tmp_path):
+    """reshape(x, [1, -1]) frozen from a batch-1 graph is a Flatten; [1, 5, 1] a Reshape with a
+    free batch: the generated model runs any batch and matches the graph on batch 1."""
+    import tensorflow as tf
+
+    from codegen.cli import write_atomically
+    from codegen.convert import convert
+
+    rng = np.random.default_rng(0)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, 6, 6, 4), name="input")
+        h = tf.reshape(tf.nn.relu(x), [1, -1], name="flatten")
+        h = tf.matmul(h, rng.normal(size=(144, 5)).astype(np.float32), name="fc")
+        tf.reshape(h, [1, 5, 1], name="output")
+    pb = tmp_path / "baked.pb"
+    pb.write_bytes(graph.as_graph_def().SerializeToString())
+    spec, files = convert(pb)
+    assert [layer.cls for layer in spec.layers] == ["ReLU", "Flatten", "Dense", "Reshape"]
+    assert spec.layers[-1].args == [(5, 1)]
+    write_atomically(tmp_path / "out", files)
+    model_mod, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_mod.build_model(), str(pb))
+    a = rng.uniform(-1, 1, (1, 6, 6, 4)).astype(np.float32)
+    (reference,) = run_graph(pb, {"input:0": a}, spec.outputs)
+    error, bound = max_error(reference, np.asarray(model(a)))
+    assert error <= bound
+    assert np.asarray(model(np.concatenate([a, a, a]))).shape == (3, 5, 1)

@@ -33,7 +33,22 @@ APPLICATIONS = {
     "convnexttiny": ("ConvNeXtTiny", (224, 224, 3)),
 }
 TF1_GRAPHS = ("lenet", "tf1_layers_cnn")
-ALL = tuple(APPLICATIONS) + TF1_GRAPHS
+# name -> (tf_keras.applications constructor, input shape): Keras 2 models freeze to
+# FusedBatchNormV3 and Keras 2 op names; small inputs keep CI time down
+KERAS2 = {
+    "k2_mobilenetv2": ("MobileNetV2", (96, 96, 3)),
+    "k2_resnet50": ("ResNet50", (96, 96, 3)),
+    "k2_inceptionv3": ("InceptionV3", (139, 139, 3)),
+}
+# name -> input shape of TF1 graphs built with tf-slim (is_training=False)
+SLIM = {
+    "slim_resnet_v1_50": (96, 96, 3),
+    "slim_inception_v3": (139, 139, 3),
+    "slim_mobilenet_v1": (128, 128, 3),
+}
+NCHW = {"nchw_cnn": (3, 32, 32)}
+TRANSFORMER = {"transformer_encoder": (16,)}  # int32 token ids
+ALL = tuple(APPLICATIONS) + TF1_GRAPHS + tuple(KERAS2) + tuple(SLIM) + tuple(NCHW) + tuple(TRANSFORMER)
 
 
 def randomize(values: list[np.ndarray], names: list[str], rng: np.random.Generator) -> list:
@@ -199,10 +214,235 @@ def _freeze_v1(graph, outputs: list[str], path: str) -> None:
         f.write(frozen.SerializeToString(deterministic=True))
 
 
+def build_keras2(name: str):
+    """A tf_keras (Keras 2) application with seeded random weights."""
+    import tf_keras
+
+    ctor, shape = KERAS2[name]
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(SEED)
+    model = getattr(tf_keras.applications, ctor)(
+        weights=None, input_shape=shape, classifier_activation=None
+    )
+    rng = np.random.default_rng(SEED)
+    variables = model.weights
+    values = randomize([v.numpy() for v in variables], [v.name for v in variables], rng)
+    for var, value in zip(variables, values):
+        var.assign(value)
+    return model
+
+
+def build_slim(name: str, path: str) -> None:
+    """A tf-slim network (is_training=False) in a TF1 graph, every variable randomised,
+    frozen with graph_util; logits and softmax predictions (and Inception's aux logits) out."""
+    import tensorflow as tf
+    import tf_slim as slim
+    from tf_slim.nets import inception_v3, resnet_utils, resnet_v1
+
+    _legacy_layers_alias()
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, (None, *SLIM[name]), name="input")
+        if name == "slim_resnet_v1_50":
+            with slim.arg_scope(resnet_utils.resnet_arg_scope()):
+                logits, ends = resnet_v1.resnet_v1_50(x, num_classes=10, is_training=False)
+            outputs = [ends["predictions"]]
+        elif name == "slim_inception_v3":
+            with slim.arg_scope(inception_v3.inception_v3_arg_scope()):
+                logits, ends = inception_v3.inception_v3(x, num_classes=10, is_training=False)
+            outputs = [ends["Predictions"], ends["AuxLogits"]]
+        else:
+            logits, ends = _slim_mobilenet_v1(x, num_classes=10)
+            outputs = [ends["Predictions"]]
+        # the logits feed the softmax: named as an output too, so parity checks them unsquashed
+        outputs.append(tf.identity(logits, name="logits"))
+        _freeze_v1_randomized(graph, [t.op.name for t in outputs], path)
+
+
+def _legacy_layers_alias() -> None:
+    """TensorFlow's tf.layers shims (which tf-slim's batch_norm uses) import
+    `tf_keras.legacy_tf_layers.*`, which tf_keras 2.21 keeps under `tf_keras.src`."""
+    import importlib
+    import sys
+
+    for module in ("", ".base", ".convolutional", ".core", ".normalization", ".pooling"):
+        real = importlib.import_module("tf_keras.src.legacy_tf_layers" + module)
+        sys.modules.setdefault("tf_keras.legacy_tf_layers" + module, real)
+
+
+# MobileNetV1's layers as in the TF-slim model zoo's mobilenet_v1.py (which tf_slim does not
+# ship): (kind, stride, depth)
+_MOBILENET_V1 = [("conv", 2, 32)] + [
+    ("sep", s, d)
+    for s, d in [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512)]
+    + [(1, 512)] * 5
+    + [(2, 1024), (1, 1024)]
+]
+
+
+def _slim_mobilenet_v1(x, num_classes: int):
+    """MobileNetV1 written with slim ops the way the model zoo's mobilenet_v1.py writes it:
+    depthwise `separable_conv2d(num_outputs=None)` then a 1x1 `conv2d`, both with batch norm
+    and ReLU6; average pool, 1x1 conv logits, spatial squeeze, softmax."""
+    import tensorflow as tf
+    import tf_slim as slim
+
+    bn = {"is_training": False, "center": True, "scale": True, "epsilon": 0.001}
+    with tf.compat.v1.variable_scope("MobilenetV1"):
+        with slim.arg_scope(
+            [slim.conv2d, slim.separable_conv2d],
+            normalizer_fn=slim.batch_norm,
+            normalizer_params=bn,
+            activation_fn=tf.nn.relu6,
+            padding="SAME",
+        ):
+            net = x
+            for i, (kind, stride, depth) in enumerate(_MOBILENET_V1):
+                if kind == "conv":
+                    net = slim.conv2d(net, depth, [3, 3], stride=stride, scope=f"Conv2d_{i}")
+                else:
+                    net = slim.separable_conv2d(
+                        net, None, [3, 3], depth_multiplier=1, stride=stride,
+                        scope=f"Conv2d_{i}_depthwise",
+                    )
+                    net = slim.conv2d(net, depth, [1, 1], stride=1, scope=f"Conv2d_{i}_pointwise")
+        with tf.compat.v1.variable_scope("Logits"):
+            kernel = net.get_shape().as_list()[1:3]
+            net = slim.avg_pool2d(net, kernel, padding="VALID", scope="AvgPool_1a")
+            net = slim.dropout(net, keep_prob=0.999, is_training=False, scope="Dropout_1b")
+            logits = slim.conv2d(
+                net, num_classes, [1, 1], activation_fn=None, normalizer_fn=None,
+                scope="Conv2d_1c_1x1",
+            )
+            logits = tf.squeeze(logits, [1, 2], name="SpatialSqueeze")
+        predictions = slim.softmax(logits, scope="Predictions")
+    return logits, {"Predictions": predictions}
+
+
+def _freeze_v1_randomized(graph, outputs: list[str], path: str) -> None:
+    """Set every global variable of a TF1 graph to seeded random values, then freeze."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(SEED)
+    with graph.as_default():
+        variables = v1.global_variables()
+        with v1.Session(graph=graph) as sess:
+            values = randomize(
+                [np.zeros(v.shape.as_list(), v.dtype.as_numpy_dtype) for v in variables],
+                [v.name for v in variables],
+                rng,
+            )
+            # one run initialising every variable from its fed value (a load per variable
+            # is a run each: seconds on a ResNet)
+            sess.run(
+                [v.initializer for v in variables],
+                {v.initial_value: value for v, value in zip(variables, values)},
+            )
+            frozen = v1.graph_util.convert_variables_to_constants(
+                sess, graph.as_graph_def(), outputs
+            )
+    with open(path, "wb") as f:
+        f.write(frozen.SerializeToString(deterministic=True))
+
+
+def _nchw_net(x, data_format: str):
+    """A small conv net in either layout, same variables: conv+bias, fused batch norm, ReLU,
+    max and average pooling, a concat along channels, global average pooling and a dense head.
+    Returns (logits, feature map)."""
+    import tensorflow as tf
+    from tf_keras.src.legacy_tf_layers import convolutional, core, normalization, pooling
+
+    channels_first = data_format == "channels_first"
+    axis = 1 if channels_first else 3
+    fmt = "NCHW" if channels_first else "NHWC"
+    h = convolutional.conv2d(x, 16, 3, padding="same", data_format=data_format, name="conv1")
+    h = normalization.batch_normalization(h, axis=axis, training=False, fused=True, name="bn1")
+    h = tf.nn.relu(h)
+    a = pooling.max_pooling2d(h, 2, 2, data_format=data_format, name="maxpool")
+    b = pooling.average_pooling2d(h, 2, 2, data_format=data_format, name="avgpool")
+    b = convolutional.conv2d(b, 8, 1, data_format=data_format, activation=tf.nn.relu, name="conv2")
+    h = tf.concat([a, b], axis=axis, name="concat")
+    w = tf.compat.v1.get_variable("conv3/kernel", (3, 3, 24, 32))
+    bias = tf.compat.v1.get_variable("conv3/bias", (32,))
+    h = tf.nn.conv2d(h, w, 1, "SAME", data_format=fmt, name="conv3/Conv2D")
+    features = tf.nn.relu(tf.nn.bias_add(h, bias, data_format=fmt))
+    pooled = tf.reduce_mean(features, axis=[2, 3] if channels_first else [1, 2], name="gap")
+    logits = core.dense(pooled, 10, name="logits")
+    return tf.identity(logits, name="output"), tf.identity(features, name="features")
+
+
+def build_nchw(path: str, data_format: str = "channels_first") -> None:
+    """The NCHW conv net, frozen without running it (TF's CPU kernels refuse NCHW convolution
+    and pooling). `data_format="channels_last"` builds its NHWC twin with the same variable
+    values, which is what the parity test runs as the reference."""
+    import tensorflow as tf
+
+    shape = NCHW["nchw_cnn"]
+    if data_format == "channels_last":
+        shape = (shape[1], shape[2], shape[0])
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, *shape), name="input")
+        logits, features = _nchw_net(x, data_format)
+        _freeze_v1_randomized(graph, [logits.op.name, features.op.name], path)
+
+
+def build_transformer(path: str) -> None:
+    """A one-block Keras 3 transformer encoder on int32 tokens: token and position embeddings,
+    MultiHeadAttention, LayerNormalization, a GELU feed-forward; the sequence and a pooled
+    classifier out."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    (length,) = TRANSFORMER["transformer_encoder"]
+    vocab, dim, heads = 100, 32, 4
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)
+    tokens = keras.Input((length,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab, dim, name="token_embedding")(tokens)
+    positions = keras.layers.Embedding(length, dim, name="position_embedding")(
+        keras.ops.arange(length)
+    )
+    x = x + positions
+    attn = keras.layers.MultiHeadAttention(heads, dim // heads, name="attention")(x, x)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="attention_norm")(x + attn)
+    ff = keras.layers.Dense(4 * dim, activation="gelu", name="ffn_in")(x)
+    ff = keras.layers.Dense(dim, name="ffn_out")(ff)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="ffn_norm")(x + ff)
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    logits = keras.layers.Dense(4, name="classifier")(pooled)
+    model = keras.Model(tokens, [x, logits], name="encoder")
+    rng = np.random.default_rng(SEED)
+    variables = model.variables
+    values = randomize([np.asarray(v) for v in variables], [v.path for v in variables], rng)
+    for var, value in zip(variables, values):
+        var.assign(value)
+    spec = tf.TensorSpec((None, length), tf.int32, name="tokens")
+    fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(fn)
+    with open(path, "wb") as f:
+        f.write(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
+
+
 def input_shape(name: str) -> tuple[int, ...]:
     if name in APPLICATIONS:
         return APPLICATIONS[name][1]
+    if name in KERAS2:
+        return KERAS2[name][1]
+    for table in (SLIM, NCHW, TRANSFORMER):
+        if name in table:
+            return table[name]
     return {"lenet": (28, 28, 1), "tf1_layers_cnn": (32, 32, 3)}[name]
+
+
+def reference_path(path: str) -> str:
+    """Where an NCHW model's NHWC twin (its parity reference) is written."""
+    return path[: -len(".pb")] + ".nhwc.pb"
 
 
 def build(name: str, path: str) -> None:
@@ -211,6 +451,15 @@ def build(name: str, path: str) -> None:
         build_lenet(path)
     elif name == "tf1_layers_cnn":
         build_tf1_layers_cnn(path)
+    elif name in KERAS2:
+        freeze_keras(build_keras2(name), path)
+    elif name in SLIM:
+        build_slim(name, path)
+    elif name in NCHW:
+        build_nchw(path)
+        build_nchw(reference_path(path), "channels_last")
+    elif name in TRANSFORMER:
+        build_transformer(path)
     else:
         freeze_keras(build_application(name), path)
 

@@ -213,6 +213,16 @@ def _reshape(node, ins, c):
         if None not in rest and all(d is not None for d in shape[1:]):
             if math.prod(rest) == math.prod(shape[1:]):
                 dims[dims.index(-1)] = None
+    if shape is not None and shape[0] is None and dims and dims[0] == 1:
+        # batch 1 baked into the target while the batch is free: each example is reshaped
+        # alike (patterns/reshape.py writes it with a free batch)
+        rest, size = dims[1:], math.prod(d or 0 for d in shape[1:])
+        known = math.prod(d for d in rest if d not in (-1, None))
+        if None not in shape[1:] and None not in rest and rest.count(-1) <= 1 and known:
+            if -1 in rest and size % known == 0:
+                rest[rest.index(-1)] = size // known
+            if math.prod(rest) == size:
+                dims = [None, *rest]
     return tuple(None if d == -1 else d for d in dims)
 
 
@@ -284,6 +294,35 @@ def _transpose(node, ins, c):
 @rule("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 def _fused_bn(node, ins, c):
     return ins[0]
+
+
+@rule("GatherV2")
+def _gather(node, ins, c):
+    """params[..., indices, ...] along `axis`: indices' dims replace the gathered one."""
+    params, indices, axis = ins[0], ins[1], c.value(node.inputs[2])
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    if params is None or indices is None or axis is None or batch_dims:
+        return None
+    axis = int(axis) % len(params)
+    return (*params[:axis], *indices, *params[axis + 1 :])
+
+
+@rule("Einsum")
+def _einsum(node, ins, c):
+    """Each output letter's size from the first operand that has it (no ellipsis)."""
+    equation = node.attrs.get("equation", "")
+    if "..." in equation or "->" not in equation or any(s is None for s in ins):
+        return None
+    lhs, out = equation.replace(" ", "").split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins) or any(len(t) != len(s) for t, s in zip(terms, ins)):
+        return None
+    sizes: dict[str, int | None] = {}
+    for term, shape in zip(terms, ins):
+        for letter, dim in zip(term, shape):
+            if sizes.get(letter) is None:
+                sizes[letter] = dim
+    return tuple(sizes[letter] for letter in out)
 
 
 @rule("Shape")

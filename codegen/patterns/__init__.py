@@ -312,6 +312,7 @@ def _first_read(recipe) -> str | None:
 def load_all() -> None:
     """Import the pattern modules (their import registers them), in priority order."""
     from . import rnn  # noqa: F401  (lifted loops, before anything claims their inputs)
+    from . import embedding, attention  # noqa: F401  (before scale and dense claim parts)
     from . import norm, activation, conv, dense, pool, merge, reshape, scale  # noqa: F401
     from . import control  # noqa: F401  (fallbacks before the generic keras.ops ones)
     from . import ops, tfonly  # noqa: F401  (the fallbacks, last)

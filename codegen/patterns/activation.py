@@ -34,7 +34,7 @@ def fused_activation(m: Matcher, anchor: Node, tensor: str) -> tuple[str, list[N
     if len(users) == 1 and users[0].op in SIMPLE:
         found = SIMPLE[users[0].op], users, users[0].output(0)
     else:
-        found = swish(m, tensor) or hard_swish(m, tensor)
+        found = swish(m, tensor) or hard_swish(m, tensor) or gelu(m, tensor)
         # a composite reads x more than once; every reader of x must be part of it
         if found and not {u.name for u in users} <= {n.name for n in found[1]}:
             found = None

@@ -1,4 +1,5 @@
-"""Pooling: MaxPool/AvgPool windows, and Mean/Max over H and W as global pooling."""
+"""Pooling: MaxPool/AvgPool windows, and Mean/Max over H and W (or the steps of a sequence)
+as global pooling."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ def pool2d(node: Node, m: Matcher):
 def global_pool(node: Node, m: Matcher):
     x = node.inputs[0]
     shape, axes = m.shape(x), m.ints(node.inputs[1])
-    if shape is None or len(shape) != 4 or axes is None:
+    if shape is None or len(shape) not in (3, 4) or axes is None:
         return None
-    if sorted(a % 4 for a in axes) != [1, 2]:
-        return None
-    cls = "GlobalAveragePooling2D" if node.op == "Mean" else "GlobalMaxPooling2D"
+    rank = len(shape)
+    if sorted(a % rank for a in axes) != list(range(1, rank - 1)):
+        return None  # over the steps (N, T, C) or the pixels (N, H, W, C) only
+    kind = "Average" if node.op == "Mean" else "Max"
+    cls = f"Global{kind}Pooling{rank - 2}D"
     kwargs = {"keepdims": True} if node.attrs.get("keep_dims") else {}
     return m.layer(cls, [node], [x], kwargs=kwargs)

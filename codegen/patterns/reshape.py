@@ -25,6 +25,26 @@ def _reshape_layer(m: Matcher, node: Node, x: str, out_shape):
     return m.layer("Reshape", [node], [x], args=[target])
 
 
+def batch_free(target, in_shape):
+    """A reshape target with batch 1 baked in (`[1, -1]`, `[1, 7, 7, 64]`) as the same reshape
+    of every example (`[-1, 3136]`, `[-1, 7, 7, 64]`), when the input's batch is free or 1 and
+    each example's size is known and kept; None otherwise."""
+    if target[0] != 1 or in_shape[0] not in (None, 1) or None in in_shape[1:]:
+        return None
+    size = math.prod(in_shape[1:])
+    rest = list(target[1:])
+    if None in rest or rest.count(-1) > 1:
+        return None
+    if -1 in rest:
+        known = math.prod(d for d in rest if d != -1)
+        if not known or size % known:
+            return None
+        rest[rest.index(-1)] = size // known
+    if math.prod(rest) != size:
+        return None
+    return [-1, *rest]
+
+
 @pattern("Reshape")
 def reshape(node: Node, m: Matcher):
     x = node.inputs[0]
@@ -33,7 +53,9 @@ def reshape(node: Node, m: Matcher):
     if not target or in_shape is None:
         return None  # unknown, or a reshape to a scalar, which drops the batch axis
     if target[0] not in (-1, None):
-        return None  # a fixed batch size baked into the graph
+        target = batch_free(target, in_shape)
+        if target is None:
+            return None  # a fixed batch size that moves data across examples
     rest = [None if d in (-1, None) else d for d in target[1:]]
     if rest.count(None) > 1:
         return None

@@ -1,0 +1,269 @@
+"""NCHW graphs to channels_last: Keras layers compute NHWC, so an NCHW graph is rewritten to
+compute in NHWC with as few transposes as possible.
+
+One sweep in topological order tracks which tensors are held transposed (the graph means
+NCHW, the rewritten graph holds NHWC). An op with `data_format="NCHW"` (convolutions, pooling,
+BiasAdd, FusedBatchNorm) is rewritten to NHWC and makes its output transposed; ops that do not
+care about the layout (activations, elementwise arithmetic with scalars or per-channel
+constants, concat along an axis, pads, reductions that keep the rest in order) pass it on with
+their axes and constants permuted. Any other op that reads a transposed tensor gets a Transpose
+back to NCHW first, so the graph's meaning never changes. The model's inputs and outputs keep
+their layout (a Transpose at each, which becomes a `Permute` layer) unless `io_layout="nhwc"`
+asks for NHWC inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Node, split_ref
+from .fold import Constants
+from .prune import Pruned
+
+LAYOUT_OPS = {
+    "Conv2D",
+    "DepthwiseConv2dNative",
+    "MaxPool",
+    "AvgPool",
+    "BiasAdd",
+    "FusedBatchNorm",
+    "FusedBatchNormV2",
+    "FusedBatchNormV3",
+}
+TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+NCHW_AXIS = (0, 3, 1, 2)  # where NCHW axis i lives in NHWC
+ELEMENTWISE = {
+    "Relu",
+    "Relu6",
+    "Elu",
+    "Selu",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Softsign",
+    "LeakyRelu",
+    "Neg",
+    "Abs",
+    "Square",
+    "Sqrt",
+    "Rsqrt",
+    "Exp",
+    "Erf",
+    "Erfc",
+    "Identity",
+}
+BINARY = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference"}
+REDUCTIONS = {"Mean", "Max", "Min", "Sum", "Prod"}
+IO_LAYOUTS = ("keep", "nhwc")
+
+
+def channels_last(pruned: Pruned, io_layout: str = "keep") -> Pruned:
+    """The pruned graph computing in NHWC where it computed in NCHW (unchanged if it has no
+    NCHW op). With io_layout="nhwc" its 4-D inputs and outputs are NHWC too."""
+    graph = pruned.graph
+    if not any(n.op in LAYOUT_OPS and n.attrs.get("data_format") == "NCHW" for n in graph):
+        return pruned
+    return _Rewrite(pruned, io_layout).run()
+
+
+class _Rewrite:
+    def __init__(self, pruned: Pruned, io_layout: str):
+        self.pruned = pruned
+        self.io_layout = io_layout
+        self.consts = Constants(pruned.graph)
+        self.nodes: list[Node] = []
+        self.names = set(pruned.graph.nodes)
+        self.moved: set[str] = set()  # tensors held NHWC that the graph means NCHW
+        self.back: dict[str, str] = {}  # moved tensor -> its NCHW transpose
+        self.rename: dict[str, str] = {}  # tensor -> tensor now carrying its value
+
+    def run(self) -> Pruned:
+        input_shapes = dict(self.pruned.input_shapes)
+        outputs = set(self.pruned.outputs)
+        for node in self.pruned.graph:
+            inputs = [self.rename.get(t, t) for t in node.inputs]
+            node = Node(node.name, node.op, inputs, dict(node.attrs))
+            if node.op == "Placeholder":
+                self._placeholder(node, input_shapes)
+                continue
+            if node.op == "Const" or self.consts.is_const(node.output(0)):
+                self.nodes.append(node)
+                continue
+            if not self._propagate(node):
+                node.inputs = [self._nchw(t) for t in node.inputs]
+                self.nodes.append(node)
+        if self.io_layout != "nhwc":
+            for tensor in outputs:
+                if self.rename.get(tensor, tensor) in self.moved:
+                    self._restore_output(tensor)
+        graph = Graph(self.nodes, self.pruned.graph.functions, self.pruned.graph.source)
+        return Pruned(graph, self.pruned.inputs, self.pruned.outputs, input_shapes)
+
+    # nodes ----------------------------------------------------------------------------------
+    def _new_name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.names:
+            i += 1
+            name = f"{base}_{i}"
+        self.names.add(name)
+        return name
+
+    def _const(self, base: str, value: np.ndarray) -> str:
+        node = Node(self._new_name(base), "Const", [], {"dtype": value.dtype.name, "value": value})
+        self.nodes.append(node)
+        return node.output(0)
+
+    def _transpose(self, tensor: str, perm, name: str) -> Node:
+        perm_const = self._const(name + "/perm", np.array(perm, np.int32))
+        node = Node(self._new_name(name), "Transpose", [tensor, perm_const], {"T": "float32", "Tperm": "int32"})
+        self.nodes.append(node)
+        return node
+
+    def _nchw(self, tensor: str) -> str:
+        """The tensor as the graph means it: a moved one transposed back (once)."""
+        if tensor not in self.moved:
+            return tensor
+        if tensor not in self.back:
+            name = split_ref(tensor)[0] + "_to_nchw"
+            self.back[tensor] = self._transpose(tensor, TO_NCHW, name).output(0)
+        return self.back[tensor]
+
+    def _nhwc(self, tensor: str) -> str:
+        if tensor in self.moved:
+            return tensor
+        name = split_ref(tensor)[0] + "_to_nhwc"
+        return self._transpose(tensor, TO_NHWC, name).output(0)
+
+    def _placeholder(self, node: Node, input_shapes: dict) -> None:
+        shape = input_shapes.get(node.output(0), node.attrs.get("shape"))
+        self.nodes.append(node)
+        if self.io_layout == "nhwc" and shape is not None and len(shape) == 4:
+            permuted = tuple(shape[i] for i in TO_NHWC)
+            node.attrs["shape"] = permuted
+            if node.output(0) in input_shapes:
+                input_shapes[node.output(0)] = permuted
+            self.moved.add(node.output(0))
+
+    def _restore_output(self, tensor: str) -> None:
+        """A moved model output: the producer is renamed and a Transpose back to NCHW takes its
+        name, so the output tensor keeps its name and its layout."""
+        name, port = split_ref(tensor)
+        producer = next(n for n in self.nodes if n.name == name)
+        new = self._new_name(name + "_nhwc")
+        producer.name = new
+        for node in self.nodes:
+            node.inputs = [f"{new}:{split_ref(t)[1]}" if split_ref(t)[0] == name else t for t in node.inputs]
+        perm = self._const(name + "/to_nchw/perm", np.array(TO_NCHW, np.int32))
+        self.nodes.append(Node(name, "Transpose", [f"{new}:{port}", perm], {"T": "float32", "Tperm": "int32"}))
+
+    # propagation ----------------------------------------------------------------------------
+    def _propagate(self, node: Node) -> bool:
+        """Rewrite `node` to read and write NHWC if it can; False leaves it to read NCHW."""
+        op, a = node.op, node.attrs
+        if op in LAYOUT_OPS and a.get("data_format") == "NCHW":
+            return self._layout_op(node)
+        moved = [t for t in node.inputs if t in self.moved]
+        if not moved:
+            return False
+        if op in ELEMENTWISE and len(node.inputs) == 1:
+            return self._emit(node, moved=True)
+        if op in BINARY and len(node.inputs) == 2:
+            return self._binary(node)
+        if op == "ConcatV2":
+            return self._concat(node)
+        if op in REDUCTIONS:
+            return self._reduction(node)
+        if op in ("Pad", "PadV2", "MirrorPad"):
+            return self._pad(node)
+        if op == "Transpose":
+            return self._transpose_op(node)
+        return False
+
+    def _emit(self, node: Node, moved: bool) -> bool:
+        self.nodes.append(node)
+        if moved:
+            self.moved.add(node.output(0))
+        return True
+
+    def _layout_op(self, node: Node) -> bool:
+        a = node.attrs
+        if node.op.startswith("FusedBatchNorm") and any(
+            split_ref(t)[1] for t in self._consumed(node)
+        ):
+            return False  # batch statistics read: leave it (it cannot run on CPU anyway)
+        node.inputs = [self._nhwc(node.inputs[0]), *node.inputs[1:]]
+        a["data_format"] = "NHWC"
+        for key in ("strides", "ksize", "dilations"):
+            if isinstance(a.get(key), list) and len(a[key]) == 4:
+                a[key] = [a[key][i] for i in TO_NHWC]
+        pads = a.get("explicit_paddings")
+        if isinstance(pads, list) and len(pads) == 8:
+            a["explicit_paddings"] = [pads[2 * i + j] for i in TO_NHWC for j in (0, 1)]
+        return self._emit(node, moved=True)
+
+    def _consumed(self, node: Node) -> list[str]:
+        return [t for n in self.pruned.graph for t in n.inputs if split_ref(t)[0] == node.name]
+
+    def _binary(self, node: Node) -> bool:
+        """Both operands moved, or one moved and the other a constant that broadcasts as a
+        scalar or per channel ([C,1,1], [1,C,1,1]), which is permuted with it."""
+        inputs = []
+        for t in node.inputs:
+            if t in self.moved:
+                inputs.append(t)
+                continue
+            value = self.consts.value(t)
+            if value is None or value.ndim > 4:
+                return False
+            if value.size == 1:
+                inputs.append(t)
+                continue
+            full = value.reshape((1,) * (4 - value.ndim) + value.shape)
+            inputs.append(self._const(split_ref(t)[0] + "/nhwc", np.transpose(full, TO_NHWC)))
+        node.inputs = inputs
+        return self._emit(node, moved=True)
+
+    def _concat(self, node: Node) -> bool:
+        *tensors, axis_t = node.inputs
+        axis = self.consts.value(axis_t)
+        if axis is None or axis.size != 1 or any(t not in self.moved for t in tensors):
+            return False
+        new_axis = NCHW_AXIS[int(axis) % 4]
+        node.inputs = [*tensors, self._const(node.name + "/nhwc_axis", np.array(new_axis, axis.dtype))]
+        return self._emit(node, moved=True)
+
+    def _reduction(self, node: Node) -> bool:
+        """A reduction keeps the NHWC order when keep_dims holds or the axes it keeps come in
+        the same order in both layouts (over H and W, N-C stays N-C)."""
+        x, axes_t = node.inputs
+        axes = self.consts.value(axes_t)
+        if x not in self.moved or axes is None:
+            return False
+        axes = sorted({int(v) % 4 for v in np.atleast_1d(axes)})
+        new = [NCHW_AXIS[i] for i in axes]
+        keep = bool(node.attrs.get("keep_dims"))
+        if not keep:
+            rest_nchw = [i for i in range(4) if i not in axes]
+            rest_nhwc = [i for i in TO_NHWC if i not in axes]
+            if rest_nchw != rest_nhwc:
+                return False
+        node.inputs = [x, self._const(node.name + "/nhwc_axes", np.array(new, np.int32))]
+        return self._emit(node, moved=keep)
+
+    def _pad(self, node: Node) -> bool:
+        x, pads_t, *rest = node.inputs
+        pads = self.consts.value(pads_t)
+        if x not in self.moved or pads is None or pads.shape != (4, 2):
+            return False
+        node.inputs = [x, self._const(node.name + "/nhwc_paddings", pads[list(TO_NHWC)]), *rest]
+        return self._emit(node, moved=True)
+
+    def _transpose_op(self, node: Node) -> bool:
+        """A transpose of a moved tensor composes with the move: NCHW->NHWC cancels out."""
+        x, perm_t = node.inputs
+        perm = self.consts.value(perm_t)
+        if perm is None or perm.size != 4:
+            return False
+        composed = [TO_NCHW[int(p)] for p in perm]
+        node.inputs = [x, self._const(node.name + "/nhwc_perm", np.array(composed, perm.dtype))]
+        return self._emit(node, moved=False)

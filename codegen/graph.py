@@ -156,6 +156,9 @@ def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph
     from .passes.rnn import lift_recurrent  # before the cycle check: lowered loops are cycles
 
     nodes = lift_recurrent(nodes, functions, source)
+    from .passes.control import functionalize_frames  # the other loops, after the RNNs
+
+    nodes = functionalize_frames(nodes, source)
     return Graph(nodes, functions, source)
 
 

@@ -221,10 +221,29 @@ def test_batch_statistics_norm(op, tmp_path):
 # -- loops ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["functional"])
+def build_tf1_loops(path: Path) -> None:
+    """The loops in a TF1 graph with control flow v1: frames with constant Enters."""
+    v1 = tf.compat.v1
+    was_v2 = v1.control_flow_v2_enabled()
+    v1.disable_control_flow_v2()
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            x = v1.placeholder(tf.float32, (None, 3), name="input")
+            tf.identity(loops(np.random.default_rng(7))(x), name="Identity")
+    finally:
+        (v1.enable_control_flow_v2 if was_v2 else v1.disable_control_flow_v2)()
+    assert any(n.op == "Enter" and n.attr["is_constant"].b for n in graph.as_graph_def().node)
+    path.write_bytes(graph.as_graph_def().SerializeToString(deterministic=True))
+
+
+@pytest.fixture(scope="module", params=["functional", "lowered", "tf1_frames"])
 def loop_graph(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("loop_" + request.param) / "loops.pb"
-    freeze(loops(np.random.default_rng(7)), path, lower=request.param == "lowered", shape=(3,))
+    if request.param == "tf1_frames":
+        build_tf1_loops(path)
+    else:
+        freeze(loops(np.random.default_rng(7)), path, request.param == "lowered", shape=(3,))
     return path
 
 

@@ -18,13 +18,17 @@ is alive.
 
 Loops are not rewritten here (passes/rnn.py lifts recurrent ones first): a functional `While`
 only gets the function library attached (`_library`), which prune drops from the graph, so
-that patterns/control.py can write it as keras.ops.while_loop.
+that patterns/control.py can write it as keras.ops.while_loop. TF1 while frames (Enter, Merge,
+Switch, LoopCond, NextIteration, Exit) are cycles, which the graph cannot hold: before the
+cycle check, `functionalize_frames` turns each into such a `While` node whose condition and
+body are node lists (`_frame`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..graph import Graph, Node, split_ref
 from .fold import Constants
 from .inline import inline_functions
@@ -399,3 +403,81 @@ def _explained(inputs: list[str], dead: list[tuple[set[str], set[str]]]) -> list
             return None
         order.append(alive[0])
     return order
+
+
+# -- TF1 while frames -------------------------------------------------------------------------
+
+FRAME_OPS = {"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond"}
+
+
+def functionalize_frames(nodes: list[Node], source: str = "graph") -> list[Node]:
+    """The node list with each while frame replaced by one `While` node (outputs: the loop
+    variables' final values). A frame that is not a plain loop (nested loops) is reported."""
+    if not any(n.op in ("Enter", "RefEnter") for n in nodes):
+        return nodes
+    from .rnn import _frames, _remove_loop  # the frame reader passes/rnn.py lifts RNNs with
+
+    by_name = {n.name: n for n in nodes}
+    renamed: dict[str, str] = {}
+    for loop in _frames(nodes, by_name):
+        found = _while_of_frame(loop, by_name)
+        if found is None:
+            continue
+        new, rename = found
+        new.inputs = [renamed.get(t, t) for t in new.inputs]  # a loop reading an earlier one
+        renamed.update(rename)
+        for node in nodes:
+            node.inputs = [rename.get(t, t) for t in node.inputs]
+        nodes = _remove_loop(nodes, loop, [new]) + [new]
+        by_name = {n.name: n for n in nodes}
+    left = sorted({str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")})
+    if left:
+        raise UnsupportedError(
+            *(f"{source}: while loop {name!r} is not one graph2py can read (nested loops?)" for name in left)
+        )
+    return nodes
+
+
+def _while_of_frame(loop, by_name: dict[str, Node]) -> tuple[Node, dict[str, str]] | None:
+    conds = [by_name[m] for m in loop.members if by_name[m].op == "LoopCond"]
+    if len(conds) != 1 or not conds[0].inputs or not loop.vars:
+        return None
+    arg_of: dict[str, int] = {}
+    dtypes = []
+    for i, var in enumerate(loop.vars):
+        switch = by_name[split_ref(var.inside)[0]]
+        merge = by_name[split_ref(switch.inputs[0])[0]]
+        arg_of[var.inside] = arg_of[switch.inputs[0]] = i
+        dtypes.append(by_name[split_ref(merge.inputs[0])[0]].attrs.get("T"))
+    for inside in loop.invariants:
+        arg_of[inside] = len(dtypes)
+        dtypes.append(by_name[split_ref(inside)[0]].attrs.get("T"))
+    cond = conds[0].inputs[0]
+    results = [v.next for v in loop.vars] + list(loop.invariants)
+    body: dict[str, Node] = {}
+    stack = [cond, *results]
+    while stack:
+        tensor = stack.pop()
+        name = split_ref(tensor)[0]
+        if tensor in arg_of or name in body:
+            continue
+        node = by_name.get(name)
+        if node is None or node.op in FRAME_OPS | {"Merge", "Switch", "Placeholder"}:
+            return None  # a value from outside the frame that no Enter brought in
+        body[name] = node
+        stack.extend(node.inputs)
+    taken = set(by_name)
+    name = _unique_name(loop.name.removesuffix("/while_context") or "while", taken)
+    frame = {"nodes": list(body.values()), "args": arg_of, "cond": cond, "results": results}
+    inputs = [v.init for v in loop.vars] + list(loop.invariants.values())
+    new = Node(name, "While", inputs, {"T": dtypes, "_frame": frame})
+    rename = {v.out: f"{name}:{i}" for i, v in enumerate(loop.vars) if v.out}
+    return new, rename
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    candidate, n = name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate

@@ -65,15 +65,21 @@ def _f32(value: float) -> float:
 
 @fallback("While", "StatelessWhile")
 def while_loop(node: Node, m: Matcher):
-    library, dtypes = node.attrs.get("_library"), node.attrs.get("T")
+    dtypes = node.attrs.get("T")
     count = len(node.inputs)
-    if not isinstance(library, dict) or not isinstance(dtypes, list) or len(dtypes) != count:
+    if not isinstance(dtypes, list) or len(dtypes) != count:
         return None
     shapes = node.attrs.get("output_shapes")
     if not isinstance(shapes, list) or len(shapes) != count:
         shapes = [m.shape(t) for t in node.inputs]
-    cond = _written_out(library, node.attrs.get("cond"), dtypes, shapes, m)
-    body = _written_out(library, node.attrs.get("body"), dtypes, shapes, m)
+    frame = node.attrs.get("_frame")
+    if isinstance(frame, dict):  # TF1 frames, read by passes/control.py
+        cond = _written_out(_frame_graph(frame, dtypes, shapes, [frame["cond"]]), m)
+        body = _written_out(_frame_graph(frame, dtypes, shapes, frame["results"]), m)
+    else:
+        library = node.attrs.get("_library")
+        cond = _written_out(_function_graph(library, node.attrs.get("cond"), dtypes, shapes), m)
+        body = _written_out(_function_graph(library, node.attrs.get("body"), dtypes, shapes), m)
     if cond is None or body is None or len(cond) != 1 or len(body) != count:
         return None
     inputs: list[str] = []
@@ -86,10 +92,11 @@ def while_loop(node: Node, m: Matcher):
     if not inputs:
         return None
     params = _param_names(node)
-    expr = Call(
-        "while_loop",
-        (Lambda(params, cond[0]), Lambda(params, tuple(body)), tuple(loop_vars)),
-    )
+    if count == 1:  # one loop variable: no tuples in or out
+        body, loop_vars = body[0], loop_vars[0]
+    else:
+        body, loop_vars = tuple(body), tuple(loop_vars)
+    expr = Call("while_loop", (Lambda(params, cond[0]), Lambda(params, body), loop_vars))
     return m.ops([node], expr, inputs, [node.output(i) for i in range(count)])
 
 
@@ -101,26 +108,67 @@ def _param_names(node: Node) -> tuple[str, ...]:
     )
 
 
-def _written_out(library: dict, fname, dtypes: list, shapes: list, m: Matcher) -> list | None:
-    """The results of function `fname` of the loop variables, as keras.ops expressions whose
-    Refs name the variables; None if an op has no keras.ops form or the code would be huge."""
-    fdef = library.get(fname) if isinstance(fname, str) else None
+# A loop's condition or body as a graph: Placeholders ARG<i> for the loop variables, Identity
+# nodes RET<i> reading the results. The names cannot clash with graph nodes (no `{` in TF's).
+ARG, RET = "{arg}", "{ret}"
+
+
+def _arguments(dtypes: list, shapes: list) -> list[Node]:
+    return [
+        Node(f"{ARG}{i}", "Placeholder", [], {"dtype": d, "shape": s})
+        for i, (d, s) in enumerate(zip(dtypes, shapes))
+    ]
+
+
+def _function_graph(library, fname, dtypes: list, shapes: list) -> Graph | None:
+    """Function `fname` of the library called on the loop variables, inlined."""
+    fdef = library.get(fname) if isinstance(library, dict) and isinstance(fname, str) else None
     if fdef is None or len(fdef.signature.input_arg) != len(dtypes):
         return None
     count = len(fdef.signature.output_arg)
-    args = [
-        Node(f"arg{i}", "Placeholder", [], {"dtype": d, "shape": s})
-        for i, (d, s) in enumerate(zip(dtypes, shapes))
-    ]
-    call = Node("f", "PartitionedCall", [a.output() for a in args], {"f": fname, "Tout": [None] * count})
-    rets = [Node(f"ret{i}", "Identity", [call.output(i)]) for i in range(count)]
+    args = _arguments(dtypes, shapes)
+    call = Node(
+        "{call}", "PartitionedCall", [a.output() for a in args], {"f": fname, "Tout": [None] * count}
+    )
+    rets = [Node(f"{RET}{i}", "Identity", [call.output(i)]) for i in range(count)]
     try:
-        graph = resolve_control_flow(inline_functions(Graph([*args, call, *rets], library, "loop")))
+        return inline_functions(Graph([*args, call, *rets], library, "loop"))
+    except Graph2PyError:
+        return None
+
+
+def _frame_graph(frame: dict, dtypes: list, shapes: list, results: list[str]) -> Graph | None:
+    """The nodes of a TF1 frame computing `results`, reading the loop variables' tensors
+    inside the frame (a Merge's output in the condition, a Switch's in the body) as ARG<i>."""
+    args = _arguments(dtypes, shapes)
+    arg_of = frame["args"]
+
+    def ref(tensor: str) -> str:
+        return args[arg_of[tensor]].output() if tensor in arg_of else tensor
+
+    nodes = [Node(n.name, n.op, [ref(t) for t in n.inputs], n.attrs) for n in frame["nodes"]]
+    rets = [Node(f"{RET}{i}", "Identity", [ref(t)]) for i, t in enumerate(results)]
+    try:
+        return Graph([*args, *nodes, *rets], source="loop")
+    except Graph2PyError:
+        return None
+
+
+def _written_out(graph: Graph | None, m: Matcher) -> list | None:
+    """The RET<i> results of `graph` as keras.ops expressions whose Refs name the loop
+    variables; None if an op has no keras.ops form or the code would be huge."""
+    if graph is None:
+        return None
+    try:
+        graph = resolve_control_flow(graph)  # a condition inside the loop: selects
     except Graph2PyError:
         return None
     consts = Constants(graph)
     inner = Matcher(graph, consts, infer_shapes(graph, consts), m.namer, set())
-    exprs: dict[str, Any] = {a.output(): Ref(i) for i, a in enumerate(args)}
+    exprs: dict[str, Any] = {}
+    for node in graph:
+        if node.name.startswith(ARG):
+            exprs[node.output()] = Ref(int(node.name[len(ARG) :]))
 
     def of(tensor: str):
         """The expression of a tensor, translating its producer first (depth first)."""
@@ -152,8 +200,9 @@ def _written_out(library: dict, fname, dtypes: list, shapes: list, m: Matcher) -
             raise _NoForm(node.op)
         return exprs[tensor]
 
+    rets = sorted((n for n in graph if n.name.startswith(RET)), key=lambda n: int(n.name[len(RET) :]))
     try:
-        results = [of(graph.nodes[r.name].inputs[0]) for r in rets]
+        results = [of(r.inputs[0]) for r in rets]
     except (_NoForm, RecursionError):
         return None
     return results if _size(results) <= MAX_TERMS else None

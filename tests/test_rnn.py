@@ -50,13 +50,29 @@ def text_model(path: Path) -> dict:
     return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
 
 
-def dynamic_rnn(path: Path, kind: str) -> dict:
+def dynamic_rnn(path: Path, kind: str, frames: bool = False) -> dict:
     """A TF1 graph: dynamic_rnn over LSTMCell (outputs and the final c) or GRUCell (the final
-    state), frozen with convert_variables_to_constants."""
-    from tf_keras.src.layers.rnn import legacy_cells
+    state), frozen with convert_variables_to_constants. Its loop is a functional While, or
+    with `frames` TF1's own control flow (Enter/Merge/Switch/Exit and tensor arrays), as graphs
+    written by TF 1.x have it."""
+    from tensorflow.python.ops import control_flow_util
 
     rng = np.random.default_rng(12 if kind == "lstm" else 13)
     graph = tf.compat.v1.Graph()
+    v2 = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = not frames
+    try:
+        frozen = _dynamic_rnn(graph, kind, rng)
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
+    path.write_bytes(frozen.SerializeToString(deterministic=True))
+    classes = ["LSTM"] if kind == "lstm" else ["GRU"]
+    return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
+
+
+def _dynamic_rnn(graph, kind, rng):
+    from tf_keras.src.layers.rnn import legacy_cells
+
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
         cell = legacy_cells.LSTMCell(UNITS) if kind == "lstm" else legacy_cells.GRUCell(UNITS)
@@ -70,34 +86,42 @@ def dynamic_rnn(path: Path, kind: str) -> dict:
             session.run(tf.compat.v1.global_variables_initializer())
             for v in tf.compat.v1.global_variables():
                 session.run(v.assign(rng.normal(0.0, 0.6, v.shape).astype(np.float32)))
-            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+            return tf.compat.v1.graph_util.convert_variables_to_constants(
                 session, graph.as_graph_def(), names
             )
-    path.write_bytes(frozen.SerializeToString(deterministic=True))
-    classes = ["LSTM"] if kind == "lstm" else ["GRU"]
-    return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
 
 
 BUILDERS = {
     "keras2_text": text_model,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
+    "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),
+    "dynamic_rnn_gru_frames": lambda p: dynamic_rnn(p, "gru", frames=True),
 }
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    """Each model built, frozen, converted and imported once for the module."""
-    made = {}
-    for name, build in BUILDERS.items():
-        root = tmp_path_factory.mktemp(name)
-        case = build(root / "graph.pb")
+class Converted(dict):
+    """Each model built, frozen, converted and imported on first use, once per module (a
+    model that fails to convert fails its own tests only)."""
+
+    def __init__(self, root_factory):
+        super().__init__()
+        self.root_factory = root_factory
+
+    def __missing__(self, name):
+        root = self.root_factory.mktemp(name)
+        case = BUILDERS[name](root / "graph.pb")
         spec, files = convert(case["path"])
         write_atomically(root / "out", files)
         model_mod, loader = import_generated(root / "out")
         model = loader.load_weights(model_mod.build_model(), str(case["path"]))
-        made[name] = {**case, "spec": spec, "model": model}
-    return made
+        self[name] = {**case, "spec": spec, "model": model}
+        return self[name]
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    return Converted(tmp_path_factory)
 
 
 CASES = sorted(BUILDERS)

@@ -25,7 +25,7 @@ leaves stand for its i-th input (see passes/fold.py for the recipe steps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Node, decode_node, split_ref
@@ -54,7 +54,6 @@ class Loop:
     invariants: dict[str, str]  # body tensor -> outer tensor (constant loop inputs)
     body: dict[str, Node]
     members: set[str]  # outer node names the loop consists of (removed when lifted)
-    outputs: dict[str, str] = field(default_factory=dict)  # outer tensor -> var.out it is
 
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
@@ -62,7 +61,10 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
     if not any(n.op == "Enter" or n.op in WHILE_OPS for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}
-    loops = _frames(nodes, by_name) + _functional(nodes, functions, source)
+    try:
+        loops = _frames(nodes, by_name) + _functional(nodes, functions, source)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return nodes  # a malformed loop is not ours to report: later stages name its ops
     for loop in loops:
         lifted = _lift(loop, by_name, nodes)
         if lifted is None:
@@ -245,8 +247,8 @@ def _through_identity(tensor: str, by_name: dict[str, Node]) -> str:
 
 
 def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
-    """(value, recipe template, root tensor) of a loop input computed from one stored constant
-    by Identity/Unpack, or None. The template reads the root as ("input", root)."""
+    """(value, recipe template) of a loop input computed from one stored constant by
+    Identity/Unpack, or None. The template reads the constant as ("input", tensor)."""
     if depth > 64:
         return None
     name, port = split_ref(tensor)
@@ -257,16 +259,16 @@ def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
         value = node.attrs.get("value")
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             return None
-        return value, ("input", tensor), tensor
+        return value, ("input", tensor)
     if node.op in ("Identity", "Snapshot", "Enter") and node.inputs:
         return _outer_value(node.inputs[0], by_name, depth + 1)
     if node.op == "Unpack" and node.inputs and node.attrs.get("axis", 0) == 0:
         inner = _outer_value(node.inputs[0], by_name, depth + 1)
         if inner is None or port >= inner[0].shape[0]:
             return None
-        value, template, root = inner
+        value, template = inner
         part = ("reshape", ("slice", template, port, port + 1, 0), tuple(value.shape[1:]))
-        return value[port], part, root
+        return value[port], part
     return None
 
 
@@ -316,7 +318,7 @@ def _is_zeros(tensor: str, by_name: dict[str, Node]) -> bool:
 class _Step:
     """Evaluates body tensors with numpy from given values of the step's inputs."""
 
-    def __init__(self, body: dict[str, Node], known: dict[str, np.ndarray], outer: dict[str, Node]):
+    def __init__(self, body: dict[str, Node], known: dict, outer: dict[str, Node]):
         self.body = body
         self.outer = outer  # a lowered frame's constants hang off it by control edges only
         self.values = dict(known)
@@ -400,12 +402,33 @@ _KERNELS = {
 
 
 @dataclass
+class _Source:
+    """A weight-like loop input: its value, and how to read it (a recipe template)."""
+
+    value: np.ndarray
+    template: tuple
+
+
+@dataclass
 class _Cell:
     op: str  # LSTM_OP or GRU_OP
     units: int
     weights: dict[str, tuple]  # Keras weight -> recipe template with ("input", tensor) leaves
     values: dict[str, np.ndarray]  # Keras weight -> value, for the check
     reset_after: bool = False
+
+
+@dataclass
+class _StepIO:
+    x_t: str  # the step's input (a row of the sequence)
+    y_t: str | None  # the step's output (written to the output list), if it is kept
+    time_major: str  # the outer sequence the loop reads, [T, B, F]
+    out_var: LoopVar | None  # the loop variable carrying the output list
+
+
+_READS = {"TensorListGetItem", "TensorArrayReadV3"}
+_WRITES = {"TensorListSetItem", "TensorArrayWriteV3"}
+STACKS = {"TensorListStack": 0, "TensorArrayGatherV3": 2}  # op -> input index of the list
 
 
 def _lift(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
@@ -417,61 +440,66 @@ def _lift(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
 
 def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     body = loop.body
-    local = {**by_name, **body}
-
-    def op_of(tensor):
-        node = local.get(split_ref(tensor)[0])
-        return node.op if node is not None else None
-
-    # the input sequence: a list unstacked from a time-major tensor, read at the time index
-    seq_var = next(
-        (v for v in loop.vars if op_of(_through_identity(v.init, by_name)) == "TensorListFromTensor"),
-        None,
-    )
-    out_var = next(
-        (v for v in loop.vars if op_of(_through_identity(v.init, by_name)) == "TensorListReserve"),
-        None,
-    )
-    if seq_var is None or out_var is None:
-        raise _NotRNN("no input or output list")
-    reads = [n for n in body.values() if n.op == "TensorListGetItem" and _through_identity(n.inputs[0], body) == seq_var.inside]
-    write = local.get(split_ref(_through_identity(out_var.next, body))[0])
-    if len(reads) != 1 or write is None or write.op != "TensorListSetItem":
-        raise _NotRNN("not one read and one write per step")
-    x_t = reads[0].output(0)
-    y_t = write.inputs[2]
-    time_major = local[split_ref(_through_identity(seq_var.init, by_name))[0]].inputs[0]
-    x = _batch_major(time_major, by_name)
-
-    weights: dict[str, tuple] = {}  # body tensor -> (value, template, root)
-    states = []
-    for v in loop.vars:
-        if v is seq_var or v is out_var:
-            continue
-        if _through_identity(v.next, body) == v.inside:
-            found = _outer_value(v.init, by_name)
-            if found is not None:
-                weights[v.inside] = found
-            continue
-        if _is_zeros(v.init, by_name):
-            states.append(v)
-    for inside, outer in loop.invariants.items():
+    outer_of = {v.inside: v.init for v in loop.vars if _through_identity(v.next, body) == v.inside}
+    outer_of.update(loop.invariants)  # body tensor -> the outer tensor it always equals
+    io = _sequence_io(loop, outer_of, by_name)
+    weights = {}
+    for inside, outer in outer_of.items():
         found = _outer_value(outer, by_name)
         if found is not None:
-            weights[inside] = found
-    if len(states) not in (1, 2):
+            weights[inside] = _Source(*found)
+    states = [
+        v
+        for v in loop.vars
+        if v.inside not in outer_of and v is not io.out_var and _is_zeros(v.init, by_name)
+    ]
+    products = _products(body, io.x_t)
+    if len(states) == 2:
+        cell = _lstm(products, weights, io, states, body, by_name)
+    elif len(states) == 1:
+        cell = _gru(products, weights, io, states, body, by_name)
+    else:
         raise _NotRNN("not one or two states")
-
-    def resolve(tensor):
-        """A body tensor as x_t, a state, a weight or itself."""
-        return _through_identity(tensor, body)
-
-    matmuls = [n for n in body.values() if n.op == "MatMul"]
-    make = _lstm if len(states) == 2 else _gru
-    cell = make(matmuls, weights, resolve, x_t, y_t, states, body, by_name)
     if cell is None:
         raise _NotRNN("no cell")
-    return _rewrite(loop, cell, x, states, out_var, by_name, nodes)
+    x = _batch_major(io.time_major, by_name)
+    return _rewrite(loop, cell, x, states, io.out_var, by_name, nodes)
+
+
+def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
+    """The one read of the input sequence and the one write of the output per step, in either
+    vocabulary (TF2's tensor lists, TF1's tensor arrays). Freezing drops the write when only
+    the final state is used."""
+    body = loop.body
+    reads = [n for n in body.values() if n.op in _READS]
+    writes = [n for n in body.values() if n.op in _WRITES]
+    if len(reads) != 1 or len(writes) > 1:
+        raise _NotRNN("not one read and at most one write per step")
+    read = reads[0]
+    source = outer_of.get(_through_identity(read.inputs[0], body))
+    source_node = by_name.get(split_ref(_through_identity(source or "", by_name))[0])
+    if read.op == "TensorListGetItem" and source_node is not None:
+        if source_node.op != "TensorListFromTensor":
+            raise _NotRNN("input list not from a tensor")
+        time_major = source_node.inputs[0]
+    elif source_node is not None and source_node.op == "TensorArrayV3":
+        scatters = [
+            n
+            for n in by_name.values()
+            if n.op == "TensorArrayScatterV3" and n.inputs[0] == source_node.output(0)
+        ]
+        if len(scatters) != 1:
+            raise _NotRNN("input array not scattered once")
+        time_major = scatters[0].inputs[2]
+    else:
+        raise _NotRNN("input sequence")
+    if not writes:
+        return _StepIO(read.output(0), None, time_major, None)
+    written = writes[0].output(0)
+    out_vars = [v for v in loop.vars if _through_identity(v.next, body) == written]
+    if len(out_vars) != 1:
+        raise _NotRNN("output list")
+    return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0])
 
 
 def _batch_major(time_major: str, by_name: dict[str, Node]) -> str:
@@ -484,213 +512,209 @@ def _batch_major(time_major: str, by_name: dict[str, Node]) -> str:
     return node.inputs[0]
 
 
-def _operand_kind(tensor: str, resolve, x_t: str, states: dict[str, str], body) -> str | None:
-    t = resolve(tensor)
-    if t == x_t:
-        return "x"
-    if t in states:
-        return states[t]
-    node = body.get(split_ref(t)[0])
-    if node is not None and node.op == "ConcatV2" and len(node.inputs) == 3:
-        first = resolve(node.inputs[0])
-        if first == x_t:
-            second = resolve(node.inputs[1])
-            return "xh" if states.get(second) == "h" else "x?"
-    return None
+@dataclass
+class _Product:
+    """A MatMul of the step by a weight: what it multiplies ("x", a state, [x, state] or
+    [x, something else]) and by which weight tensor."""
+
+    left: tuple  # ("x",) | ("state", tensor) | ("concat", tensor | None)
+    right: str  # body tensor
 
 
-def _weight_of(mm: Node, weights, resolve):
-    w = resolve(mm.inputs[1])
-    if w not in weights or mm.attrs.get("transpose_a") or mm.attrs.get("transpose_b"):
-        return None
-    return weights[w]
+def _products(body: dict[str, Node], x_t: str) -> list[_Product]:
+    found = []
+    for mm in body.values():
+        if mm.op != "MatMul" or mm.attrs.get("transpose_a") or mm.attrs.get("transpose_b"):
+            continue
+        left = _through_identity(mm.inputs[0], body)
+        node = body.get(split_ref(left)[0])
+        if left == x_t:
+            kind = ("x",)
+        elif node is not None and node.op == "ConcatV2" and len(node.inputs) == 3:
+            if _through_identity(node.inputs[0], body) != x_t:
+                continue
+            kind = ("concat", _through_identity(node.inputs[1], body))
+        else:
+            kind = ("state", left)
+        found.append(_Product(kind, _through_identity(mm.inputs[1], body)))
+    return found
 
 
-def _vectors(weights, size):
-    return [w for w in weights.values() if w[0].shape == (size,)]
+def _by(products, weights, left) -> list[_Source]:
+    return [weights[p.right] for p in products if p.left == left and p.right in weights]
+
+
+def _vectors(weights: dict[str, _Source], size: int) -> list[_Source]:
+    return [w for w in weights.values() if w.value.shape == (size,)]
 
 
 def _slice(template, start, stop, axis):
     return ("slice", template, start, stop, axis)
 
 
-def _columns(template, blocks, units, axis=-1):
-    """Gate blocks of `units` columns, in the given order, concatenated."""
-    parts = [_slice(template, b * units, (b + 1) * units, axis) for b in blocks]
-    return ("concat", axis, *parts)
+def _blocks(source: _Source, order, units, axis, rows=None) -> tuple[tuple, np.ndarray]:
+    """Gate blocks of `units` along `axis`, concatenated in `order`: (template, value), of the
+    given rows of a kernel only."""
+    template, value = source.template, source.value
+    if rows is not None:
+        template, value = _slice(template, rows[0], rows[1], 0), value[rows[0] : rows[1]]
+    parts = [_slice(template, b * units, (b + 1) * units, axis) for b in order]
+    values = [np.take(value, range(b * units, (b + 1) * units), axis=axis) for b in order]
+    return ("concat", axis, *parts), np.concatenate(values, axis=axis)
 
 
-def _lstm(matmuls, weights, resolve, x_t, y_t, states, body, outer) -> _Cell | None:
-    # which state is h: the one the step writes as its output is h's next value
-    candidates = []
-    for h_var, c_var in (states, states[::-1]):
-        kinds = {resolve(h_var.inside): "h", resolve(c_var.inside): "c"}
-        by_kind = {}
-        for mm in matmuls:
-            kind = _operand_kind(mm.inputs[0], resolve, x_t, kinds, body)
-            w = _weight_of(mm, weights, resolve)
-            if kind and w is not None:
-                by_kind[kind] = w
-        vectors = [w for w in weights.values() if w[0].ndim == 1]
-        if "x" in by_kind and "h" in by_kind:
-            kernel, recurrent = by_kind["x"], by_kind["h"]
-            units = recurrent[0].shape[0]
-            for bias in vectors:
-                if bias[0].shape == (4 * units,):
+def _lstm(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
+    """Keras's LSTM (x @ kernel + h @ recurrent_kernel + bias, gates i, f, c, o) or TF's
+    LSTMCell ([x, h] @ kernel + bias, gates i, j, f, o, forget_bias added to f)."""
+    for h, c in (states, states[::-1]):  # which state is h: the check tells
+        candidates = []
+        for kernel in _by(products, weights, ("x",)):
+            for recurrent in _by(products, weights, ("state", h.inside)):
+                units = recurrent.value.shape[0]
+                for bias in _vectors(weights, 4 * units):
+                    candidates.append(_keras_cell(LSTM_OP, units, kernel, recurrent, bias))
+        for fused in _by(products, weights, ("concat", h.inside)):
+            units = fused.value.shape[1] // 4
+            n_in = fused.value.shape[0] - units
+            order = (0, 2, 1, 3)  # TF's i, j, f, o as Keras's i, f, c(=j), o
+            kernel = _blocks(fused, order, units, 1, (0, n_in))
+            recurrent = _blocks(fused, order, units, 1, (n_in, n_in + units))
+            for bias in _vectors(weights, 4 * units):
+                for forget_bias in _scalars(body, outer):
+                    b_template, b_value = _blocks(bias, order, units, 0)
+                    if forget_bias:
+                        parts = list(b_template)
+                        parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
+                        b_template = tuple(parts)
+                        b_value = b_value.copy()
+                        b_value[units : 2 * units] += forget_bias
                     candidates.append(
-                        (h_var, c_var, _Cell(
+                        _Cell(
                             LSTM_OP,
                             units,
-                            {"kernel": kernel[1], "recurrent_kernel": recurrent[1], "bias": bias[1]},
-                            {"kernel": kernel[0], "recurrent_kernel": recurrent[0], "bias": bias[0]},
-                        ))
+                            {
+                                "kernel": kernel[0],
+                                "recurrent_kernel": recurrent[0],
+                                "bias": b_template,
+                            },
+                            {
+                                "kernel": kernel[1],
+                                "recurrent_kernel": recurrent[1],
+                                "bias": b_value,
+                            },
+                        )
                     )
-        if "xh" in by_kind:
-            w, template, _ = by_kind["xh"]
-            units = w.shape[1] // 4
-            n_in = w.shape[0] - units
-            order = (0, 2, 1, 3)  # TF's i, j, f, o to Keras's i, f, c(=j), o
-            kernel = _columns(_slice(template, 0, n_in, 0), order, units)
-            recurrent = _columns(_slice(template, n_in, n_in + units, 0), order, units)
-            kv = np.concatenate([w[:n_in, b * units : (b + 1) * units] for b in order], 1)
-            rv = np.concatenate([w[n_in:, b * units : (b + 1) * units] for b in order], 1)
-            for bias in vectors:
-                if bias[0].shape != (4 * units,):
-                    continue
-                for fb in _scalars(body):
-                    parts = [_slice(bias[1], b * units, (b + 1) * units, 0) for b in order]
-                    if fb:
-                        parts[1] = ("ufunc", "add", parts[1], fb)
-                    bv = np.concatenate([bias[0][b * units : (b + 1) * units] for b in order])
-                    bv[units : 2 * units] += fb
-                    candidates.append(
-                        (h_var, c_var, _Cell(
-                            LSTM_OP,
-                            units,
-                            {"kernel": kernel, "recurrent_kernel": recurrent, "bias": ("concat", 0, *parts)},
-                            {"kernel": kv, "recurrent_kernel": rv, "bias": bv},
-                        ))
-                    )
-    for h_var, c_var, cell in candidates:
-        if _checks(cell, weights, body, x_t, y_t, [h_var, c_var], outer):
-            states[:] = [h_var, c_var]
-            return cell
+        for cell in candidates:
+            if _checks(cell, weights, body, io, [h, c], outer):
+                states[:] = [h, c]
+                return cell
     return None
 
 
-def _scalars(body) -> list[float]:
-    """Candidate forget biases: 0 and every float scalar constant of the step."""
+def _keras_cell(op, units, kernel: _Source, recurrent: _Source, bias: _Source, **kw) -> _Cell:
+    return _Cell(
+        op,
+        units,
+        {"kernel": kernel.template, "recurrent_kernel": recurrent.template, "bias": bias.template},
+        {"kernel": kernel.value, "recurrent_kernel": recurrent.value, "bias": bias.value},
+        **kw,
+    )
+
+
+def _scalars(body: dict[str, Node], outer: dict[str, Node]) -> list[float]:
+    """Candidate forget biases: 0 and every float scalar constant the step reads (a lowered
+    frame's constants hang off it by control edges, outside the frame)."""
     found = [0.0]
     for node in body.values():
-        value = node.attrs.get("value") if node.op == "Const" else None
-        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind == "f":
-            v = float(value.reshape(()))
-            if v not in found:
-                found.append(v)
+        for t in node.inputs:
+            const = body.get(split_ref(t)[0]) or outer.get(split_ref(t)[0])
+            value = const.attrs.get("value") if const is not None and const.op == "Const" else None
+            if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind == "f":
+                v = float(value.reshape(()))
+                if v not in found:
+                    found.append(v)
     return found
 
 
-def _gru(matmuls, weights, resolve, x_t, y_t, states, body, outer) -> _Cell | None:
-    h_var = states[0]
-    kinds = {resolve(h_var.inside): "h"}
-    by_kind: dict[str, list] = {}
-    for mm in matmuls:
-        kind = _operand_kind(mm.inputs[0], resolve, x_t, kinds, body)
-        w = _weight_of(mm, weights, resolve)
-        if kind and w is not None:
-            by_kind.setdefault(kind, []).append(w)
+def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
+    """Keras's GRU with reset_after=True (x and h products each with a bias, the reset gate
+    applied to h's product), or TF's GRUCell ([x, h] @ gates: r, u; [x, r * h] @ candidate),
+    which is Keras's reset_after=False with the gates swapped."""
+    (h,) = states
     candidates = []
-    if len(by_kind.get("x", [])) == 1 and len(by_kind.get("h", [])) == 1:
-        # Keras's reset_after=True: biases for the input and the recurrent part
-        kernel, recurrent = by_kind["x"][0], by_kind["h"][0]
-        units = recurrent[0].shape[0]
-        vectors = _vectors(weights, 3 * units)
-        matrices = [w for w in weights.values() if w[0].shape == (2, 3 * units)]
-        pairs = [(m[0], m[1]) for m in matrices]
-        for a in vectors:
-            for b in vectors:
-                if a is not b:
-                    pairs.append((np.stack([a[0], b[0]]), _stack_rows(a[1], b[1], 3 * units)))
-        for value, template in pairs:
-            candidates.append(
-                _Cell(
-                    GRU_OP,
-                    units,
-                    {"kernel": kernel[1], "recurrent_kernel": recurrent[1], "bias": template},
-                    {"kernel": kernel[0], "recurrent_kernel": recurrent[0], "bias": value},
-                    reset_after=True,
-                )
-            )
-    if len(by_kind.get("xh", [])) == 1 and len(by_kind.get("x?", [])) == 1:
-        # TF's GRUCell: gates [r, u] from [x, h]; the candidate from [x, r * h]
-        (g, gt, _), (c, ct, _) = by_kind["xh"][0], by_kind["x?"][0]
-        units = c.shape[1]
-        n_in = c.shape[0] - units
-        if g.shape == (n_in + units, 2 * units):
-            kernel = ("concat", 1, *_gate_parts(gt, (1, 0), units, 0, n_in), _slice(ct, 0, n_in, 0))
-            recurrent = (
-                "concat",
-                1,
-                *_gate_parts(gt, (1, 0), units, n_in, n_in + units),
-                _slice(ct, n_in, n_in + units, 0),
-            )
-            kv = np.concatenate([g[:n_in, units:], g[:n_in, :units], c[:n_in]], 1)
-            rv = np.concatenate([g[n_in:, units:], g[n_in:, :units], c[n_in:]], 1)
+    for kernel in _by(products, weights, ("x",)):
+        for recurrent in _by(products, weights, ("state", h.inside)):
+            units = recurrent.value.shape[0]
+            biases = [w for w in weights.values() if w.value.shape == (2, 3 * units)]
+            vectors = _vectors(weights, 3 * units)
+            biases += [_stack_rows(a, b, 3 * units) for a in vectors for b in vectors if a is not b]
+            candidates += [
+                _keras_cell(GRU_OP, units, kernel, recurrent, bias, reset_after=True)
+                for bias in biases
+            ]
+    gates = _by(products, weights, ("concat", h.inside))
+    others = [p for p in products if p.left[0] == "concat" and p.left[1] != h.inside]
+    for g in gates:
+        for c in [weights[p.right] for p in others if p.right in weights]:
+            units = c.value.shape[1]
+            n_in = c.value.shape[0] - units
+            if g.value.shape != (n_in + units, 2 * units):
+                continue
+            swap = (1, 0)  # TF's r, u as Keras's z(=u), r
+            rows = {"kernel": (0, n_in), "recurrent_kernel": (n_in, n_in + units)}
+            templates, values = {}, {}
+            for name, (lo, hi) in rows.items():
+                gt, gv = _blocks(g, swap, units, 1, (lo, hi))
+                templates[name] = ("concat", 1, *gt[2:], _slice(c.template, lo, hi, 0))
+                values[name] = np.concatenate([gv, c.value[lo:hi]], 1)
             for bg in _vectors(weights, 2 * units):
                 for bc in _vectors(weights, units):
-                    bias = ("concat", 0, _slice(bg[1], units, 2 * units, 0), _slice(bg[1], 0, units, 0), bc[1])
-                    bv = np.concatenate([bg[0][units:], bg[0][:units], bc[0]])
-                    candidates.append(
-                        _Cell(
-                            GRU_OP,
-                            units,
-                            {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias},
-                            {"kernel": kv, "recurrent_kernel": rv, "bias": bv},
-                        )
-                    )
+                    bt, bv = _blocks(bg, swap, units, 0)
+                    templates["bias"] = ("concat", 0, *bt[2:], bc.template)
+                    values["bias"] = np.concatenate([bv, bc.value])
+                    candidates.append(_Cell(GRU_OP, units, dict(templates), dict(values)))
     for cell in candidates:
-        if _checks(cell, weights, body, x_t, y_t, states, outer):
+        if _checks(cell, weights, body, io, states, outer):
             return cell
     return None
 
 
-def _gate_parts(template, blocks, units, row_start, row_stop):
-    rows = _slice(template, row_start, row_stop, 0)
-    return [_slice(rows, b * units, (b + 1) * units, 1) for b in blocks]
-
-
-def _stack_rows(a, b, size):
+def _stack_rows(a: _Source, b: _Source, size: int) -> _Source:
     """Two bias vectors as Keras's 2-row GRU bias; the rows of one stored matrix read whole."""
+    ta, tb = a.template, b.template
+    value = np.stack([a.value, b.value])
     if (
-        a[0] == "reshape"
-        and b[0] == "reshape"
-        and a[1][0] == b[1][0] == "slice"
-        and a[1][1] == b[1][1]
-        and (a[1][2:], b[1][2:]) == ((0, 1, 0), (1, 2, 0))
+        ta[0] == tb[0] == "reshape"
+        and ta[1][0] == tb[1][0] == "slice"
+        and ta[1][1] == tb[1][1]
+        and (ta[1][2:], tb[1][2:]) == ((0, 1, 0), (1, 2, 0))
     ):
-        return a[1][1]
-    return ("concat", 0, ("reshape", a, (1, size)), ("reshape", b, (1, size)))
+        return _Source(value, ta[1][1])
+    return _Source(value, ("concat", 0, ("reshape", ta, (1, size)), ("reshape", tb, (1, size))))
 
 
-def _checks(cell: _Cell, weights: dict, body, x_t: str, y_t: str, states: list[LoopVar], outer) -> bool:
+def _checks(cell: _Cell, weights: dict, body, io: _StepIO, states: list[LoopVar], outer) -> bool:
     """Whether the step computes Keras's cell with these weights, on random values: every
     state's next value, and the step's output (h)."""
     rng = np.random.default_rng(0)
     n_in, units, batch = cell.values["kernel"].shape[0], cell.units, 3
     x = rng.uniform(-2, 2, (batch, n_in))
     state_values = [rng.uniform(-1, 1, (batch, units)) for _ in states]
-    known = {t: w[0].astype(np.float64) for t, w in weights.items()}
-    known[x_t] = x
+    known = {t: w.value.astype(np.float64) for t, w in weights.items()}
+    known[io.x_t] = x
     known.update({v.inside: value for v, value in zip(states, state_values)})
     step = _Step(body, known, outer)
     want = _keras_step(cell, x, state_values)
     try:
-        got = [step(_through_identity(v.next, body)) for v in states] + [step(y_t)]
+        got = [step(_through_identity(v.next, body)) for v in states]
+        if io.y_t is not None:
+            got.append(step(io.y_t))
+            want.append(want[0])
     except (_NotRNN, *_EVAL_ERRORS):
         return False
     return all(
         g.shape == w.shape and np.max(np.abs(g - w)) <= TOLERANCE * max(1.0, np.max(np.abs(w)))
-        for g, w in zip(got, [*want, want[0]])
+        for g, w in zip(got, want)
     )
 
 
@@ -698,6 +722,7 @@ _EVAL_ERRORS = (KeyError, IndexError, ValueError, TypeError, ArithmeticError)
 
 
 def _keras_step(cell: _Cell, x, states):
+    """One step of Keras's cell in numpy (float64)."""
     k, r, b = (cell.values[n].astype(np.float64) for n in ("kernel", "recurrent_kernel", "bias"))
     u = cell.units
     if cell.op == LSTM_OP:
@@ -723,7 +748,9 @@ def _keras_step(cell: _Cell, x, states):
 # -- replacing the loop -----------------------------------------------------------------------------
 
 
-def _rewrite(loop: Loop, cell: _Cell, x: str, states: list[LoopVar], out_var: LoopVar, by_name, nodes):
+def _rewrite(
+    loop: Loop, cell: _Cell, x: str, states: list[LoopVar], out_var: LoopVar, by_name, nodes
+):
     """The lifted node and its result views, and the renaming of duplicate results.
 
     The loop's results keep the names they have in the graph (`rnn/transpose_1:0`,
@@ -737,7 +764,8 @@ def _rewrite(loop: Loop, cell: _Cell, x: str, states: list[LoopVar], out_var: Lo
         outs = _follow(v.out, readers, by_name) if v.out else []
         if v is out_var:
             for node in outs:
-                if node.op != "TensorListStack":
+                stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
+                if not stacked or _through_identity(stacked, by_name) != v.out:
                     raise _NotRNN("output list read otherwise than stacked")
                 for user in _follow(node.output(0), readers, by_name):
                     uses[_stacked_use(user, by_name)].append(user.output(0))
@@ -789,24 +817,14 @@ def _readers(nodes: list[Node], members: set[str]) -> dict[str, list[Node]]:
 
 def _follow(tensor: str, readers, by_name) -> list[Node]:
     """The nodes reading `tensor`, looking through Identity nodes."""
-    result = []
-    for node in readers.get(tensor, []):
-        if node.op in ("Identity", "Snapshot"):
-            inner = _follow(node.output(0), readers, by_name)
-            result += inner if inner else []
-        else:
-            result.append(node)
+    result, stack = [], [tensor]
+    while stack:
+        for node in readers.get(stack.pop(), []):
+            if node.op in ("Identity", "Snapshot"):
+                stack.append(node.output(0))
+            else:
+                result.append(node)
     return result
-
-
-def _plain_uses(tensor: str, readers, by_name) -> list[str]:
-    """The tensors equal to a loop result that something reads: the result itself and its
-    Identity copies."""
-    found = [tensor] if readers.get(tensor) else []
-    for node in readers.get(tensor, []):
-        if node.op in ("Identity", "Snapshot"):
-            found += _plain_uses(node.output(0), readers, by_name)
-    return found
 
 
 def _stacked_use(user: Node, by_name) -> str:
@@ -842,11 +860,14 @@ def _bind(template, roots: list[str]):
     return tuple(_bind(part, roots) for part in template)
 
 
+_PLUMBING_SCOPES = {"while", "while_context", "PartitionedCall", "StatefulPartitionedCall"}
+
+
 def _layer_scope(loop_name: str, taken: set[str]) -> str:
     """The loop's layer scope (`sequential/lstm` for `sequential/lstm/PartitionedCall/while`),
     as a node name no other node has."""
     parts = loop_name.split("/")
-    while len(parts) > 1 and parts[-1] in ("while", "PartitionedCall", "StatefulPartitionedCall"):
+    while len(parts) > 1 and parts[-1] in _PLUMBING_SCOPES:
         parts.pop()
     base = "/".join(parts)
     name, i = base, 1

@@ -4,10 +4,12 @@ loops become `keras.layers.LSTM`/`GRU`, and a gather of rows from a constant tab
 
 from __future__ import annotations
 
+import os
+
 from ..graph import Node, split_ref
 from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
 from ..spec import Weight
-from . import Matcher, pattern
+from . import Matcher, _variable_path, pattern
 
 _RNN_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -35,12 +37,35 @@ def recurrent(node: Node, m: Matcher):
         for source, port in zip(view.inputs, view.attrs["ports"]):
             outputs[split_ref(source)[1]] = view.output(port)  # the graph's name for it
     layer = m.layer(
-        "LSTM" if lstm else "GRU", [node, *views], node.inputs[:1], args=[a["units"]],
-        kwargs=kwargs, weights=weights,
+        "LSTM" if lstm else "GRU",
+        [node, *views],
+        node.inputs[:1],
+        args=[a["units"]],
+        kwargs=kwargs,
+        weights=weights,
     )
     if layer is not None:
         layer.outputs = outputs
+        layer.name = _cell_scope(layer, m) or layer.name
     return layer
+
+
+def _reads(recipe) -> list[str]:
+    if not isinstance(recipe, tuple):
+        return []
+    if recipe[0] == "read":
+        return [recipe[1]]
+    return [name for part in recipe[1:] for name in _reads(part)]
+
+
+def _cell_scope(layer, m: Matcher) -> str | None:
+    """The scope all the weights share (`rnn/gru_cell` for TF's `gru_cell/gates/kernel` and
+    `gru_cell/candidate/kernel`): the cell's name rather than its first weight's."""
+    if m.namer.uniquified:
+        return None
+    paths = [_variable_path(name) for w in layer.weights for name in _reads(w.recipe)]
+    common = os.path.commonprefix(paths)
+    return m.namer.layer_name(["/".join(common) + "/"]) if len(common) > 1 else None
 
 
 def _recipe(template, node: Node, m: Matcher):

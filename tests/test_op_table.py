@@ -134,7 +134,11 @@ def spd(x):
 
 def dequantized(dtype, mode):
     """A stored quantized constant (quantized weights) and its Dequantize, folded at conversion."""
-    stored = np.asarray([0, 3, 77, 128, 255]) if dtype == tf.quint8 else np.asarray([-128, -3, 0, 51, 127])
+    stored = (
+        np.asarray([0, 3, 77, 128, 255])
+        if dtype == tf.quint8
+        else np.asarray([-128, -3, 0, 51, 127])
+    )
     return tf.quantization.dequantize(tf.constant(stored, dtype), -0.7, 1.3, mode=mode)
 
 
@@ -369,9 +373,7 @@ CASES = [
 
 
 def freeze(fn, args, path) -> None:
-    specs = [
-        tf.TensorSpec((None, *a.shape), a.dtype, name=name) for name, a in zip("abcd", args)
-    ]
+    specs = [tf.TensorSpec((None, *a.shape), a.dtype, name=name) for name, a in zip("abcd", args)]
     concrete = tf.function(fn).get_concrete_function(*specs)
     frozen = convert_variables_to_constants_v2(concrete)
     path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
@@ -385,9 +387,9 @@ def compare(case_id: str, reference: np.ndarray, actual) -> None:
         assert np.array_equal(reference, actual), f"{case_id}: values differ"
         return
     finite = np.isfinite(reference)
-    assert np.array_equal(reference[~finite], actual[~finite], equal_nan=True), (
-        f"{case_id}: non-finite values differ"
-    )
+    assert np.array_equal(
+        reference[~finite], actual[~finite], equal_nan=True
+    ), f"{case_id}: non-finite values differ"
     if finite.any():
         error, bound = max_error(reference[finite], actual[finite])
         assert error <= bound, f"{case_id}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
@@ -484,7 +486,9 @@ def test_unseen_op_runs_through_the_tensorflow_only_layer(tmp_path):
 
     def fn(a, b):
         n = tf.floor(tf.abs(a[..., :1]) * 2.0)  # polygamma orders 0..5
-        return tf.raw_ops.Polygamma(a=n, x=b) + tf.raw_ops.Igammac(a=b, x=tf.abs(a) + 0.1) * tf.raw_ops.Zeta(x=b + 1.0, q=b)
+        return tf.raw_ops.Polygamma(a=n, x=b) + tf.raw_ops.Igammac(
+            a=b, x=tf.abs(a) + 0.1
+        ) * tf.raw_ops.Zeta(x=b + 1.0, q=b)
 
     args = [f(3, 4), pos(3, 4, low=0.3)]
     spec, model, feeds, references, outputs = convert_and_run(tmp_path, "unseen", fn, args)
@@ -522,3 +526,11 @@ def test_generated_code_survives_keras_save(tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     for reference, actual in zip(references, reloaded(feeds)):
         compare("mixed reloaded", np.asarray(reference), actual)
+
+
+def test_supported_ops_doc_is_current():
+    from codegen import supported
+
+    assert (
+        supported.DOC.read_text(encoding="utf-8") == supported.generate()
+    ), "docs/supported_ops.md is stale: run `python -m codegen.supported`"

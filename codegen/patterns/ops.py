@@ -384,7 +384,9 @@ def one_hot(node: Node, m: Matcher):
         return None
     (x,), inputs = operands(m, node.inputs[:1])
     axis = node.attrs.get("axis", -1)
-    expr = Call("one_hot", (x, int(depth)), _kw(axis=axis, dtype=dtype) if axis != -1 else _kw(dtype=dtype))
+    expr = Call(
+        "one_hot", (x, int(depth)), _kw(axis=axis, dtype=dtype) if axis != -1 else _kw(dtype=dtype)
+    )
     if (on, off) != (1, 0):
         expr = Call("add", (Call("multiply", (expr, on - off)), off))
     return m.ops([node], expr, inputs)

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from codegen.cli import write_atomically
+from codegen.cli import main, write_atomically
 from codegen.convert import convert
 from codegen.passes.prune import TensorSpec
 from codegen.verify import import_generated, max_error, run_graph
@@ -221,7 +221,17 @@ def test_batch_statistics_norm(op, tmp_path):
 # -- loops ------------------------------------------------------------------------------------
 
 
-def build_tf1_loops(path: Path) -> None:
+def nested_loops(x):
+    """An inner loop whose trip count is the outer loop's counter."""
+
+    def outer_body(i, v):
+        _, w = tf.while_loop(lambda j, u: j < i, lambda j, u: (j + 1, u * 1.1 + 0.1), [0, v])
+        return i + 1, w
+
+    return tf.while_loop(lambda i, v: i < 4, outer_body, [tf.constant(0), x])[1]
+
+
+def build_tf1_loops(path: Path, fn=None) -> None:
     """The loops in a TF1 graph with control flow v1: frames with constant Enters."""
     v1 = tf.compat.v1
     was_v2 = v1.control_flow_v2_enabled()
@@ -230,7 +240,8 @@ def build_tf1_loops(path: Path) -> None:
         graph = tf.Graph()
         with graph.as_default():
             x = v1.placeholder(tf.float32, (None, 3), name="input")
-            tf.identity(loops(np.random.default_rng(7))(x), name="Identity")
+            fn = fn or loops(np.random.default_rng(7))
+            tf.identity(fn(x), name="Identity")
     finally:
         (v1.enable_control_flow_v2 if was_v2 else v1.disable_control_flow_v2)()
     assert any(n.op == "Enter" and n.attr["is_constant"].b for n in graph.as_graph_def().node)
@@ -256,3 +267,31 @@ def test_while_loops_as_keras_ops(loop_graph, tmp_path):
     x = np.random.default_rng(2).uniform(-1, 1, (2, 3)).astype(np.float32)
     for scale in (0.2, 1.0, 6.0):  # different trip counts of the data-dependent loop
         assert_parity(loop_graph, spec, model, x * scale, "Identity:0")
+
+
+@pytest.mark.parametrize("form", ["functional", "tf1_frames"])
+def test_nested_loops(form, tmp_path):
+    path = tmp_path / "nested.pb"
+    if form == "tf1_frames":
+        build_tf1_loops(path, nested_loops)
+    else:
+        freeze(nested_loops, path, lower=False, shape=(3,))
+    spec, model, source = converted(path, tmp_path / "out")
+    assert source.count("keras.ops.while_loop(") == 2 and not spec.report()["tensorflow"]
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "Identity:0")
+
+
+def test_loop_without_keras_form_is_reported(tmp_path, capsys):
+    """A loop whose body has an op with no keras.ops form (an exclusive cumsum) cannot be a
+    keras.ops.while_loop: one line names it, exit 4."""
+
+    def fn(x):
+        body = lambda i, v: (i + 1, tf.math.cumsum(v, axis=1, exclusive=True) + 1.0)
+        return tf.while_loop(lambda i, v: i < 3, body, [tf.constant(0), x])[1]
+
+    path = tmp_path / "loop.pb"
+    freeze(fn, path, lower=True, shape=(3,))
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 4
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == ["graph2py: error: no pattern for 1 While node"], errors

@@ -418,22 +418,26 @@ def functionalize_frames(nodes: list[Node], source: str = "graph") -> list[Node]
     from .rnn import _frames, _remove_loop  # the frame reader passes/rnn.py lifts RNNs with
 
     by_name = {n.name: n for n in nodes}
-    renamed: dict[str, str] = {}
-    for loop in _frames(nodes, by_name):
-        found = _while_of_frame(loop, by_name)
-        if found is None:
-            continue
-        new, rename = found
-        new.inputs = [renamed.get(t, t) for t in new.inputs]  # a loop reading an earlier one
-        renamed.update(rename)
-        for node in nodes:
-            node.inputs = [rename.get(t, t) for t in node.inputs]
-        nodes = _remove_loop(nodes, loop, [new]) + [new]
-        by_name = {n.name: n for n in nodes}
+    progress = True
+    while progress:  # inner loops first: the outer frame then holds a While node
+        progress = False
+        renamed: dict[str, str] = {}
+        for loop in _frames(nodes, by_name):
+            found = _while_of_frame(loop, by_name)
+            if found is None:
+                continue
+            new, rename = found
+            new.inputs = [renamed.get(t, t) for t in new.inputs]  # reading an earlier loop
+            renamed.update(rename)
+            for node in nodes:
+                node.inputs = [rename.get(t, t) for t in node.inputs]
+            nodes = _remove_loop(nodes, loop, [new]) + [new]
+            by_name = {n.name: n for n in nodes}
+            progress = True
     left = sorted({str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")})
     if left:
         raise UnsupportedError(
-            *(f"{source}: while loop {name!r} is not one graph2py can read (nested loops?)" for name in left)
+            *(f"{source}: while loop {name!r} is not one graph2py can read" for name in left)
         )
     return nodes
 

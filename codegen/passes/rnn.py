@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Node, decode_node, split_ref
+from .fold import strided_slice_index
 from .shapes import rule
 
 LSTM_OP = "_Graph2pyLSTM"
@@ -380,6 +381,15 @@ def _split_v(node, x, sizes, axis):
     return list(np.split(x, bounds, axis=int(axis)))
 
 
+def _strided_slice(node, x, begin, end, strides):
+    return x[strided_slice_index(node, begin, end, strides, x.ndim)]
+
+
+def _unpack(node, x):
+    axis = int(node.attrs.get("axis", 0))
+    return [np.take(x, i, axis=axis) for i in range(x.shape[axis])]
+
+
 _KERNELS = {
     "Identity": lambda n, x: x,
     "Snapshot": lambda n, x: x,
@@ -395,6 +405,10 @@ _KERNELS = {
     "Split": _split,
     "SplitV": _split_v,
     "ConcatV2": lambda n, *xs: np.concatenate(xs[:-1], axis=int(xs[-1])),
+    "StridedSlice": _strided_slice,
+    "Unpack": _unpack,
+    "Squeeze": lambda n, x: np.squeeze(x, axis=tuple(n.attrs.get("squeeze_dims") or []) or None),
+    "Reshape": lambda n, x, shape: np.reshape(x, [int(d) for d in shape]),
 }
 
 
@@ -416,6 +430,7 @@ class _Cell:
     weights: dict[str, tuple]  # Keras weight -> recipe template with ("input", tensor) leaves
     values: dict[str, np.ndarray]  # Keras weight -> value, for the check
     reset_after: bool = False
+    go_backwards: bool = False
 
 
 @dataclass
@@ -462,7 +477,7 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
         raise _NotRNN("not one or two states")
     if cell is None:
         raise _NotRNN("no cell")
-    x = _batch_major(io.time_major, by_name)
+    x, cell.go_backwards = _batch_major(io.time_major, by_name)
     return _rewrite(loop, cell, x, states, io.out_var, by_name, nodes)
 
 
@@ -502,14 +517,22 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0])
 
 
-def _batch_major(time_major: str, by_name: dict[str, Node]) -> str:
+def _batch_major(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool]:
+    """(the batch-major sequence the loop's input was transposed from, whether the loop reads
+    it backwards: Keras's go_backwards reverses the time-major sequence)."""
     node = by_name.get(split_ref(time_major)[0])
+    backwards = node is not None and node.op in ("ReverseV2", "Reverse")
+    if backwards:
+        axis = _small_value(node.inputs[1], by_name)
+        if axis is None or [int(a) for a in np.atleast_1d(axis)] not in ([0], [True, False, False]):
+            raise _NotRNN("input reversed along another axis")
+        node = by_name.get(split_ref(node.inputs[0])[0])
     if node is None or node.op != "Transpose":
         raise _NotRNN("input not transposed from batch-major")
     perm = _small_value(node.inputs[1], by_name)
     if perm is None or [int(p) for p in perm] != [1, 0, 2]:
         raise _NotRNN("input permutation")
-    return node.inputs[0]
+    return node.inputs[0], backwards
 
 
 @dataclass
@@ -536,12 +559,18 @@ def _products(body: dict[str, Node], x_t: str) -> list[_Product]:
             kind = ("concat", _through_identity(node.inputs[1], body))
         else:
             kind = ("state", left)
-        found.append(_Product(kind, _through_identity(mm.inputs[1], body)))
+        right = _through_identity(mm.inputs[1], body)
+        sliced = body.get(split_ref(right)[0])
+        if sliced is not None and sliced.op == "StridedSlice":
+            right = _through_identity(sliced.inputs[0], body)  # gate columns of a weight
+        found.append(_Product(kind, right))
     return found
 
 
 def _by(products, weights, left) -> list[_Source]:
-    return [weights[p.right] for p in products if p.left == left and p.right in weights]
+    """The weights multiplying `left`, each once."""
+    found = {p.right: weights[p.right] for p in products if p.left == left and p.right in weights}
+    return list(found.values())
 
 
 def _vectors(weights: dict[str, _Source], size: int) -> list[_Source]:
@@ -637,9 +666,10 @@ def _scalars(body: dict[str, Node], outer: dict[str, Node]) -> list[float]:
 
 
 def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
-    """Keras's GRU with reset_after=True (x and h products each with a bias, the reset gate
-    applied to h's product), or TF's GRUCell ([x, h] @ gates: r, u; [x, r * h] @ candidate),
-    which is Keras's reset_after=False with the gates swapped."""
+    """Keras's GRU (x and h products; with reset_after=True, the default, each has a bias and
+    the reset gate applies to h's product, else to h before its candidate product), or TF's
+    GRUCell ([x, h] @ gates: r, u; [x, r * h] @ candidate), which is Keras's reset_after=False
+    with the gates swapped."""
     (h,) = states
     candidates = []
     for kernel in _by(products, weights, ("x",)):
@@ -651,6 +681,10 @@ def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
             candidates += [
                 _keras_cell(GRU_OP, units, kernel, recurrent, bias, reset_after=True)
                 for bias in biases
+            ]
+            candidates += [
+                _keras_cell(GRU_OP, units, kernel, recurrent, bias, reset_after=False)
+                for bias in vectors
             ]
     gates = _by(products, weights, ("concat", h.inside))
     others = [p for p in products if p.left[0] == "concat" and p.left[1] != h.inside]
@@ -783,6 +817,7 @@ def _rewrite(
         "units": cell.units,
         "return_sequences": return_sequences,
         "return_state": return_state,
+        "go_backwards": cell.go_backwards,
         "weights": templates,
     }
     if cell.op == GRU_OP:
@@ -790,8 +825,8 @@ def _rewrite(
     ports = {"seq": 0, "last": 1 if return_sequences else 0, "c": 2}
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}
-    taken = set(by_name) - {split_ref(t)[0] for found in uses.values() for t in found}
-    node = Node(_layer_scope(loop.name, taken), cell.op, [x, *roots], attrs)
+    name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
+    node = Node(name, cell.op, [x, *roots], attrs)
     for kind, found in uses.items():
         if not found:
             continue
@@ -863,13 +898,14 @@ def _bind(template, roots: list[str]):
 _PLUMBING_SCOPES = {"while", "while_context", "PartitionedCall", "StatefulPartitionedCall"}
 
 
-def _layer_scope(loop_name: str, taken: set[str]) -> str:
-    """The loop's layer scope (`sequential/lstm` for `sequential/lstm/PartitionedCall/while`),
-    as a node name no other node has."""
+def _node_name(loop_name: str, kind: str, taken: set[str]) -> str:
+    """A name in the loop's layer scope (`sequential/lstm/lstm` for the loop
+    `sequential/lstm/PartitionedCall/while`), so that the layer is named by that scope, which
+    no node of the graph has."""
     parts = loop_name.split("/")
     while len(parts) > 1 and parts[-1] in _PLUMBING_SCOPES:
         parts.pop()
-    base = "/".join(parts)
+    base = "/".join([*parts, kind])
     name, i = base, 1
     while name in taken:
         name, i = f"{base}_{i}", i + 1

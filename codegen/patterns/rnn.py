@@ -24,7 +24,11 @@ def recurrent(node: Node, m: Matcher):
     for name in _RNN_WEIGHTS:
         recipe = _recipe(a["weights"][name], node, m)
         weights.append(Weight(name, recipe, _shape_of(name, a, node, m)) if recipe else None)
-    kwargs = {"return_sequences": a["return_sequences"], "return_state": a["return_state"]}
+    kwargs = {
+        "return_sequences": a["return_sequences"],
+        "return_state": a["return_state"],
+        "go_backwards": a["go_backwards"],
+    }
     if not lstm:
         kwargs["reset_after"] = a["reset_after"]
     count = (3 if lstm else 2) if a["return_state"] else 1

@@ -317,6 +317,8 @@ CASES = [
     case("MatrixSolve", lambda a, b: tf.linalg.solve(spd(a), b), [f(3, 3), f(3, 2)], MatrixSolve=T, BatchMatMulV2=O, AddV2=O),
     # image
     case("ResizeBilinear_half_pixel", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4], half_pixel_centers=True), [f(*IMG)], ResizeBilinear=O),
+    case("ResizeBilinear_int", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4], half_pixel_centers=True), [i32(*IMG, low=-50, high=50)], ResizeBilinear=O),
+    case("Round_int", raw("Round"), [i32()], Round=T),
     case("ResizeBilinear_align_corners", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4], align_corners=True), [f(*IMG)], ResizeBilinear=T),
     case("ResizeBilinear_legacy", lambda a: tf.raw_ops.ResizeBilinear(images=a, size=[9, 4]), [f(*IMG)], ResizeBilinear=T),
     case("ResizeNearestNeighbor_half_pixel", lambda a: tf.raw_ops.ResizeNearestNeighbor(images=a, size=[9, 4], half_pixel_centers=True), [f(*IMG)], ResizeNearestNeighbor=O),
@@ -357,6 +359,7 @@ CASES = [
     # quantization
     case("FakeQuantWithMinMaxArgs", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.0, 1.5, 8), [f()], FakeQuantWithMinMaxArgs=O),
     case("FakeQuantWithMinMaxArgs_narrow4", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -1.0, 2.0, 4, narrow_range=True), [f()], FakeQuantWithMinMaxArgs=O),
+    case("FakeQuantWithMinMaxArgs_many", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -0.37, 5.1, 7), [f(50, 40, low=-1, high=6)], FakeQuantWithMinMaxArgs=O),
     case("FakeQuantWithMinMaxVars", lambda a: tf.quantization.fake_quant_with_min_max_vars(a, const(-1.7), const(2.3)), [f()], FakeQuantWithMinMaxVars=O),
     case("FakeQuantWithMinMaxVarsPerChannel", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const([-1, -2, -.5, -3, 0]), const([1, .5, 2, 3, 1])),
          [f()], FakeQuantWithMinMaxVarsPerChannel=O),
@@ -366,8 +369,28 @@ CASES = [
     case("Dequantize_qint8_scaled", lambda a: a + dequantized(tf.qint8, "SCALED"), [f()], AddV2=O),
     case("Dequantize_quint8_scaled", lambda a: a + dequantized(tf.quint8, "SCALED"), [f()], AddV2=O),
     case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=O),
+    case("FakeQuantWithMinMaxVarsPerChannel_wide", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const(-np.linspace(1, 2, 20)), const(np.linspace(0.5, 3, 20))),
+         [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=T),
+    # more TensorFlow-only ops: shape-changing, data-dependent, several outputs
+    case("MatrixDiag", raw("MatrixDiag"), [f(3)], MatrixDiag=T),
+    case("MatrixDiagPart", raw("MatrixDiagPart"), [f(4, 3)], MatrixDiagPart=T),
+    case("MatrixSetDiag", raw("MatrixSetDiag"), [f(4, 3), f(3)], MatrixSetDiag=T),
+    case("Cross", raw("Cross"), [f(4, 3), f(4, 3)], Cross=T),
+    case("ReverseSequence", lambda a: tf.reverse_sequence(a, const([2, 4], "int32"), seq_axis=1, batch_axis=0), [f()], ReverseSequence=T),
+    case("Unique", lambda a: tf.unique(tf.reshape(a, [-1])), [i32(3, low=0, high=4)], Unique=T, Reshape=O),
+    case("SegmentMax", lambda a: tf.math.segment_max(a, const([0, 1, 1, 2], "int32")), [fixed(np.linspace(-3, 3, 80).reshape(4, 4, 5), "float32")], SegmentMax=T),
+    case("UnsortedSegmentProd", lambda a: tf.math.unsorted_segment_prod(a, const([[0, 2, 0, 1]] * 2, "int32"), 3), [f()], UnsortedSegmentProd=T),
+    case("Complex_ComplexAbs", lambda a, b: tf.abs(tf.complex(a, b)), [f(), f()], Complex=T, ComplexAbs=T),
+    case("RFFT", lambda a: tf.math.real(tf.signal.rfft(a)), [f(3, 8)], RFFT=T, Real=T),
+    case("SparseSoftmaxCrossEntropyWithLogits", lambda a, i: tf.nn.sparse_softmax_cross_entropy_with_logits(i[:, 0], a), [f(5), i32(1, low=0, high=4)],
+         SparseSoftmaxCrossEntropyWithLogits=T, StridedSlice=O),
+    case("CheckNumerics", lambda a: tf.debugging.check_numerics(a, "bad"), [f()], CheckNumerics=T),
+    case("HistogramFixedWidth", lambda a: tf.histogram_fixed_width(a, [-2.0, 2.0], 6), [f()], HistogramFixedWidth=T),
+    case("NthElement", lambda a: tf.raw_ops.NthElement(input=a, n=2), [f(3, 6)], NthElement=T),
+    case("TensorScatterSub", lambda a: tf.raw_ops.TensorScatterSub(tensor=a, indices=const([[1, 2]], "int32"), updates=const(np.ones((1, 5)))), [f()], TensorScatterSub=T),
     # strings and other dtypes through the TensorFlow-only layer
     case("StringLength", lambda s: tf.strings.length(s), [Arg(S, "string")], StringLength=T),
+    case("StringToHashBucketFast", lambda s: tf.strings.to_hash_bucket_fast(s, 7), [Arg(S, "string")], StringToHashBucketFast=T),
 ]
 # fmt: on
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..graph import Node
 from ..passes.fold import fake_quant_range, strided_slice_index
 from ..spec import Call, Item, Ref
-from . import Matcher, fallback
+from . import INLINE_CONSTANT, Matcher, fallback
 
 UNARY = {
     "Abs": "abs",
@@ -139,6 +139,8 @@ def _is_float(node: Node) -> bool:
 
 @fallback(*UNARY)
 def unary(node: Node, m: Matcher):
+    if node.op in ("Round", "Rint") and not _is_float(node):
+        return None  # TF leaves integers alone; keras.ops.round does not
     (x,), inputs = operands(m, node.inputs[:1])
     return m.ops([node], Call(UNARY[node.op], (x,)), inputs)
 
@@ -441,6 +443,8 @@ def resize(node: Node, m: Matcher):
     method = "bilinear" if node.op == "ResizeBilinear" else "nearest"
     (x,), inputs = operands(m, node.inputs[:1])
     kwargs = _kw(interpolation=method) if method != "bilinear" else ()
+    if method == "bilinear" and node.attrs.get("T", "float32") != "float32":
+        x = Call("cast", (x, "float32"))  # TF's ResizeBilinear returns float32 for any input
     return m.ops([node], Call("image.resize", (x, tuple(size)), kwargs), inputs)
 
 
@@ -502,23 +506,34 @@ def l2_loss(node: Node, m: Matcher):
 @fallback("FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
 def fake_quant(node: Node, m: Matcher):
     """Quantize-dequantize with TF's nudged range (fake_quant_ops_functor.h). The range is
-    computed here, in float32 as TF does, so the expression is only clip, floor and scale."""
+    computed here in float32, as TF does, leaving floor((clip(x - min, 0, max - min)) / scale
+    + 0.5) * scale + min, multiplying by 1/scale like TF so values round to the same step.
+    Per-channel ranges wider than a few literals go to the TensorFlow-only layer."""
     if node.op == "FakeQuantWithMinMaxArgs":
         low, high = node.attrs.get("min", -6.0), node.attrs.get("max", 6.0)
     else:
         low, high = m.const(node.inputs[1]), m.const(node.inputs[2])
-        if low is None or high is None:
-            return None  # a range computed in the graph: the TensorFlow-only layer
+        if low is None or high is None or low.size > INLINE_CONSTANT:
+            return None
     bits, narrow = node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False)
     nudged = fake_quant_range(low, high, bits, narrow)
     if nudged is None:
         return None
+    low, high, scale = nudged
     per_channel = node.op == "FakeQuantWithMinMaxVarsPerChannel"
-    low, high, scale, inverse = (
-        Call("convert_to_tensor", (v.tolist(),)) if per_channel else v.reshape(()).item()
-        for v in (*nudged, np.float32(1) / nudged[2])
+    low, span, scale, inverse = (
+        Call("convert_to_tensor", ([_float32(v) for v in x],)) if per_channel else _float32(x)
+        for x in (low, high - low, scale, np.float32(1) / scale)
     )
     (x,), inputs = operands(m, node.inputs[:1])
-    shifted = Call("subtract", (Call("clip", (x, low, high)), low))
+    shifted = Call("clip", (Call("subtract", (x, low)), 0.0, span))
     steps = Call("floor", (Call("add", (Call("multiply", (shifted, inverse)), 0.5)),))
     return m.ops([node], Call("add", (Call("multiply", (steps, scale)), low)), inputs)
+
+
+def _float32(value) -> float:
+    """A float32 as the shortest Python float that converts back to it: 0.011764706, not
+    0.011764705882352941 (the float32 value itself is what the op computes with)."""
+    value = np.float32(value)
+    short = float(str(value))
+    return short if np.float32(short) == value else float(value)

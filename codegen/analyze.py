@@ -123,6 +123,7 @@ def analyze(
         # with unclaimed ops some inputs are never produced; keep the order patterns found
         layers=_dependency_order(layers, input_set) if not unclaimed else layers,
         outputs=list(pruned.outputs),
+        graph_outputs=list(pruned.source_outputs),
         version=__version__,
         unsupported=dict(sorted(unclaimed.items())),
     )

@@ -89,7 +89,7 @@ def check(
     model_mod, loader = import_generated(directory)
     model = loader.load_weights(model_mod.build_model(), str(source))
     feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
-    reference = run_graph(source, feeds, spec.outputs)
+    reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)
     actual = model(arrays if len(arrays) > 1 else arrays[0], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     result = CheckResult(

@@ -118,6 +118,8 @@ class ModelSpec:
     version: str = ""
     scope: str = ""  # the scope every node sits under (a frozen Keras model's), or ""
     unsupported: dict[str, int] = field(default_factory=dict)  # op -> count no pattern claimed
+    # the outputs as the source graph names them, for running it (see passes/prune.py)
+    graph_outputs: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, dict[str, int]]:
         """Source nodes per path, by op type: what became layers, keras.ops, TensorFlow."""

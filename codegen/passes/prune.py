@@ -12,7 +12,7 @@ computed (a dataset iterator's output) stays an input too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
@@ -66,6 +66,9 @@ class Pruned:
     inputs: list[str]  # placeholder tensors, in the model's input order
     outputs: list[str]  # output tensors, in the model's output order
     input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
+    # the outputs as the source graph names them (the Identity a TF2 graph ends with, the
+    # user's --outputs): a tensor of an inlined branch or a loop exists only here
+    source_outputs: list[str] = field(default_factory=list)
 
 
 def bypass_defaults(graph: Graph, inputs: list[TensorSpec] | None) -> Graph:
@@ -147,8 +150,11 @@ def prune(
 
     if outputs:
         output_tensors = [known(spec, "output") for spec in outputs]
+        source_outputs = [spec.tensor for spec in outputs]
     else:
-        output_tensors = _sinks(graph, resolve)
+        sinks = _sinks(graph, resolve)
+        output_tensors = list(sinks)
+        source_outputs = list(sinks.values())
         if not output_tensors:
             raise BadInputError(
                 "the graph computes nothing: no node outside constants has a result"
@@ -186,7 +192,13 @@ def prune(
                 )
             )
     ordered = [keep[n] for n in nodes if n in keep]
-    return Pruned(Graph(ordered, source=graph.source), input_tensors, output_tensors, input_shapes)
+    return Pruned(
+        Graph(ordered, source=graph.source),
+        input_tensors,
+        output_tensors,
+        input_shapes,
+        source_outputs,
+    )
 
 
 def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
@@ -204,13 +216,14 @@ def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
         raise UsageError(*problems)
 
 
-def _sinks(graph: Graph, resolve) -> list[str]:
-    """Outputs nobody reads, skipping side-effect-only ops and constants. Found before Identity
-    nodes are bypassed: TF2 names each output with an Identity, and the tensor behind one may
-    also feed other nodes (the values of a TopK whose indices are used further on)."""
+def _sinks(graph: Graph, resolve) -> dict[str, str]:
+    """Outputs nobody reads, skipping side-effect-only ops and constants: {tensor: the sink's
+    own name}. Found before Identity nodes are bypassed: TF2 names each output with an
+    Identity, and the tensor behind one may also feed other nodes (the values of a TopK whose
+    indices are used further on)."""
     used = {split_ref(t)[0] for n in graph for t in n.inputs}
     skip = SIDE_EFFECT_OPS | {"Const", "Placeholder"}
-    found = []
+    found: dict[str, str] = {}
     for node in graph:
         if node.op in skip or node.name in used:
             continue
@@ -218,7 +231,7 @@ def _sinks(graph: Graph, resolve) -> list[str]:
         producer = graph.nodes.get(split_ref(tensor)[0])
         if producer is None or producer.op in skip or tensor in found:
             continue
-        found.append(tensor)
+        found[tensor] = node.output(0)
     return found
 
 

@@ -349,8 +349,9 @@ def _freeze_v1_randomized(graph, outputs: list[str], path: str) -> None:
 
 def _nchw_net(x, data_format: str):
     """A small conv net in either layout, same variables: conv+bias, fused batch norm, ReLU,
-    max and average pooling, a concat along channels, global average pooling and a dense head.
-    Returns (logits, feature map)."""
+    max and average pooling, a concat along channels, then two dense heads, one on global
+    average pooling (keepdims, squeezed), one on a flattened feature map. Returns (logits,
+    feature map)."""
     import tensorflow as tf
     from tf_keras.src.legacy_tf_layers import convolutional, core, normalization, pooling
 
@@ -368,8 +369,14 @@ def _nchw_net(x, data_format: str):
     bias = tf.compat.v1.get_variable("conv3/bias", (32,))
     h = tf.nn.conv2d(h, w, 1, "SAME", data_format=fmt, name="conv3/Conv2D")
     features = tf.nn.relu(tf.nn.bias_add(h, bias, data_format=fmt))
-    pooled = tf.reduce_mean(features, axis=[2, 3] if channels_first else [1, 2], name="gap")
-    logits = core.dense(pooled, 10, name="logits")
+    spatial = [2, 3] if channels_first else [1, 2]
+    pooled = tf.reduce_mean(features, axis=spatial, keepdims=True, name="gap")
+    logits = core.dense(tf.squeeze(pooled, spatial, name="squeeze"), 10, name="logits")
+    small = pooling.max_pooling2d(features, 4, 4, data_format=data_format, name="pool4")
+    if not channels_first:  # the twin flattens in the graph's (NCHW) order
+        small = tf.transpose(small, (0, 3, 1, 2))
+    flat = tf.reshape(small, (-1, 32 * 4 * 4), name="flatten")
+    logits = logits + core.dense(flat, 10, name="flat_logits")
     return tf.identity(logits, name="output"), tf.identity(features, name="features")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..graph import Graph, Node, split_ref
 from .fold import Constants
 from .prune import Pruned
+from .shapes import infer_shapes
 
 LAYOUT_OPS = {
     "Conv2D",
@@ -71,6 +72,8 @@ class _Rewrite:
         self.pruned = pruned
         self.io_layout = io_layout
         self.consts = Constants(pruned.graph)
+        self.shapes = infer_shapes(pruned.graph, self.consts, pruned.input_shapes)  # NCHW
+        self.kernels: dict[str, tuple[int, int, int]] = {}  # MatMul -> (C, H, W) it reads
         self.nodes: list[Node] = []
         self.names = set(pruned.graph.nodes)
         self.moved: set[str] = set()  # tensors held NHWC that the graph means NCHW
@@ -89,6 +92,8 @@ class _Rewrite:
             if node.op == "Const" or self.consts.is_const(node.output(0)):
                 self.nodes.append(node)
                 continue
+            if node.name in self.kernels:
+                self._permute_kernel(node)
             if not self._propagate(node):
                 node.inputs = [self._nchw(t) for t in node.inputs]
                 self.nodes.append(node)
@@ -177,6 +182,10 @@ class _Rewrite:
             return self._pad(node)
         if op == "Transpose":
             return self._transpose_op(node)
+        if op == "Squeeze":
+            return self._squeeze(node)
+        if op == "Reshape":
+            return self._flatten(node)
         return False
 
     def _emit(self, node: Node, moved: bool) -> bool:
@@ -262,8 +271,62 @@ class _Rewrite:
         """A transpose of a moved tensor composes with the move: NCHW->NHWC cancels out."""
         x, perm_t = node.inputs
         perm = self.consts.value(perm_t)
-        if perm is None or perm.size != 4:
+        if perm is None or sorted(int(p) for p in perm.reshape(-1)) != [0, 1, 2, 3]:
             return False
         composed = [TO_NCHW[int(p)] for p in perm]
         node.inputs = [x, self._const(node.name + "/nhwc_perm", np.array(composed, perm.dtype))]
         return self._emit(node, moved=False)
+
+    def _squeeze(self, node: Node) -> bool:
+        """Squeezing H and W (after a keep-dims pooling) leaves N, C in both layouts."""
+        dims = node.attrs.get("squeeze_dims") or []
+        axes = sorted({int(d) % 4 for d in dims})
+        if not axes or 1 in axes or 0 in axes:
+            return False
+        node.attrs["squeeze_dims"] = [NCHW_AXIS[i] for i in axes]
+        return self._emit(node, moved=False)
+
+    def _flatten(self, node: Node) -> bool:
+        """reshape(x, [-1, C*H*W]) read only by x @ W: flattening the NHWC tensor instead and
+        permuting W's rows to match spares a transpose back to NCHW. The flattened tensor's
+        order differs from the graph's, so it must feed nothing else."""
+        x, target_t = node.inputs
+        shape, target = self.shapes.get(x), self.consts.value(target_t)
+        if shape is None or None in shape[1:] or target is None or target.shape != (2,):
+            return False
+        size = int(np.prod(shape[1:]))
+        if int(target[1]) not in (size, -1) or (int(target[1]) == -1 and int(target[0]) != -1):
+            return False
+        users = self.pruned.graph.users(node.output(0))
+        if len(users) != 1 or node.output(0) in self.pruned.outputs:
+            return False
+        mm = users[0]
+        kernel = self.consts.value(mm.inputs[1]) if mm.op == "MatMul" else None
+        if kernel is None or mm.inputs[0] != node.output(0) or mm.attrs.get("transpose_a"):
+            return False
+        rows = 1 if mm.attrs.get("transpose_b") else 0
+        if kernel.ndim != 2 or kernel.shape[rows] != size:
+            return False
+        self.kernels[mm.name] = tuple(int(d) for d in shape[1:])
+        return self._emit(node, moved=False)
+
+    def _permute_kernel(self, node: Node) -> None:
+        """The MatMul after `_flatten`: its kernel's C*H*W axis reordered to H*W*C, as graph
+        nodes, so the weight loader shows the reshape and transpose it applies."""
+        c, h, w = self.kernels[node.name]
+        kernel = node.inputs[1]
+        units = int(self.consts.value(kernel).shape[0 if node.attrs.get("transpose_b") else 1])
+        base = split_ref(kernel)[0] + "_nhwc_rows"
+        if node.attrs.get("transpose_b"):
+            shape, perm, flat = (units, c, h, w), (0, 2, 3, 1), (units, h * w * c)
+        else:
+            shape, perm, flat = (c, h, w, units), (1, 2, 0, 3), (h * w * c, units)
+        t = self._reshape(kernel, shape, base + "/split")
+        t = self._transpose(t, perm, base + "/transpose").output(0)
+        node.inputs = [node.inputs[0], self._reshape(t, flat, base)]
+
+    def _reshape(self, tensor: str, shape, name: str) -> str:
+        target = self._const(name + "/shape", np.array(shape, np.int32))
+        node = Node(self._new_name(name), "Reshape", [tensor, target], {"T": "float32"})
+        self.nodes.append(node)
+        return node.output(0)

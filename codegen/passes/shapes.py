@@ -69,7 +69,6 @@ BINARY = {
     "FloorDiv",
     "FloorMod",
     "DivNoNan",
-    "BiasAdd",
     "Greater",
     "Less",
     "Equal",
@@ -130,40 +129,79 @@ def _conv_like(shape, ksize, strides, dilations, padding, channels, explicit=())
     return (shape[0], h, w, channels)
 
 
+_NHWC, _NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+
+
+def _nchw(fn):
+    """A rule written for NHWC, applied to an NCHW node: its input shape and its 4-element
+    attributes permuted to NHWC, its result back to NCHW."""
+
+    def wrapped(node, ins, c):
+        a = node.attrs
+        if a.get("data_format", "NHWC") == "NHWC":
+            return fn(a, ins, c)
+        if a.get("data_format") != "NCHW" or ins[0] is None or len(ins[0]) != 4:
+            return None
+        attrs = dict(a)
+        for key in ("strides", "ksize", "dilations"):
+            if key in attrs:
+                attrs[key] = [attrs[key][i] for i in _NHWC]
+        pads = attrs.get("explicit_paddings")
+        if pads:
+            attrs["explicit_paddings"] = [pads[2 * i + j] for i in _NHWC for j in (0, 1)]
+        out = fn(attrs, [tuple(ins[0][i] for i in _NHWC), *ins[1:]], c)
+        return None if out is None else tuple(out[i] for i in _NCHW)
+
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
 @rule("Conv2D", "DepthwiseConv2dNative")
 def _conv(node, ins, c):
     """Filters are HWIO for Conv2D and HW(in)(multiplier) for depthwise: only the output
     channel count differs."""
-    fshape = ins[1]
-    if fshape is None or node.attrs.get("data_format", "NHWC") != "NHWC":
-        return None
-    channels = fshape[3] if node.op == "Conv2D" else fshape[2] * fshape[3]
-    a = node.attrs
-    return _conv_like(
-        ins[0],
-        fshape[:2],
-        a["strides"],
-        a.get("dilations", [1] * 4),
-        a["padding"],
-        channels,
-        a.get("explicit_paddings"),
-    )
+    depthwise = node.op == "DepthwiseConv2dNative"
+
+    def nhwc(a, ins, c):
+        fshape = ins[1]
+        if fshape is None:
+            return None
+        channels = fshape[2] * fshape[3] if depthwise else fshape[3]
+        return _conv_like(
+            ins[0],
+            fshape[:2],
+            a["strides"],
+            a.get("dilations", [1] * 4),
+            a["padding"],
+            channels,
+            a.get("explicit_paddings"),
+        )
+
+    return _nchw(nhwc)(node, ins, c)
 
 
 @rule("MaxPool", "AvgPool")
 def _pool(node, ins, c):
-    a = node.attrs
-    if ins[0] is None or a.get("data_format", "NHWC") != "NHWC":
-        return None
-    return _conv_like(
-        ins[0],
-        a["ksize"][1:3],
-        a["strides"],
-        [1] * 4,
-        a["padding"],
-        ins[0][3],
-        a.get("explicit_paddings"),
-    )
+    def nhwc(a, ins, c):
+        if ins[0] is None:
+            return None
+        return _conv_like(
+            ins[0],
+            a["ksize"][1:3],
+            a["strides"],
+            [1] * 4,
+            a["padding"],
+            ins[0][3],
+            a.get("explicit_paddings"),
+        )
+
+    return _nchw(nhwc)(node, ins, c)
+
+
+@rule("BiasAdd")
+def _bias_add(node, ins, c):
+    """The bias runs along the channel axis, last or (NCHW) second: the shape is x's."""
+    return ins[0]
 
 
 @rule("Conv2DBackpropInput")

@@ -4,6 +4,10 @@ preprocessing Normalization layer."""
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
 from ..graph import Node
 from . import Matcher, pattern
 
@@ -19,15 +23,31 @@ def fused_batch_norm(node: Node, m: Matcher):
     if channels is None:
         return None
     c = (channels,)
-    weights = [
-        m.weight("gamma", scale, c),
-        m.weight("beta", offset, c),
-        m.weight("moving_mean", mean, c),
-        m.weight("moving_variance", var, c),
-    ]
-    eps = float(node.attrs.get("epsilon", 1e-3))
-    return m.layer(
-        "BatchNormalization", [node], [x], kwargs={"epsilon": _f32(eps)}, weights=weights
+    kwargs: dict = {"epsilon": _f32(float(node.attrs.get("epsilon", 1e-3)))}
+    weights = []
+    if _literal(m, scale, 1.0):
+        kwargs["scale"] = False
+    else:
+        weights.append(m.weight("gamma", scale, c))
+    if _literal(m, offset, 0.0):
+        kwargs["center"] = False
+    else:
+        weights.append(m.weight("beta", offset, c))
+    weights += [m.weight("moving_mean", mean, c), m.weight("moving_variance", var, c)]
+    return m.layer("BatchNormalization", [node], [x], kwargs=kwargs, weights=weights)
+
+
+def _literal(m: Matcher, tensor: str, fill: float) -> bool:
+    """A constant the graph's author wrote, not a frozen variable, holding only `fill`: the
+    ones (zeros) a fused batch norm gets for `scale=False` (`center=False`) in Keras 2 and
+    tf-slim. Such a layer has no gamma (beta) to train."""
+    value = m.const(tensor)
+    name = m.node(tensor).name.rsplit("/", 1)[-1]
+    return (
+        value is not None
+        and m.node(tensor).op == "Const"
+        and re.fullmatch(r"Const(_\d+)?", name) is not None
+        and bool(np.all(value == fill))
     )
 
 

@@ -121,7 +121,9 @@ def converted(path: Path, out: Path, inputs=None):
 
 
 def assert_parity(path, spec, model, x, output: str) -> None:
-    """`output` is the graph's own tensor: spec.outputs may name one inside an inlined branch."""
+    """`output` is the graph's own name for the output: spec.outputs may name a tensor inside
+    an inlined branch or a loop, which the graph does not have."""
+    assert spec.graph_outputs == [output]
     (reference,) = run_graph(path, {spec.inputs[0].tensor: x}, [output])
     error, bound = max_error(reference, np.asarray(model(x, training=False)))
     assert error <= bound, f"max|Δ| = {error:.3g} exceeds {bound:.3g}"
@@ -195,6 +197,26 @@ def test_inputs_keeps_a_default_placeholder(tf2_graph, tmp_path):
         actual = np.asarray(model([x, np.array([flag])], training=False))
         error, bound = max_error(reference, actual)
         assert error <= bound, f"training={flag}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
+
+
+def test_functional_case(tmp_path):
+    """StatelessCase (TF1 graph, control flow v2): an index with a default resolves, a computed
+    one selects; an index out of range takes the last branch, as in TF."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, *SHAPE), name="input")
+        mode = tf.compat.v1.placeholder_with_default(7, [], name="mode")
+        y = tf.switch_case(mode, [lambda: x + 1.0, lambda: x * 2.0, lambda: tf.tanh(x)])
+        index = tf.cast(tf.reduce_sum(x) > 0, tf.int32)
+        tf.identity(tf.switch_case(index, [lambda: y - 1.0, lambda: y * 3.0]), name="output")
+    assert Counter(n.op for n in graph.as_graph_def().node)["StatelessCase"] == 2
+    path = tmp_path / "case.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString(deterministic=True))
+    spec, model, source = converted(path, tmp_path / "out")
+    assert spec.report()["keras.ops"].get("SelectV2") == 1, spec.report()
+    assert "keras.ops.tanh(" in source or "tanh" in source
+    for x in inputs_both_ways(1):
+        assert_parity(path, spec, model, x, "output:0")
 
 
 @pytest.mark.parametrize("op", ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])

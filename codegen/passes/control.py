@@ -185,10 +185,14 @@ def _is_switch(node: Node) -> bool:
     return node.op in SWITCH_OPS and len(node.inputs) == 2 and _outputs(node) > 0
 
 
+MAX_BRANCHES = 1024  # a lowered Case with more outputs than this is no model's
+
+
 def _outputs(node: Node) -> int:
     if node.op == "_SwitchN":
         count = node.attrs.get("num_outs")
-        return count if isinstance(count, int) and not isinstance(count, bool) else 0
+        ok = isinstance(count, int) and not isinstance(count, bool) and 0 < count <= MAX_BRANCHES
+        return count if ok else 0
     return 2
 
 

@@ -199,6 +199,21 @@ def test_inputs_keeps_a_default_placeholder(tf2_graph, tmp_path):
         assert error <= bound, f"training={flag}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
 
 
+def test_default_with_unknown_batch_stays_an_input(tmp_path):
+    """Example data as a default (shape [None, 3]) is an input, not a setting to fold away."""
+    graph = tf.Graph()
+    with graph.as_default():
+        default = np.ones((1, 3), np.float32)
+        x = tf.compat.v1.placeholder_with_default(default, [None, 3], name="input")
+        tf.identity(tf.tanh(x) * 2.0 + 0.5, name="output")
+    path = tmp_path / "example_default.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString(deterministic=True))
+    spec, model, _ = converted(path, tmp_path / "out")
+    assert [(i.name, i.shape) for i in spec.inputs] == [("input", (3,))]
+    x = np.random.default_rng(0).uniform(-2, 2, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "output:0")
+
+
 def test_functional_case(tmp_path):
     """StatelessCase (TF1 graph, control flow v2): an index with a default resolves, a computed
     one selects; an index out of range takes the last branch, as in TF."""

@@ -4,10 +4,11 @@ Identity-like ops are bypassed (they are TF plumbing, not model structure), cont
 already gone, and whatever does not feed an output is dropped. The result names its inputs and
 outputs explicitly, so later stages never guess.
 
-A `PlaceholderWithDefault` with a constant default (`is_training`, default False) is a switch
-for training code, not data: it is replaced by its default, so the conditions it drives resolve
-statically for inference. Naming it in --inputs keeps it as a model input; one whose default is
-computed (a dataset iterator's output) stays an input too.
+A `PlaceholderWithDefault` with a constant default and a fully known shape (`is_training`,
+default False, shape []) is a switch for training code, not data: it is replaced by its
+default, so the conditions it drives resolve statically for inference. Naming it in --inputs
+keeps it as a model input; so does a default that is computed (a dataset iterator's output) or
+a shape with an unknown dimension (example data standing in for a batch of any size).
 """
 
 from __future__ import annotations
@@ -86,12 +87,18 @@ def bypass_defaults(graph: Graph, inputs: list[TensorSpec] | None) -> Graph:
     for node in graph:
         if node.op != "PlaceholderWithDefault":
             nodes.append(node)
-        elif node.name not in named and (inputs or consts.is_const(node.inputs[0])):
+        elif node.name not in named and (inputs or _is_setting(node, consts)):
             alias[node.output(0)] = node.inputs[0]
         else:
             nodes.append(Node(node.name, "Placeholder", [], dict(node.attrs)))
     nodes = [Node(n.name, n.op, [alias.get(t, t) for t in n.inputs], n.attrs) for n in nodes]
     return Graph(nodes, graph.functions, graph.source)
+
+
+def _is_setting(node: Node, consts) -> bool:
+    shape = node.attrs.get("shape")
+    known = isinstance(shape, tuple) and all(d is not None for d in shape)
+    return known and consts.is_const(node.inputs[0])
 
 
 def prune(

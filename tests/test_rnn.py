@@ -50,11 +50,11 @@ def text_model(path: Path) -> dict:
     return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
 
 
-def dynamic_rnn(path: Path, kind: str, frames: bool = False) -> dict:
+def dynamic_rnn(path: Path, kind: str, frames: bool = False, time_major: bool = False) -> dict:
     """A TF1 graph: dynamic_rnn over LSTMCell (outputs and the final c) or GRUCell (the final
-    state), frozen with convert_variables_to_constants. Its loop is a functional While, or
-    with `frames` TF1's own control flow (Enter/Merge/Switch/Exit and tensor arrays), as graphs
-    written by TF 1.x have it."""
+    state; with `time_major`, the outputs too), frozen with convert_variables_to_constants. Its
+    loop is a functional While, or with `frames` TF1's own control flow (Enter/Merge/Switch/Exit
+    and tensor arrays), as graphs written by TF 1.x have it."""
     from tensorflow.python.ops import control_flow_util
 
     rng = np.random.default_rng(12 if kind == "lstm" else 13)
@@ -62,26 +62,34 @@ def dynamic_rnn(path: Path, kind: str, frames: bool = False) -> dict:
     v2 = control_flow_util.ENABLE_CONTROL_FLOW_V2
     control_flow_util.ENABLE_CONTROL_FLOW_V2 = not frames
     try:
-        frozen = _dynamic_rnn(graph, kind, rng)
+        frozen = _dynamic_rnn(graph, kind, rng, time_major)
     finally:
         control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
     path.write_bytes(frozen.SerializeToString(deterministic=True))
     classes = ["LSTM"] if kind == "lstm" else ["GRU"]
-    return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
+    x = rng.uniform(-2, 2, (T, 3, F) if time_major else (3, T, F)).astype(np.float32)
+    # time-major: the sequence is transposed in and out of the layer
+    ops = {"Transpose": 2} if time_major else {}
+    return {"path": path, "x": x, "classes": classes, "ops": ops}
 
 
-def _dynamic_rnn(graph, kind, rng):
+def _dynamic_rnn(graph, kind, rng, time_major):
     from tf_keras.src.layers.rnn import legacy_cells
 
     with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
+        shape = (T, None, F) if time_major else (None, T, F)
+        x = tf.compat.v1.placeholder(tf.float32, shape, name="x")
         cell = legacy_cells.LSTMCell(UNITS) if kind == "lstm" else legacy_cells.GRUCell(UNITS)
-        outputs, state = tf.compat.v1.nn.dynamic_rnn(cell, x, dtype=tf.float32)
+        outputs, state = tf.compat.v1.nn.dynamic_rnn(
+            cell, x, dtype=tf.float32, time_major=time_major
+        )
+        names = []
+        if kind == "lstm" or time_major:
+            names.append(tf.identity(outputs, name="outputs").op.name)
         if kind == "lstm":
-            names = [tf.identity(outputs, name="outputs").op.name]
             names.append(tf.identity(state.c, name="final_c").op.name)
         else:
-            names = [tf.identity(state, name="final_h").op.name]
+            names.append(tf.identity(state, name="final_h").op.name)
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(tf.compat.v1.global_variables_initializer())
             for v in tf.compat.v1.global_variables():
@@ -122,6 +130,7 @@ BUILDERS = {
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
     "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),
     "dynamic_rnn_gru_frames": lambda p: dynamic_rnn(p, "gru", frames=True),
+    "dynamic_rnn_gru_time_major": lambda p: dynamic_rnn(p, "gru", time_major=True),
     "keras3_bidirectional": keras3_model,
 }
 

@@ -88,9 +88,11 @@ def _remove_loop(nodes: list[Node], loop: Loop, new: list[Node]) -> list[Node]:
     for node in nodes + new:
         for t in node.inputs:
             readers.setdefault(split_ref(t)[0], []).append((node.name, t))
-    views = [n for n in new if n.op == RESULT_OP]
-    provided = {f"{v.name}:{p}" for v in views for p in v.attrs["ports"]}
-    removed = set(loop.members) | {v.name for v in views if v.name in by_name}
+    replacing = [n for n in new if n.name in by_name]
+    provided = {
+        f"{n.name}:{p}" for n in replacing for p in n.attrs.get("ports", [0]) if n.op != "Const"
+    }
+    removed = set(loop.members) | {n.name for n in replacing}
     stack = list(removed)
     while stack:
         for reader, tensor in readers.get(stack.pop(), []):
@@ -158,22 +160,22 @@ def _frame_loop(name: str, enters: list[Node], members: set[str], by_name) -> Lo
     for enter in enters:
         if enter.attrs.get("is_constant"):
             invariants[enter.output(0)] = enter.inputs[0]
+    switches: dict[str, list[Node]] = {}
+    for member in members:
+        node = by_name[member]
+        if node.op == "Switch" and node.inputs:
+            switches.setdefault(node.inputs[0], []).append(node)
     for member in sorted(members):
         merge = by_name[member]
         if merge.op != "Merge" or len(merge.inputs) != 2:
             continue
         enter, nxt = (by_name[split_ref(t)[0]] for t in merge.inputs)
-        if enter.op != "Enter" or nxt.op != "NextIteration":
+        if enter.op != "Enter" or nxt.op != "NextIteration" or not nxt.inputs:
             return None
-        switches = [
-            n
-            for n in (by_name[m] for m in members)
-            if n.op == "Switch" and n.inputs and n.inputs[0] == merge.output(0)
-        ]
-        if len(switches) != 1:
+        if len(switches.get(merge.output(0), [])) != 1:
             return None
-        switch = switches[0]
-        out = next((e for s, e in exits.items() if s == switch.output(0)), None)
+        switch = switches[merge.output(0)][0]
+        out = exits.get(switch.output(0))
         loop_vars.append(LoopVar(enter.inputs[0], switch.output(1), nxt.inputs[0], out))
     body = {m: by_name[m] for m in members}
     return Loop(name, loop_vars, invariants, body, members)
@@ -273,10 +275,15 @@ def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
     return None
 
 
-def _small_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
+def _small_value(tensor: str, by_name: dict[str, Node], depth: int = 0, memo=None):
     """A small constant computed from Consts (a permutation built with Range/ConcatV2)."""
-    if depth > 16:
-        return None
+    memo = {} if memo is None else memo
+    if tensor not in memo:
+        memo[tensor] = None if depth > 16 else _small_value_of(tensor, by_name, depth, memo)
+    return memo[tensor]
+
+
+def _small_value_of(tensor: str, by_name: dict[str, Node], depth: int, memo: dict):
     name, port = split_ref(tensor)
     node = by_name.get(name)
     if node is None or port != 0:
@@ -284,7 +291,9 @@ def _small_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
     if node.op == "Const":
         value = node.attrs.get("value")
         return value if isinstance(value, np.ndarray) else None
-    ins = [_small_value(t, by_name, depth + 1) for t in node.inputs]
+    if node.op not in ("Identity", "Snapshot", "Range", "ConcatV2"):
+        return None
+    ins = [_small_value(t, by_name, depth + 1, memo) for t in node.inputs]
     if any(v is None for v in ins):
         return None
     try:
@@ -477,8 +486,8 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
         raise _NotRNN("not one or two states")
     if cell is None:
         raise _NotRNN("no cell")
-    x, cell.go_backwards = _batch_major(io.time_major, by_name)
-    return _rewrite(loop, cell, x, states, io.out_var, by_name, nodes)
+    x, batch_major, cell.go_backwards = _batch_major(io.time_major, by_name)
+    return _rewrite(loop, cell, x, batch_major, states, io.out_var, by_name, nodes)
 
 
 def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
@@ -498,14 +507,14 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
             raise _NotRNN("input list not from a tensor")
         time_major = source_node.inputs[0]
     elif source_node is not None and source_node.op == "TensorArrayV3":
-        scatters = [
-            n
-            for n in by_name.values()
-            if n.op == "TensorArrayScatterV3" and n.inputs[0] == source_node.output(0)
-        ]
-        if len(scatters) != 1:
-            raise _NotRNN("input array not scattered once")
-        time_major = scatters[0].inputs[2]
+        # the read's flow input is the scatter that filled the array
+        flow = outer_of.get(_through_identity(read.inputs[2], body), "")
+        scatter = by_name.get(split_ref(_through_identity(flow, by_name))[0])
+        if scatter is None or scatter.op != "TensorArrayScatterV3":
+            raise _NotRNN("input array not scattered")
+        if scatter.inputs[0] != source_node.output(0):
+            raise _NotRNN("input array scattered into another array")
+        time_major = scatter.inputs[2]
     else:
         raise _NotRNN("input sequence")
     if not writes:
@@ -517,22 +526,24 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0])
 
 
-def _batch_major(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool]:
-    """(the batch-major sequence the loop's input was transposed from, whether the loop reads
-    it backwards: Keras's go_backwards reverses the time-major sequence)."""
-    node = by_name.get(split_ref(time_major)[0])
-    backwards = node is not None and node.op in ("ReverseV2", "Reverse")
+def _batch_major(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool, bool]:
+    """(the sequence the loop reads, whether it is batch-major, whether the loop reads it
+    backwards). Batch-major: what the loop's input was transposed from; Keras's go_backwards
+    reverses the time-major sequence."""
+    tensor = time_major
+    node = by_name.get(split_ref(tensor)[0])
+    backwards = node is not None and node.op in ("ReverseV2", "Reverse") and len(node.inputs) == 2
     if backwards:
         axis = _small_value(node.inputs[1], by_name)
         if axis is None or [int(a) for a in np.atleast_1d(axis)] not in ([0], [True, False, False]):
             raise _NotRNN("input reversed along another axis")
-        node = by_name.get(split_ref(node.inputs[0])[0])
-    if node is None or node.op != "Transpose":
-        raise _NotRNN("input not transposed from batch-major")
-    perm = _small_value(node.inputs[1], by_name)
-    if perm is None or [int(p) for p in perm] != [1, 0, 2]:
-        raise _NotRNN("input permutation")
-    return node.inputs[0], backwards
+        tensor = node.inputs[0]
+        node = by_name.get(split_ref(tensor)[0])
+    if node is not None and node.op == "Transpose":
+        perm = _small_value(node.inputs[1], by_name)
+        if perm is not None and [int(p) for p in perm] == [1, 0, 2]:
+            return node.inputs[0], True, backwards
+    return tensor, False, backwards
 
 
 @dataclass
@@ -783,7 +794,14 @@ def _keras_step(cell: _Cell, x, states):
 
 
 def _rewrite(
-    loop: Loop, cell: _Cell, x: str, states: list[LoopVar], out_var: LoopVar, by_name, nodes
+    loop: Loop,
+    cell: _Cell,
+    x: str,
+    batch_major: bool,
+    states: list[LoopVar],
+    out_var: LoopVar,
+    by_name,
+    nodes,
 ):
     """The lifted node and its result views, and the renaming of duplicate results.
 
@@ -791,9 +809,11 @@ def _rewrite(
     `rnn/while:4`): a user names them in --outputs and `graph2py check` asks TensorFlow for
     them. Each becomes a port of a `_Graph2pyRNNResult` node of that name, which forwards one
     output of the lifted node (ordered as Keras returns them: sequence or last h, then h, c).
+    A time-major loop (dynamic_rnn's time_major=True) gets its input and its stacked outputs
+    transposed, the latter under the stacking node's name.
     """
     readers = _readers(nodes, loop.members)
-    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": []}
+    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
     for v in loop.vars:
         outs = _follow(v.out, readers, by_name) if v.out else []
         if v is out_var:
@@ -801,15 +821,21 @@ def _rewrite(
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or _through_identity(stacked, by_name) != v.out:
                     raise _NotRNN("output list read otherwise than stacked")
-                for user in _follow(node.output(0), readers, by_name):
-                    uses[_stacked_use(user, by_name)].append(user.output(0))
+                kinds = [
+                    _stacked_use(u, by_name) for u in _follow(node.output(0), readers, by_name)
+                ]
+                if "time_major" in kinds:
+                    uses["time_major"].append(node.output(0))
+                for user, kind in zip(_follow(node.output(0), readers, by_name), kinds):
+                    if kind != "time_major":
+                        uses[kind].append(user.output(0))
         elif v is states[0]:
             uses["last"] += [v.out] if readers.get(v.out) else []
         elif len(states) == 2 and v is states[1]:
             uses["c"] += [v.out] if readers.get(v.out) else []
         elif outs:
             raise _NotRNN("a loop counter is read after the loop")
-    return_sequences = bool(uses["seq"])
+    return_sequences = bool(uses["seq"] or uses["time_major"])
     return_state = bool(uses["c"]) or (return_sequences and bool(uses["last"]))
     roots: list[str] = []
     templates = {key: _bind(t, roots) for key, t in cell.weights.items()}
@@ -826,7 +852,10 @@ def _rewrite(
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}
     name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
-    node = Node(name, cell.op, [x, *roots], attrs)
+    taken = set(by_name) | {name}
+    new = [] if batch_major else _transposed(f"{name}/batch_major", x, taken)
+    node = Node(name, cell.op, [new[-1].output(0) if new else x, *roots], attrs)
+    time_major = uses.pop("time_major")
     for kind, found in uses.items():
         if not found:
             continue
@@ -837,7 +866,21 @@ def _rewrite(
         view.attrs["ports"].append(port)
         view.attrs["kinds"].append(kind)
         view.attrs["units"] = cell.units
-    return [node, *views.values()], rename
+    seq = uses["seq"][0] if uses["seq"] else node.output(0)
+    for stacked in time_major:
+        new += _transposed(split_ref(stacked)[0], seq, taken)
+    return [node, *new, *views.values()], rename
+
+
+def _transposed(name: str, tensor: str, taken: set[str]) -> list[Node]:
+    """Nodes swapping the batch and time axes of `tensor`, the Transpose named `name`."""
+    perm_name, i = f"{name}/perm", 1
+    while perm_name in taken:
+        perm_name, i = f"{name}/perm_{i}", i + 1
+    taken.update((name, perm_name))
+    value = np.array([1, 0, 2], np.int32)
+    perm = Node(perm_name, "Const", [], {"value": value, "dtype": "int32"})
+    return [perm, Node(name, "Transpose", [tensor, perm.output(0)], {})]
 
 
 def _readers(nodes: list[Node], members: set[str]) -> dict[str, list[Node]]:
@@ -851,11 +894,12 @@ def _readers(nodes: list[Node], members: set[str]) -> dict[str, list[Node]]:
 
 
 def _follow(tensor: str, readers, by_name) -> list[Node]:
-    """The nodes reading `tensor`, looking through Identity nodes."""
+    """The nodes reading `tensor`, looking through Identity nodes (one that nothing reads, a
+    graph output's name, is a reader)."""
     result, stack = [], [tensor]
     while stack:
         for node in readers.get(stack.pop(), []):
-            if node.op in ("Identity", "Snapshot"):
+            if node.op in ("Identity", "Snapshot") and readers.get(node.output(0)):
                 stack.append(node.output(0))
             else:
                 result.append(node)
@@ -863,8 +907,8 @@ def _follow(tensor: str, readers, by_name) -> list[Node]:
 
 
 def _stacked_use(user: Node, by_name) -> str:
-    """What a reader of the stacked (time-major) outputs takes: all of them batch-major, or the
-    last step."""
+    """What a reader of the stacked (time-major) outputs takes: all of them batch-major, the
+    last step, or the time-major stack itself."""
     if user.op == "Transpose":
         perm = _small_value(user.inputs[1], by_name)
         if perm is not None and [int(p) for p in perm] == [1, 0, 2]:
@@ -881,7 +925,7 @@ def _stacked_use(user: Node, by_name) -> str:
             and not any(a.get(k, 0) for k in ("ellipsis_mask", "new_axis_mask", "begin_mask"))
         ):
             return "last"
-    raise _NotRNN(f"stacked outputs read by {user.op}")
+    return "time_major"
 
 
 def _bind(template, roots: list[str]):

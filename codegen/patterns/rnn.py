@@ -36,7 +36,7 @@ def recurrent(node: Node, m: Matcher):
     views = []
     for view in {v.name: v for i in range(count) for v in m.graph.users(outputs[i])}.values():
         if view.op != RESULT_OP:
-            return None
+            continue  # a layer reading the result
         views.append(view)
         for source, port in zip(view.inputs, view.attrs["ports"]):
             outputs[split_ref(source)[1]] = view.output(port)  # the graph's name for it

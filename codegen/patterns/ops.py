@@ -245,7 +245,15 @@ def strided_slice(node: Node, m: Matcher):
     except ValueError:
         return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, index), inputs)
+    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+
+
+def _tuple_index(index: tuple) -> tuple:
+    """A Keras tensor takes a lone slice only inside a tuple (`x[:1]` fails, `x[:1, ...]`
+    works): a one-slice index gets a trailing Ellipsis, which changes nothing else."""
+    if len(index) == 1 and isinstance(index[0], slice):
+        return (*index, Ellipsis)
+    return index
 
 
 @fallback("Slice")
@@ -255,7 +263,7 @@ def slice_(node: Node, m: Matcher):
         return None
     index = tuple(slice(b or None, None if s == -1 else b + s) for b, s in zip(begin, size))
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, index), inputs)
+    return m.ops([node], Item(x, _tuple_index(index)), inputs)
 
 
 @fallback("ConcatV2")
@@ -282,6 +290,8 @@ def _outputs(node: Node, count: int) -> list[str]:
 def unpack(node: Node, m: Matcher):
     num, axis = node.attrs.get("num"), node.attrs.get("axis", 0)
     (x,), inputs = operands(m, node.inputs[:1])
+    if num == 1:  # one output is one tensor, not a list of one
+        return m.ops([node], Call("squeeze", (x,), _kw(axis=axis)), inputs)
     kwargs = _kw(num=num, axis=axis) if axis else _kw(num=num)
     return m.ops([node], Call("unstack", (x,), kwargs), inputs, _outputs(node, num))
 
@@ -292,6 +302,8 @@ def split(node: Node, m: Matcher):
     if not isinstance(axis, int):
         return None
     (x,), inputs = operands(m, node.inputs[1:2])
+    if num == 1:
+        return m.ops([node], Call("copy", (x,)), inputs)
     kwargs = _kw(axis=axis) if axis else ()
     return m.ops([node], Call("split", (x, num), kwargs), inputs, _outputs(node, num))
 
@@ -309,6 +321,8 @@ def split_v(node: Node, m: Matcher):
         sizes[sizes.index(-1)] = total - (sum(sizes) + 1)
     cuts = [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)]
     (x,), inputs = operands(m, node.inputs[:1])
+    if len(sizes) == 1:
+        return m.ops([node], Call("copy", (x,)), inputs)
     kwargs = _kw(axis=axis) if axis else ()
     return m.ops([node], Call("split", (x, cuts), kwargs), inputs, _outputs(node, len(sizes)))
 

@@ -231,6 +231,22 @@ def test_transformer_parity_over_the_vocabulary(model_zoo, name):
         assert error <= bound
 
 
+@pytest.mark.parametrize("name", [_group("k2_attention")])
+def test_keras2_attention_layers(model_zoo, name):
+    """Keras 2 keeps EinsumDense as Einsum ops with constant kernels, and writes
+    LayerNormalization as a batch-statistics FusedBatchNorm over reshaped rows (NCHW, which
+    must not trigger the channels_last rewrite): EinsumDense and LayerNormalization again."""
+    spec, _, _ = model_zoo.converted(name)
+    classes = [layer.cls for layer in spec.layers]
+    assert classes.count("EinsumDense") == 4
+    assert classes.count("LayerNormalization") == 1
+    assert "Permute" not in classes
+    assert spec.report()["keras.ops"] == {"Einsum": 2}
+    assert _report(spec)["tensorflow"] == 0
+    names = {layer.name for layer in spec.layers}
+    assert {"query", "key", "value", "attention_output", "norm"} <= names
+
+
 def test_reshape_with_batch_one_baked_in(tmp_path):
     """reshape(x, [1, -1]) frozen from a batch-1 graph is a Flatten; [1, 5, 1] a Reshape with a
     free batch: the generated model runs any batch and matches the graph on batch 1."""

@@ -48,7 +48,18 @@ SLIM = {
 }
 NCHW = {"nchw_cnn": (3, 32, 32)}
 TRANSFORMER = {"transformer_encoder": (16,)}  # int32 token ids
-ALL = tuple(APPLICATIONS) + TF1_GRAPHS + tuple(KERAS2) + tuple(SLIM) + tuple(NCHW) + tuple(TRANSFORMER)
+# a Keras 2 attention block: Einsum ops with constant kernels, LayerNormalization as a
+# batch-statistics FusedBatchNorm in NCHW
+KERAS2_ATTENTION = {"k2_attention": (8, 16)}
+ALL = (
+    tuple(APPLICATIONS)
+    + TF1_GRAPHS
+    + tuple(KERAS2)
+    + tuple(SLIM)
+    + tuple(NCHW)
+    + tuple(TRANSFORMER)
+    + tuple(KERAS2_ATTENTION)
+)
 
 
 def randomize(values: list[np.ndarray], names: list[str], rng: np.random.Generator) -> list:
@@ -303,7 +314,11 @@ def _slim_mobilenet_v1(x, num_classes: int):
                     net = slim.conv2d(net, depth, [3, 3], stride=stride, scope=f"Conv2d_{i}")
                 else:
                     net = slim.separable_conv2d(
-                        net, None, [3, 3], depth_multiplier=1, stride=stride,
+                        net,
+                        None,
+                        [3, 3],
+                        depth_multiplier=1,
+                        stride=stride,
                         scope=f"Conv2d_{i}_depthwise",
                     )
                     net = slim.conv2d(net, depth, [1, 1], stride=1, scope=f"Conv2d_{i}_pointwise")
@@ -312,7 +327,11 @@ def _slim_mobilenet_v1(x, num_classes: int):
             net = slim.avg_pool2d(net, kernel, padding="VALID", scope="AvgPool_1a")
             net = slim.dropout(net, keep_prob=0.999, is_training=False, scope="Dropout_1b")
             logits = slim.conv2d(
-                net, num_classes, [1, 1], activation_fn=None, normalizer_fn=None,
+                net,
+                num_classes,
+                [1, 1],
+                activation_fn=None,
+                normalizer_fn=None,
                 scope="Conv2d_1c_1x1",
             )
             logits = tf.squeeze(logits, [1, 2], name="SpatialSqueeze")
@@ -396,6 +415,25 @@ def build_nchw(path: str, data_format: str = "channels_first") -> None:
         _freeze_v1_randomized(graph, [logits.op.name, features.op.name], path)
 
 
+def build_keras2_attention(path: str) -> None:
+    """tf_keras MultiHeadAttention, a residual and LayerNormalization, frozen like an app."""
+    import tf_keras
+
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(SEED)
+    x = tf_keras.Input(KERAS2_ATTENTION["k2_attention"], name="input")
+    attn = tf_keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x)
+    y = tf_keras.layers.LayerNormalization(name="norm")(
+        tf_keras.layers.Add(name="residual")([x, attn])
+    )
+    model = tf_keras.Model(x, y, name="block")
+    rng = np.random.default_rng(SEED)
+    values = randomize([v.numpy() for v in model.weights], [v.name for v in model.weights], rng)
+    for var, value in zip(model.weights, values):
+        var.assign(value)
+    freeze_keras(model, path)
+
+
 def build_transformer(path: str) -> None:
     """A one-block Keras 3 transformer encoder on int32 tokens: token and position embeddings,
     MultiHeadAttention, LayerNormalization, a GELU feed-forward; the sequence and a pooled
@@ -441,7 +479,7 @@ def input_shape(name: str) -> tuple[int, ...]:
         return APPLICATIONS[name][1]
     if name in KERAS2:
         return KERAS2[name][1]
-    for table in (SLIM, NCHW, TRANSFORMER):
+    for table in (SLIM, NCHW, TRANSFORMER, KERAS2_ATTENTION):
         if name in table:
             return table[name]
     return {"lenet": (28, 28, 1), "tf1_layers_cnn": (32, 32, 3)}[name]
@@ -467,6 +505,8 @@ def build(name: str, path: str) -> None:
         build_nchw(reference_path(path), "channels_last")
     elif name in TRANSFORMER:
         build_transformer(path)
+    elif name in KERAS2_ATTENTION:
+        build_keras2_attention(path)
     else:
         freeze_keras(build_application(name), path)
 

@@ -61,10 +61,20 @@ IO_LAYOUTS = ("keep", "nhwc")
 def channels_last(pruned: Pruned, io_layout: str = "keep") -> Pruned:
     """The pruned graph computing in NHWC where it computed in NCHW (unchanged if it has no
     NCHW op). With io_layout="nhwc" its 4-D inputs and outputs are NHWC too."""
-    graph = pruned.graph
-    if not any(n.op in LAYOUT_OPS and n.attrs.get("data_format") == "NCHW" for n in graph):
+    if not any(_nchw_op(n) for n in pruned.graph):
         return pruned
     return _Rewrite(pruned, io_layout).run()
+
+
+def _nchw_op(node: Node) -> bool:
+    """An NCHW image op. A batch-statistics FusedBatchNorm is not one: Keras 2's
+    LayerNormalization reshapes to [1, rows, features, 1] and normalises each "channel" (row)
+    in NCHW, which is what it computes, not a layout (patterns/norm.py reads it whole)."""
+    return (
+        node.op in LAYOUT_OPS
+        and node.attrs.get("data_format") == "NCHW"
+        and not node.attrs.get("is_training")
+    )
 
 
 class _Rewrite:
@@ -120,7 +130,12 @@ class _Rewrite:
 
     def _transpose(self, tensor: str, perm, name: str) -> Node:
         perm_const = self._const(name + "/perm", np.array(perm, np.int32))
-        node = Node(self._new_name(name), "Transpose", [tensor, perm_const], {"T": "float32", "Tperm": "int32"})
+        node = Node(
+            self._new_name(name),
+            "Transpose",
+            [tensor, perm_const],
+            {"T": "float32", "Tperm": "int32"},
+        )
         self.nodes.append(node)
         return node
 
@@ -157,15 +172,19 @@ class _Rewrite:
         new = self._new_name(name + "_nhwc")
         producer.name = new
         for node in self.nodes:
-            node.inputs = [f"{new}:{split_ref(t)[1]}" if split_ref(t)[0] == name else t for t in node.inputs]
+            node.inputs = [
+                f"{new}:{split_ref(t)[1]}" if split_ref(t)[0] == name else t for t in node.inputs
+            ]
         perm = self._const(name + "/to_nchw/perm", np.array(TO_NCHW, np.int32))
-        self.nodes.append(Node(name, "Transpose", [f"{new}:{port}", perm], {"T": "float32", "Tperm": "int32"}))
+        self.nodes.append(
+            Node(name, "Transpose", [f"{new}:{port}", perm], {"T": "float32", "Tperm": "int32"})
+        )
 
     # propagation ----------------------------------------------------------------------------
     def _propagate(self, node: Node) -> bool:
         """Rewrite `node` to read and write NHWC if it can; False leaves it to read NCHW."""
-        op, a = node.op, node.attrs
-        if op in LAYOUT_OPS and a.get("data_format") == "NCHW":
+        op = node.op
+        if _nchw_op(node):
             return self._layout_op(node)
         moved = [t for t in node.inputs if t in self.moved]
         if not moved:
@@ -238,7 +257,10 @@ class _Rewrite:
         if axis is None or axis.size != 1 or any(t not in self.moved for t in tensors):
             return False
         new_axis = NCHW_AXIS[int(axis) % 4]
-        node.inputs = [*tensors, self._const(node.name + "/nhwc_axis", np.array(new_axis, axis.dtype))]
+        node.inputs = [
+            *tensors,
+            self._const(node.name + "/nhwc_axis", np.array(new_axis, axis.dtype)),
+        ]
         return self._emit(node, moved=True)
 
     def _reduction(self, node: Node) -> bool:

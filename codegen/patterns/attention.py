@@ -8,6 +8,7 @@ import math
 import string
 
 from ..graph import Node
+from ..names import keras_name
 from ..spec import Call, Ref
 from . import Matcher, pattern
 
@@ -60,9 +61,15 @@ def _einsum_dense(m, nodes, x, equation, out_term, out_shape, kernel, kernel_sha
         kwargs["bias_axes"] = out_term[-k:]
         weights.append(m.weight("bias", bias, new_dims[-k:]))
         tensor = node.output(0)
-    return m.layer(
+    layer = m.layer(
         "EinsumDense", nodes, [x], args=[equation], kwargs=kwargs, weights=weights, output=tensor
     )
+    scope = m.namer.layer_name([n.name for n in nodes])
+    if layer is not None and scope:
+        # the nodes' common scope (`mha/key`), not the kernel's (`mha/key/einsum/Einsum`,
+        # an op scope inside the layer)
+        layer.name = keras_name(scope)
+    return layer
 
 
 @pattern("BatchMatMulV2", "BatchMatMulV3", "BatchMatMul")

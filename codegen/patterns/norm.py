@@ -1,5 +1,6 @@
 """Normalisations: FusedBatchNorm (all versions), the decomposed BatchNorm that Keras 3 and
-tf.nn.batch_normalization freeze to, the decomposed LayerNormalization (moments), and the Keras
+tf.nn.batch_normalization freeze to, the decomposed LayerNormalization (moments), Keras 2's
+LayerNormalization (a batch-statistics FusedBatchNorm over reshaped rows), and the Keras
 preprocessing Normalization layer."""
 
 from __future__ import annotations
@@ -229,3 +230,87 @@ def normalization(node: Node, m: Matcher):
         kwargs={"mean": [_f32(v) for v in mean_v], "variance": [_f32(v) for v in var_v]},
         output=div.output(0),
     )
+
+
+# What Keras 2's LayerNormalization computes its reshapes and unit scale/offset with.
+_LN_PLUMBING = {"Shape", "StridedSlice", "Prod", "Pack", "Fill", "Cast"}
+
+
+@pattern("Reshape")
+def keras2_layer_norm(node: Node, m: Matcher):
+    """Keras 2 (tf_keras) LayerNormalization over the last axis: reshape x to
+    [1, rows, features, 1], FusedBatchNorm in training mode with data_format NCHW (statistics
+    per row), scale ones and offset zeros, reshape back to shape(x), then * gamma + beta."""
+    x = node.inputs[0]
+    shape = m.shape(x)
+    bn = m.user(node.output(0), "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+    if bn is None or shape is None or not shape or shape[-1] is None:
+        return None
+    a = bn.attrs
+    if not a.get("is_training") or a.get("data_format") != "NCHW" or bn.inputs[0] != node.output(0):
+        return None
+    if any(m.graph.users(bn.output(i)) for i in range(1, 6)):
+        return None
+    if not (_filled(m, bn.inputs[1], 1.0) and _filled(m, bn.inputs[2], 0.0)):
+        return None
+    back = m.user(bn.output(0), "Reshape")
+    if back is None or m.node(back.inputs[1]).op != "Shape" or m.node(back.inputs[1]).inputs != [x]:
+        return None
+    nodes, out, c = [node, bn, back], back.output(0), (shape[-1],)
+    kwargs: dict = {"epsilon": _f32(float(a.get("epsilon", 1e-3)))}
+    weights = []
+    for op, key, flag in (("Mul", "gamma", "scale"), ("AddV2", "beta", "center")):
+        user = m.user(out, op, "Add") if op == "AddV2" else m.user(out, op)
+        split = m.split_const(user) if user is not None else None
+        value = m.const(split[1]) if split and split[0] == out else None
+        if value is None or value.size != shape[-1] or not m.same_layer(node, user):
+            kwargs[flag] = False
+            continue
+        weights.append(m.weight(key, split[1], c))
+        nodes.append(user)
+        out = user.output(0)
+    if not weights:
+        return None  # without gamma or beta, nothing says which axes were normalised
+    plumbing = _ln_plumbing(m, [node.inputs[1], bn.inputs[1], bn.inputs[2], back.inputs[1]], x)
+    if plumbing is None:
+        return None
+    nodes[:0] = plumbing
+    return m.layer("LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=out)
+
+
+def _filled(m: Matcher, tensor: str, fill: float) -> bool:
+    """A constant of `fill`s, or a Fill of one with a computed size (the row count)."""
+    value = m.const(tensor)
+    if value is not None:
+        return bool(np.all(value == fill))
+    node = m.node(tensor)
+    return node.op == "Fill" and m.scalar(node.inputs[1]) == fill
+
+
+def _ln_plumbing(m: Matcher, tensors: list[str], x: str) -> list[Node] | None:
+    """The shape arithmetic from shape(x) to the reshapes and fills, used by nothing else."""
+    found: dict[str, Node] = {}
+    stack = list(tensors)
+    while stack:
+        t = stack.pop()
+        node = m.node(t)
+        if t == x or node.name in found or m.consts.is_const(t):
+            continue
+        if node.op not in _LN_PLUMBING or node.name in m.covered:
+            return None
+        found[node.name] = node
+        if node.op != "Shape":
+            stack.extend(node.inputs)
+        elif node.inputs != [x]:
+            return None
+    consumers = set(found) | {n.name for n in m.graph.users(x)}
+    for node in found.values():
+        for user in m.graph.users(node.output(0)):
+            if user.name not in consumers and user.op not in (
+                "Reshape",
+                "FusedBatchNormV3",
+                "FusedBatchNormV2",
+                "FusedBatchNorm",
+            ):
+                return None
+    return [n for n in m.graph if n.name in found]

@@ -158,7 +158,7 @@ def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph
     nodes = lift_recurrent(nodes, functions, source)
     from .passes.control import functionalize_frames  # the other loops, after the RNNs
 
-    nodes = functionalize_frames(nodes, source)
+    nodes = functionalize_frames(nodes, source, graph_def)
     return Graph(nodes, functions, source)
 
 

@@ -47,6 +47,8 @@ def build_tf1_training_flag(path: Path, control_flow_v2: bool) -> None:
             h = tf.nn.relu(h)
             h = core.dropout(h, 0.5, training=is_training, name="dropout")
             h = tf.cond(is_training, lambda: h * 2.0, lambda: h + 1.0)
+            # branches of constants alone, tied to their side by control edges only
+            h = h * tf.cond(is_training, lambda: tf.constant(0.5), lambda: tf.constant(1.5))
             tf.identity(h, name="output")
             rng = np.random.default_rng(1 + control_flow_v2)
             with v1.Session(graph=graph) as sess:
@@ -156,6 +158,7 @@ def test_training_flag_resolves_to_keras_layers(tf1_graph, tmp_path):
         "Conv2D",
         "BatchNormalization",
         "ReLU",
+        "Rescaling",
         "Rescaling",
     ]
     assert [i.name for i in spec.inputs] == ["input"], "is_training is no model input"

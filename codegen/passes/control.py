@@ -167,17 +167,26 @@ def _dead(graph: Graph, assume: dict[str, int]) -> tuple[set[str], set[str]]:
         return tensor in dead_outputs or split_ref(tensor)[0] in dead_nodes
 
     for node in graph:
-        if node.op == "Merge":
-            if node.inputs and all(is_dead(t) for t in node.inputs):
-                dead_nodes.add(node.name)
-        elif any(is_dead(t) for t in node.inputs):
-            dead_nodes.add(node.name)
-        elif _is_switch(node) and node.inputs[1] in assume:
+        if _is_switch(node) and node.inputs[1] in assume:
             value, count = assume[node.inputs[1]], _outputs(node)
             taken = (1 if value else 0) if count == 2 and node.op != "_SwitchN" else value
             if not 0 <= taken < count:
                 taken = count - 1  # an index out of range takes the last branch
             dead_outputs.update(node.output(i) for i in range(count) if i != taken)
+    changed = True
+    while changed:  # control edges are not in the topological order: until nothing changes
+        changed = False
+        for node in graph:
+            if node.name in dead_nodes:
+                continue
+            if node.op == "Merge":
+                dead = bool(node.inputs) and all(is_dead(t) for t in node.inputs)
+            else:
+                control = node.attrs.get(CONTROL) or ()
+                dead = any(is_dead(t) for t in node.inputs) or any(c in dead_nodes for c in control)
+            if dead:
+                dead_nodes.add(node.name)
+                changed = True
     return dead_nodes, dead_outputs
 
 
@@ -414,9 +423,12 @@ def _explained(inputs: list[str], dead: list[tuple[set[str], set[str]]]) -> list
 FRAME_OPS = {"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond"}
 
 
-def functionalize_frames(nodes: list[Node], source: str = "graph") -> list[Node]:
+def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=None) -> list[Node]:
     """The node list with each while frame replaced by one `While` node (outputs: the loop
-    variables' final values). A frame that is not a plain loop (nested loops) is reported."""
+    variables' final values). A frame that is not a plain loop is reported. Where the graph
+    has TF1 conditionals, their control edges are kept too (see `_keep_control_edges`)."""
+    if graph_def is not None and any(n.op in SWITCH_OPS for n in nodes):
+        _keep_control_edges(nodes, graph_def)
     if not any(n.op in ("Enter", "RefEnter") for n in nodes):
         return nodes
     from .rnn import _frames, _remove_loop  # the frame reader passes/rnn.py lifts RNNs with
@@ -444,6 +456,21 @@ def functionalize_frames(nodes: list[Node], source: str = "graph") -> list[Node]
             *(f"{source}: while loop {name!r} is not one graph2py can read" for name in left)
         )
     return nodes
+
+
+CONTROL = "_control_inputs"  # attribute: the names of a node's control inputs
+
+
+def _keep_control_edges(nodes: list[Node], graph_def) -> None:
+    """A TF1 cond ties a branch that computes from constants alone (`tf.cond(is_training,
+    lambda: 0.5, lambda: 1.0)`) to its side only by a control edge from the Switch's pivot.
+    Decoding drops control edges; the deadness analysis below needs these."""
+    by_name = {n.name: n for n in nodes}
+    for proto in graph_def.node:
+        control = [i[1:] for i in proto.input if i.startswith("^")]
+        node = by_name.get(proto.name)
+        if control and node is not None:
+            node.attrs[CONTROL] = control
 
 
 def _while_of_frame(loop, by_name: dict[str, Node]) -> tuple[Node, dict[str, str]] | None:

@@ -1,0 +1,325 @@
+"""Read TensorFlow checkpoints (tensor bundles) with numpy alone.
+
+A checkpoint `PREFIX` is `PREFIX.index`, a LevelDB-format table mapping each checkpoint key to a
+`BundleEntryProto` (dtype, shape, shard, offset, size, crc32c), and the data files
+`PREFIX.data-0000K-of-0000N` holding raw little-endian tensor bytes. Data files are memory-mapped
+and a tensor is a read-only view into one: nothing is read until a value is used.
+
+Everything between the READER markers is copied verbatim into generated `load_weights.py` files,
+so it may use only the standard library and numpy, and raises `CheckpointError` (a ValueError).
+"""
+
+from __future__ import annotations
+
+# BEGIN READER
+import mmap
+import os
+import struct
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, corrupt or in a form this reader cannot read."""
+
+
+# DataType enum -> numpy dtype, for the types a model's variables hold
+_CHECKPOINT_DTYPES = {
+    1: np.float32,
+    2: np.float64,
+    3: np.int32,
+    4: np.uint8,
+    5: np.int16,
+    6: np.int8,
+    9: np.int64,
+    10: np.bool_,
+    17: np.uint16,
+    19: np.float16,
+    22: np.uint32,
+    23: np.uint64,
+}
+_DT_STRING = 7
+_TABLE_MAGIC = 0xDB4775248B80FB57
+# Values up to this size have their crc32c checked when read (pure Python: about 10 MB/s)
+CRC_LIMIT = 1 << 20
+
+
+def _crc_table():
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32c_masked(data):
+    """LevelDB's masked CRC-32C (Castagnoli) of `data`, as checkpoints store it."""
+    crc = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _varint(data, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise CheckpointError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return result, pos
+
+
+def _fields(data):
+    """(field number, value) pairs of a protobuf message: ints for varint and fixed fields,
+    bytes for length-delimited ones."""
+    pos, out = 0, []
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = int.from_bytes(data[pos : pos + 8], "little"), pos + 8
+        elif wire == 5:
+            value, pos = int.from_bytes(data[pos : pos + 4], "little"), pos + 4
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            value, pos = bytes(data[pos : pos + length]), pos + length
+        else:
+            raise CheckpointError(f"unsupported protobuf wire type {wire}")
+        if pos > len(data):
+            raise CheckpointError("truncated protobuf message")
+        out.append((number, value))
+    return out
+
+
+def _signed(value):
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _snappy(data):
+    """Decompress a snappy block (LevelDB tables may be written with snappy)."""
+    size, pos = _varint(data, 0)
+    out = bytearray()
+    while pos < len(data):
+        tag = data[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            length = tag >> 2
+            if length >= 60:
+                extra = length - 59
+                length = int.from_bytes(data[pos : pos + extra], "little")
+                pos += extra
+            length += 1
+            out += data[pos : pos + length]
+            pos += length
+            continue
+        if kind == 1:
+            length, offset = ((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | data[pos]
+            pos += 1
+        else:
+            width = 2 if kind == 2 else 4
+            length, offset = (tag >> 2) + 1, int.from_bytes(data[pos : pos + width], "little")
+            pos += width
+        if offset == 0 or offset > len(out):
+            raise CheckpointError("corrupt snappy block")
+        for _ in range(length):
+            out.append(out[-offset])
+    if len(out) != size:
+        raise CheckpointError("corrupt snappy block")
+    return bytes(out)
+
+
+class CheckpointReader:
+    """The tensors of the checkpoint at `prefix` (PREFIX.index and PREFIX.data-*), by key."""
+
+    def __init__(self, prefix):
+        self.prefix = str(prefix)
+        index = self.prefix + ".index"
+        try:
+            with open(index, "rb") as f:
+                table = f.read()
+        except OSError as err:
+            raise CheckpointError(
+                f"{index}: cannot read the checkpoint index: {err.strerror or err}"
+            ) from None
+        try:
+            self._entries = self._read_table(table)
+        except (CheckpointError, IndexError, struct.error) as err:
+            raise CheckpointError(f"{index}: not a checkpoint index: {err}") from None
+        header = dict(_fields(self._entries.pop(b"", b"")))
+        if header.get(2, 0) != 0:
+            raise CheckpointError(f"{index}: big-endian checkpoints are not supported")
+        self.num_shards = header.get(1, 1)
+        self._maps = {}
+
+    @staticmethod
+    def _block(table, handle):
+        offset, pos = _varint(handle, 0)
+        size, _ = _varint(handle, pos)
+        if offset + size + 5 > len(table):
+            raise CheckpointError("block past the end of the file (truncated?)")
+        data, kind = table[offset : offset + size], table[offset + size]
+        stored = int.from_bytes(table[offset + size + 1 : offset + size + 5], "little")
+        if crc32c_masked(table[offset : offset + size + 1]) != stored:
+            raise CheckpointError("block checksum mismatch (corrupt file)")
+        if kind == 1:
+            return _snappy(data)
+        if kind != 0:
+            raise CheckpointError(f"block compression type {kind} is not supported")
+        return data
+
+    @classmethod
+    def _read_table(cls, table):
+        if len(table) < 48 or int.from_bytes(table[-8:], "little") != _TABLE_MAGIC:
+            raise CheckpointError("no table footer (truncated or another format)")
+        footer = table[-48:-8]
+        _, pos = _varint(footer, 0)  # metaindex handle: unused
+        _, pos = _varint(footer, pos)
+        index = cls._block(table, footer[pos:])
+        entries = {}
+        for _, handle in cls._block_items(index):
+            entries.update(cls._block_items(cls._block(table, handle)))
+        return entries
+
+    @staticmethod
+    def _block_items(block):
+        if len(block) < 4:
+            raise CheckpointError("block too short")
+        restarts = int.from_bytes(block[-4:], "little")
+        end = len(block) - 4 - 4 * restarts
+        if end < 0:
+            raise CheckpointError("bad block restart count")
+        pos, key, items = 0, b"", []
+        while pos < end:
+            shared, pos = _varint(block, pos)
+            unshared, pos = _varint(block, pos)
+            length, pos = _varint(block, pos)
+            key = key[:shared] + bytes(block[pos : pos + unshared])
+            pos += unshared
+            items.append((key, bytes(block[pos : pos + length])))
+            pos += length
+        return items
+
+    def keys(self):
+        return sorted(k.decode("utf-8", "replace") for k in self._entries)
+
+    def __contains__(self, key):
+        return key.encode("utf-8") in self._entries
+
+    def entry(self, key):
+        """(dtype enum, shape, shard, offset, size, crc32c) of a key."""
+        raw = self._entries.get(key.encode("utf-8"))
+        if raw is None:
+            raise CheckpointError(f"{self.prefix}: the checkpoint has no variable {key!r}")
+        fields = _fields(raw)
+        values = dict(fields)
+        if 7 in values:
+            raise CheckpointError(
+                f"{self.prefix}: variable {key!r} is partitioned (stored in slices): not supported"
+            )
+        shape = []
+        for number, dim in _fields(values.get(2, b"")):
+            if number == 3 and dim:
+                raise CheckpointError(f"{self.prefix}: variable {key!r} has an unknown rank")
+            if number == 2:
+                shape.append(_signed(dict(_fields(dim)).get(1, 0)))
+        return (
+            values.get(1, 0),
+            tuple(shape),
+            values.get(3, 0),
+            values.get(4, 0),
+            values.get(5, 0),
+            values.get(6),
+        )
+
+    def _bytes(self, key, shard, offset, size):
+        name = f"{self.prefix}.data-{shard:05d}-of-{self.num_shards:05d}"
+        if shard not in self._maps:
+            try:
+                with open(name, "rb") as f:
+                    length = os.fstat(f.fileno()).st_size
+                    self._maps[shard] = (
+                        mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
+                    )
+            except OSError as err:
+                raise CheckpointError(
+                    f"{name}: cannot read checkpoint data: {err.strerror or err}"
+                ) from None
+        data = self._maps[shard]
+        if offset + size > len(data):
+            raise CheckpointError(
+                f"{name}: truncated: variable {key!r} needs bytes {offset}..{offset + size}, "
+                f"the file has {len(data)}"
+            )
+        return data
+
+    def tensor(self, key):
+        """The value of `key` as a read-only array (a view into the memory-mapped data file)."""
+        dtype, shape, shard, offset, size, crc = self.entry(key)
+        if dtype not in _CHECKPOINT_DTYPES:
+            raise CheckpointError(
+                f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
+            )
+        count = 1
+        for d in shape:
+            if d < 0:
+                raise CheckpointError(f"{self.prefix}: variable {key!r} has shape {shape}")
+            count *= d
+        itemsize = np.dtype(_CHECKPOINT_DTYPES[dtype]).itemsize
+        if count * itemsize != size:
+            raise CheckpointError(
+                f"{self.prefix}: variable {key!r} of shape {shape} is {size} bytes, "
+                f"expected {count * itemsize}"
+            )
+        data = self._bytes(key, shard, offset, size)
+        if crc is not None and size <= CRC_LIMIT:
+            if crc32c_masked(data[offset : offset + size]) != crc:
+                raise CheckpointError(f"{self.prefix}: variable {key!r}: checksum mismatch")
+        array = np.frombuffer(data, _CHECKPOINT_DTYPES[dtype], count, offset)
+        return array.reshape(shape)
+
+    def string(self, key):
+        """A scalar string tensor (e.g. the object graph TF2 checkpoints carry) as bytes."""
+        dtype, shape, shard, offset, size, _ = self.entry(key)
+        if dtype != _DT_STRING or shape != ():
+            raise CheckpointError(f"{self.prefix}: {key!r} is not a scalar string")
+        data = self._bytes(key, shard, offset, size)[offset : offset + size]
+        length, pos = _varint(data, 0)
+        pos += 4  # masked crc32c of the length
+        if pos + length > len(data):
+            raise CheckpointError(f"{self.prefix}: {key!r} is truncated")
+        return bytes(data[pos : pos + length])
+
+
+def checkpoint_prefix(source):
+    """The checkpoint prefix for a SavedModel directory, a `.meta` or `.index` file, or a prefix."""
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        return os.path.join(source, "variables", "variables")
+    for suffix in (".meta", ".index"):
+        if source.endswith(suffix):
+            return source[: -len(suffix)]
+    return source
+
+
+# END READER
+
+
+def reader_source() -> str:
+    """The reader's source, for embedding in generated files."""
+    with open(__file__, encoding="utf-8") as f:
+        text = f.read()
+    return text.split("# BEGIN READER\n", 1)[1].split("# END READER\n", 1)[0].strip() + "\n"

@@ -27,14 +27,26 @@ def analyze_file(
     path: str | Path,
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | Path | None = None,
 ) -> ModelSpec:
+    """The spec of a graph file, SavedModel, meta graph or GraphDef + checkpoint (formats.py).
+    A signature's inputs and outputs (sorted by key) are the default --inputs/--outputs."""
+    from .formats import load_graph, open_source
+
     path = Path(path)
-    graph_def, sha256 = read_graph_file(path)
-    graph = from_graphdef(graph_def, source=str(path))
-    del graph_def  # the decoded graph holds what it needs
-    spec = analyze(graph, inputs, outputs, name=_model_name(path))
+    source = open_source(path, signature, tag, checkpoint)
+    graph = load_graph(source)
+    source.graph_def = None  # the decoded graph holds what it needs
+    if inputs is None and source.inputs:
+        inputs = [TensorSpec(t) for _, t in source.inputs]
+    if outputs is None and source.outputs:
+        outputs = [TensorSpec(t) for _, t in source.outputs]
+    spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)))
     spec.source = path.name
-    spec.sha256 = sha256
+    spec.sha256 = source.sha256
+    spec.source_kind = source.kind  # which loader emit writes (not a ModelSpec field: shared)
     return spec
 
 

@@ -319,7 +319,10 @@ def checkpoint_prefix(source):
 
 
 def reader_source() -> str:
-    """The reader's source, for embedding in generated files."""
+    """The reader's source, for embedding in generated files (which import mmap, os, struct
+    and numpy at their top)."""
     with open(__file__, encoding="utf-8") as f:
         text = f.read()
-    return text.split("# BEGIN READER\n", 1)[1].split("# END READER\n", 1)[0].strip() + "\n"
+    body = text.split("# BEGIN READER\n", 1)[1].split("# END READER\n", 1)[0]
+    lines = [line for line in body.splitlines() if not line.startswith(("import ", "from "))]
+    return "\n".join(lines).strip() + "\n"

@@ -18,10 +18,14 @@ def convert(
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
     files: tuple[str, ...] = FILES,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | Path | None = None,
 ) -> tuple[ModelSpec, dict[str, str]]:
     """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
-    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
-    spec = analyze_file(path, inputs, outputs)
+    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader.
+    `path` is any input format (see formats.py); signature, tag and checkpoint as there."""
+    spec = analyze_file(path, inputs, outputs, signature, tag, checkpoint)
     rendered = render(spec, files)
     post = {
         "model.py": lambda src: tidy(src, sequential=spec.is_chain()),

@@ -464,7 +464,7 @@ def _read_variables(graph: Graph, source: Source) -> Graph:
     """Variable reads become Const nodes holding the checkpoint's value and key; every other
     Const is marked to be embedded in the loader (which reads the checkpoint, not the graph)."""
     reader = open_checkpoint(source.checkpoint, source.path)
-    problems = []
+    missing = []
 
     def key_of(node: Node) -> str:
         key = source.variables.get(node.name)
@@ -475,15 +475,14 @@ def _read_variables(graph: Graph, source: Source) -> Graph:
 
     def constant(name: str, variable: Node) -> Node:
         key = key_of(variable)
+        if key not in reader:
+            missing.append(key)
+            return Node(name, "Const", [], {"value": None, CHECKPOINT_KEY_ATTR: key})
         try:
-            value = reader.tensor(key)
+            value = reader.tensor(key)  # one line for a broken file, not one per variable
         except CheckpointError as err:
-            problems.append(str(err))
-            value = None
-        attrs = {"value": value, CHECKPOINT_KEY_ATTR: key}
-        if value is not None:
-            attrs["dtype"] = value.dtype.name
-        return Node(name, "Const", [], attrs)
+            raise BadInputError(str(err)) from None
+        return Node(name, "Const", [], {"value": value, "dtype": value.dtype.name, CHECKPOINT_KEY_ATTR: key})
 
     nodes = []
     for node in graph:
@@ -499,8 +498,13 @@ def _read_variables(graph: Graph, source: Source) -> Graph:
             nodes.append(Node(node.name, node.op, node.inputs, {**node.attrs, EMBED_ATTR: True}))
         else:
             nodes.append(node)
-    if problems:
-        raise BadInputError(*dict.fromkeys(problems))
+    if missing:
+        shown = ", ".join(repr(k) for k in list(dict.fromkeys(missing))[:5])
+        more = f" and {len(set(missing)) - 5} more" if len(set(missing)) > 5 else ""
+        raise BadInputError(
+            f"{source.checkpoint}: the checkpoint has no variable {shown}{more} "
+            f"(it holds {len(reader.keys())} keys)"
+        )
     return Graph(nodes, graph.functions, graph.source)
 
 

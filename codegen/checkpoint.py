@@ -214,22 +214,18 @@ class CheckpointReader:
         return items
 
     def keys(self):
-        return sorted(k.decode("utf-8", "replace") for k in self._entries)
+        return sorted(k.decode("utf-8", "replace") for k in self._entries if k[:1] != b"\x00")
 
     def __contains__(self, key):
-        return key.encode("utf-8") in self._entries
+        return key.encode("utf-8", "surrogateescape") in self._entries
 
     def entry(self, key):
         """(dtype enum, shape, shard, offset, size, crc32c) of a key."""
-        raw = self._entries.get(key.encode("utf-8"))
+        raw = self._entries.get(key.encode("utf-8", "surrogateescape"))
         if raw is None:
             raise CheckpointError(f"{self.prefix}: the checkpoint has no variable {key!r}")
         fields = _fields(raw)
         values = dict(fields)
-        if 7 in values:
-            raise CheckpointError(
-                f"{self.prefix}: variable {key!r} is partitioned (stored in slices): not supported"
-            )
         shape = []
         for number, dim in _fields(values.get(2, b"")):
             if number == 3 and dim:
@@ -243,6 +239,7 @@ class CheckpointReader:
             values.get(4, 0),
             values.get(5, 0),
             values.get(6),
+            [v for n, v in fields if n == 7],  # TensorSliceProto of each slice, if sliced
         )
 
     def _bytes(self, key, shard, offset, size):
@@ -267,8 +264,12 @@ class CheckpointReader:
         return data
 
     def tensor(self, key):
-        """The value of `key` as a read-only array (a view into the memory-mapped data file)."""
-        dtype, shape, shard, offset, size, crc = self.entry(key)
+        """The value of `key` as a read-only array: a view into the memory-mapped data file, or
+        for a variable saved in slices (TF2's sharding policies split large ones) the slices
+        assembled into a new array."""
+        dtype, shape, shard, offset, size, crc, slices = self.entry(key)
+        if slices:
+            return self._assemble(key, dtype, shape, slices)
         if dtype not in _CHECKPOINT_DTYPES:
             raise CheckpointError(
                 f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
@@ -291,9 +292,31 @@ class CheckpointReader:
         array = np.frombuffer(data, _CHECKPOINT_DTYPES[dtype], count, offset)
         return array.reshape(shape)
 
+    def _assemble(self, key, dtype, shape, slices):
+        if dtype not in _CHECKPOINT_DTYPES:
+            raise CheckpointError(
+                f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
+            )
+        out = np.zeros(shape, _CHECKPOINT_DTYPES[dtype])
+        for proto in slices:
+            extents = [dict(_fields(e)) for n, e in _fields(proto) if n == 1]
+            if len(extents) != len(shape):
+                raise CheckpointError(f"{self.prefix}: variable {key!r}: bad slice {extents}")
+            starts = [_signed(e.get(1, 0)) for e in extents]
+            lengths = [_signed(e[2]) if 2 in e else -1 for e in extents]
+            part = self.tensor(_slice_key(key, starts, lengths))
+            index = tuple(
+                slice(None) if n < 0 else slice(b, b + n) for b, n in zip(starts, lengths)
+            )
+            if out[index].shape != part.shape:
+                raise CheckpointError(f"{self.prefix}: variable {key!r}: slice shape mismatch")
+            out[index] = part
+        out.flags.writeable = False
+        return out
+
     def string(self, key):
         """A scalar string tensor (e.g. the object graph TF2 checkpoints carry) as bytes."""
-        dtype, shape, shard, offset, size, _ = self.entry(key)
+        dtype, shape, shard, offset, size, _, _ = self.entry(key)
         if dtype != _DT_STRING or shape != ():
             raise CheckpointError(f"{self.prefix}: {key!r} is not a scalar string")
         data = self._bytes(key, shard, offset, size)[offset : offset + size]
@@ -302,6 +325,36 @@ class CheckpointReader:
         if pos + length > len(data):
             raise CheckpointError(f"{self.prefix}: {key!r} is truncated")
         return bytes(data[pos : pos + length])
+
+
+def _ordered_number(value):
+    """OrderedCode::WriteNumIncreasing: a length byte, then the big-endian bytes."""
+    data = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes([len(data)]) + data
+
+
+def _ordered_signed(value):
+    """OrderedCode::WriteSignedNumIncreasing: length in the leading bits of the first bytes."""
+    x = ~value if value < 0 else value
+    length = max(1, -(-(x.bit_length() + 1) // 7))
+    data = bytearray(value.to_bytes(10, "big", signed=True)[10 - length :])
+    header = (0xFF << (8 - min(length, 8))) & 0xFF, {9: 0x80, 10: 0xC0}.get(length, 0)
+    data[0] ^= header[0]
+    if length > 1:
+        data[1] ^= header[1]
+    return bytes(data)
+
+
+def _slice_key(name, starts, lengths):
+    """The key TF stores one slice of a variable under (checkpoint::EncodeTensorNameSlice)."""
+    escaped = b"".join(
+        b"\x00\xff" if b == 0 else b"\xff\x00" if b == 0xFF else bytes([b])
+        for b in name.encode("utf-8")
+    )
+    key = _ordered_number(0) + escaped + b"\x00\x01" + _ordered_number(len(starts))
+    for start, length in zip(starts, lengths):
+        key += _ordered_signed(start) + _ordered_signed(length)
+    return key.decode("utf-8", "surrogateescape")
 
 
 def checkpoint_prefix(source):

@@ -220,7 +220,8 @@ class CheckpointReader:
         return key.encode("utf-8", "surrogateescape") in self._entries
 
     def entry(self, key):
-        """(dtype enum, shape, shard, offset, size, crc32c) of a key."""
+        """(dtype enum, shape, shard, offset, size, crc32c, slices) of a key; slices holds
+        a TensorSliceProto per slice of a variable saved in slices, else nothing."""
         raw = self._entries.get(key.encode("utf-8", "surrogateescape"))
         if raw is None:
             raise CheckpointError(f"{self.prefix}: the checkpoint has no variable {key!r}")
@@ -239,7 +240,7 @@ class CheckpointReader:
             values.get(4, 0),
             values.get(5, 0),
             values.get(6),
-            [v for n, v in fields if n == 7],  # TensorSliceProto of each slice, if sliced
+            [v for n, v in fields if n == 7],
         )
 
     def _bytes(self, key, shard, offset, size):
@@ -268,6 +269,8 @@ class CheckpointReader:
         for a variable saved in slices (TF2's sharding policies split large ones) the slices
         assembled into a new array."""
         dtype, shape, shard, offset, size, crc, slices = self.entry(key)
+        if dtype == _DT_STRING:
+            raise CheckpointError(f"{self.prefix}: {key!r} is a string tensor: not supported")
         if slices:
             return self._assemble(key, dtype, shape, slices)
         if dtype not in _CHECKPOINT_DTYPES:

@@ -16,10 +16,8 @@ import numpy as np
 
 from .analyze import analyze
 from .errors import Graph2PyError
-from .graph import Graph, from_graphdef
-from .load import read_graph_file
+from .graph import Graph
 from .passes.fold import Constants
-from .passes.inline import inline_functions
 from .passes.prune import IDENTITY_OPS, TensorSpec, prune
 from .passes.shapes import infer_shapes
 

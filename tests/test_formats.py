@@ -190,6 +190,29 @@ def test_loader_script_is_standalone(converted, tmp_path):
     assert (tmp_path / "model.weights.h5").is_file()
 
 
+def test_keras_export(tmp_path):
+    """A Keras 3 model exported with `model.export`: layer names survive, weights load."""
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        import make_fixtures
+    finally:
+        sys.path.remove(str(FIXTURES))
+    path = tmp_path / "exported"
+    make_fixtures.keras_savedmodel(path, seed=6)
+    spec, files = convert(path)
+    assert [i.name for i in spec.inputs] == ["photo"]
+    assert [l.name for l in spec.layers][:4] == ["conv", "bn", "relu", "pool"]
+    write_atomically(tmp_path / "out", files)
+    model_module, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_module.build_model(), str(path))
+    x = seeded_inputs([spec.inputs[0].shape], ["float32"], batch=3, seed=1)[0]
+    import tensorflow as tf
+
+    (expected,) = tf.saved_model.load(str(path)).signatures["serving_default"](photo=x).values()
+    error, bound = max_error(expected.numpy(), np.asarray(model(x, training=False)))
+    assert error <= bound
+
+
 def test_savedmodel_conversion_does_not_import_tensorflow():
     code = (
         "import sys; from codegen.convert import convert; "

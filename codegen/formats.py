@@ -95,9 +95,20 @@ def open_source(
         graph_def, sha256 = read_graph_file(path)
         source = Source(path, "graphdef", graph_def, sha256)
     if checkpoint is not None:
+        if source.kind == "savedmodel":
+            raise UsageError(
+                f"{path}: --checkpoint applies to GraphDefs and meta graphs; a SavedModel's "
+                "checkpoint is its variables/ directory"
+            )
         source.checkpoint = str(checkpoint)
-        if source.kind == "graphdef":
-            source.kind = "checkpoint"
+        source.kind = "checkpoint"  # the loader reads this prefix, whatever the graph file
+    elif source.kind == "graphdef":
+        variables = sum(n.op in ("VariableV2", "Variable", "ReadVariableOp") for n in graph_def.node)
+        if variables:
+            raise UsageError(
+                f"{path}: the graph reads {variables} variable(s), which a GraphDef does not "
+                "hold: give their checkpoint with --checkpoint PREFIX (or freeze the graph)"
+            )
     if source.kind != "graphdef" and not source.inputs:
         source.graph_def = _without_bookkeeping(source.graph_def)
     return source

@@ -354,3 +354,48 @@ def test_missing_checkpoint(tmp_path):
 def test_signature_option_on_a_graphdef_is_a_usage_error():
     result = cli(CKPT / "graph.pbtxt", "--signature", "serving_default")
     assert result.returncode == 2 and "SavedModels only" in result.stderr
+
+
+def test_graphdef_with_variables_needs_a_checkpoint():
+    result = cli(CKPT / "graph.pbtxt")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--checkpoint PREFIX" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\x0a\xff\xff\xff", b"not a proto at all \xff\xfe"])
+def test_corrupt_saved_model_pb(tmp_path, content):
+    (tmp_path / "saved_model.pb").write_bytes(content)
+    one_line_error(cli(tmp_path), "saved_model.pb")
+
+
+def test_corrupt_meta_graph(tmp_path):
+    meta = tmp_path / "model.ckpt.meta"
+    meta.write_bytes((CKPT / "model.ckpt.meta").read_bytes()[:3000])
+    one_line_error(cli(meta), "model.ckpt.meta")
+
+
+def test_meta_graph_without_its_checkpoint(tmp_path):
+    meta = tmp_path / "model.ckpt.meta"
+    shutil.copy(CKPT / "model.ckpt.meta", meta)
+    one_line_error(cli(meta), "model.ckpt.index", "cannot read the checkpoint index")
+
+
+def test_text_saved_model(tmp_path):
+    """saved_model.pbtxt is read like saved_model.pb."""
+    from google.protobuf import text_format
+
+    from codegen.formats import saved_model_class
+
+    path = tmp_path / "model"
+    shutil.copytree(FIXTURES / "tf2_savedmodel", path)
+    saved = saved_model_class()()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    (path / "saved_model.pb").unlink()
+    (path / "saved_model.pbtxt").write_text(text_format.MessageToString(saved))
+    spec, _ = convert(path, files=("model.py",))
+    assert [i.name for i in spec.inputs] == ["pixels"] and len(spec.layers) == 7
+
+
+def test_checkpoint_option_on_a_savedmodel_is_a_usage_error():
+    result = cli(FIXTURES / "tf2_savedmodel", "--checkpoint", CKPT / "model.ckpt")
+    assert result.returncode == 2 and "variables/ directory" in result.stderr

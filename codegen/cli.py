@@ -50,7 +50,9 @@ def _common(p: argparse.ArgumentParser, tensors: bool = True) -> None:
         "--signature", metavar="KEY", help="SavedModel signature (default: serving_default)"
     )
     p.add_argument(
-        "--tag", metavar="TAGS", help="SavedModel meta graph tag set, comma-separated (default: serve)"
+        "--tag",
+        metavar="TAGS",
+        help="SavedModel meta graph tag set, comma-separated (default: serve)",
     )
     p.add_argument(
         "--checkpoint",

@@ -103,7 +103,9 @@ def open_source(
         source.checkpoint = str(checkpoint)
         source.kind = "checkpoint"  # the loader reads this prefix, whatever the graph file
     elif source.kind == "graphdef":
-        variables = sum(n.op in ("VariableV2", "Variable", "ReadVariableOp") for n in graph_def.node)
+        variables = sum(
+            n.op in ("VariableV2", "Variable", "ReadVariableOp") for n in graph_def.node
+        )
         if variables:
             raise UsageError(
                 f"{path}: the graph reads {variables} variable(s), which a GraphDef does not "
@@ -331,7 +333,9 @@ def _object_keys(source: Source, object_graph) -> dict[int, str]:
         raise BadInputError(
             f"{source.checkpoint}: corrupt object graph: {_one_line(err)}"
         ) from None
-    saved_paths = _paths([[(c.node_id, c.local_name) for c in n.children] for n in object_graph.nodes])
+    saved_paths = _paths(
+        [[(c.node_id, c.local_name) for c in n.children] for n in object_graph.nodes]
+    )
     ckpt_paths = _paths([[(c.node_id, c.local_name) for c in n.children] for n in trackable.nodes])
     by_path = {p: i for i, p in ckpt_paths.items()}
     keys = {}
@@ -382,6 +386,7 @@ def load_graph(source: Source) -> Graph:
     return _read_variables(_without_call_scopes(graph), source)
 
 
+_NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*")
 _CALL_SCOPE = re.compile(r"(Stateful)?PartitionedCall(_\d+)?")
 
 
@@ -424,10 +429,12 @@ def _rename_inputs(graph_def, source: Source):
     taken = {n.name for n in graph_def.node}
     for arg, tensor in source.inputs:
         name, port = split_ref(tensor)
-        if port != 0 or name == arg:
-            continue
+        if port != 0 or name == arg or not _NODE_NAME.fullmatch(arg) or arg in renames.values():
+            continue  # an argument TF could not name a node after keeps its placeholder's name
         if arg in taken:
-            other = next(f"{arg}_{i}" for i in range(1, len(taken) + 2) if f"{arg}_{i}" not in taken)
+            other = next(
+                f"{arg}_{i}" for i in range(1, len(taken) + 2) if f"{arg}_{i}" not in taken
+            )
             renames[arg] = other
             taken.add(other)
         renames[name] = arg
@@ -442,7 +449,10 @@ def _rename_inputs(graph_def, source: Source):
             name, port = split_ref(tensor_ref(text.lstrip("^")))
             if name in renames:
                 node.input[i] = f"^{renames[name]}" if control else f"{renames[name]}:{port}"
-    source.inputs = [(arg, f"{renames.get(split_ref(t)[0], split_ref(t)[0])}:{split_ref(t)[1]}") for arg, t in source.inputs]
+    source.inputs = [
+        (arg, f"{renames.get(split_ref(t)[0], split_ref(t)[0])}:{split_ref(t)[1]}")
+        for arg, t in source.inputs
+    ]
     source.outputs = [(key, _renamed(t, renames)) for key, t in source.outputs]
     return out
 
@@ -463,7 +473,9 @@ def _name_outputs(graph: Graph, source: Source) -> Graph:
         if producer is None or producer.op not in ("StatefulPartitionedCall", "PartitionedCall"):
             outputs.append((key, tensor))
             continue
-        name = next(n for n in (key, *(f"{key}_{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+        name = next(
+            n for n in (key, *(f"{key}_{i}" for i in range(1, len(taken) + 2))) if n not in taken
+        )
         taken.add(name)
         nodes.append(Node(name, "Identity", [tensor], {}))
         outputs.append((key, f"{name}:0"))
@@ -493,7 +505,9 @@ def _read_variables(graph: Graph, source: Source) -> Graph:
             value = reader.tensor(key)  # one line for a broken file, not one per variable
         except CheckpointError as err:
             raise BadInputError(str(err)) from None
-        return Node(name, "Const", [], {"value": value, "dtype": value.dtype.name, CHECKPOINT_KEY_ATTR: key})
+        return Node(
+            name, "Const", [], {"value": value, "dtype": value.dtype.name, CHECKPOINT_KEY_ATTR: key}
+        )
 
     nodes = []
     for node in graph:
@@ -526,5 +540,3 @@ def _through_identities(graph: Graph, tensor: str) -> Node:
         seen.add(node.name)
         node = graph.producer(node.inputs[0])
     return node
-
-

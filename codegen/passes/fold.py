@@ -307,7 +307,11 @@ class Constants:
             if CHECKPOINT_KEY_ATTR in node.attrs:
                 return ("variable", node.attrs[CHECKPOINT_KEY_ATTR])
             value = self.value(tensor)
-            if node.attrs.get(EMBED_ATTR) and value.size <= MAX_EMBEDDED and value.dtype.kind in "biuf":
+            if (
+                node.attrs.get(EMBED_ATTR)
+                and value.size <= MAX_EMBEDDED
+                and value.dtype.kind in "biuf"
+            ):
                 return ("array", value.reshape(-1).tolist(), tuple(value.shape), value.dtype.name)
             return ("read", node.name)
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):

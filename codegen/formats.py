@@ -26,6 +26,9 @@ from .passes.fold import CHECKPOINT_KEY_ATTR, EMBED_ATTR
 from .passes.inline import inline_functions
 
 DEFAULT_SIGNATURE = "serving_default"
+# The converter checks the crc32c of the variables it reads up to this size; the generated
+# loader checks every one it assigns.
+VERIFY_UP_TO = 1 << 20
 DEFAULT_TAG = "serve"
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
@@ -366,7 +369,7 @@ def open_checkpoint(prefix: str | None, path: Path) -> CheckpointReader:
     if prefix is None:
         raise BadInputError(f"{path}: no checkpoint to read variables from")
     try:
-        return CheckpointReader(prefix)
+        return CheckpointReader(prefix, verify_up_to=VERIFY_UP_TO)
     except CheckpointError as err:
         raise BadInputError(str(err)) from None
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.checkpoint import CheckpointError, CheckpointReader, _snappy, crc32c_masked
+from codegen.checkpoint import (
+    CheckpointError,
+    CheckpointReader,
+    _crc_update,
+    _snappy,
+    crc32c_masked,
+)
 from codegen.cli import write_atomically
 from codegen.convert import convert
 from codegen.verify import import_generated, max_error, seeded_inputs
@@ -272,6 +278,9 @@ def test_sharded_fixtures_have_several_data_files():
 def test_crc32c_and_snappy():
     crc = 0xE3069283  # CRC-32C of b"123456789"
     assert crc32c_masked(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    data = np.random.default_rng(0).integers(0, 256, 300_001, dtype=np.uint8).tobytes()
+    plain = _crc_update(0xFFFFFFFF, data) ^ 0xFFFFFFFF  # byte by byte, no numpy lanes
+    assert crc32c_masked(data) == (((plain >> 15) | (plain << 17)) + 0xA282EAD8) & 0xFFFFFFFF
     assert _snappy(bytes([9, 8, 97, 98, 99, 9, 3])) == b"abcabcabc"
     with pytest.raises(CheckpointError):
         _snappy(bytes([9, 8, 97, 98, 99, 9, 9]))

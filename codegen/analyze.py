@@ -37,7 +37,7 @@ def analyze_file(
 
     path = Path(path)
     source = open_source(path, signature, tag, checkpoint)
-    graph = load_graph(source)
+    graph = load_graph(source, [o.tensor for o in outputs] if outputs else None)
     source.graph_def = None  # the decoded graph holds what it needs
     if inputs is None and source.inputs:
         inputs = [TensorSpec(t) for _, t in source.inputs]

@@ -329,7 +329,7 @@ class CheckpointReader:
             )
         data = self._bytes(key, shard, offset, size)
         if crc is not None and (self.verify_up_to is None or size <= self.verify_up_to):
-            if crc32c_masked(data[offset : offset + size]) != crc:
+            if crc32c_masked(memoryview(data)[offset : offset + size]) != crc:
                 raise CheckpointError(f"{self.prefix}: variable {key!r}: checksum mismatch")
         array = np.frombuffer(data, _CHECKPOINT_DTYPES[dtype], count, offset)
         return array.reshape(shape)

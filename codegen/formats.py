@@ -374,9 +374,10 @@ def open_checkpoint(prefix: str | None, path: Path) -> CheckpointReader:
         raise BadInputError(str(err)) from None
 
 
-def load_graph(source: Source) -> Graph:
+def load_graph(source: Source, outputs: list[str] | None = None) -> Graph:
     """The decoded graph: functions inlined, signature inputs named after their arguments,
-    signature outputs reachable by name, variable reads replaced by checkpoint constants."""
+    signature outputs reachable by name, variable reads replaced by checkpoint constants (only
+    those the outputs depend on, when `outputs` or the signature name them)."""
     graph_def = source.graph_def
     if source.inputs:
         graph_def = _rename_inputs(graph_def, source)
@@ -386,7 +387,22 @@ def load_graph(source: Source) -> Graph:
     graph = inline_functions(graph)
     if source.kind == "graphdef":
         return graph
-    return _read_variables(_without_call_scopes(graph), source)
+    graph = _without_call_scopes(graph)
+    wanted = outputs or [t for _, t in source.outputs]
+    return _read_variables(graph, source, _upstream(graph, wanted) if wanted else None)
+
+
+def _upstream(graph: Graph, tensors: list[str]) -> set[str]:
+    """The nodes the tensors depend on (names that exist; prune reports the others)."""
+    found: set[str] = set()
+    stack = [split_ref(t)[0] for t in tensors]
+    while stack:
+        name = stack.pop()
+        if name in found or name not in graph.nodes:
+            continue
+        found.add(name)
+        stack += [split_ref(t)[0] for t in graph.nodes[name].inputs]
+    return found
 
 
 _NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*")
@@ -486,7 +502,7 @@ def _name_outputs(graph: Graph, source: Source) -> Graph:
     return Graph(nodes, graph.functions, graph.source)
 
 
-def _read_variables(graph: Graph, source: Source) -> Graph:
+def _read_variables(graph: Graph, source: Source, needed: set[str] | None) -> Graph:
     """Variable reads become Const nodes holding the checkpoint's value and key; every other
     Const is marked to be embedded in the loader (which reads the checkpoint, not the graph)."""
     reader = open_checkpoint(source.checkpoint, source.path)
@@ -514,7 +530,9 @@ def _read_variables(graph: Graph, source: Source) -> Graph:
 
     nodes = []
     for node in graph:
-        if node.op in ("VariableV2", "Variable"):
+        if needed is not None and node.name not in needed:
+            nodes.append(node)  # feeds no output: pruned later, its variable never read
+        elif node.op in ("VariableV2", "Variable"):
             nodes.append(constant(node.name, node))
         elif node.op == "ReadVariableOp" and node.inputs:
             handle = _through_identities(graph, node.inputs[0])

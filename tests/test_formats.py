@@ -408,3 +408,23 @@ def test_text_saved_model(tmp_path):
 def test_checkpoint_option_on_a_savedmodel_is_a_usage_error():
     result = cli(FIXTURES / "tf2_savedmodel", "--checkpoint", CKPT / "model.ckpt")
     assert result.returncode == 2 and "variables/ directory" in result.stderr
+
+
+def test_only_the_variables_the_outputs_need_are_read(monkeypatch):
+    from codegen.analyze import analyze_file
+    from codegen.passes.prune import TensorSpec
+
+    read = []
+    original = CheckpointReader.tensor
+
+    def spy(self, key):
+        read.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(CheckpointReader, "tensor", spy)
+    spec = analyze_file(CKPT / "model.ckpt.meta", outputs=[TensorSpec.parse("Relu:0")])
+    assert [layer.cls for layer in spec.layers] == ["Conv2D", "BatchNormalization", "ReLU"]
+    assert sorted(read) == sorted(
+        f"net/{k}"
+        for k in ("conv_kernel", "conv_bias", "bn_gamma", "bn_beta", "bn_mean", "bn_variance")
+    )

@@ -428,3 +428,19 @@ def test_only_the_variables_the_outputs_need_are_read(monkeypatch):
         f"net/{k}"
         for k in ("conv_kernel", "conv_bias", "bn_gamma", "bn_beta", "bn_mean", "bn_variance")
     )
+
+
+def test_inspect_a_savedmodel():
+    import json
+
+    result = cli("inspect", FIXTURES / "tf2_savedmodel", "--signature", "scores", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [t["name"] for t in summary["inputs"]] == ["pixels:0"]
+    assert summary["convertible"] and summary["parameters"] == 453
+
+
+def test_check_per_layer_on_a_savedmodel_says_why_not():
+    result = cli("check", FIXTURES / "tf1_savedmodel", "--per-layer")
+    assert result.returncode == 0, result.stderr
+    assert "not available for SavedModels" in result.stdout

@@ -101,8 +101,8 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
     if kind in ("read", "variable"):
         return f"{reader}[{literal(recipe[1])}]"
     if kind == "array":
-        values, shape, dtype = recipe[1:]
-        return f"np.reshape(np.array({literal(list(values))}, {literal(dtype)}), {literal(tuple(shape))})"
+        values, shape, dtype = (literal(part) for part in (list(recipe[1]), *recipe[2:]))
+        return f"np.reshape(np.array({values}, {dtype}), {shape})"
     if kind == "reshape":
         return f"np.reshape({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
     if kind == "transpose":

@@ -444,3 +444,49 @@ def test_check_per_layer_on_a_savedmodel_says_why_not():
     result = cli("check", FIXTURES / "tf1_savedmodel", "--per-layer")
     assert result.returncode == 0, result.stderr
     assert "not available for SavedModels" in result.stdout
+
+
+def _graph_with_constant_weights(tmp_path, kernel_filters: int):
+    """A TF1 graph whose conv kernel is a variable scaled by a graph constant and whose dense
+    kernel is a graph constant of its own, with its checkpoint: (GraphDef path, prefix, run)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 6, 6, 2], name="x")
+        kernel = tf.compat.v1.get_variable(
+            "kernel", initializer=rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+        )
+        scale = tf.constant(rng.uniform(0.5, 2, 4).astype(np.float32), name="scale")
+        y = tf.nn.relu(tf.nn.conv2d(x, kernel * scale, 1, "SAME"))
+        y = tf.reshape(y, [-1, 6 * 6 * 4])
+        dense = tf.constant(rng.normal(size=(144, kernel_filters)).astype(np.float32), name="dense")
+        tf.identity(tf.matmul(y, dense), name="out")
+        saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        prefix = saver.save(sess, str(tmp_path / "ckpt"), write_state=False)
+        tf.io.write_graph(graph.as_graph_def(), str(tmp_path), "graph.pbtxt")
+        x_value = rng.uniform(-1, 1, (2, 6, 6, 2)).astype(np.float32)
+        expected = sess.run("out:0", {"x:0": x_value})
+    return tmp_path / "graph.pbtxt", prefix, x_value, expected
+
+
+def test_small_graph_constants_are_written_into_the_loader(tmp_path):
+    path, prefix, x, expected = _graph_with_constant_weights(tmp_path, kernel_filters=1)
+    spec, files = convert(path, checkpoint=prefix)
+    source = files["load_weights.py"]
+    body = source[source.index("def load_weights") : source.index("def assign_all")]
+    assert body.count("np.array(") == 2 and "graph[" not in body  # scale, dense kernel
+    write_atomically(tmp_path / "out", files)
+    model_module, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_module.build_model(), prefix)
+    error, bound = max_error(expected, np.asarray(model(x)))
+    assert error <= bound
+
+
+def test_large_graph_constant_weight_is_reported(tmp_path):
+    path, prefix, _, _ = _graph_with_constant_weights(tmp_path, kernel_filters=3)
+    result = cli(path, "--checkpoint", prefix, "-o", tmp_path / "out")
+    assert result.returncode == 4 and "large constant of the graph" in result.stderr

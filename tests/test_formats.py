@@ -490,3 +490,11 @@ def test_large_graph_constant_weight_is_reported(tmp_path):
     path, prefix, _, _ = _graph_with_constant_weights(tmp_path, kernel_filters=3)
     result = cli(path, "--checkpoint", prefix, "-o", tmp_path / "out")
     assert result.returncode == 4 and "large constant of the graph" in result.stderr
+
+
+def test_loader_formatting_shortcut_gives_what_black_gives(converted):
+    """convert formats the embedded reader once per process; the file is black's all the same."""
+    from codegen.postprocess import format_source
+
+    _, files, _ = converted("sliced_savedmodel")
+    assert format_source(files["load_weights.py"]) == files["load_weights.py"]

@@ -339,14 +339,25 @@ class CheckpointReader:
             raise CheckpointError(
                 f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
             )
-        out = np.zeros(shape, _CHECKPOINT_DTYPES[dtype])
+        parts = []
         for proto in slices:
             extents = [dict(_fields(e)) for n, e in _fields(proto) if n == 1]
             if len(extents) != len(shape):
                 raise CheckpointError(f"{self.prefix}: variable {key!r}: bad slice {extents}")
             starts = [_signed(e.get(1, 0)) for e in extents]
             lengths = [_signed(e[2]) if 2 in e else -1 for e in extents]
-            part = self.tensor(_slice_key(key, starts, lengths))
+            parts.append((starts, lengths, _slice_key(key, starts, lengths)))
+        itemsize = np.dtype(_CHECKPOINT_DTYPES[dtype]).itemsize
+        total = itemsize
+        for d in shape:
+            total *= d
+        if any(d < 0 for d in shape) or sum(self.entry(k)[4] for _, _, k in parts) != total:
+            raise CheckpointError(
+                f"{self.prefix}: variable {key!r}: its slices do not make up shape {shape}"
+            )
+        out = np.zeros(shape, _CHECKPOINT_DTYPES[dtype])
+        for starts, lengths, slice_key in parts:
+            part = self.tensor(slice_key)
             index = tuple(
                 slice(None) if n < 0 else slice(b, b + n) for b, n in zip(starts, lengths)
             )

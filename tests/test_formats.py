@@ -498,3 +498,26 @@ def test_loader_formatting_shortcut_gives_what_black_gives(converted):
 
     _, files, _ = converted("sliced_savedmodel")
     assert format_source(files["load_weights.py"]) == files["load_weights.py"]
+
+
+def test_mutated_checkpoint_index_never_crashes_the_reader(tmp_path):
+    """Byte flips and truncations of an index (the sliced one: slices, several shards) give
+    values or CheckpointError, nothing else."""
+    source = FIXTURES / "sliced_savedmodel" / "variables"
+    shutil.copytree(source, tmp_path / "variables")
+    original = (source / "variables.index").read_bytes()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        data = bytearray(original)
+        for position in rng.integers(0, len(data), rng.integers(1, 4)):
+            data[position] = rng.integers(0, 256)
+        if rng.random() < 0.2:
+            data = data[: rng.integers(0, len(data))]
+        (tmp_path / "variables" / "variables.index").write_bytes(bytes(data))
+        try:
+            reader = CheckpointReader(tmp_path / "variables" / "variables")
+            for key in reader.keys():
+                if not key.startswith("_"):
+                    reader.tensor(key)
+        except CheckpointError:
+            pass

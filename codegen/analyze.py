@@ -46,7 +46,9 @@ def analyze_file(
     spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)))
     spec.source = path.name
     spec.sha256 = source.sha256
-    spec.source_kind = source.kind  # which loader emit writes (not a ModelSpec field: shared)
+    # which loader emit writes, reading what (not ModelSpec fields: spec.py is shared)
+    spec.source_kind = source.kind
+    spec.weights_source = Path(source.checkpoint).name if source.kind == "checkpoint" else path.name
     return spec
 
 

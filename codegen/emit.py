@@ -256,6 +256,8 @@ def weights_context(spec: ModelSpec) -> dict:
         "source": comment_text(spec.source),
         "source_literal": literal(spec.source),
         "checkpoint": checkpoint,
+        # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
+        "weights_source": comment_text(getattr(spec, "weights_source", spec.source)),
         "source_kind": comment_text(_SOURCE_ARGUMENT.get(kind, "")),
         "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
         "reader": reader_source() if checkpoint else "",

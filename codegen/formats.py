@@ -56,6 +56,10 @@ BOOKKEEPING_OPS = {
 }
 
 
+# Optimizer updates (ApplyAdam, ResourceApplyGradientDescent, ...): a training graph's sinks.
+TRAINING_OPS = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")
+
+
 @dataclass
 class Source:
     """What was read and where the weights are: plain data for the later stages."""
@@ -278,7 +282,9 @@ def _without_bookkeeping(graph_def):
     for node in graph_def.node:
         for i in node.input:
             consumers.setdefault(split_ref(tensor_ref(i.lstrip("^")))[0], set()).add(node.name)
-    dropped = {n.name for n in graph_def.node if n.op in BOOKKEEPING_OPS}
+    dropped = {
+        n.name for n in graph_def.node if n.op in BOOKKEEPING_OPS or n.op.startswith(TRAINING_OPS)
+    }
     changed = True
     while changed:
         changed = False

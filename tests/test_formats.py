@@ -521,3 +521,36 @@ def test_mutated_checkpoint_index_never_crashes_the_reader(tmp_path):
                     reader.tensor(key)
         except CheckpointError:
             pass
+
+
+def test_training_graph_meta(tmp_path):
+    """A TF1 training graph's .meta (optimizer, slots, global step) converts for the output
+    asked for; the optimizer's slots are never read."""
+    from codegen.passes.prune import TensorSpec
+
+    import tensorflow as tf
+
+    rng = np.random.default_rng(4)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        w = tf.compat.v1.get_variable("w", initializer=rng.normal(size=(4, 3)).astype(np.float32))
+        b = tf.compat.v1.get_variable("b", initializer=rng.normal(size=3).astype(np.float32))
+        out = tf.nn.softmax(tf.matmul(x, w) + b, name="out")
+        loss = tf.reduce_mean(tf.square(out))
+        step = tf.compat.v1.train.get_or_create_global_step()
+        tf.compat.v1.train.AdamOptimizer().minimize(loss, global_step=step)
+        saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        prefix = saver.save(sess, str(tmp_path / "model.ckpt"), write_state=False)
+        x_value = rng.uniform(-1, 1, (2, 4)).astype(np.float32)
+        expected = sess.run("out:0", {"x:0": x_value})
+    spec, files = convert(tmp_path / "model.ckpt.meta", outputs=[TensorSpec.parse("out")])
+    assert [layer.cls for layer in spec.layers] == ["Dense", "Softmax"]
+    assert "Adam" not in files["load_weights.py"].split("def assign_all")[0]
+    write_atomically(tmp_path / "out", files)
+    model_module, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_module.build_model(), prefix)
+    error, bound = max_error(expected, np.asarray(model(x_value)))
+    assert error <= bound

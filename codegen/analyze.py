@@ -29,15 +29,29 @@ def analyze_file(
     path: str | Path,
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | Path | None = None,
     io_layout: str = "keep",
 ) -> ModelSpec:
+    """The spec of a graph file, SavedModel, meta graph or GraphDef + checkpoint (formats.py).
+    A signature's inputs and outputs (sorted by key) are the default --inputs/--outputs."""
+    from .formats import load_graph, open_source
+
     path = Path(path)
-    graph_def, sha256 = read_graph_file(path)
-    graph = from_graphdef(graph_def, source=str(path))
-    del graph_def  # the decoded graph holds what it needs
-    spec = analyze(graph, inputs, outputs, name=_model_name(path), io_layout=io_layout)
+    source = open_source(path, signature, tag, checkpoint)
+    graph = load_graph(source, [o.tensor for o in outputs] if outputs else None)
+    source.graph_def = None  # the decoded graph holds what it needs
+    if inputs is None and source.inputs:
+        inputs = [TensorSpec(t) for _, t in source.inputs]
+    if outputs is None and source.outputs:
+        outputs = [TensorSpec(t) for _, t in source.outputs]
+    spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)), io_layout=io_layout)
     spec.source = path.name
-    spec.sha256 = sha256
+    spec.sha256 = source.sha256
+    # which loader emit writes, reading what (not ModelSpec fields: spec.py is shared)
+    spec.source_kind = source.kind
+    spec.weights_source = Path(source.checkpoint).name if source.kind == "checkpoint" else path.name
     return spec
 
 

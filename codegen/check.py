@@ -81,22 +81,40 @@ def check(
     arrays: list[np.ndarray],
     tolerance: float = 1e-4,
     per_layer: bool = False,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | None = None,
 ) -> CheckResult:
+    """For a SavedModel the reference is its signature, run by TensorFlow; for a TF1 meta graph
+    or GraphDef + checkpoint, the graph in a session with the checkpoint's variables."""
     import keras
 
-    from .verify import import_generated, run_graph
+    from .verify import import_generated, run_source
 
     model_mod, loader = import_generated(directory)
-    model = loader.load_weights(model_mod.build_model(), str(source))
+    kind = getattr(spec, "source_kind", "graphdef")
+    model = loader.load_weights(
+        model_mod.build_model(), str(checkpoint if kind == "checkpoint" else source)
+    )
+    options = {"signature": signature, "tag": tag, "checkpoint": checkpoint}
+
+    def run_graph(_source, feeds, tensors):
+        return run_source(_source, list(feeds.values()), list(feeds), tensors, **options)
+
     feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
     reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)
+    notes = []
+    if per_layer and kind == "savedmodel":
+        per_layer = False  # the signature's function bodies are not addressable by tensor name
+        notes.append("--per-layer compares against a graph run: not available for SavedModels")
     actual = model(arrays if len(arrays) > 1 else arrays[0], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     result = CheckResult(
         [
             OutputError(t, *errs, ok=errs[1] <= tolerance)
             for t, errs in ((t, errors(r, a)) for t, r, a in zip(spec.outputs, reference, actual))
-        ]
+        ],
+        notes=notes,
     )
     if per_layer:
         layers = [layer for layer in spec.layers if layer.outputs]
@@ -127,6 +145,7 @@ def render(result: CheckResult, tolerance: float) -> str:
         )
     elif result.layers_checked:
         lines.append(f"all {result.layers_checked} layers within tolerance")
+    lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 from . import __version__
 from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError
 
-DESCRIPTION = "Convert a frozen TensorFlow GraphDef (.pb/.pbtxt) into readable Keras 3 code."
+DESCRIPTION = (
+    "Convert a TensorFlow graph (frozen GraphDef .pb/.pbtxt, SavedModel directory, TF1 .meta with "
+    "its checkpoint, or a GraphDef with --checkpoint) into readable Keras 3 code."
+)
 EPILOG = """\
 commands:
   graph2py SOURCE [-o DIR]         convert (the default)
@@ -28,6 +31,9 @@ examples:
   graph2py model.pb > model.py                 print model.py
   graph2py model.pb -o out/                    write out/model.py and out/load_weights.py
   graph2py model.pb --inputs 'input:0[1,224,224,3]' --outputs logits:0
+  graph2py saved_model_dir/ --signature serving_default -o out/
+  graph2py model.ckpt.meta -o out/             TF1 meta graph + checkpoint model.ckpt.*
+  graph2py graph.pbtxt --checkpoint model.ckpt -o out/
   graph2py check model.pb --per-layer          name the first layer that diverges
 
 exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
@@ -37,7 +43,23 @@ COMMANDS = ("inspect", "check", "lsp")
 
 
 def _common(p: argparse.ArgumentParser, tensors: bool = True) -> None:
-    p.add_argument("source", help="frozen GraphDef, binary (.pb) or text (.pbtxt)")
+    p.add_argument(
+        "source",
+        help="frozen GraphDef (.pb/.pbtxt), SavedModel directory, or TF1 .meta (or its prefix)",
+    )
+    p.add_argument(
+        "--signature", metavar="KEY", help="SavedModel signature (default: serving_default)"
+    )
+    p.add_argument(
+        "--tag",
+        metavar="TAGS",
+        help="SavedModel meta graph tag set, comma-separated (default: serve)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PREFIX",
+        help="read the GraphDef's variables from this checkpoint (PREFIX.index, PREFIX.data-*)",
+    )
     if tensors:
         p.add_argument(
             "--inputs",
@@ -160,6 +182,7 @@ def _convert(args) -> int:
         split_tensors(args.outputs),
         wanted,
         io_layout=args.io_layout,
+        **_format_options(args),
     )
     if args.output_dir:
         write_atomically(Path(args.output_dir), files)
@@ -187,7 +210,7 @@ def report_json(spec) -> dict:
 def _inspect(args) -> int:
     from .summary import render_table, summarize
 
-    summary = summarize(args.source)
+    summary = summarize(args.source, **_format_options(args))
     sys.stdout.write(summary.to_json() + "\n" if args.json else render_table(summary))
     return EXIT_OK
 
@@ -202,18 +225,25 @@ def _check(args) -> int:
     inputs, outputs = split_tensors(args.inputs), split_tensors(args.outputs)
     directory = Path(args.output_dir) if args.output_dir else check.staging_dir()
     try:
+        options = _format_options(args)
         if (directory / "model.py").exists() and (directory / "load_weights.py").exists():
-            spec = analyze_file(args.source, inputs, outputs)
+            spec = analyze_file(args.source, inputs, outputs, **options)
         else:
-            spec, files = convert(args.source, inputs, outputs)
+            spec, files = convert(args.source, inputs, outputs, **options)
             write_atomically(directory, files)
         arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
-        result = check.check(args.source, spec, directory, arrays, args.tolerance, args.per_layer)
+        result = check.check(
+            args.source, spec, directory, arrays, args.tolerance, args.per_layer, **options
+        )
     finally:
         if not args.output_dir:
             shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.write(check.render(result, args.tolerance))
     return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def _format_options(args) -> dict:
+    return {"signature": args.signature, "tag": args.tag, "checkpoint": args.checkpoint}
 
 
 def _lsp(args) -> int:

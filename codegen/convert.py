@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from .analyze import analyze_file
+from .checkpoint import reader_source
 from .emit import render
 from .passes.prune import TensorSpec
 from .postprocess import format_source, tidy
@@ -18,14 +20,36 @@ def convert(
     inputs: list[TensorSpec] | None = None,
     outputs: list[TensorSpec] | None = None,
     files: tuple[str, ...] = FILES,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | Path | None = None,
     io_layout: str = "keep",
 ) -> tuple[ModelSpec, dict[str, str]]:
     """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
-    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader."""
-    spec = analyze_file(path, inputs, outputs, io_layout=io_layout)
+    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader.
+    `path` is any input format (see formats.py); signature, tag and checkpoint as there."""
+    spec = analyze_file(path, inputs, outputs, signature, tag, checkpoint, io_layout=io_layout)
     rendered = render(spec, files)
     post = {
         "model.py": lambda src: tidy(src, sequential=spec.is_chain()),
-        "load_weights.py": format_source,
+        "load_weights.py": format_loader,
     }
     return spec, {name: post[name](rendered[name]) for name in files}
+
+
+_READER_MARK = "GRAPH2PY_CHECKPOINT_READER = None\n"
+
+
+def format_loader(source: str) -> str:
+    """format_source, with the embedded checkpoint reader (the same in every loader, and most
+    of a checkpoint-based one) formatted once per process: the result is the same, faster."""
+    reader = reader_source()
+    if reader not in source:
+        return format_source(source)
+    formatted = format_source(source.replace(reader, _READER_MARK, 1))
+    return formatted.replace(_READER_MARK, _formatted_reader(), 1)
+
+
+@lru_cache(maxsize=1)
+def _formatted_reader() -> str:
+    return format_source(reader_source())

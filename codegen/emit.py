@@ -117,10 +117,14 @@ def literal(value: Any) -> str:
 
 
 def recipe_source(recipe: tuple, reader: str = "graph") -> str:
-    """Numpy source that rebuilds a weight from the graph's constants (see passes/fold.py)."""
+    """Numpy source that rebuilds a weight from the graph's constants or the checkpoint's
+    variables (see passes/fold.py)."""
     kind = recipe[0]
-    if kind == "read":
+    if kind in ("read", "variable"):
         return f"{reader}[{literal(recipe[1])}]"
+    if kind == "array":
+        values, shape, dtype = (literal(part) for part in (list(recipe[1]), *recipe[2:]))
+        return f"np.reshape(np.array({values}, {dtype}), {shape})"
     if kind == "reshape":
         return f"np.reshape({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
     if kind == "transpose":
@@ -377,14 +381,27 @@ def model_context(spec: ModelSpec) -> dict:
 
 
 def weights_context(spec: ModelSpec) -> dict:
+    """A model converted from a checkpoint or SavedModel (`spec.source_kind`, set by
+    analyze_file) gets a loader that reads the checkpoint: its recipes hold `variable` steps and
+    no `read` of graph nodes."""
+    from .checkpoint import reader_source
+    from .errors import UnsupportedError
+
+    kind = getattr(spec, "source_kind", "graphdef")
+    checkpoint = kind != "graphdef"
     rows = []
     for layer in spec.layers:
         for w in layer.weights:
+            if checkpoint and _reads_graph(w.recipe):
+                raise UnsupportedError(
+                    f"layer {layer.name!r} weight {w.name!r} is a large constant of the graph, "
+                    "not a variable of the checkpoint: convert a frozen GraphDef instead"
+                )
             rows.append(
                 {
                     "layer": literal(layer.name),
                     "weight": literal(w.name),
-                    "value": recipe_source(w.recipe),
+                    "value": recipe_source(w.recipe, "checkpoint" if checkpoint else "graph"),
                 }
             )
     return {
@@ -392,7 +409,29 @@ def weights_context(spec: ModelSpec) -> dict:
         "weights": rows,
         "source": comment_text(spec.source),
         "source_literal": literal(spec.source),
+        "checkpoint": checkpoint,
+        # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
+        "weights_source": comment_text(getattr(spec, "weights_source", spec.source)),
+        "source_kind": comment_text(_SOURCE_ARGUMENT.get(kind, "")),
+        "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
+        "reader": reader_source() if checkpoint else "",
     }
+
+
+_SOURCE_ARGUMENT = {
+    "graphdef": "the frozen graph file (.pb or .pbtxt)",
+    "savedmodel": "the SavedModel directory (the checkpoint in its variables/ is read)",
+    "metagraph": "the .meta file or the checkpoint prefix beside it",
+    "checkpoint": "the checkpoint prefix (PREFIX.index and PREFIX.data-*)",
+}
+
+
+def _reads_graph(recipe) -> bool:
+    if not isinstance(recipe, tuple) or not recipe:
+        return False
+    if recipe[0] == "read":
+        return True
+    return recipe[0] != "array" and any(_reads_graph(part) for part in recipe[1:])
 
 
 def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:

@@ -16,11 +16,9 @@ import numpy as np
 
 from .analyze import analyze
 from .errors import Graph2PyError
-from .graph import Graph, from_graphdef
-from .load import read_graph_file
+from .graph import Graph
 from .passes.fold import Constants
-from .passes.inline import inline_functions
-from .passes.prune import IDENTITY_OPS, prune
+from .passes.prune import IDENTITY_OPS, TensorSpec, prune
 from .passes.shapes import infer_shapes
 
 
@@ -51,11 +49,22 @@ class Summary:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
 
 
-def summarize(path: str | Path) -> Summary:
+def summarize(
+    path: str | Path,
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | Path | None = None,
+) -> Summary:
+    """Any input format (see formats.py); a signature's inputs and outputs are the ones shown."""
+    from .formats import load_graph, open_source
+
     path = Path(path)
-    graph_def, sha256 = read_graph_file(path)
-    graph = inline_functions(from_graphdef(graph_def, source=str(path)))
-    pruned = prune(graph, None, None)
+    source = open_source(path, signature, tag, checkpoint)
+    sha256 = source.sha256
+    graph = load_graph(source)
+    tensors = [TensorSpec(t) for _, t in source.inputs] or None
+    outputs = [TensorSpec(t) for _, t in source.outputs] or None
+    pruned = prune(graph, tensors, outputs)
     consts = Constants(pruned.graph)
     shapes = infer_shapes(pruned.graph, consts, pruned.input_shapes)
     summary = Summary(
@@ -75,7 +84,7 @@ def summarize(path: str | Path) -> Summary:
         ),
     )
     try:
-        spec = analyze(graph, name=path.stem, strict=False)
+        spec = analyze(graph, tensors, outputs, name=path.stem, strict=False)
     except Graph2PyError as err:
         summary.convertible = False
         summary.problems = err.problems

@@ -30,6 +30,70 @@ def run_graph(
         return sess.run(outputs, feed_dict=feeds)
 
 
+def run_source(
+    path: str | Path,
+    arrays: list[np.ndarray],
+    inputs: list[str],
+    outputs: list[str],
+    signature: str | None = None,
+    tag: str | None = None,
+    checkpoint: str | None = None,
+) -> list[np.ndarray]:
+    """Evaluate the original model with TensorFlow, in any input format: a frozen graph as
+    run_graph; a SavedModel through its signature (`arrays` in the order of the signature's
+    sorted argument names, results in the order of its sorted output keys); a TF1 meta graph or
+    GraphDef + checkpoint in a session whose variables TF restores from the checkpoint."""
+    from .formats import open_source
+
+    source = open_source(path, signature, tag, checkpoint)
+    if source.kind == "graphdef":
+        return run_graph(path, dict(zip(inputs, arrays)), outputs)
+    if source.kind == "savedmodel":
+        return run_signature(path, source.signature, tag, arrays)
+    return run_session(source, dict(zip(inputs, arrays)), outputs)
+
+
+def run_signature(path, signature: str, tag: str | None, arrays: list[np.ndarray]):
+    import tensorflow as tf
+
+    from .formats import open_source
+
+    source = open_source(path, signature, tag)
+    tf.get_logger().setLevel("ERROR")  # TF1 SavedModels warn once per reference variable
+    loaded = tf.saved_model.load(str(path), tags=tag.split(",") if tag else None)
+    fn = loaded.signatures[signature]
+    result = fn(**{arg: tf.constant(a) for (arg, _), a in zip(source.inputs, arrays)})
+    return [np.asarray(result[key]) for key, _ in source.outputs]
+
+
+def run_session(source, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    """TF1: import the graph, assign every variable its checkpoint value (read by TF's own
+    checkpoint reader), run. Tensor names are the graph's own (no signature renames here)."""
+    import tensorflow as tf
+
+    values = tf.train.load_checkpoint(source.checkpoint)
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(source.graph_def.SerializeToString())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        assigns = []
+        for op in graph.get_operations():
+            if op.type in ("VariableV2", "VarHandleOp"):
+                shared = op.get_attr("shared_name").decode() if op.type == "VarHandleOp" else ""
+                key = next((k for k in (op.name, shared) if k and values.has_tensor(k)), None)
+                if key is None:
+                    continue
+                value = tf.constant(values.get_tensor(key))
+                if op.type == "VariableV2":
+                    assigns.append(tf.raw_ops.Assign(ref=op.outputs[0], value=value))
+                else:
+                    assigns.append(tf.raw_ops.AssignVariableOp(resource=op.outputs[0], value=value))
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(assigns)
+        return sess.run(outputs, feed_dict=feeds)
+
+
 def import_generated(directory: str | Path):
     """(model module, load_weights module) from a directory graph2py wrote, under unique
     module names so several generated models can live in one process."""

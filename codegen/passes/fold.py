@@ -7,6 +7,9 @@ weight loader needs the *recipe* (which source constants, which numpy steps) so 
 
 A recipe is a small tree of tuples:
     ("read", node_name)                      the raw constant stored in the graph
+    ("variable", checkpoint_key)             a variable's value, read from the checkpoint
+    ("array", values, shape, dtype)          a small graph constant written out in the loader
+                                             (a checkpoint-based loader reads no graph)
     ("reshape", recipe, shape)               np.reshape
     ("transpose", recipe, perm)              np.transpose
     ("astype", recipe, dtype)                ndarray.astype
@@ -28,6 +31,12 @@ import numpy as np
 from ..graph import Graph, Node, split_ref
 
 Recipe = tuple
+
+# Const nodes made from a checkpoint (see formats.py) carry their key in this attribute; the
+# other Const nodes of such a graph carry EMBED_ATTR: the loader cannot read them by node name.
+CHECKPOINT_KEY_ATTR = "_checkpoint_key"
+EMBED_ATTR = "_embed"
+MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
 
 
 def strided_slice_index(node: Node, begin, end, strides, rank: int) -> tuple:
@@ -378,6 +387,15 @@ class Constants:
             return None
         node = self.graph.producer(tensor)
         if node.op == "Const":
+            if CHECKPOINT_KEY_ATTR in node.attrs:
+                return ("variable", node.attrs[CHECKPOINT_KEY_ATTR])
+            value = self.value(tensor)
+            if (
+                node.attrs.get(EMBED_ATTR)
+                and value.size <= MAX_EMBEDDED
+                and value.dtype.kind in "biuf"
+            ):
+                return ("array", value.reshape(-1).tolist(), tuple(value.shape), value.dtype.name)
             return ("read", node.name)
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):
             inner = self.recipe(node.inputs[0])

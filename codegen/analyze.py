@@ -46,10 +46,16 @@ def analyze_file(
         inputs = [TensorSpec(t) for _, t in source.inputs]
     if outputs is None and source.outputs:
         outputs = [TensorSpec(t) for _, t in source.outputs]
+    explicit = {"--inputs": inputs, "--outputs": outputs} if not source.inputs else {}
     spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)), io_layout=io_layout)
+    spec.options = [
+        *(f"{flag} {','.join(map(str, specs))}" for flag, specs in explicit.items() if specs),
+        *(f"{flag} {value}" for flag, value in (("--signature", signature), ("--tag", tag)) if value),
+        *([f"--checkpoint {Path(checkpoint).name}"] if checkpoint else []),
+        *(["--io-layout nhwc"] if io_layout != "keep" else []),
+    ]
     spec.source = path.name
     spec.sha256 = source.sha256
-    # which loader emit writes, reading what (not ModelSpec fields: spec.py is shared)
     spec.source_kind = source.kind
     spec.weights_source = Path(source.checkpoint).name if source.kind == "checkpoint" else path.name
     return spec

@@ -92,7 +92,7 @@ def check(
     from .verify import import_generated, run_source
 
     model_mod, loader = import_generated(directory)
-    kind = getattr(spec, "source_kind", "graphdef")
+    kind = spec.source_kind
     model = loader.load_weights(
         model_mod.build_model(), str(checkpoint if kind == "checkpoint" else source)
     )

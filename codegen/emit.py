@@ -375,6 +375,7 @@ def model_context(spec: ModelSpec) -> dict:
         "tf_classes": classes,
         "report": report_lines(spec),
         "source": comment_text(spec.source),
+        "options": comment_text("".join(f" {option}" for option in spec.options)),
         "scope": comment_text(spec.scope),
         "model_name": literal(spec.name),
     }
@@ -387,7 +388,7 @@ def weights_context(spec: ModelSpec) -> dict:
     from .checkpoint import reader_source
     from .errors import UnsupportedError
 
-    kind = getattr(spec, "source_kind", "graphdef")
+    kind = spec.source_kind
     checkpoint = kind != "graphdef"
     rows = []
     for layer in spec.layers:
@@ -411,7 +412,7 @@ def weights_context(spec: ModelSpec) -> dict:
         "source_literal": literal(spec.source),
         "checkpoint": checkpoint,
         # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
-        "weights_source": comment_text(getattr(spec, "weights_source", spec.source)),
+        "weights_source": comment_text(spec.weights_source or spec.source),
         "source_kind": comment_text(_SOURCE_ARGUMENT.get(kind, "")),
         "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
         "reader": reader_source() if checkpoint else "",

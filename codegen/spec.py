@@ -118,6 +118,11 @@ class ModelSpec:
     version: str = ""
     scope: str = ""  # the scope every node sits under (a frozen Keras model's), or ""
     unsupported: dict[str, int] = field(default_factory=dict)  # op -> count no pattern claimed
+    # where the weights come from (formats.py): "graphdef" (frozen constants), "savedmodel",
+    # "meta" (TF1 meta graph + checkpoint) or "checkpoint" (GraphDef + --checkpoint PREFIX)
+    source_kind: str = "graphdef"
+    weights_source: str = ""  # the file or prefix load_weights.py reads by default
+    options: list[str] = field(default_factory=list)  # command-line options that shaped it
     # the outputs as the source graph names them, for running it (see passes/prune.py)
     graph_outputs: list[str] = field(default_factory=list)
 

@@ -1,8 +1,8 @@
 """The three paths on one graph: what the report says, and that the code it describes runs.
 
-One small graph mixes a layer op, keras.ops ops (a reduction, a slice, a multi-output top-k, a
-gather from a constant table too large to inline, so a `Constant` layer holds it) and an op with
-neither (Zeta, TensorFlow-only). The report in model.py and `--report json` must agree with the
+One small graph mixes layer ops (an embedding lookup, a relu), keras.ops ops (a reduction, a
+slice, a multi-output top-k, an arctan2 against a constant too large to inline, so a `Constant`
+layer holds it) and an op with neither (Zeta, TensorFlow-only). The report in model.py and `--report json` must agree with the
 spec, the generated model must match TensorFlow, and it must survive a `.keras` round trip.
 """
 
@@ -27,6 +27,7 @@ def mixed(tmp_path_factory):
     rng = np.random.default_rng(7)
     table = tf.Variable(rng.normal(size=(40, 6)).astype(np.float32))
     scale = tf.Variable(rng.uniform(0.5, 1.5, size=(6,)).astype(np.float32))
+    offsets = tf.Variable(rng.normal(size=(5, 6)).astype(np.float32))
 
     @tf.function(input_signature=[tf.TensorSpec([None, 5, 6], tf.float32, name="x")])
     def f(x):
@@ -34,7 +35,8 @@ def mixed(tmp_path_factory):
         zeta = tf.raw_ops.Zeta(x=tf.abs(total) + 1.5, q=tf.abs(total) + 0.5)
         values, indices = tf.math.top_k(x[:, 1:4, ::2], k=2)
         rows = tf.gather(table, tf.math.floormod(tf.cast(tf.argmax(x, axis=-1), tf.int32), 40))
-        return zeta, values, tf.cast(indices, tf.float32), rows * scale, tf.nn.relu(x)
+        angle = tf.math.atan2(x, offsets)
+        return zeta, values, tf.cast(indices, tf.float32), rows * scale, tf.nn.relu(x) + angle
 
     root = tmp_path_factory.mktemp("mixed")
     path = root / "mixed.pb"
@@ -49,9 +51,12 @@ def test_report_counts_each_path_by_op(mixed):
     _, spec, files, _ = mixed
     report = spec.report()
     assert report["tensorflow"] == {"Zeta": 1}
-    for op in ("Sum", "TopKV2", "StridedSlice", "GatherV2", "ArgMax"):
+    for op in ("Sum", "TopKV2", "StridedSlice", "Atan2", "ArgMax"):
         assert op in report["keras.ops"], op
     assert report["keras.layers"].get("Relu") == 1
+    assert report["keras.layers"].get("GatherV2") == 1
+    classes = {layer.cls for layer in spec.layers}
+    assert {"Embedding", "Constant"} <= classes
     header = files["model.py"].split('"""')[0]
     layers, ops, tf_only = (sum(report[p].values()) for p in ("keras.layers", "keras.ops", "tensorflow"))
     assert (

@@ -39,6 +39,13 @@ class TensorSpec:
     tensor: str
     shape: tuple[int | None, ...] | None = None
 
+    def __str__(self) -> str:
+        """As the command line takes it (the inverse of parse)."""
+        if self.shape is None:
+            return self.tensor
+        dims = ",".join("-1" if d is None else str(d) for d in self.shape)
+        return f"{self.tensor}[{dims}]"
+
     @classmethod
     def parse(cls, text: str) -> "TensorSpec":
         """`input:0[1,224,224,3]` (tf2onnx's syntax); `:0` and the shape are optional."""

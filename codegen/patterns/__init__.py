@@ -300,7 +300,7 @@ def _variable_path(const_name: str) -> list[str]:
 def _first_read(recipe) -> str | None:
     if not isinstance(recipe, tuple):
         return None
-    if recipe[0] == "read":
+    if recipe[0] in ("read", "variable"):  # a graph constant, or a checkpoint key
         return recipe[1]
     for part in recipe[1:]:
         found = _first_read(part)

@@ -1,31 +1,36 @@
 """Recurrent loops -> one node per Keras LSTM or GRU layer.
 
-A frozen RNN is a while loop over time steps: the input sequence unstacked into a tensor list,
-the state (h, or h and c) carried from step to step, each step's output written to another list,
-and the weights entering the loop as constants. Patterns match single ops and cannot see a loop,
-so this pass recognises the whole loop and replaces it with one synthetic node, `_Graph2pyLSTM`
-or `_Graph2pyGRU`, that `patterns/rnn.py` turns into `keras.layers.LSTM`/`GRU`.
+A frozen RNN is a while loop over time steps: the input sequence unstacked into a tensor list
+(or TF1 tensor array), the state (h, or h and c) carried from step to step, each step's output
+written to another list, and the weights entering the loop as constants. Patterns match single
+ops and cannot see a loop, so this pass, run as the graph is decoded (a lowered loop is a
+cycle, which the graph refuses), recognises the whole loop and replaces it with one synthetic
+node, `_Graph2pyLSTM` or `_Graph2pyGRU`, that `patterns/rnn.py` turns into
+`keras.layers.LSTM`/`GRU`.
 
-Two frozen forms of the loop are read:
-  * lowered frames (Enter, Merge, Switch, LoopCond, NextIteration, Exit), as
-    `convert_variables_to_constants_v2` leaves a Keras 2 LSTM/GRU;
-  * functional `While`/`StatelessWhile` nodes whose body is in the graph's function library,
-    as `tf.compat.v1.nn.dynamic_rnn` builds under TF2's control flow.
+The forms read:
+  * lowered frames (Enter, Merge, Switch, LoopCond, NextIteration, Exit): TF 1.x graphs, and
+    Keras 2/3 layers frozen with `convert_variables_to_constants_v2`;
+  * functional `While`/`StatelessWhile` nodes whose body is in the graph's function library:
+    `tf.compat.v1.nn.dynamic_rnn` under TF2's control flow;
+  * unrolled chains: `static_rnn`, the cell repeated once per unstacked step.
 
-The cell is recognised by what it computes, not by op names: the weights are found from the
-shapes and operands of the step's MatMuls, mapped to Keras's layout (gate order, forget bias
-folded into the bias), and then the step is evaluated with numpy on random inputs and compared
+The cell is recognised by what it computes, not by op names: candidate weights are found from
+the shapes and operands of the step's MatMuls and mapped to Keras's layout (gate order, forget
+bias folded into the bias); the step is then evaluated with numpy on random inputs and compared
 with Keras's cell on the mapped weights. A loop that does not compute exactly a Keras LSTM or
 GRU from zero initial states (a mask, a peephole, other activations) is left alone.
 
-The synthetic node takes the batch-major input sequence and the source constants its weights
-are made of; its `weights` attribute holds a recipe per Keras weight whose `("input", i)`
-leaves stand for its i-th input (see passes/fold.py for the recipe steps).
+The synthetic node takes the input sequence and the source constants its weights are made of;
+its `weights` attribute holds a recipe per Keras weight whose `("input", i)` leaves stand for
+its i-th input (see passes/fold.py for the recipe steps). The loop's results keep their graph
+names through `_Graph2pyRNNResult` views (see `_lifted`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..graph import Node, decode_node, split_ref
@@ -308,6 +313,9 @@ def _small_value_of(tensor: str, by_name: dict[str, Node], depth: int, memo: dic
         if node.op in ("Identity", "Snapshot"):
             return ins[0]
         if node.op == "Range":
+            start, limit, delta = (float(v) for v in ins)
+            if not delta or not 0 <= (limit - start) / delta <= 64:
+                return None  # a permutation's range is short
             return np.arange(ins[0], ins[1], ins[2])
         if node.op == "ConcatV2":
             return np.concatenate([np.atleast_1d(v) for v in ins[:-1]], axis=int(ins[-1]))
@@ -364,7 +372,8 @@ class _Step:
             outs = _KERNELS.get(node.op)
             if outs is None:
                 raise _NotRNN(f"step computes {node.op}")
-            result = outs(node, *[self.values[t] for t in node.inputs])
+            with np.errstate(all="ignore"):  # overflow is a value like any other here
+                result = outs(node, *[self.values[t] for t in node.inputs])
             results = result if isinstance(result, list) else [result]
             if port >= len(results):
                 raise _NotRNN("bad port")
@@ -378,7 +387,8 @@ class _NotRNN(Exception):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _matmul(node, a, b):
@@ -456,6 +466,7 @@ class _StepIO:
     y_t: str | None  # the step's output (written to the output list), if it is kept
     time_major: str  # the outer sequence the loop reads, [T, B, F]
     out_var: LoopVar | None  # the loop variable carrying the output list
+    every_step: bool  # whether the list holds every step's output, or only the last one
 
 
 _READS = {"TensorListGetItem", "TensorArrayReadV3"}
@@ -495,7 +506,7 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     if cell is None:
         raise _NotRNN("no cell")
     x, batch_major, cell.go_backwards = _batch_major(io.time_major, by_name)
-    return _rewrite(loop, cell, x, batch_major, states, io.out_var, by_name, nodes)
+    return _rewrite(loop, cell, x, batch_major, states, io, by_name, nodes)
 
 
 def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
@@ -508,6 +519,14 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     if len(reads) != 1 or len(writes) > 1:
         raise _NotRNN("not one read and at most one write per step")
     read = reads[0]
+    if not _counts_steps(read.inputs[1], loop, by_name):
+        raise _NotRNN("the sequence is not read at the step index")
+    # Keras 2 keeps only the last output, overwriting element 0 of a one-element list
+    every_step = bool(writes) and _counts_steps(writes[0].inputs[1], loop, by_name)
+    lookup = {**by_name, **body}
+    index = writes and lookup.get(split_ref(_through_identity(writes[0].inputs[1], lookup))[0])
+    if writes and not every_step and (index is None or _const_scalar(index) != 0):
+        raise _NotRNN("the outputs are not written at the step index")
     source = outer_of.get(_through_identity(read.inputs[0], body))
     source_node = by_name.get(split_ref(_through_identity(source or "", by_name))[0])
     if read.op == "TensorListGetItem" and source_node is not None:
@@ -526,12 +545,38 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     else:
         raise _NotRNN("input sequence")
     if not writes:
-        return _StepIO(read.output(0), None, time_major, None)
+        return _StepIO(read.output(0), None, time_major, None, False)
     written = writes[0].output(0)
     out_vars = [v for v in loop.vars if _through_identity(v.next, body) == written]
     if len(out_vars) != 1:
         raise _NotRNN("output list")
-    return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0])
+    return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0], every_step)
+
+
+def _counts_steps(index: str, loop: Loop, by_name) -> bool:
+    """Whether `index` is the loop's time: a variable starting at 0, incremented by 1."""
+    lookup = {**by_name, **loop.body}
+    index = _through_identity(index, lookup)
+    for v in loop.vars:
+        if v.inside != index:
+            continue
+        start = lookup.get(split_ref(_through_identity(v.init, lookup))[0])
+        step = lookup.get(split_ref(_through_identity(v.next, lookup))[0])
+        if start is None or step is None or step.op not in ("Add", "AddV2"):
+            return False
+        operands = [_through_identity(t, lookup) for t in step.inputs]
+        if index not in operands:
+            return False
+        one = lookup.get(split_ref(operands[1 - operands.index(index)])[0])
+        return _const_scalar(start) == 0 and one is not None and _const_scalar(one) == 1
+    return False
+
+
+def _const_scalar(node: Node):
+    value = node.attrs.get("value") if node.op == "Const" else None
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return value.reshape(()).item()
+    return None
 
 
 def _batch_major(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool, bool]:
@@ -997,7 +1042,7 @@ def _rewrite(
     x: str,
     batch_major: bool,
     states: list[LoopVar],
-    out_var: LoopVar,
+    io: _StepIO,
     by_name,
     nodes,
 ):
@@ -1014,7 +1059,7 @@ def _rewrite(
     uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
     for v in loop.vars:
         outs = _follow(v.out, readers, by_name) if v.out else []
-        if v is out_var:
+        if v is io.out_var:
             for node in outs:
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or _through_identity(stacked, by_name) != v.out:
@@ -1033,6 +1078,8 @@ def _rewrite(
             uses["c"] += [v.out] if readers.get(v.out) else []
         elif outs:
             raise _NotRNN("a loop counter is read after the loop")
+    if not io.every_step and (uses["seq"] or uses["time_major"]):
+        raise _NotRNN("the sequence of a loop that keeps only its last output")
     name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
     return _lifted(name, cell, x, batch_major, uses, by_name)
 

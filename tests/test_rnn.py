@@ -124,6 +124,24 @@ def keras3_model(path: Path) -> dict:
     }
 
 
+def static_rnn(path: Path, kind: str) -> dict:
+    """A TF1 graph: static_rnn, the cell unrolled once per step, over LSTMCell (every step's
+    output stacked, and the final c) or GRUCell (the last output)."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    def make(x):
+        cell = legacy_cells.LSTMCell(UNITS) if kind == "lstm" else legacy_cells.GRUCell(UNITS)
+        outputs, state = tf.compat.v1.nn.static_rnn(cell, tf.unstack(x, T, 1), dtype=tf.float32)
+        if kind == "lstm":
+            return [tf.stack(outputs, 1), state.c]
+        return [outputs[-1]]
+
+    path.write_bytes(_frozen_tf1(make, seed=16 if kind == "lstm" else 17))
+    rng = np.random.default_rng(18)
+    classes = ["LSTM"] if kind == "lstm" else ["GRU"]
+    return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
+
+
 BUILDERS = {
     "keras2_text": text_model,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
@@ -132,6 +150,8 @@ BUILDERS = {
     "dynamic_rnn_gru_frames": lambda p: dynamic_rnn(p, "gru", frames=True),
     "dynamic_rnn_gru_time_major": lambda p: dynamic_rnn(p, "gru", time_major=True),
     "keras3_bidirectional": keras3_model,
+    "static_rnn_lstm": lambda p: static_rnn(p, "lstm"),
+    "static_rnn_gru": lambda p: static_rnn(p, "gru"),
 }
 
 
@@ -207,19 +227,22 @@ def test_trainable(converted, name):
         model.set_weights(loaded)
 
 
-def _frozen_tf1(make) -> bytes:
-    """A TF1 graph of make(x) with seeded random variables, frozen."""
-    rng = np.random.default_rng(15)
+def _frozen_tf1(make, seed: int = 15) -> bytes:
+    """A TF1 graph of make(x) (a tensor or a list of them) with seeded random variables,
+    frozen."""
+    rng = np.random.default_rng(seed)
     graph = tf.compat.v1.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
-        y = tf.identity(make(x), name="y")
+        made = make(x)
+        made = made if isinstance(made, list) else [made]
+        names = [tf.identity(y, name=f"y{i}").op.name for i, y in enumerate(made)]
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(tf.compat.v1.global_variables_initializer())
             for v in tf.compat.v1.global_variables():
                 session.run(v.assign(rng.normal(0.0, 0.6, v.shape).astype(np.float32)))
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-                session, graph.as_graph_def(), [y.op.name]
+                session, graph.as_graph_def(), names
             )
     return frozen.SerializeToString()
 

@@ -275,3 +275,46 @@ def test_reshape_with_batch_one_baked_in(tmp_path):
     error, bound = max_error(reference, np.asarray(model(a)))
     assert error <= bound
     assert np.asarray(model(np.concatenate([a, a, a]))).shape == (3, 5, 1)
+
+
+@pytest.mark.parametrize("op", ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_fused_batch_norm_versions(tmp_path, op, data_format):
+    """Every FusedBatchNorm version, in both layouts: TensorFlow runs inference-mode batch norm
+    in NCHW on CPU, so here the reference is the NCHW graph itself."""
+    import tensorflow as tf
+
+    from codegen.cli import write_atomically
+    from codegen.convert import convert
+
+    rng = np.random.default_rng(3)
+    shape = (4, 5, 6) if data_format == "NCHW" else (5, 6, 4)
+    stats = [rng.uniform(0.5, 1.5, 4), rng.uniform(-0.2, 0.2, 4)]
+    stats += [rng.uniform(-0.2, 0.2, 4), rng.uniform(0.5, 1.5, 4)]
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, *shape), name="input")
+        y = getattr(tf.raw_ops, op)(
+            x=x,
+            **dict(
+                zip(("scale", "offset", "mean", "variance"), (s.astype("float32") for s in stats))
+            ),
+            epsilon=0.01,
+            data_format=data_format,
+            is_training=False,
+            name="bn",
+        )[0]
+        tf.nn.relu(y, name="output")
+    pb = tmp_path / "bn.pb"
+    pb.write_bytes(graph.as_graph_def().SerializeToString())
+    spec, files = convert(pb)
+    classes = [layer.cls for layer in spec.layers]
+    assert "BatchNormalization" in classes and _report(spec)["keras.ops"] == 0
+    assert classes.count("Permute") == (2 if data_format == "NCHW" else 0)
+    write_atomically(tmp_path / "out", files)
+    model_mod, loader = import_generated(tmp_path / "out")
+    model = loader.load_weights(model_mod.build_model(), str(pb))
+    a = rng.uniform(-1, 1, (2, *shape)).astype(np.float32)
+    (reference,) = run_graph(pb, {"input:0": a}, spec.outputs)
+    error, bound = max_error(reference, np.asarray(model(a)))
+    assert error <= bound and np.std(reference) > 1e-3

@@ -368,9 +368,9 @@ def _freeze_v1_randomized(graph, outputs: list[str], path: str) -> None:
 
 def _nchw_net(x, data_format: str):
     """A small conv net in either layout, same variables: conv+bias, fused batch norm, ReLU,
-    max and average pooling, a concat along channels, then two dense heads, one on global
-    average pooling (keepdims, squeezed), one on a flattened feature map. Returns (logits,
-    feature map)."""
+    max and average pooling, a concat along channels, a pad, a separable conv, scalar
+    arithmetic, then two dense heads, one on global average pooling (keepdims, squeezed), one
+    on a flattened feature map. Returns (logits, feature map)."""
     import tensorflow as tf
     from tf_keras.src.legacy_tf_layers import convolutional, core, normalization, pooling
 
@@ -384,6 +384,10 @@ def _nchw_net(x, data_format: str):
     b = pooling.average_pooling2d(h, 2, 2, data_format=data_format, name="avgpool")
     b = convolutional.conv2d(b, 8, 1, data_format=data_format, activation=tf.nn.relu, name="conv2")
     h = tf.concat([a, b], axis=axis, name="concat")
+    pads = [[0, 0], [0, 0], [1, 1], [1, 1]] if channels_first else [[0, 0], [1, 1], [1, 1], [0, 0]]
+    h = tf.pad(h, pads, name="pad")
+    h = convolutional.separable_conv2d(h, 24, 3, data_format=data_format, name="sep")
+    h = h * 0.5 + 0.25
     w = tf.compat.v1.get_variable("conv3/kernel", (3, 3, 24, 32))
     bias = tf.compat.v1.get_variable("conv3/bias", (32,))
     h = tf.nn.conv2d(h, w, 1, "SAME", data_format=fmt, name="conv3/Conv2D")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..graph import Graph, Node, split_ref
+from ..graph import Graph, Node, output_count, split_ref
 from .fold import Constants
 from .inline import inline_functions
 from .prune import TensorSpec, bypass_defaults
@@ -40,6 +40,8 @@ WHILE_OPS = {"While", "StatelessWhile"}
 SWITCH_OPS = {"Switch", "RefSwitch", "_SwitchN"}
 CASE_OPS = {"Case", "StatelessCase"}
 MAX_ROUNDS = 16  # nested conditionals resolve one level per round
+MAX_WORK = 50_000_000  # node visits the analysis of data-dependent frames may take
+CONTROL = "_control_inputs"  # attribute: a node's control inputs, kept for TF1 conditionals
 
 # Predicates folded here beyond what constant folding knows: boolean logic and comparisons.
 _LOGIC = {
@@ -159,35 +161,42 @@ def _dead(graph: Graph, assume: dict[str, int]) -> tuple[set[str], set[str]]:
     """(dead nodes, dead outputs of live switches) when the predicates in `assume` have the
     given values: a Switch kills the output its predicate does not take (a `_SwitchN`, the
     lowered Case, every output but its index's), a Merge dies when every input is dead, any
-    other node when one of its inputs is."""
+    other node when one of its inputs (or control inputs) is. One sweep over the edges."""
     dead_nodes: set[str] = set()
     dead_outputs: set[str] = set()
+    readers = _readers(graph)
 
     def is_dead(tensor: str) -> bool:
         return tensor in dead_outputs or split_ref(tensor)[0] in dead_nodes
 
+    queue: list[Node] = []
     for node in graph:
         if _is_switch(node) and node.inputs[1] in assume:
             value, count = assume[node.inputs[1]], _outputs(node)
             taken = (1 if value else 0) if count == 2 and node.op != "_SwitchN" else value
             if not 0 <= taken < count:
                 taken = count - 1  # an index out of range takes the last branch
-            dead_outputs.update(node.output(i) for i in range(count) if i != taken)
-    changed = True
-    while changed:  # control edges are not in the topological order: until nothing changes
-        changed = False
-        for node in graph:
-            if node.name in dead_nodes:
-                continue
-            if node.op == "Merge":
-                dead = bool(node.inputs) and all(is_dead(t) for t in node.inputs)
-            else:
-                control = node.attrs.get(CONTROL) or ()
-                dead = any(is_dead(t) for t in node.inputs) or any(c in dead_nodes for c in control)
-            if dead:
-                dead_nodes.add(node.name)
-                changed = True
+            dead = [node.output(i) for i in range(count) if i != taken]
+            dead_outputs.update(dead)
+            queue += [r for r in readers.get(node.name, ()) if set(r.inputs) & set(dead)]
+    while queue:
+        node = queue.pop()
+        if node.name in dead_nodes:
+            continue
+        if node.op == "Merge" and not all(is_dead(t) for t in node.inputs):
+            continue
+        dead_nodes.add(node.name)  # it was queued because something it reads died
+        queue += readers.get(node.name, ())
     return dead_nodes, dead_outputs
+
+
+def _readers(graph: Graph) -> dict[str, list[Node]]:
+    """Node name -> the nodes reading any of its outputs or depending on it by control."""
+    found: dict[str, list[Node]] = {}
+    for node in graph:
+        for name in {split_ref(t)[0] for t in node.inputs} | set(node.attrs.get(CONTROL) or ()):
+            found.setdefault(name, []).append(node)
+    return found
 
 
 def _is_switch(node: Node) -> bool:
@@ -306,7 +315,7 @@ def _select_functional(graph: Graph) -> Graph:
         if node.name not in targets:
             nodes.append(node)
             continue
-        used = sorted({split_ref(t)[1] for t in _reads_of(graph, node)})
+        used = _read_ports(graph, node)
         calls = []
         for k, fname in enumerate(_branches(node)):
             suffix = ("then", "else")[k] if node.op in IF_OPS else f"branch{k}"
@@ -342,8 +351,11 @@ def _branches(node: Node) -> list[str] | None:
     return found
 
 
-def _reads_of(graph: Graph, node: Node) -> list[str]:
-    return [t for n in graph for t in n.inputs if split_ref(t)[0] == node.name]
+def _read_ports(graph: Graph, node: Node) -> list[int]:
+    count = output_count(node)
+    if count is None:
+        count = len(node.attrs["Tout"]) if isinstance(node.attrs.get("Tout"), list) else 0
+    return [port for port in range(count) if graph.users(node.output(port))]
 
 
 def _select_frames(graph: Graph) -> Graph:
@@ -356,8 +368,10 @@ def _select_frames(graph: Graph) -> Graph:
     merges = [n for n in graph if n.op == "Merge"]
     if not switches or not merges:
         return graph
-    if any(split_ref(t)[1] == 1 for m in merges for t in _reads_of(graph, m)):
+    if any(graph.users(m.output(1)) for m in merges):
         return graph
+    if sum(len(_values(n)) for n in switches.values()) * len(graph) > MAX_WORK:
+        return graph  # too many predicates to analyse: left to be reported
     preds = {n.inputs[1]: _values(n) for n in switches.values()}
     chosen: dict[str, tuple[str, list[str]]] = {}  # merge -> (predicate, input per value)
     for pred, values in preds.items():
@@ -435,8 +449,8 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
 
     by_name = {n.name: n for n in nodes}
     progress = True
-    while progress:  # inner loops first: the outer frame then holds a While node
-        progress = False
+    while progress and any(n.op in ("Enter", "RefEnter") for n in nodes):
+        progress = False  # inner loops first: an outer frame then holds a While node
         renamed: dict[str, str] = {}
         for loop in _frames(nodes, by_name):
             found = _while_of_frame(loop, by_name)
@@ -456,9 +470,6 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
             *(f"{source}: while loop {name!r} is not one graph2py can read" for name in left)
         )
     return nodes
-
-
-CONTROL = "_control_inputs"  # attribute: the names of a node's control inputs
 
 
 def _keep_control_edges(nodes: list[Node], graph_def) -> None:

@@ -92,7 +92,7 @@ MAX_GROWN = 1 << 24  # elements
 
 
 def _limit(size: int, *inputs) -> None:
-    if size > max(MAX_GROWN, *(np.size(x) for x in inputs)):
+    if size > max([MAX_GROWN, *(np.size(x) for x in inputs)]):  # max() of one int fails
         raise ValueError(f"refusing to fold a result of {size} elements")
 
 
@@ -106,6 +106,12 @@ def _range(node, start, limit, delta):
     count = math.ceil((limit - start) / delta) if delta else 0
     _limit(max(count, 0))
     return np.arange(start, limit, delta)
+
+
+def _linspace(start, stop, num):
+    num = int(num)
+    _limit(max(num, 0))
+    return np.linspace(start, stop, num).astype(np.result_type(start))
 
 
 def _gather(node, x, indices, axis):
@@ -237,6 +243,10 @@ KERNELS: dict[str, Callable] = {
     "Floor": lambda n, x: np.floor(x),
     "Ceil": lambda n, x: np.ceil(x),
     "Sign": lambda n, x: np.sign(x),
+    "Sigmoid": lambda n, x: (1 / (1 + np.exp(-x))).astype(x.dtype),
+    "LinSpace": lambda n, start, stop, num: _linspace(start, stop, num),
+    "ZerosLike": lambda n, x: np.zeros_like(x),
+    "OnesLike": lambda n, x: np.ones_like(x),
 }
 
 # Shape-preserving ops whose recipe is a plain reshape/transpose/cast of the input's recipe.

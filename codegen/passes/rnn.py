@@ -1,31 +1,36 @@
 """Recurrent loops -> one node per Keras LSTM or GRU layer.
 
-A frozen RNN is a while loop over time steps: the input sequence unstacked into a tensor list,
-the state (h, or h and c) carried from step to step, each step's output written to another list,
-and the weights entering the loop as constants. Patterns match single ops and cannot see a loop,
-so this pass recognises the whole loop and replaces it with one synthetic node, `_Graph2pyLSTM`
-or `_Graph2pyGRU`, that `patterns/rnn.py` turns into `keras.layers.LSTM`/`GRU`.
+A frozen RNN is a while loop over time steps: the input sequence unstacked into a tensor list
+(or TF1 tensor array), the state (h, or h and c) carried from step to step, each step's output
+written to another list, and the weights entering the loop as constants. Patterns match single
+ops and cannot see a loop, so this pass, run as the graph is decoded (a lowered loop is a
+cycle, which the graph refuses), recognises the whole loop and replaces it with one synthetic
+node, `_Graph2pyLSTM` or `_Graph2pyGRU`, that `patterns/rnn.py` turns into
+`keras.layers.LSTM`/`GRU`.
 
-Two frozen forms of the loop are read:
-  * lowered frames (Enter, Merge, Switch, LoopCond, NextIteration, Exit), as
-    `convert_variables_to_constants_v2` leaves a Keras 2 LSTM/GRU;
-  * functional `While`/`StatelessWhile` nodes whose body is in the graph's function library,
-    as `tf.compat.v1.nn.dynamic_rnn` builds under TF2's control flow.
+The forms read:
+  * lowered frames (Enter, Merge, Switch, LoopCond, NextIteration, Exit): TF 1.x graphs, and
+    Keras 2/3 layers frozen with `convert_variables_to_constants_v2`;
+  * functional `While`/`StatelessWhile` nodes whose body is in the graph's function library:
+    `tf.compat.v1.nn.dynamic_rnn` under TF2's control flow;
+  * unrolled chains: `static_rnn`, the cell repeated once per unstacked step.
 
-The cell is recognised by what it computes, not by op names: the weights are found from the
-shapes and operands of the step's MatMuls, mapped to Keras's layout (gate order, forget bias
-folded into the bias), and then the step is evaluated with numpy on random inputs and compared
+The cell is recognised by what it computes, not by op names: candidate weights are found from
+the shapes and operands of the step's MatMuls and mapped to Keras's layout (gate order, forget
+bias folded into the bias); the step is then evaluated with numpy on random inputs and compared
 with Keras's cell on the mapped weights. A loop that does not compute exactly a Keras LSTM or
 GRU from zero initial states (a mask, a peephole, other activations) is left alone.
 
-The synthetic node takes the batch-major input sequence and the source constants its weights
-are made of; its `weights` attribute holds a recipe per Keras weight whose `("input", i)`
-leaves stand for its i-th input (see passes/fold.py for the recipe steps).
+The synthetic node takes the input sequence and the source constants its weights are made of;
+its `weights` attribute holds a recipe per Keras weight whose `("input", i)` leaves stand for
+its i-th input (see passes/fold.py for the recipe steps). The loop's results keep their graph
+names through `_Graph2pyRNNResult` views (see `_lifted`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..graph import Node, decode_node, split_ref
@@ -59,7 +64,7 @@ class Loop:
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
     """The node list with every recognised LSTM/GRU loop replaced by one synthetic node."""
-    if not any(n.op == "Enter" or n.op in WHILE_OPS for n in nodes):
+    if not any(n.op in ("Enter", "Unpack") or n.op in WHILE_OPS for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}
     try:
@@ -68,14 +73,22 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
         return nodes  # a malformed loop is not ours to report: later stages name its ops
     for loop in loops:
         lifted = _lift(loop, by_name, nodes)
-        if lifted is None:
-            continue
-        new_nodes, rename = lifted
-        for node in nodes:
-            node.inputs = [rename.get(t, t) for t in node.inputs]
-        nodes = _remove_loop(nodes, loop, new_nodes) + new_nodes
-        by_name = {n.name: n for n in nodes}
+        if lifted is not None:
+            nodes = _replace(nodes, loop, *lifted)
+            by_name = {n.name: n for n in nodes}
+    for unpack in _unstacked(nodes):
+        lifted = _lift_unrolled(unpack, _tensor_readers(nodes), by_name)
+        if lifted is not None:
+            new_nodes, rename, chain = lifted
+            nodes = _replace(nodes, chain, new_nodes, rename)
+            by_name = {n.name: n for n in nodes}
     return nodes
+
+
+def _replace(nodes: list[Node], loop: "Loop", new: list[Node], rename: dict) -> list[Node]:
+    for node in nodes:
+        node.inputs = [rename.get(t, t) for t in node.inputs]
+    return _remove_loop(nodes, loop, new) + new
 
 
 def _remove_loop(nodes: list[Node], loop: Loop, new: list[Node]) -> list[Node]:
@@ -300,6 +313,9 @@ def _small_value_of(tensor: str, by_name: dict[str, Node], depth: int, memo: dic
         if node.op in ("Identity", "Snapshot"):
             return ins[0]
         if node.op == "Range":
+            start, limit, delta = (float(v) for v in ins)
+            if not delta or not 0 <= (limit - start) / delta <= 64:
+                return None  # a permutation's range is short
             return np.arange(ins[0], ins[1], ins[2])
         if node.op == "ConcatV2":
             return np.concatenate([np.atleast_1d(v) for v in ins[:-1]], axis=int(ins[-1]))
@@ -356,7 +372,8 @@ class _Step:
             outs = _KERNELS.get(node.op)
             if outs is None:
                 raise _NotRNN(f"step computes {node.op}")
-            result = outs(node, *[self.values[t] for t in node.inputs])
+            with np.errstate(all="ignore"):  # overflow is a value like any other here
+                result = outs(node, *[self.values[t] for t in node.inputs])
             results = result if isinstance(result, list) else [result]
             if port >= len(results):
                 raise _NotRNN("bad port")
@@ -370,7 +387,8 @@ class _NotRNN(Exception):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _matmul(node, a, b):
@@ -448,6 +466,7 @@ class _StepIO:
     y_t: str | None  # the step's output (written to the output list), if it is kept
     time_major: str  # the outer sequence the loop reads, [T, B, F]
     out_var: LoopVar | None  # the loop variable carrying the output list
+    every_step: bool  # whether the list holds every step's output, or only the last one
 
 
 _READS = {"TensorListGetItem", "TensorArrayReadV3"}
@@ -487,7 +506,7 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     if cell is None:
         raise _NotRNN("no cell")
     x, batch_major, cell.go_backwards = _batch_major(io.time_major, by_name)
-    return _rewrite(loop, cell, x, batch_major, states, io.out_var, by_name, nodes)
+    return _rewrite(loop, cell, x, batch_major, states, io, by_name, nodes)
 
 
 def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
@@ -500,6 +519,14 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     if len(reads) != 1 or len(writes) > 1:
         raise _NotRNN("not one read and at most one write per step")
     read = reads[0]
+    if not _counts_steps(read.inputs[1], loop, by_name):
+        raise _NotRNN("the sequence is not read at the step index")
+    # Keras 2 keeps only the last output, overwriting element 0 of a one-element list
+    every_step = bool(writes) and _counts_steps(writes[0].inputs[1], loop, by_name)
+    lookup = {**by_name, **body}
+    index = writes and lookup.get(split_ref(_through_identity(writes[0].inputs[1], lookup))[0])
+    if writes and not every_step and (index is None or _const_scalar(index) != 0):
+        raise _NotRNN("the outputs are not written at the step index")
     source = outer_of.get(_through_identity(read.inputs[0], body))
     source_node = by_name.get(split_ref(_through_identity(source or "", by_name))[0])
     if read.op == "TensorListGetItem" and source_node is not None:
@@ -518,12 +545,38 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
     else:
         raise _NotRNN("input sequence")
     if not writes:
-        return _StepIO(read.output(0), None, time_major, None)
+        return _StepIO(read.output(0), None, time_major, None, False)
     written = writes[0].output(0)
     out_vars = [v for v in loop.vars if _through_identity(v.next, body) == written]
     if len(out_vars) != 1:
         raise _NotRNN("output list")
-    return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0])
+    return _StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0], every_step)
+
+
+def _counts_steps(index: str, loop: Loop, by_name) -> bool:
+    """Whether `index` is the loop's time: a variable starting at 0, incremented by 1."""
+    lookup = {**by_name, **loop.body}
+    index = _through_identity(index, lookup)
+    for v in loop.vars:
+        if v.inside != index:
+            continue
+        start = lookup.get(split_ref(_through_identity(v.init, lookup))[0])
+        step = lookup.get(split_ref(_through_identity(v.next, lookup))[0])
+        if start is None or step is None or step.op not in ("Add", "AddV2"):
+            return False
+        operands = [_through_identity(t, lookup) for t in step.inputs]
+        if index not in operands:
+            return False
+        one = lookup.get(split_ref(operands[1 - operands.index(index)])[0])
+        return _const_scalar(start) == 0 and one is not None and _const_scalar(one) == 1
+    return False
+
+
+def _const_scalar(node: Node):
+    value = node.attrs.get("value") if node.op == "Const" else None
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return value.reshape(()).item()
+    return None
 
 
 def _batch_major(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool, bool]:
@@ -555,25 +608,27 @@ class _Product:
     right: str  # body tensor
 
 
-def _products(body: dict[str, Node], x_t: str) -> list[_Product]:
+def _products(body: dict[str, Node], x_t: str, lookup=None) -> list[_Product]:
+    """The step's MatMuls by weights; `lookup` resolves Identity nodes (default: the body)."""
+    lookup = body if lookup is None else lookup
     found = []
     for mm in body.values():
         if mm.op != "MatMul" or mm.attrs.get("transpose_a") or mm.attrs.get("transpose_b"):
             continue
-        left = _through_identity(mm.inputs[0], body)
-        node = body.get(split_ref(left)[0])
+        left = _through_identity(mm.inputs[0], lookup)
+        node = lookup.get(split_ref(left)[0])
         if left == x_t:
             kind = ("x",)
         elif node is not None and node.op == "ConcatV2" and len(node.inputs) == 3:
-            if _through_identity(node.inputs[0], body) != x_t:
+            if _through_identity(node.inputs[0], lookup) != x_t:
                 continue
-            kind = ("concat", _through_identity(node.inputs[1], body))
+            kind = ("concat", _through_identity(node.inputs[1], lookup))
         else:
             kind = ("state", left)
-        right = _through_identity(mm.inputs[1], body)
-        sliced = body.get(split_ref(right)[0])
+        right = _through_identity(mm.inputs[1], lookup)
+        sliced = lookup.get(split_ref(right)[0])
         if sliced is not None and sliced.op == "StridedSlice":
-            right = _through_identity(sliced.inputs[0], body)  # gate columns of a weight
+            right = _through_identity(sliced.inputs[0], lookup)  # gate columns of a weight
         found.append(_Product(kind, right))
     return found
 
@@ -604,51 +659,55 @@ def _blocks(source: _Source, order, units, axis, rows=None) -> tuple[tuple, np.n
 
 
 def _lstm(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
-    """Keras's LSTM (x @ kernel + h @ recurrent_kernel + bias, gates i, f, c, o) or TF's
-    LSTMCell ([x, h] @ kernel + bias, gates i, j, f, o, forget_bias added to f)."""
     for h, c in (states, states[::-1]):  # which state is h: the check tells
-        candidates = []
-        for kernel in _by(products, weights, ("x",)):
-            for recurrent in _by(products, weights, ("state", h.inside)):
-                units = recurrent.value.shape[0]
-                for bias in _vectors(weights, 4 * units):
-                    candidates.append(_keras_cell(LSTM_OP, units, kernel, recurrent, bias))
-        for fused in _by(products, weights, ("concat", h.inside)):
-            units = fused.value.shape[1] // 4
-            n_in = fused.value.shape[0] - units
-            order = (0, 2, 1, 3)  # TF's i, j, f, o as Keras's i, f, c(=j), o
-            kernel = _blocks(fused, order, units, 1, (0, n_in))
-            recurrent = _blocks(fused, order, units, 1, (n_in, n_in + units))
-            for bias in _vectors(weights, 4 * units):
-                for forget_bias in _scalars(body, outer):
-                    b_template, b_value = _blocks(bias, order, units, 0)
-                    if forget_bias:
-                        parts = list(b_template)
-                        parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
-                        b_template = tuple(parts)
-                        b_value = b_value.copy()
-                        b_value[units : 2 * units] += forget_bias
-                    candidates.append(
-                        _Cell(
-                            LSTM_OP,
-                            units,
-                            {
-                                "kernel": kernel[0],
-                                "recurrent_kernel": recurrent[0],
-                                "bias": b_template,
-                            },
-                            {
-                                "kernel": kernel[1],
-                                "recurrent_kernel": recurrent[1],
-                                "bias": b_value,
-                            },
-                        )
-                    )
-        for cell in candidates:
+        for cell in _lstm_candidates(products, weights, h.inside, body, outer):
             if _checks(cell, weights, body, io, [h, c], outer):
                 states[:] = [h, c]
                 return cell
     return None
+
+
+def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
+    """Keras's LSTM (x @ kernel + h @ recurrent_kernel + bias, gates i, f, c, o) or TF's
+    LSTMCell ([x, h] @ kernel + bias, gates i, j, f, o, forget_bias added to f)."""
+    candidates = []
+    for kernel in _by(products, weights, ("x",)):
+        for recurrent in _by(products, weights, ("state", h)):
+            units = recurrent.value.shape[0]
+            for bias in _vectors(weights, 4 * units):
+                candidates.append(_keras_cell(LSTM_OP, units, kernel, recurrent, bias))
+    for fused in _by(products, weights, ("concat", h)):
+        units = fused.value.shape[1] // 4
+        n_in = fused.value.shape[0] - units
+        order = (0, 2, 1, 3)  # TF's i, j, f, o as Keras's i, f, c(=j), o
+        kernel = _blocks(fused, order, units, 1, (0, n_in))
+        recurrent = _blocks(fused, order, units, 1, (n_in, n_in + units))
+        for bias in _vectors(weights, 4 * units):
+            for forget_bias in _scalars(body, outer):
+                b_template, b_value = _blocks(bias, order, units, 0)
+                if forget_bias:
+                    parts = list(b_template)
+                    parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
+                    b_template = tuple(parts)
+                    b_value = b_value.copy()
+                    b_value[units : 2 * units] += forget_bias
+                candidates.append(
+                    _Cell(
+                        LSTM_OP,
+                        units,
+                        {
+                            "kernel": kernel[0],
+                            "recurrent_kernel": recurrent[0],
+                            "bias": b_template,
+                        },
+                        {
+                            "kernel": kernel[1],
+                            "recurrent_kernel": recurrent[1],
+                            "bias": b_value,
+                        },
+                    )
+                )
+    return candidates
 
 
 def _keras_cell(op, units, kernel: _Source, recurrent: _Source, bias: _Source, **kw) -> _Cell:
@@ -677,14 +736,20 @@ def _scalars(body: dict[str, Node], outer: dict[str, Node]) -> list[float]:
 
 
 def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
+    for cell in _gru_candidates(products, weights, states[0].inside):
+        if _checks(cell, weights, body, io, states, outer):
+            return cell
+    return None
+
+
+def _gru_candidates(products, weights, h: str) -> list[_Cell]:
     """Keras's GRU (x and h products; with reset_after=True, the default, each has a bias and
     the reset gate applies to h's product, else to h before its candidate product), or TF's
     GRUCell ([x, h] @ gates: r, u; [x, r * h] @ candidate), which is Keras's reset_after=False
     with the gates swapped."""
-    (h,) = states
     candidates = []
     for kernel in _by(products, weights, ("x",)):
-        for recurrent in _by(products, weights, ("state", h.inside)):
+        for recurrent in _by(products, weights, ("state", h)):
             units = recurrent.value.shape[0]
             biases = [w for w in weights.values() if w.value.shape == (2, 3 * units)]
             vectors = _vectors(weights, 3 * units)
@@ -697,8 +762,8 @@ def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
                 _keras_cell(GRU_OP, units, kernel, recurrent, bias, reset_after=False)
                 for bias in vectors
             ]
-    gates = _by(products, weights, ("concat", h.inside))
-    others = [p for p in products if p.left[0] == "concat" and p.left[1] != h.inside]
+    gates = _by(products, weights, ("concat", h))
+    others = [p for p in products if p.left[0] == "concat" and p.left[1] != h]
     for g in gates:
         for c in [weights[p.right] for p in others if p.right in weights]:
             units = c.value.shape[1]
@@ -718,10 +783,7 @@ def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
                     templates["bias"] = ("concat", 0, *bt[2:], bc.template)
                     values["bias"] = np.concatenate([bv, bc.value])
                     candidates.append(_Cell(GRU_OP, units, dict(templates), dict(values)))
-    for cell in candidates:
-        if _checks(cell, weights, body, io, states, outer):
-            return cell
-    return None
+    return candidates
 
 
 def _stack_rows(a: _Source, b: _Source, size: int) -> _Source:
@@ -790,6 +852,187 @@ def _keras_step(cell: _Cell, x, states):
     return [z * h + (1 - z) * hh]
 
 
+# -- unrolled loops ---------------------------------------------------------------------------------
+#
+# `tf.compat.v1.nn.static_rnn` (and Keras's unroll=True) writes the cell once per step instead of
+# a loop: the steps of an unstacked sequence, each concatenated with the previous h and
+# multiplied by the same kernel. The chain is checked as a whole, all T steps evaluated from
+# the zero state and compared with Keras's layer.
+
+# How far past a step's MatMul its new state may be found.
+_STEP_REACH = 64
+
+
+def _unstacked(nodes: list[Node]) -> list[Node]:
+    """Unpack nodes splitting a [batch, time, features] sequence into its steps."""
+    found = []
+    for node in nodes:
+        steps = node.attrs.get("num") if node.op == "Unpack" else None
+        if isinstance(steps, int) and steps >= 2 and node.attrs.get("axis") == 1:
+            found.append(node)
+    return found
+
+
+def _tensor_readers(nodes: list[Node]) -> dict[str, list[Node]]:
+    readers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for t in node.inputs:
+            readers.setdefault(t, []).append(node)
+        for t in dict.fromkeys(split_ref(t)[0] for t in node.inputs):
+            readers.setdefault(t, []).append(node)  # by producer name too, for _reach
+    return readers
+
+
+def _lift_unrolled(unpack: Node, readers, by_name: dict[str, Node]):
+    try:
+        return _lift_unrolled_or_raise(unpack, readers, by_name)
+    except (_NotRNN, *_EVAL_ERRORS):
+        return None
+
+
+def _lift_unrolled_or_raise(unpack: Node, readers, by_name):
+    steps = unpack.attrs["num"]
+    xs = [unpack.output(t) for t in range(steps)]
+    matmuls, h_in = [], []
+    for x_t in xs:
+        concats = [
+            n
+            for n in readers.get(x_t, [])
+            if n.op == "ConcatV2" and len(n.inputs) == 3 and n.inputs[0] == x_t
+        ]
+        # [x, h]; TF's GRU also concatenates [x, r * h], r computed from the first
+        concats = [
+            c
+            for c in concats
+            if not any(
+                split_ref(c.inputs[1])[0] in _reach(d, readers) for d in concats if d is not c
+            )
+        ]
+        if len(concats) != 1:
+            raise _NotRNN("a step does not concatenate its input with h")
+        mms = [n for n in readers.get(concats[0].output(0), []) if n.op == "MatMul"]
+        if len(mms) != 1:
+            raise _NotRNN("a step's [x, h] is not multiplied once")
+        matmuls.append(mms[0])
+        h_in.append(_through_identity(concats[0].inputs[1], by_name))
+    if not _is_zeros(h_in[0], by_name):
+        raise _NotRNN("the first step's h is not zeros")
+    step = _reach(matmuls[1], readers)  # the second step: its state inputs are computed
+    weights = {}
+    for node in step.values():
+        for t in node.inputs:
+            found = _outer_value(t, by_name)
+            if found is not None and found[0].ndim >= 1:
+                weights[_through_identity(t, by_name)] = _Source(*found)
+    products = _products(step, xs[1], by_name)
+    candidates = _lstm_candidates(products, weights, h_in[1], step, by_name)
+    candidates += _gru_candidates(products, weights, h_in[1])
+    for cell in candidates:
+        results = _chain_results(cell, xs, h_in, matmuls[-1], readers, by_name)
+        if results is not None:
+            return _rewrite_unrolled(unpack, matmuls[0], cell, h_in, results, readers, by_name)
+    return None
+
+
+def _reach(start: Node, readers) -> dict[str, Node]:
+    """The first _STEP_REACH nodes downstream of `start`, in breadth-first order."""
+    found = {start.name: start}
+    queue = [start]
+    while queue and len(found) < _STEP_REACH:
+        for node in readers.get(queue.pop(0).name, []):
+            if node.name not in found:
+                found[node.name] = node
+                queue.append(node)
+    return found
+
+
+def _chain_results(cell: _Cell, xs, h_in, last_mm: Node, readers, by_name):
+    """(the tensors holding the last h and c, or None for GRU's c) if every step computes
+    Keras's cell with these weights from the zero state, else None."""
+    rng = np.random.default_rng(0)
+    n_in, units, batch = cell.values["kernel"].shape[0], cell.units, 3
+    inputs = [rng.uniform(-2, 2, (batch, n_in)) for _ in xs]
+    known = {x_t: value for x_t, value in zip(xs, inputs)}
+    for node in by_name.values():
+        if node.op == "Fill" and _is_zeros(node.output(0), by_name):
+            known[node.output(0)] = np.zeros((batch, units))
+    states = [np.zeros((batch, units))] * (2 if cell.op == LSTM_OP else 1)
+    step = _Step(by_name, known, by_name)
+    try:
+        for t, x in enumerate(inputs):
+            states = _keras_step(cell, x, states)
+            if t + 1 < len(xs) and not _close(step(h_in[t + 1]), states[0]):
+                return None
+        last = _reach(last_mm, readers)
+        found = []
+        for want in states:
+            match = None
+            for node in last.values():
+                try:
+                    if _close(step(node.output(0)), want):
+                        match = node.output(0)
+                        break
+                except (_NotRNN, *_EVAL_ERRORS):
+                    continue
+            if match is None:
+                return None
+            found.append(match)
+    except (_NotRNN, *_EVAL_ERRORS):
+        return None
+    return found[0], (found[1] if len(found) > 1 else None)
+
+
+def _rewrite_unrolled(unpack, first_step: Node, cell: _Cell, h_in, results, readers, by_name):
+    """The chain's nodes (from the steps to the last h and c) replaced like a loop's: the last
+    h and c and the Pack of every step's h (the sequence) as result views."""
+    h_last, c_last = results
+    ends = [split_ref(t)[0] for t in results if t]
+    ancestors = _closure(ends, lambda n: [split_ref(t)[0] for t in by_name[n].inputs])
+    descendants = _closure([unpack.name], lambda n: [r.name for r in readers.get(n, [])])
+    members = (ancestors & descendants) - {unpack.name}
+    steps = [*h_in[1:], h_last]
+    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
+    for name in sorted(members):
+        for reader in readers.get(name, []):
+            if reader.name in members:
+                continue
+            read = [t for t in reader.inputs if split_ref(t)[0] == name]
+            if reader.op == "Pack" and reader.attrs.get("axis") == 1:
+                if [_through_identity(t, by_name) for t in reader.inputs] != steps:
+                    raise _NotRNN("steps packed otherwise")
+                uses["seq"].append(reader.output(0))
+            elif read == [h_last]:
+                uses["last"].append(h_last)
+            elif c_last and read == [c_last]:
+                uses["c"].append(c_last)
+            else:
+                raise _NotRNN(f"a step's tensor is read by {reader.op}")
+    uses = {kind: list(dict.fromkeys(found)) for kind, found in uses.items()}
+    kind = "lstm" if cell.op == LSTM_OP else "gru"
+    scope = first_step.name.rsplit("/", 1)[0] if "/" in first_step.name else kind
+    name = _node_name(scope, kind, set(by_name))
+    new, rename = _lifted(name, cell, unpack.inputs[0], True, uses, by_name)
+    return new, rename, Loop(name, [], {}, {}, members)
+
+
+def _closure(start: list[str], step) -> set[str]:
+    found = set(start)
+    stack = list(start)
+    while stack:
+        for other in step(stack.pop()):
+            if other not in found:
+                found.add(other)
+                stack.append(other)
+    return found
+
+
+def _close(got, want) -> bool:
+    got = np.asarray(got)
+    return got.shape == want.shape and bool(
+        np.max(np.abs(got - want)) <= TOLERANCE * max(1.0, np.max(np.abs(want)))
+    )
+
+
 # -- replacing the loop -----------------------------------------------------------------------------
 
 
@@ -799,7 +1042,7 @@ def _rewrite(
     x: str,
     batch_major: bool,
     states: list[LoopVar],
-    out_var: LoopVar,
+    io: _StepIO,
     by_name,
     nodes,
 ):
@@ -816,7 +1059,7 @@ def _rewrite(
     uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
     for v in loop.vars:
         outs = _follow(v.out, readers, by_name) if v.out else []
-        if v is out_var:
+        if v is io.out_var:
             for node in outs:
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or _through_identity(stacked, by_name) != v.out:
@@ -835,6 +1078,15 @@ def _rewrite(
             uses["c"] += [v.out] if readers.get(v.out) else []
         elif outs:
             raise _NotRNN("a loop counter is read after the loop")
+    if not io.every_step and (uses["seq"] or uses["time_major"]):
+        raise _NotRNN("the sequence of a loop that keeps only its last output")
+    name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
+    return _lifted(name, cell, x, batch_major, uses, by_name)
+
+
+def _lifted(name: str, cell: _Cell, x: str, batch_major: bool, uses: dict, by_name):
+    """([the lifted node, its transposes, its result views], renaming) for the uses of its
+    results: {"seq" | "last" | "c" | "time_major": tensors of the graph}."""
     return_sequences = bool(uses["seq"] or uses["time_major"])
     return_state = bool(uses["c"]) or (return_sequences and bool(uses["last"]))
     roots: list[str] = []
@@ -851,7 +1103,6 @@ def _rewrite(
     ports = {"seq": 0, "last": 1 if return_sequences else 0, "c": 2}
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}
-    name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
     taken = set(by_name) | {name}
     new = [] if batch_major else _transposed(f"{name}/batch_major", x, taken)
     node = Node(name, cell.op, [new[-1].output(0) if new else x, *roots], attrs)

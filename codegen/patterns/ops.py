@@ -473,6 +473,42 @@ def bucketize(node: Node, m: Matcher):
     return m.ops([node], Call("digitize", (x, bins)), inputs)
 
 
+@fallback("MatrixBandPart")
+def band_part(node: Node, m: Matcher):
+    """Keeps x[i, j] where i - j <= lower and j - i <= upper (a negative bound keeps all):
+    triu with k = -lower, then tril with k = upper."""
+    lower, upper = m.scalar(node.inputs[1]), m.scalar(node.inputs[2])
+    if lower is None or upper is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    if lower >= 0:
+        x = Call("triu", (x,), _kw(k=-int(lower)) if lower else ())
+    if upper >= 0:
+        x = Call("tril", (x,), _kw(k=int(upper)) if upper else ())
+    if isinstance(x, Ref):
+        x = Call("copy", (x,))
+    return m.ops([node], x, inputs)
+
+
+@fallback("MatrixDiagPart", "MatrixDiagPartV3")
+def diag_part(node: Node, m: Matcher):
+    if node.op == "MatrixDiagPartV3" and m.ints(node.inputs[1]) != [0]:
+        return None  # several diagonals, padded: the TensorFlow-only layer
+    (x,), inputs = operands(m, node.inputs[:1])
+    return m.ops([node], Call("diagonal", (x,), _kw(axis1=-2, axis2=-1)), inputs)
+
+
+@fallback("AddN")
+def add_n(node: Node, m: Matcher):
+    refs, inputs = operands(m, node.inputs)
+    expr = refs[0]
+    for ref in refs[1:]:
+        expr = Call("add", (expr, ref))
+    if len(refs) == 1:
+        expr = Call("copy", (expr,))
+    return m.ops([node], expr, inputs)
+
+
 @fallback("ReverseV2")
 def reverse(node: Node, m: Matcher):
     axis = _axes(m, node.inputs[1])

@@ -19,6 +19,7 @@ from .errors import Graph2PyError
 from .graph import Graph, from_graphdef
 from .load import read_graph_file
 from .passes.fold import Constants
+from .passes.control import resolve_control_flow
 from .passes.inline import inline_functions
 from .passes.prune import IDENTITY_OPS, prune
 from .passes.shapes import infer_shapes
@@ -54,7 +55,8 @@ class Summary:
 def summarize(path: str | Path) -> Summary:
     path = Path(path)
     graph_def, sha256 = read_graph_file(path)
-    graph = inline_functions(from_graphdef(graph_def, source=str(path)))
+    # as the converter sees it: calls inlined, static conditions resolved (passes/control.py)
+    graph = resolve_control_flow(inline_functions(from_graphdef(graph_def, source=str(path))))
     pruned = prune(graph, None, None)
     consts = Constants(pruned.graph)
     shapes = infer_shapes(pruned.graph, consts, pruned.input_shapes)

@@ -64,7 +64,7 @@ class Loop:
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
     """The node list with every recognised LSTM/GRU loop replaced by one synthetic node."""
-    if not any(n.op in ("Enter", "Unpack") or n.op in WHILE_OPS for n in nodes):
+    if not any(n.op in ("Enter", "Unpack", *_BLOCK_ORDER) or n.op in WHILE_OPS for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}
     try:
@@ -75,6 +75,12 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
         lifted = _lift(loop, by_name, nodes)
         if lifted is not None:
             nodes = _replace(nodes, loop, *lifted)
+            by_name = {n.name: n for n in nodes}
+    for block in [n for n in nodes if n.op in _BLOCK_ORDER]:
+        lifted = _lift_block(block, _tensor_readers(nodes), by_name)
+        if lifted is not None:
+            new_nodes, rename, chain = lifted
+            nodes = _replace(nodes, chain, new_nodes, rename)
             by_name = {n.name: n for n in nodes}
     for unpack in _unstacked(nodes):
         lifted = _lift_unrolled(unpack, _tensor_readers(nodes), by_name)
@@ -1030,6 +1036,98 @@ def _close(got, want) -> bool:
     got = np.asarray(got)
     return got.shape == want.shape and bool(
         np.max(np.abs(got - want)) <= TOLERANCE * max(1.0, np.max(np.abs(want)))
+    )
+
+
+# -- fused LSTM ops ----------------------------------------------------------------------------------
+#
+# BlockLSTM (TF 1.x's LSTMBlockFusedCell) runs a whole LSTM as one op on a time-major sequence:
+# kernel [x, h] x 4 units with gate columns i, c, f, o and a forget_bias attribute; BlockLSTMV2
+# has Keras's column order and no forget bias. Without peepholes or clipping, and from zero
+# states over the whole sequence, it is Keras's LSTM.
+
+_BLOCK_ORDER = {"BlockLSTM": (0, 2, 1, 3), "BlockLSTMV2": (0, 1, 2, 3)}
+_BLOCK_H, _BLOCK_CS = 6, 1  # the outputs a model reads: every h, every cell state
+
+
+def _lift_block(node: Node, readers, by_name: dict[str, Node]):
+    try:
+        return _lift_block_or_raise(node, readers, by_name)
+    except (_NotRNN, *_EVAL_ERRORS):
+        return None
+
+
+def _lift_block_or_raise(node: Node, readers, by_name):
+    a = node.attrs
+    if a.get("use_peephole") or float(a.get("cell_clip", 3.0 if node.op == "BlockLSTM" else 0)) > 0:
+        raise _NotRNN("peepholes or a clipped cell")
+    seq_len_max, x, cs_prev, h_prev, w, _, _, _, b = node.inputs
+    if not (_is_zeros(cs_prev, by_name) and _is_zeros(h_prev, by_name)):
+        raise _NotRNN("initial states")
+    if not _whole_sequence(seq_len_max, x, by_name):
+        raise _NotRNN("seq_len_max may stop short of the sequence")
+    kernel, bias = _outer_value(w, by_name), _outer_value(b, by_name)
+    if kernel is None or bias is None or kernel[0].ndim != 2 or bias[0].ndim != 1:
+        raise _NotRNN("weights")
+    kernel, bias = _Source(*kernel), _Source(*bias)
+    units = kernel.value.shape[1] // 4
+    n_in = kernel.value.shape[0] - units
+    order = _BLOCK_ORDER[node.op]
+    k = _blocks(kernel, order, units, 1, (0, n_in))
+    r = _blocks(kernel, order, units, 1, (n_in, n_in + units))
+    b_template, b_value = _blocks(bias, order, units, 0)
+    forget_bias = float(a.get("forget_bias", 1.0)) if node.op == "BlockLSTM" else 0.0
+    if forget_bias:
+        parts = list(b_template)
+        parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
+        b_template = tuple(parts)
+    weights = {"kernel": k[0], "recurrent_kernel": r[0], "bias": b_template}
+    values = {"kernel": k[1], "recurrent_kernel": r[1], "bias": b_value}
+    cell = _Cell(LSTM_OP, units, weights, values)
+    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
+    read = {
+        split_ref(t)[1]
+        for r in readers.get(node.name, [])
+        for t in r.inputs
+        if split_ref(t)[0] == node.name
+    }
+    if read - {_BLOCK_H, _BLOCK_CS}:
+        raise _NotRNN("a gate is read")
+    for reader in _follow(node.output(_BLOCK_H), readers, by_name):
+        kind = _stacked_use(reader, by_name)
+        if kind == "time_major":
+            raise _NotRNN("the time-major outputs are read")
+        uses[kind].append(reader.output(0))
+    for reader in _follow(node.output(_BLOCK_CS), readers, by_name):
+        if _stacked_use(reader, by_name) != "last":
+            raise _NotRNN("the cell states are read")
+        uses["c"].append(reader.output(0))
+    uses = {kind: list(dict.fromkeys(found)) for kind, found in uses.items()}
+    source, batch_major, backwards = _batch_major(x, by_name)
+    if backwards:
+        raise _NotRNN("reversed input")
+    name = _node_name(node.name, "lstm", set(by_name))
+    new, rename = _lifted(name, cell, source, batch_major, uses, by_name)
+    return new, rename, Loop(name, [], {}, {}, {node.name})
+
+
+def _whole_sequence(seq_len_max: str, x: str, by_name) -> bool:
+    """Whether seq_len_max is the time-major sequence's length: Shape(x)[0], maybe cast."""
+    node = by_name.get(split_ref(_through_identity(seq_len_max, by_name))[0])
+    if node is not None and node.op == "Cast":
+        node = by_name.get(split_ref(_through_identity(node.inputs[0], by_name))[0])
+    if node is None or node.op != "StridedSlice" or node.attrs.get("shrink_axis_mask") != 1:
+        return False
+    begin, end = (_small_value(t, by_name) for t in node.inputs[1:3])
+    shape = by_name.get(split_ref(node.inputs[0])[0])
+    return (
+        begin is not None
+        and end is not None
+        and [int(v) for v in begin] == [0]
+        and [int(v) for v in end] == [1]
+        and shape is not None
+        and shape.op == "Shape"
+        and _through_identity(shape.inputs[0], by_name) == _through_identity(x, by_name)
     )
 
 

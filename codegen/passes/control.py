@@ -66,14 +66,43 @@ def _select_shape(node, ins, c):
     return broadcast(broadcast(ins[0], ins[1]), ins[2])
 
 
-def resolve_control_flow(graph: Graph, inputs: list[TensorSpec] | None = None) -> Graph:
+def resolve_control_flow(
+    graph: Graph,
+    inputs: list[TensorSpec] | None = None,
+    outputs: list[TensorSpec] | None = None,
+) -> Graph:
+    original = graph
     graph = bypass_defaults(graph, inputs)
     for _ in range(MAX_ROUNDS):
         static = _resolve_static(graph)
         if static is None:
             break
         graph = inline_functions(static)
-    return _with_library(_select_branches(graph))
+    graph = _select_branches(graph)
+    if graph is not original:
+        keep = {split_ref(s.tensor)[0] for s in outputs or ()}
+        graph = _without_orphans(original, graph, keep)
+    return _with_library(graph)
+
+
+def _without_orphans(original: Graph, graph: Graph, keep: set[str]) -> Graph:
+    """Less the nodes that only the untaken side of a condition read (the batch moments a
+    TF1 batch norm computes for its training branch): they would look like outputs."""
+    used_before = {split_ref(t)[0] for n in original for t in n.inputs}
+    nodes = list(graph)
+    while True:
+        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
+        orphans = {
+            n.name
+            for n in nodes
+            if n.name in used_before and n.name not in used and n.name not in keep
+        }
+        if not orphans:
+            break
+        nodes = [n for n in nodes if n.name not in orphans]
+    if len(nodes) == len(graph):
+        return graph
+    return Graph(nodes, graph.functions, graph.source)
 
 
 def _with_library(graph: Graph) -> Graph:

@@ -1,9 +1,11 @@
-"""Control flow: training flags resolved statically, data-dependent conditions, batch-statistics
-BatchNorm, loops.
+"""Control flow: training flags resolved statically, data-dependent conditions as
+keras.ops.where, batch-statistics BatchNorm, loops as keras.ops.while_loop.
 
-Each graph is built and frozen once per module; every variable (BatchNorm statistics included)
-is a seeded random value. Data-dependent conditions are checked on inputs that take each branch,
-so a swapped then/else fails.
+Each graph comes in the forms TF writes it: TF1 Switch/Merge frames (control flow v1),
+functional If/Case/While (v2, and `convert_variables_to_constants_v2(lower_control_flow=False)`)
+and lowered frames (its default). Every variable, BatchNorm statistics included, is a seeded
+random value; data-dependent conditions and loops are checked on inputs that take each branch
+or trip count, so a swapped then/else or a lost iteration fails.
 """
 
 from __future__ import annotations
@@ -264,8 +266,13 @@ def test_batch_statistics_norm(op, tmp_path):
 
     def fn(x):
         return getattr(tf.raw_ops, op)(
-            x=x * 3.0 + 1.0, scale=gamma, offset=beta, mean=empty, variance=empty,
-            epsilon=0.003, is_training=True,
+            x=x * 3.0 + 1.0,
+            scale=gamma,
+            offset=beta,
+            mean=empty,
+            variance=empty,
+            epsilon=0.003,
+            is_training=True,
         )[0]
 
     path = tmp_path / "bn.pb"

@@ -109,9 +109,11 @@ def _with_library(graph: Graph) -> Graph:
     if not any(n.op in WHILE_OPS for n in graph):
         return graph
     nodes = [
-        Node(n.name, n.op, n.inputs, {**n.attrs, "_library": graph.functions})
-        if n.op in WHILE_OPS
-        else n
+        (
+            Node(n.name, n.op, n.inputs, {**n.attrs, "_library": graph.functions})
+            if n.op in WHILE_OPS
+            else n
+        )
         for n in graph
     ]
     return Graph(nodes, graph.functions, graph.source)
@@ -130,7 +132,9 @@ def _value(graph: Graph, consts: Constants, tensor: str, depth: int = 0):
     if node is None or port != 0 or node.op not in _LOGIC:
         return None
     args = [_value(graph, consts, t, depth + 1) for t in node.inputs]
-    if any(a is None for a in args) or len(args) != (1 if node.op in ("LogicalNot", "Cast", "Identity") else 2):
+    if any(a is None for a in args) or len(args) != (
+        1 if node.op in ("LogicalNot", "Cast", "Identity") else 2
+    ):
         return None
     return np.asarray(_LOGIC[node.op](*args))
 
@@ -183,7 +187,9 @@ def _resolve_static(graph: Graph) -> Graph | None:
 
 def _call(node: Node, fname: str, inputs: list[str]) -> Node:
     """The branch as a PartitionedCall under the conditional's name (inline.py splices it)."""
-    return Node(node.name, "PartitionedCall", list(inputs), {"f": fname, "Tout": node.attrs.get("Tout")})
+    return Node(
+        node.name, "PartitionedCall", list(inputs), {"f": fname, "Tout": node.attrs.get("Tout")}
+    )
 
 
 def _dead(graph: Graph, assume: dict[str, int]) -> tuple[set[str], set[str]]:
@@ -355,8 +361,15 @@ def _select_functional(graph: Graph) -> Graph:
         conditions = [node.inputs[0]] if node.op in IF_OPS else []
         if node.op in CASE_OPS:
             for k in range(len(calls) - 1):
-                const = Node(f"{node.name}/index_{k}", "Const", [], {"dtype": "int32", "value": np.array(k, np.int32)})
-                equal = Node(f"{node.name}/is_{k}", "Equal", [node.inputs[0], const.output()], {"T": "int32"})
+                const = Node(
+                    f"{node.name}/index_{k}",
+                    "Const",
+                    [],
+                    {"dtype": "int32", "value": np.array(k, np.int32)},
+                )
+                equal = Node(
+                    f"{node.name}/is_{k}", "Equal", [node.inputs[0], const.output()], {"T": "int32"}
+                )
                 nodes += [const, equal]
                 conditions.append(equal.output())
         for port in used:
@@ -463,7 +476,15 @@ def _explained(inputs: list[str], dead: list[tuple[set[str], set[str]]]) -> list
 
 # -- TF1 while frames -------------------------------------------------------------------------
 
-FRAME_OPS = {"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond"}
+FRAME_OPS = {
+    "Enter",
+    "RefEnter",
+    "Exit",
+    "RefExit",
+    "NextIteration",
+    "RefNextIteration",
+    "LoopCond",
+}
 
 
 def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=None) -> list[Node]:
@@ -493,7 +514,9 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
             nodes = _remove_loop(nodes, loop, [new]) + [new]
             by_name = {n.name: n for n in nodes}
             progress = True
-    left = sorted({str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")})
+    left = sorted(
+        {str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")}
+    )
     if left:
         raise UnsupportedError(
             *(f"{source}: while loop {name!r} is not one graph2py can read" for name in left)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..graph import Graph, Node, output_count, split_ref
 from .fold import Constants
-from .inline import inline_functions
+from .inline import drop_unread, inline_functions
 from .prune import TensorSpec, bypass_defaults
 from .shapes import broadcast, rule
 
@@ -88,18 +88,8 @@ def resolve_control_flow(
 def _without_orphans(original: Graph, graph: Graph, keep: set[str]) -> Graph:
     """Less the nodes that only the untaken side of a condition read (the batch moments a
     TF1 batch norm computes for its training branch): they would look like outputs."""
-    used_before = {split_ref(t)[0] for n in original for t in n.inputs}
-    nodes = list(graph)
-    while True:
-        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
-        orphans = {
-            n.name
-            for n in nodes
-            if n.name in used_before and n.name not in used and n.name not in keep
-        }
-        if not orphans:
-            break
-        nodes = [n for n in nodes if n.name not in orphans]
+    used_before = {split_ref(t)[0] for n in original for t in n.inputs} - keep
+    nodes = drop_unread(list(graph), used_before)
     if len(nodes) == len(graph):
         return graph
     return Graph(nodes, graph.functions, graph.source)
@@ -322,12 +312,7 @@ def _rebuild(graph: Graph, nodes: list[Node], alias: dict[str, str]) -> Graph:
 
     nodes = [Node(n.name, n.op, [resolve(t) for t in n.inputs], n.attrs) for n in nodes]
     used_before = {split_ref(t)[0] for n in graph for t in n.inputs}
-    while True:
-        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
-        orphans = {n.name for n in nodes if n.name in used_before and n.name not in used}
-        if not orphans:
-            return Graph(nodes, graph.functions, graph.source)
-        nodes = [n for n in nodes if n.name not in orphans]
+    return Graph(drop_unread(nodes, used_before), graph.functions, graph.source)
 
 
 # -- data-dependent conditions ----------------------------------------------------------------

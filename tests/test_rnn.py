@@ -176,6 +176,23 @@ def block_lstm(path: Path, op: str) -> dict:
     return {"path": path, "x": x, "classes": ["LSTM"]}
 
 
+def stacked_rnn(path: Path) -> dict:
+    """dynamic_rnn over MultiRNNCell([LSTMCell, GRUCell]): two cells in one loop, read as the
+    outputs (the GRU's) and the LSTM's final c."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    def make(x):
+        cells = [legacy_cells.LSTMCell(UNITS), legacy_cells.GRUCell(UNITS + 1)]
+        outputs, state = tf.compat.v1.nn.dynamic_rnn(
+            legacy_cells.MultiRNNCell(cells), x, dtype=tf.float32
+        )
+        return [outputs, state[0].c]
+
+    path.write_bytes(_frozen_tf1(make, seed=22))
+    x = np.random.default_rng(23).uniform(-2, 2, (3, T, F)).astype(np.float32)
+    return {"path": path, "x": x, "classes": ["LSTM", "GRU"]}
+
+
 BUILDERS = {
     "keras2_text": text_model,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
@@ -183,6 +200,7 @@ BUILDERS = {
     "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),
     "dynamic_rnn_gru_frames": lambda p: dynamic_rnn(p, "gru", frames=True),
     "dynamic_rnn_gru_time_major": lambda p: dynamic_rnn(p, "gru", time_major=True),
+    "dynamic_rnn_stacked": stacked_rnn,
     "keras3_bidirectional": keras3_model,
     "static_rnn_lstm": lambda p: static_rnn(p, "lstm"),
     "static_rnn_gru": lambda p: static_rnn(p, "gru"),

@@ -74,7 +74,7 @@ def analyze(
     NCHW graph NHWC inputs and outputs (see passes/layout.py)."""
     load_all()
     graph = inline_functions(graph)
-    graph = resolve_control_flow(graph, inputs)
+    graph = resolve_control_flow(graph, inputs, outputs)
     pruned = channels_last(prune(graph, inputs, outputs), io_layout)
     graph = pruned.graph
     consts = Constants(graph)

@@ -49,8 +49,12 @@ class ScopeNamer:
         tops = {p[1] for p in paths if self.model_scope and len(p) > 2} or {
             p[0] for p in paths if len(p) > 1
         }
-        tagged = sum(1 for t in tops if _UNIQUIFIER.match(t))
-        self.uniquified = bool(tops) and tagged >= 0.9 * len(tops)
+        tagged = [m.group(1) for t in tops if (m := _UNIQUIFIER.match(t))]
+        # TF's tag makes each layer's scope unique; Keras 2's own `conv2d_1`, `conv2d_2` strip
+        # to one name many times over, so they are layer names, not tags
+        self.uniquified = (
+            bool(tops) and len(tagged) >= 0.9 * len(tops) and len(set(tagged)) >= 0.9 * len(tagged)
+        )
 
     def model_name(self) -> str | None:
         """The frozen Keras model's own name: its scope without TF's uniquifier."""

@@ -18,6 +18,7 @@ from .analyze import analyze
 from .errors import Graph2PyError
 from .graph import Graph
 from .passes.fold import Constants
+from .passes.control import resolve_control_flow
 from .passes.prune import IDENTITY_OPS, TensorSpec, prune
 from .passes.shapes import infer_shapes
 
@@ -61,7 +62,8 @@ def summarize(
     path = Path(path)
     source = open_source(path, signature, tag, checkpoint)
     sha256 = source.sha256
-    graph = load_graph(source)
+    # as the converter sees it: calls inlined, static conditions resolved (passes/control.py)
+    graph = resolve_control_flow(load_graph(source))
     tensors = [TensorSpec(t) for _, t in source.inputs] or None
     outputs = [TensorSpec(t) for _, t in source.outputs] or None
     pruned = prune(graph, tensors, outputs)

@@ -1,9 +1,11 @@
-"""Control flow: training flags resolved statically, data-dependent conditions, batch-statistics
-BatchNorm, loops.
+"""Control flow: training flags resolved statically, data-dependent conditions as
+keras.ops.where, batch-statistics BatchNorm, loops as keras.ops.while_loop.
 
-Each graph is built and frozen once per module; every variable (BatchNorm statistics included)
-is a seeded random value. Data-dependent conditions are checked on inputs that take each branch,
-so a swapped then/else fails.
+Each graph comes in the forms TF writes it: TF1 Switch/Merge frames (control flow v1),
+functional If/Case/While (v2, and `convert_variables_to_constants_v2(lower_control_flow=False)`)
+and lowered frames (its default). Every variable, BatchNorm statistics included, is a seeded
+random value; data-dependent conditions and loops are checked on inputs that take each branch
+or trip count, so a swapped then/else or a lost iteration fails.
 """
 
 from __future__ import annotations
@@ -202,6 +204,24 @@ def test_inputs_keeps_a_default_placeholder(tf2_graph, tmp_path):
         assert error <= bound, f"training={flag}: max|Δ| = {error:.3g} exceeds {bound:.3g}"
 
 
+def test_what_only_the_untaken_branch_reads_is_dropped(tmp_path):
+    """A TF1 batch norm computes batch moments outside its cond, for the training branch only:
+    once the branch is gone they must not become extra model outputs."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None, 3), name="input")
+        is_training = tf.compat.v1.placeholder_with_default(False, [], name="is_training")
+        moments = tf.reduce_mean(x, axis=0)
+        mean = tf.cond(is_training, lambda: moments, lambda: tf.constant([0.1, -0.2, 0.3]))
+        tf.identity(x - mean, name="output")
+    path = tmp_path / "untaken.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString(deterministic=True))
+    spec, model, _ = converted(path, tmp_path / "out")
+    x = np.random.default_rng(0).uniform(-2, 2, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "output:0")
+    assert "Mean" not in str(spec.report())
+
+
 def test_default_with_unknown_batch_stays_an_input(tmp_path):
     """Example data as a default (shape [None, 3]) is an input, not a setting to fold away."""
     graph = tf.Graph()
@@ -246,8 +266,13 @@ def test_batch_statistics_norm(op, tmp_path):
 
     def fn(x):
         return getattr(tf.raw_ops, op)(
-            x=x * 3.0 + 1.0, scale=gamma, offset=beta, mean=empty, variance=empty,
-            epsilon=0.003, is_training=True,
+            x=x * 3.0 + 1.0,
+            scale=gamma,
+            offset=beta,
+            mean=empty,
+            variance=empty,
+            epsilon=0.003,
+            is_training=True,
         )[0]
 
     path = tmp_path / "bn.pb"

@@ -142,6 +142,57 @@ def static_rnn(path: Path, kind: str) -> dict:
     return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
 
 
+def block_lstm(path: Path, op: str) -> dict:
+    """TF 1.x's fused LSTM op (LSTMBlockFusedCell): the time-major sequence in, every h
+    transposed back out, and the last cell state."""
+
+    def make(x):
+        rng = np.random.default_rng(19)
+        w = tf.Variable(rng.normal(0.0, 0.5, (F + UNITS, 4 * UNITS)).astype(np.float32))
+        b = tf.Variable(rng.normal(0.0, 0.5, (4 * UNITS,)).astype(np.float32))
+        xt = tf.transpose(x, [1, 0, 2])
+        zeros = tf.zeros(tf.stack([tf.shape(x)[0], UNITS]))
+        peephole = tf.zeros([UNITS])
+        lstm = getattr(tf.raw_ops, op)
+        extra = {"forget_bias": 1.0} if op == "BlockLSTM" else {}
+        _, cs, _, _, _, _, h = lstm(
+            seq_len_max=tf.cast(tf.shape(xt)[0], tf.int64),
+            x=xt,
+            cs_prev=zeros,
+            h_prev=zeros,
+            w=w,
+            wci=peephole,
+            wcf=peephole,
+            wco=peephole,
+            b=b,
+            cell_clip=-1.0,
+            use_peephole=False,
+            **extra,
+        )
+        return [tf.transpose(h, [1, 0, 2]), cs[-1]]
+
+    path.write_bytes(_frozen_tf1(make, seed=20))
+    x = np.random.default_rng(21).uniform(-2, 2, (3, T, F)).astype(np.float32)
+    return {"path": path, "x": x, "classes": ["LSTM"]}
+
+
+def stacked_rnn(path: Path) -> dict:
+    """dynamic_rnn over MultiRNNCell([LSTMCell, GRUCell]): two cells in one loop, read as the
+    outputs (the GRU's) and the LSTM's final c."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    def make(x):
+        cells = [legacy_cells.LSTMCell(UNITS), legacy_cells.GRUCell(UNITS + 1)]
+        outputs, state = tf.compat.v1.nn.dynamic_rnn(
+            legacy_cells.MultiRNNCell(cells), x, dtype=tf.float32
+        )
+        return [outputs, state[0].c]
+
+    path.write_bytes(_frozen_tf1(make, seed=22))
+    x = np.random.default_rng(23).uniform(-2, 2, (3, T, F)).astype(np.float32)
+    return {"path": path, "x": x, "classes": ["LSTM", "GRU"]}
+
+
 BUILDERS = {
     "keras2_text": text_model,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
@@ -149,9 +200,12 @@ BUILDERS = {
     "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),
     "dynamic_rnn_gru_frames": lambda p: dynamic_rnn(p, "gru", frames=True),
     "dynamic_rnn_gru_time_major": lambda p: dynamic_rnn(p, "gru", time_major=True),
+    "dynamic_rnn_stacked": stacked_rnn,
     "keras3_bidirectional": keras3_model,
     "static_rnn_lstm": lambda p: static_rnn(p, "lstm"),
     "static_rnn_gru": lambda p: static_rnn(p, "gru"),
+    "block_lstm": lambda p: block_lstm(p, "BlockLSTM"),
+    "block_lstm_v2": lambda p: block_lstm(p, "BlockLSTMV2"),
 }
 
 

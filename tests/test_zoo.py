@@ -147,12 +147,16 @@ def test_tf1_and_keras2_cnns_are_keras_layers_only(model_zoo, name):
 
 @pytest.mark.parametrize("name", [_group(n) for n in zoo.KERAS2])
 def test_keras2_layer_names_and_parameter_count(model_zoo, name):
+    """Every layer with weights carries its Keras 2 name exactly (Keras 2 numbers its own
+    layers `conv2d_1`, `conv2d_2`: no suffix may be taken for TF's uniquifier and shifted)."""
     spec, out, _ = model_zoo.converted(name)
     original = zoo.build_keras2(name)
     original_names = {layer.name for layer in original.layers}
     generated = [layer.name for layer in spec.layers]
     same = sum(n in original_names for n in generated)
     assert same >= 0.95 * len(generated), sorted(set(generated) - original_names)[:20]
+    weighted = {layer.name for layer in spec.layers if layer.weights}
+    assert weighted == {layer.name for layer in original.layers if layer.weights}
     model_mod, _ = import_generated(out)
     model = model_mod.build_model()
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

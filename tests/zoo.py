@@ -369,8 +369,9 @@ def _freeze_v1_randomized(graph, outputs: list[str], path: str) -> None:
 def _nchw_net(x, data_format: str):
     """A small conv net in either layout, same variables: conv+bias, fused batch norm, ReLU,
     max and average pooling, a concat along channels, a pad, a separable conv, scalar
-    arithmetic, then two dense heads, one on global average pooling (keepdims, squeezed), one
-    on a flattened feature map. Returns (logits, feature map)."""
+    arithmetic, then dense heads on global average pooling (keepdims, squeezed) and on a
+    feature map flattened (with a constant and with a computed batch size). Returns (logits,
+    feature map)."""
     import tensorflow as tf
     from tf_keras.src.legacy_tf_layers import convolutional, core, normalization, pooling
 
@@ -400,6 +401,9 @@ def _nchw_net(x, data_format: str):
         small = tf.transpose(small, (0, 3, 1, 2))
     flat = tf.reshape(small, (-1, 32 * 4 * 4), name="flatten")
     logits = logits + core.dense(flat, 10, name="flat_logits")
+    # the same with the batch size read from the graph, as TF1 code often writes it
+    flat = tf.reshape(small, (tf.shape(small)[0], 32 * 4 * 4), name="flatten_dynamic")
+    logits = logits + core.dense(flat, 10, name="dynamic_logits")
     return tf.identity(logits, name="output"), tf.identity(features, name="features")
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..graph import Graph, Node, output_count, split_ref
 from .fold import Constants
-from .inline import inline_functions
+from .inline import drop_unread, inline_functions
 from .prune import TensorSpec, bypass_defaults
 from .shapes import broadcast, rule
 
@@ -66,23 +66,44 @@ def _select_shape(node, ins, c):
     return broadcast(broadcast(ins[0], ins[1]), ins[2])
 
 
-def resolve_control_flow(graph: Graph, inputs: list[TensorSpec] | None = None) -> Graph:
+def resolve_control_flow(
+    graph: Graph,
+    inputs: list[TensorSpec] | None = None,
+    outputs: list[TensorSpec] | None = None,
+) -> Graph:
+    original = graph
     graph = bypass_defaults(graph, inputs)
     for _ in range(MAX_ROUNDS):
         static = _resolve_static(graph)
         if static is None:
             break
         graph = inline_functions(static)
-    return _with_library(_select_branches(graph))
+    graph = _select_branches(graph)
+    if graph is not original:
+        keep = {split_ref(s.tensor)[0] for s in outputs or ()}
+        graph = _without_orphans(original, graph, keep)
+    return _with_library(graph)
+
+
+def _without_orphans(original: Graph, graph: Graph, keep: set[str]) -> Graph:
+    """Less the nodes that only the untaken side of a condition read (the batch moments a
+    TF1 batch norm computes for its training branch): they would look like outputs."""
+    used_before = {split_ref(t)[0] for n in original for t in n.inputs} - keep
+    nodes = drop_unread(list(graph), used_before)
+    if len(nodes) == len(graph):
+        return graph
+    return Graph(nodes, graph.functions, graph.source)
 
 
 def _with_library(graph: Graph) -> Graph:
     if not any(n.op in WHILE_OPS for n in graph):
         return graph
     nodes = [
-        Node(n.name, n.op, n.inputs, {**n.attrs, "_library": graph.functions})
-        if n.op in WHILE_OPS
-        else n
+        (
+            Node(n.name, n.op, n.inputs, {**n.attrs, "_library": graph.functions})
+            if n.op in WHILE_OPS
+            else n
+        )
         for n in graph
     ]
     return Graph(nodes, graph.functions, graph.source)
@@ -101,7 +122,9 @@ def _value(graph: Graph, consts: Constants, tensor: str, depth: int = 0):
     if node is None or port != 0 or node.op not in _LOGIC:
         return None
     args = [_value(graph, consts, t, depth + 1) for t in node.inputs]
-    if any(a is None for a in args) or len(args) != (1 if node.op in ("LogicalNot", "Cast", "Identity") else 2):
+    if any(a is None for a in args) or len(args) != (
+        1 if node.op in ("LogicalNot", "Cast", "Identity") else 2
+    ):
         return None
     return np.asarray(_LOGIC[node.op](*args))
 
@@ -154,7 +177,9 @@ def _resolve_static(graph: Graph) -> Graph | None:
 
 def _call(node: Node, fname: str, inputs: list[str]) -> Node:
     """The branch as a PartitionedCall under the conditional's name (inline.py splices it)."""
-    return Node(node.name, "PartitionedCall", list(inputs), {"f": fname, "Tout": node.attrs.get("Tout")})
+    return Node(
+        node.name, "PartitionedCall", list(inputs), {"f": fname, "Tout": node.attrs.get("Tout")}
+    )
 
 
 def _dead(graph: Graph, assume: dict[str, int]) -> tuple[set[str], set[str]]:
@@ -287,12 +312,7 @@ def _rebuild(graph: Graph, nodes: list[Node], alias: dict[str, str]) -> Graph:
 
     nodes = [Node(n.name, n.op, [resolve(t) for t in n.inputs], n.attrs) for n in nodes]
     used_before = {split_ref(t)[0] for n in graph for t in n.inputs}
-    while True:
-        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
-        orphans = {n.name for n in nodes if n.name in used_before and n.name not in used}
-        if not orphans:
-            return Graph(nodes, graph.functions, graph.source)
-        nodes = [n for n in nodes if n.name not in orphans]
+    return Graph(drop_unread(nodes, used_before), graph.functions, graph.source)
 
 
 # -- data-dependent conditions ----------------------------------------------------------------
@@ -326,8 +346,15 @@ def _select_functional(graph: Graph) -> Graph:
         conditions = [node.inputs[0]] if node.op in IF_OPS else []
         if node.op in CASE_OPS:
             for k in range(len(calls) - 1):
-                const = Node(f"{node.name}/index_{k}", "Const", [], {"dtype": "int32", "value": np.array(k, np.int32)})
-                equal = Node(f"{node.name}/is_{k}", "Equal", [node.inputs[0], const.output()], {"T": "int32"})
+                const = Node(
+                    f"{node.name}/index_{k}",
+                    "Const",
+                    [],
+                    {"dtype": "int32", "value": np.array(k, np.int32)},
+                )
+                equal = Node(
+                    f"{node.name}/is_{k}", "Equal", [node.inputs[0], const.output()], {"T": "int32"}
+                )
                 nodes += [const, equal]
                 conditions.append(equal.output())
         for port in used:
@@ -434,7 +461,15 @@ def _explained(inputs: list[str], dead: list[tuple[set[str], set[str]]]) -> list
 
 # -- TF1 while frames -------------------------------------------------------------------------
 
-FRAME_OPS = {"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond"}
+FRAME_OPS = {
+    "Enter",
+    "RefEnter",
+    "Exit",
+    "RefExit",
+    "NextIteration",
+    "RefNextIteration",
+    "LoopCond",
+}
 
 
 def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=None) -> list[Node]:
@@ -464,7 +499,9 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
             nodes = _remove_loop(nodes, loop, [new]) + [new]
             by_name = {n.name: n for n in nodes}
             progress = True
-    left = sorted({str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")})
+    left = sorted(
+        {str(n.attrs.get("frame_name", "")) for n in nodes if n.op in ("Enter", "RefEnter")}
+    )
     if left:
         raise UnsupportedError(
             *(f"{source}: while loop {name!r} is not one graph2py can read" for name in left)

@@ -67,12 +67,31 @@ def _inline_once(graph: Graph) -> Graph:
 def _drop_unread(nodes: list[Node], candidates: set[str]) -> list[Node]:
     """Without the body nodes that feed only call outputs nobody reads (a TF2 cond branch
     returns its intermediates for the gradient), which would otherwise look like outputs."""
-    while True:
-        used = {split_ref(t)[0] for n in nodes for t in n.inputs}
-        unread = {n.name for n in nodes if n.name in candidates and n.name not in used}
-        if not unread:
-            return nodes
-        nodes = [n for n in nodes if n.name not in unread]
+    return drop_unread(nodes, candidates)
+
+
+def drop_unread(nodes: list[Node], candidates: set[str]) -> list[Node]:
+    """`nodes` less the candidates nothing reads, and then the candidates only those read,
+    and so on: one sweep, counting each node's readers."""
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for t in node.inputs:
+            name = split_ref(t)[0]
+            readers[name] = readers.get(name, 0) + 1
+    by_name = {n.name: n for n in nodes}
+    stack = [n.name for n in nodes if n.name in candidates and not readers.get(n.name)]
+    dropped: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name in dropped:
+            continue
+        dropped.add(name)
+        for t in by_name[name].inputs:
+            source = split_ref(t)[0]
+            readers[source] -= 1
+            if not readers[source] and source in candidates and source in by_name:
+                stack.append(source)
+    return [n for n in nodes if n.name not in dropped] if dropped else nodes
 
 
 def _resolve(alias: dict[str, str], tensor: str) -> str:

@@ -205,6 +205,8 @@ class _Rewrite:
             return self._squeeze(node)
         if op == "Reshape":
             return self._flatten(node)
+        if op == "Shape":
+            return self._batch_size(node)
         return False
 
     def _emit(self, node: Node, moved: bool) -> bool:
@@ -313,11 +315,11 @@ class _Rewrite:
         permuting W's rows to match spares a transpose back to NCHW. The flattened tensor's
         order differs from the graph's, so it must feed nothing else."""
         x, target_t = node.inputs
-        shape, target = self.shapes.get(x), self.consts.value(target_t)
-        if shape is None or None in shape[1:] or target is None or target.shape != (2,):
+        shape, target = self.shapes.get(x), self.consts.partial_vector(target_t)
+        if shape is None or None in shape[1:] or target is None or len(target) != 2:
             return False
         size = int(np.prod(shape[1:]))
-        if int(target[1]) not in (size, -1) or (int(target[1]) == -1 and int(target[0]) != -1):
+        if target[0] not in (-1, None, 1) or target[1] not in (size, -1):
             return False
         users = self.pruned.graph.users(node.output(0))
         if len(users) != 1 or node.output(0) in self.pruned.outputs:
@@ -352,3 +354,16 @@ class _Rewrite:
         node = Node(self._new_name(name), "Reshape", [tensor, target], {"T": "float32"})
         self.nodes.append(node)
         return node.output(0)
+
+    def _batch_size(self, node: Node) -> bool:
+        """shape(x) read only for its first entry (the batch size, for a dynamic reshape):
+        the same in both layouts."""
+        for user in self.pruned.graph.users(node.output(0)):
+            begin, end, strides = (
+                (self.consts.ints(t) if len(user.inputs) == 4 else None for t in user.inputs[1:4])
+                if user.op == "StridedSlice"
+                else (None, None, None)
+            )
+            if (begin, end, strides) != ([0], [1], [1]) or user.attrs.get("begin_mask", 0) & 1:
+                return False
+        return self._emit(node, moved=False)

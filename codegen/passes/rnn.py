@@ -64,7 +64,7 @@ class Loop:
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
     """The node list with every recognised LSTM/GRU loop replaced by one synthetic node."""
-    if not any(n.op in ("Enter", "Unpack") or n.op in WHILE_OPS for n in nodes):
+    if not any(n.op in ("Enter", "Unpack", *_BLOCK_ORDER) or n.op in WHILE_OPS for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}
     try:
@@ -75,6 +75,12 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
         lifted = _lift(loop, by_name, nodes)
         if lifted is not None:
             nodes = _replace(nodes, loop, *lifted)
+            by_name = {n.name: n for n in nodes}
+    for block in [n for n in nodes if n.op in _BLOCK_ORDER]:
+        lifted = _lift_block(block, _tensor_readers(nodes), by_name)
+        if lifted is not None:
+            new_nodes, rename, chain = lifted
+            nodes = _replace(nodes, chain, new_nodes, rename)
             by_name = {n.name: n for n in nodes}
     for unpack in _unstacked(nodes):
         lifted = _lift_unrolled(unpack, _tensor_readers(nodes), by_name)
@@ -496,17 +502,45 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
         for v in loop.vars
         if v.inside not in outer_of and v is not io.out_var and _is_zeros(v.init, by_name)
     ]
-    products = _products(body, io.x_t)
-    if len(states) == 2:
-        cell = _lstm(products, weights, io, states, body, by_name)
-    elif len(states) == 1:
-        cell = _gru(products, weights, io, states, body, by_name)
-    else:
-        raise _NotRNN("not one or two states")
-    if cell is None:
-        raise _NotRNN("no cell")
-    x, batch_major, cell.go_backwards = _batch_major(io.time_major, by_name)
-    return _rewrite(loop, cell, x, batch_major, states, io, by_name, nodes)
+    layers = _stacked_cells(weights, io, states, body, by_name)
+    x, batch_major, layers[0][0].go_backwards = _batch_major(io.time_major, by_name)
+    return _rewrite(loop, layers, x, batch_major, io, by_name, nodes)
+
+
+def _stacked_cells(weights, io: _StepIO, states: list[LoopVar], body, outer) -> list:
+    """[(cell, its states: [h] or [h, c], its input)] of the step, bottom first: the first cell reads the
+    step's input, each other the new h of the one below (TF's MultiRNNCell), and the top one's
+    new h is the step's output. Every state belongs to a cell."""
+    layers, remaining, x_in = [], list(states), io.x_t
+    while remaining:
+        found = _cell_reading(x_in, weights, io, remaining, body, outer)
+        if found is None:
+            raise _NotRNN("no cell")
+        layers.append(found)
+        remaining = [v for v in remaining if all(v is not u for u in found[1])]
+        x_in = _through_identity(found[1][0].next, body)
+    if not layers:
+        raise _NotRNN("no state")
+    top, top_states, top_input = layers[-1]
+    top_io = _StepIO(top_input, io.y_t, io.time_major, io.out_var, io.every_step)
+    if io.y_t is not None and not _checks(top, weights, body, top_io, top_states, outer):
+        raise _NotRNN("the step's output is not the top cell's h")
+    return layers
+
+
+def _cell_reading(x_in: str, weights, io: _StepIO, remaining, body, outer):
+    """(cell, [h] or [h, c], x_in) of the cell whose input is `x_in`, among the states."""
+    products = _products(body, x_in)
+    step = _StepIO(x_in, None, io.time_major, None, io.every_step)
+    for h in remaining:
+        for c in [v for v in remaining if v is not h]:
+            for cell in _lstm_candidates(products, weights, h.inside, body, outer):
+                if _checks(cell, weights, body, step, [h, c], outer):
+                    return cell, [h, c], x_in
+        for cell in _gru_candidates(products, weights, h.inside):
+            if _checks(cell, weights, body, step, [h], outer):
+                return cell, [h], x_in
+    return None
 
 
 def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> _StepIO:
@@ -658,15 +692,6 @@ def _blocks(source: _Source, order, units, axis, rows=None) -> tuple[tuple, np.n
     return ("concat", axis, *parts), np.concatenate(values, axis=axis)
 
 
-def _lstm(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
-    for h, c in (states, states[::-1]):  # which state is h: the check tells
-        for cell in _lstm_candidates(products, weights, h.inside, body, outer):
-            if _checks(cell, weights, body, io, [h, c], outer):
-                states[:] = [h, c]
-                return cell
-    return None
-
-
 def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
     """Keras's LSTM (x @ kernel + h @ recurrent_kernel + bias, gates i, f, c, o) or TF's
     LSTMCell ([x, h] @ kernel + bias, gates i, j, f, o, forget_bias added to f)."""
@@ -733,13 +758,6 @@ def _scalars(body: dict[str, Node], outer: dict[str, Node]) -> list[float]:
                 if v not in found:
                     found.append(v)
     return found
-
-
-def _gru(products, weights, io: _StepIO, states, body, outer) -> _Cell | None:
-    for cell in _gru_candidates(products, weights, states[0].inside):
-        if _checks(cell, weights, body, io, states, outer):
-            return cell
-    return None
 
 
 def _gru_candidates(products, weights, h: str) -> list[_Cell]:
@@ -1033,33 +1051,123 @@ def _close(got, want) -> bool:
     )
 
 
+# -- fused LSTM ops ----------------------------------------------------------------------------------
+#
+# BlockLSTM (TF 1.x's LSTMBlockFusedCell) runs a whole LSTM as one op on a time-major sequence:
+# kernel [x, h] x 4 units with gate columns i, c, f, o and a forget_bias attribute; BlockLSTMV2
+# has Keras's column order and no forget bias. Without peepholes or clipping, and from zero
+# states over the whole sequence, it is Keras's LSTM.
+
+_BLOCK_ORDER = {"BlockLSTM": (0, 2, 1, 3), "BlockLSTMV2": (0, 1, 2, 3)}
+_BLOCK_H, _BLOCK_CS = 6, 1  # the outputs a model reads: every h, every cell state
+
+
+def _lift_block(node: Node, readers, by_name: dict[str, Node]):
+    try:
+        return _lift_block_or_raise(node, readers, by_name)
+    except (_NotRNN, *_EVAL_ERRORS):
+        return None
+
+
+def _lift_block_or_raise(node: Node, readers, by_name):
+    a = node.attrs
+    if a.get("use_peephole") or float(a.get("cell_clip", 3.0 if node.op == "BlockLSTM" else 0)) > 0:
+        raise _NotRNN("peepholes or a clipped cell")
+    seq_len_max, x, cs_prev, h_prev, w, _, _, _, b = node.inputs
+    if not (_is_zeros(cs_prev, by_name) and _is_zeros(h_prev, by_name)):
+        raise _NotRNN("initial states")
+    if not _whole_sequence(seq_len_max, x, by_name):
+        raise _NotRNN("seq_len_max may stop short of the sequence")
+    kernel, bias = _outer_value(w, by_name), _outer_value(b, by_name)
+    if kernel is None or bias is None or kernel[0].ndim != 2 or bias[0].ndim != 1:
+        raise _NotRNN("weights")
+    kernel, bias = _Source(*kernel), _Source(*bias)
+    units = kernel.value.shape[1] // 4
+    n_in = kernel.value.shape[0] - units
+    order = _BLOCK_ORDER[node.op]
+    k = _blocks(kernel, order, units, 1, (0, n_in))
+    r = _blocks(kernel, order, units, 1, (n_in, n_in + units))
+    b_template, b_value = _blocks(bias, order, units, 0)
+    forget_bias = float(a.get("forget_bias", 1.0)) if node.op == "BlockLSTM" else 0.0
+    if forget_bias:
+        parts = list(b_template)
+        parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
+        b_template = tuple(parts)
+    weights = {"kernel": k[0], "recurrent_kernel": r[0], "bias": b_template}
+    values = {"kernel": k[1], "recurrent_kernel": r[1], "bias": b_value}
+    cell = _Cell(LSTM_OP, units, weights, values)
+    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
+    read = {
+        split_ref(t)[1]
+        for r in readers.get(node.name, [])
+        for t in r.inputs
+        if split_ref(t)[0] == node.name
+    }
+    if read - {_BLOCK_H, _BLOCK_CS}:
+        raise _NotRNN("a gate is read")
+    for reader in _follow(node.output(_BLOCK_H), readers, by_name):
+        kind = _stacked_use(reader, by_name)
+        if kind == "time_major":
+            raise _NotRNN("the time-major outputs are read")
+        uses[kind].append(reader.output(0))
+    for reader in _follow(node.output(_BLOCK_CS), readers, by_name):
+        if _stacked_use(reader, by_name) != "last":
+            raise _NotRNN("the cell states are read")
+        uses["c"].append(reader.output(0))
+    uses = {kind: list(dict.fromkeys(found)) for kind, found in uses.items()}
+    source, batch_major, backwards = _batch_major(x, by_name)
+    if backwards:
+        raise _NotRNN("reversed input")
+    name = _node_name(node.name, "lstm", set(by_name))
+    new, rename = _lifted(name, cell, source, batch_major, uses, by_name)
+    return new, rename, Loop(name, [], {}, {}, {node.name})
+
+
+def _whole_sequence(seq_len_max: str, x: str, by_name) -> bool:
+    """Whether seq_len_max is the time-major sequence's length: Shape(x)[0], maybe cast."""
+    node = by_name.get(split_ref(_through_identity(seq_len_max, by_name))[0])
+    if node is not None and node.op == "Cast":
+        node = by_name.get(split_ref(_through_identity(node.inputs[0], by_name))[0])
+    if node is None or node.op != "StridedSlice" or node.attrs.get("shrink_axis_mask") != 1:
+        return False
+    begin, end = (_small_value(t, by_name) for t in node.inputs[1:3])
+    shape = by_name.get(split_ref(node.inputs[0])[0])
+    return (
+        begin is not None
+        and end is not None
+        and [int(v) for v in begin] == [0]
+        and [int(v) for v in end] == [1]
+        and shape is not None
+        and shape.op == "Shape"
+        and _through_identity(shape.inputs[0], by_name) == _through_identity(x, by_name)
+    )
+
+
 # -- replacing the loop -----------------------------------------------------------------------------
 
 
-def _rewrite(
-    loop: Loop,
-    cell: _Cell,
-    x: str,
-    batch_major: bool,
-    states: list[LoopVar],
-    io: _StepIO,
-    by_name,
-    nodes,
-):
-    """The lifted node and its result views, and the renaming of duplicate results.
+def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: _StepIO, by_name, nodes):
+    """The lifted nodes (one per cell, each reading the sequence of the one below) and their
+    result views, and the renaming of duplicate results.
 
     The loop's results keep the names they have in the graph (`rnn/transpose_1:0`,
     `rnn/while:4`): a user names them in --outputs and `graph2py check` asks TensorFlow for
     them. Each becomes a port of a `_Graph2pyRNNResult` node of that name, which forwards one
-    output of the lifted node (ordered as Keras returns them: sequence or last h, then h, c).
+    output of a lifted node (ordered as Keras returns them: sequence or last h, then h, c).
     A time-major loop (dynamic_rnn's time_major=True) gets its input and its stacked outputs
     transposed, the latter under the stacking node's name.
     """
     readers = _readers(nodes, loop.members)
-    uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
+    uses = [{"seq": [], "last": [], "c": [], "time_major": []} for _ in layers]
+    roles = {
+        id(v): (k, role)
+        for k, (_, vs, _) in enumerate(layers)
+        for v, role in zip(vs, ("last", "c"))
+    }
     for v in loop.vars:
         outs = _follow(v.out, readers, by_name) if v.out else []
         if v is io.out_var:
+            top = uses[-1]
             for node in outs:
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or _through_identity(stacked, by_name) != v.out:
@@ -1068,26 +1176,36 @@ def _rewrite(
                     _stacked_use(u, by_name) for u in _follow(node.output(0), readers, by_name)
                 ]
                 if "time_major" in kinds:
-                    uses["time_major"].append(node.output(0))
+                    top["time_major"].append(node.output(0))
                 for user, kind in zip(_follow(node.output(0), readers, by_name), kinds):
                     if kind != "time_major":
-                        uses[kind].append(user.output(0))
-        elif v is states[0]:
-            uses["last"] += [v.out] if readers.get(v.out) else []
-        elif len(states) == 2 and v is states[1]:
-            uses["c"] += [v.out] if readers.get(v.out) else []
+                        top[kind].append(user.output(0))
+        elif id(v) in roles:
+            k, role = roles[id(v)]
+            uses[k][role] += [v.out] if readers.get(v.out) else []
         elif outs:
             raise _NotRNN("a loop counter is read after the loop")
-    if not io.every_step and (uses["seq"] or uses["time_major"]):
+    if not io.every_step and (uses[-1]["seq"] or uses[-1]["time_major"]):
         raise _NotRNN("the sequence of a loop that keeps only its last output")
-    name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", set(by_name))
-    return _lifted(name, cell, x, batch_major, uses, by_name)
+    new, rename = [], {}
+    taken = set(by_name)
+    for k, (cell, _, _) in enumerate(layers):
+        name = _node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", taken)
+        made, renamed = _lifted(name, cell, x, batch_major, uses[k], by_name, k + 1 < len(layers))
+        taken.update(n.name for n in made)
+        new += made
+        rename.update(renamed)
+        x, batch_major = made[0].output(0), True  # the next cell reads this one's sequence
+    return new, rename
 
 
-def _lifted(name: str, cell: _Cell, x: str, batch_major: bool, uses: dict, by_name):
+def _lifted(
+    name: str, cell: _Cell, x: str, batch_major: bool, uses: dict, by_name, sequences=False
+):
     """([the lifted node, its transposes, its result views], renaming) for the uses of its
-    results: {"seq" | "last" | "c" | "time_major": tensors of the graph}."""
-    return_sequences = bool(uses["seq"] or uses["time_major"])
+    results: {"seq" | "last" | "c" | "time_major": tensors of the graph}; with `sequences`,
+    the node returns every step's h whether the graph reads them or not."""
+    return_sequences = sequences or bool(uses["seq"] or uses["time_major"])
     return_state = bool(uses["c"]) or (return_sequences and bool(uses["last"]))
     roots: list[str] = []
     templates = {key: _bind(t, roots) for key, t in cell.weights.items()}
@@ -1111,8 +1229,10 @@ def _lifted(name: str, cell: _Cell, x: str, batch_major: bool, uses: dict, by_na
         if not found:
             continue
         rename.update({t: found[0] for t in found[1:]})  # one tensor per result
-        name, port = split_ref(found[0])
-        view = views.setdefault(name, Node(name, RESULT_OP, [], {"ports": [], "kinds": []}))
+        view_name, port = split_ref(found[0])
+        view = views.setdefault(
+            view_name, Node(view_name, RESULT_OP, [], {"ports": [], "kinds": []})
+        )
         view.inputs.append(node.output(ports[kind]))
         view.attrs["ports"].append(port)
         view.attrs["kinds"].append(kind)

@@ -128,7 +128,10 @@ def _function_graph(library, fname, dtypes: list, shapes: list) -> Graph | None:
     count = len(fdef.signature.output_arg)
     args = _arguments(dtypes, shapes)
     call = Node(
-        "{call}", "PartitionedCall", [a.output() for a in args], {"f": fname, "Tout": [None] * count}
+        "{call}",
+        "PartitionedCall",
+        [a.output() for a in args],
+        {"f": fname, "Tout": [None] * count},
     )
     rets = [Node(f"{RET}{i}", "Identity", [call.output(i)]) for i in range(count)]
     try:
@@ -200,7 +203,9 @@ def _written_out(graph: Graph | None, m: Matcher) -> list | None:
             raise _NoForm(node.op)
         return exprs[tensor]
 
-    rets = sorted((n for n in graph if n.name.startswith(RET)), key=lambda n: int(n.name[len(RET) :]))
+    rets = sorted(
+        (n for n in graph if n.name.startswith(RET)), key=lambda n: int(n.name[len(RET) :])
+    )
     try:
         results = [of(r.inputs[0]) for r in rets]
     except (_NoForm, RecursionError):

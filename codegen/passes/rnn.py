@@ -23,8 +23,8 @@ GRU from zero initial states (a mask, a peephole, other activations) is left alo
 
 The synthetic node takes the input sequence and the source constants its weights are made of;
 its `weights` attribute holds a recipe per Keras weight whose `("input", i)` leaves stand for
-its i-th input (see passes/fold.py for the recipe steps). The loop's results keep their graph
-names through `_Graph2pyRNNResult` views (see `_lifted`).
+its i-th input (see passes/fold.py for the recipe steps), `shapes` their shapes. The loop's
+results keep their graph names through `_Graph2pyRNNResult` views (see `_lifted`).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _remove_loop(nodes: list[Node], loop: Loop, new: list[Node]) -> list[Node]:
     return [n for n in nodes if n.name not in removed]
 
 
-# -- reading loops ------------------------------------------------------------------------------
+# -- reading loops ---------------------------------------------------------------------------------
 
 
 def _frames(nodes: list[Node], by_name: dict[str, Node]) -> list[Loop]:
@@ -265,7 +265,7 @@ def _through_identity(tensor: str, by_name: dict[str, Node]) -> str:
     return tensor
 
 
-# -- outer constants ------------------------------------------------------------------------------
+# -- outer constants -------------------------------------------------------------------------------
 
 
 def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
@@ -344,7 +344,7 @@ def _is_zeros(tensor: str, by_name: dict[str, Node]) -> bool:
     return False
 
 
-# -- the step, evaluated ------------------------------------------------------------------------
+# -- the step, evaluated ---------------------------------------------------------------------------
 
 
 class _Step:
@@ -445,7 +445,7 @@ _KERNELS = {
 }
 
 
-# -- recognising the cell -------------------------------------------------------------------------
+# -- recognising the cell --------------------------------------------------------------------------
 
 
 @dataclass
@@ -508,9 +508,9 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
 
 
 def _stacked_cells(weights, io: _StepIO, states: list[LoopVar], body, outer) -> list:
-    """[(cell, its states: [h] or [h, c], its input)] of the step, bottom first: the first cell reads the
-    step's input, each other the new h of the one below (TF's MultiRNNCell), and the top one's
-    new h is the step's output. Every state belongs to a cell."""
+    """[(cell, its states: [h] or [h, c], its input)] of the step, bottom first: the first cell
+    reads the step's input, each other the new h of the one below (TF's MultiRNNCell), and the
+    top one's new h is the step's output. Every state belongs to a cell."""
     layers, remaining, x_in = [], list(states), io.x_t
     while remaining:
         found = _cell_reading(x_in, weights, io, remaining, body, outer)
@@ -711,11 +711,7 @@ def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
             for forget_bias in _scalars(body, outer):
                 b_template, b_value = _blocks(bias, order, units, 0)
                 if forget_bias:
-                    parts = list(b_template)
-                    parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
-                    b_template = tuple(parts)
-                    b_value = b_value.copy()
-                    b_value[units : 2 * units] += forget_bias
+                    b_template, b_value = _with_forget_bias(b_template, b_value, units, forget_bias)
                 candidates.append(
                     _Cell(
                         LSTM_OP,
@@ -733,6 +729,16 @@ def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
                     )
                 )
     return candidates
+
+
+def _with_forget_bias(template: tuple, value: np.ndarray, units: int, forget_bias: float):
+    """A Keras-ordered LSTM bias (a concat of four gate blocks) with TF's forget_bias, which
+    TF adds to f's pre-activation at every step, folded into f's block."""
+    parts = list(template)
+    parts[3] = ("ufunc", "add", parts[3], forget_bias)  # ("concat", axis, i, f, c, o)
+    value = value.copy()
+    value[units : 2 * units] += forget_bias
+    return tuple(parts), value
 
 
 def _keras_cell(op, units, kernel: _Source, recurrent: _Source, bias: _Source, **kw) -> _Cell:
@@ -870,12 +876,12 @@ def _keras_step(cell: _Cell, x, states):
     return [z * h + (1 - z) * hh]
 
 
-# -- unrolled loops ---------------------------------------------------------------------------------
+# -- unrolled loops --------------------------------------------------------------------------------
 #
-# `tf.compat.v1.nn.static_rnn` (and Keras's unroll=True) writes the cell once per step instead of
-# a loop: the steps of an unstacked sequence, each concatenated with the previous h and
-# multiplied by the same kernel. The chain is checked as a whole, all T steps evaluated from
-# the zero state and compared with Keras's layer.
+# `tf.compat.v1.nn.static_rnn` writes the cell once per step instead of a loop: the steps of an
+# unstacked sequence, each concatenated with the previous h and multiplied by the same kernel.
+# The chain is checked as a whole, all T steps evaluated from the zero state and compared with
+# Keras's layer.
 
 # How far past a step's MatMul its new state may be found.
 _STEP_REACH = 64
@@ -1051,7 +1057,7 @@ def _close(got, want) -> bool:
     )
 
 
-# -- fused LSTM ops ----------------------------------------------------------------------------------
+# -- fused LSTM ops --------------------------------------------------------------------------------
 #
 # BlockLSTM (TF 1.x's LSTMBlockFusedCell) runs a whole LSTM as one op on a time-major sequence:
 # kernel [x, h] x 4 units with gate columns i, c, f, o and a forget_bias attribute; BlockLSTMV2
@@ -1090,9 +1096,7 @@ def _lift_block_or_raise(node: Node, readers, by_name):
     b_template, b_value = _blocks(bias, order, units, 0)
     forget_bias = float(a.get("forget_bias", 1.0)) if node.op == "BlockLSTM" else 0.0
     if forget_bias:
-        parts = list(b_template)
-        parts[3] = ("ufunc", "add", parts[3], forget_bias)  # the f block
-        b_template = tuple(parts)
+        b_template, b_value = _with_forget_bias(b_template, b_value, units, forget_bias)
     weights = {"kernel": k[0], "recurrent_kernel": r[0], "bias": b_template}
     values = {"kernel": k[1], "recurrent_kernel": r[1], "bias": b_value}
     cell = _Cell(LSTM_OP, units, weights, values)
@@ -1143,7 +1147,7 @@ def _whole_sequence(seq_len_max: str, x: str, by_name) -> bool:
     )
 
 
-# -- replacing the loop -----------------------------------------------------------------------------
+# -- replacing the loop ----------------------------------------------------------------------------
 
 
 def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: _StepIO, by_name, nodes):
@@ -1215,6 +1219,7 @@ def _lifted(
         "return_state": return_state,
         "go_backwards": cell.go_backwards,
         "weights": templates,
+        "shapes": {key: tuple(int(d) for d in v.shape) for key, v in cell.values.items()},
     }
     if cell.op == GRU_OP:
         attrs["reset_after"] = cell.reset_after

@@ -23,7 +23,7 @@ def recurrent(node: Node, m: Matcher):
     weights = []
     for name in _RNN_WEIGHTS:
         recipe = _recipe(a["weights"][name], node, m)
-        weights.append(Weight(name, recipe, _shape_of(name, a, node, m)) if recipe else None)
+        weights.append(Weight(name, recipe, tuple(a["shapes"][name])) if recipe else None)
     kwargs = {
         "return_sequences": a["return_sequences"],
         "return_state": a["return_state"],
@@ -80,17 +80,6 @@ def _recipe(template, node: Node, m: Matcher):
         return m.consts.recipe(node.inputs[template[1]])
     parts = [_recipe(part, node, m) for part in template]
     return None if any(p is None for p in parts) else tuple(parts)
-
-
-def _shape_of(name: str, a: dict, node: Node, m: Matcher) -> tuple[int, ...]:
-    units = a["units"]
-    gates = 4 if node.op == LSTM_OP else 3
-    if name == "kernel":
-        x = m.shape(node.inputs[0])
-        return (x[-1] if x else -1, gates * units)
-    if name == "recurrent_kernel":
-        return (units, gates * units)
-    return (2, gates * units) if a.get("reset_after") else (gates * units,)
 
 
 @pattern("GatherV2")

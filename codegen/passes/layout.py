@@ -88,14 +88,13 @@ class _Rewrite:
         self.names = set(pruned.graph.nodes)
         self.moved: set[str] = set()  # tensors held NHWC that the graph means NCHW
         self.back: dict[str, str] = {}  # moved tensor -> its NCHW transpose
-        self.rename: dict[str, str] = {}  # tensor -> tensor now carrying its value
+        self.front: dict[str, str] = {}  # NCHW tensor -> its NHWC transpose
 
     def run(self) -> Pruned:
         input_shapes = dict(self.pruned.input_shapes)
         outputs = set(self.pruned.outputs)
         for node in self.pruned.graph:
-            inputs = [self.rename.get(t, t) for t in node.inputs]
-            node = Node(node.name, node.op, inputs, dict(node.attrs))
+            node = Node(node.name, node.op, list(node.inputs), dict(node.attrs))
             if node.op == "Placeholder":
                 self._placeholder(node, input_shapes)
                 continue
@@ -109,7 +108,7 @@ class _Rewrite:
                 self.nodes.append(node)
         if self.io_layout != "nhwc":
             for tensor in outputs:
-                if self.rename.get(tensor, tensor) in self.moved:
+                if tensor in self.moved:
                     self._restore_output(tensor)
         graph = Graph(self.nodes, self.pruned.graph.functions, self.pruned.graph.source)
         return Pruned(graph, self.pruned.inputs, self.pruned.outputs, input_shapes)
@@ -149,10 +148,13 @@ class _Rewrite:
         return self.back[tensor]
 
     def _nhwc(self, tensor: str) -> str:
+        """The tensor in NHWC: a moved one as it is, any other transposed (once)."""
         if tensor in self.moved:
             return tensor
-        name = split_ref(tensor)[0] + "_to_nhwc"
-        return self._transpose(tensor, TO_NHWC, name).output(0)
+        if tensor not in self.front:
+            name = split_ref(tensor)[0] + "_to_nhwc"
+            self.front[tensor] = self._transpose(tensor, TO_NHWC, name).output(0)
+        return self.front[tensor]
 
     def _placeholder(self, node: Node, input_shapes: dict) -> None:
         shape = input_shapes.get(node.output(0), node.attrs.get("shape"))
@@ -364,6 +366,9 @@ class _Rewrite:
                 if user.op == "StridedSlice"
                 else (None, None, None)
             )
-            if (begin, end, strides) != ([0], [1], [1]) or user.attrs.get("begin_mask", 0) & 1:
+            masks = [user.attrs.get(k, 0) for k in ("begin_mask", "end_mask", "ellipsis_mask")]
+            if (begin, end, strides) != ([0], [1], [1]) or any(masks):
+                return False
+            if user.attrs.get("new_axis_mask", 0):
                 return False
         return self._emit(node, moved=False)

@@ -30,6 +30,7 @@ from ..passes.prune import IDENTITY_OPS
 from ..passes.shapes import infer_shapes
 from ..spec import Call, Item, Lambda, Ref
 from . import FALLBACKS, MAX_LITERAL, Matcher, fallback
+from .norm import _f32
 from .ops import operands
 
 MAX_TERMS = 400  # calls and operands in a loop's written-out condition and body
@@ -55,12 +56,6 @@ def batch_statistics_norm(node: Node, m: Matcher):
         (("offset", offset), ("scale", scale), ("epsilon", _f32(eps))),
     )
     return m.ops([node], expr, inputs)
-
-
-def _f32(value: float) -> float:
-    from .norm import _f32 as shortest
-
-    return shortest(value)
 
 
 @fallback("While", "StatelessWhile")

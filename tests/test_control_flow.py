@@ -257,28 +257,37 @@ def test_functional_case(tmp_path):
         assert_parity(path, spec, model, x, "output:0")
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["batch_statistics", "moving"])
 @pytest.mark.parametrize("op", ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])
-def test_batch_statistics_norm(op, tmp_path):
-    rng = np.random.default_rng(len(op))
+def test_fused_batch_norm(op, training, tmp_path):
+    """is_training=True in a frozen graph normalises with the batch's own statistics (keras.ops:
+    mean and variance over N, H, W); False with the stored ones (a BatchNormalization)."""
+    rng = np.random.default_rng(len(op) + training)
     gamma = rng.uniform(0.5, 1.5, 3).astype(np.float32)
     beta = rng.normal(0, 1, 3).astype(np.float32)
-    empty = np.zeros(0, np.float32)
+    mean = rng.normal(0, 1, 3).astype(np.float32) if not training else np.zeros(0, np.float32)
+    var = rng.uniform(0.5, 1.5, 3).astype(np.float32) if not training else np.zeros(0, np.float32)
 
     def fn(x):
         return getattr(tf.raw_ops, op)(
             x=x * 3.0 + 1.0,
             scale=gamma,
             offset=beta,
-            mean=empty,
-            variance=empty,
+            mean=mean,
+            variance=var,
             epsilon=0.003,
-            is_training=True,
+            is_training=training,
         )[0]
 
     path = tmp_path / "bn.pb"
     freeze(fn, path)
     spec, model, source = converted(path, tmp_path / "out")
-    assert spec.report()["keras.ops"].get(op) == 1, spec.report()
+    if training:
+        assert spec.report()["keras.ops"].get(op) == 1, spec.report()
+        assert "keras.ops.var(" in source
+    else:
+        assert spec.report()["keras.layers"].get(op) == 1, spec.report()
+        assert "keras.layers.BatchNormalization(" in source
     x = np.random.default_rng(0).uniform(-1, 1, (3, *SHAPE)).astype(np.float32)
     assert_parity(path, spec, model, x, "Identity:0")
 

@@ -58,6 +58,10 @@ class TFOp:
     attrs: tuple[str, ...]  # every attribute the class takes, in the op's order
 
 
+# The nodes passes/rnn.py puts in place of a recurrent loop, as the report names them (a loop
+# counts once; the views that forward its results are no computation).
+_LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
+
 # How a source node is carried into Keras, best first (see patterns/__init__.py).
 PATHS = ("keras.layers", "keras.ops", "tensorflow")
 
@@ -133,8 +137,10 @@ class ModelSpec:
             if layer.ops == ["Const"]:
                 continue  # a constant held by a Constant layer is not a compute node
             for op in layer.ops:
-                row = counts[layer.path]
-                row[op] = row.get(op, 0) + 1
+                op = _LIFTED.get(op, op)
+                if op:
+                    row = counts[layer.path]
+                    row[op] = row.get(op, 0) + 1
         return {path: dict(sorted(row.items())) for path, row in counts.items()}
 
     def is_chain(self) -> bool:

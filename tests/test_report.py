@@ -109,3 +109,15 @@ def test_language_server_sees_each_path(mixed):
     calls = layer_calls(files["model.py"])
     assert calls["Zeta"].path == TF_ONLY
     assert calls["Relu"].path == KERAS_LAYER
+
+
+def test_check_per_layer_walks_past_keras_ops(mixed):
+    """`check --per-layer` probes the Keras layers among keras.ops expressions."""
+    path, _, _, out = mixed
+    result = subprocess.run(
+        [sys.executable, "-m", "codegen", "check", str(path), "-o", str(out), "--per-layer"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "layers within tolerance" in result.stdout

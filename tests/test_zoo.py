@@ -322,3 +322,16 @@ def test_fused_batch_norm_versions(tmp_path, op, data_format):
     (reference,) = run_graph(pb, {"input:0": a}, spec.outputs)
     error, bound = max_error(reference, np.asarray(model(a)))
     assert error <= bound and np.std(reference) > 1e-3
+
+
+@pytest.mark.parametrize("name", [_group("nchw_cnn")])
+def test_io_layout_on_the_command_line(model_zoo, name, tmp_path):
+    """`graph2py SRC --io-layout nhwc` writes an NHWC-input model and says so in the
+    regenerate line of its header."""
+    from codegen.cli import main
+
+    assert main([str(model_zoo.graph(name)), "--io-layout", "nhwc", "-o", str(tmp_path)]) == 0
+    source = (tmp_path / "model.py").read_text()
+    c, h, w = zoo.NCHW[name]
+    assert f"shape=({h}, {w}, {c})" in source and "--io-layout nhwc" in source
+    assert "Permute" not in source

@@ -7,6 +7,7 @@ matches claims the node and whatever follows it in the same layer. Constants are
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,15 +15,15 @@ from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, from_graphdef, split_ref
 from .load import read_graph_file
-from .names import Allocator, ScopeNamer, keras_name
+from .names import Allocator, ScopeNamer, identifier, keras_name
 from .passes.fold import Constants
 from .passes.control import resolve_control_flow
 from .passes.inline import inline_functions
 from .passes.layout import channels_last
-from .passes.prune import TensorSpec, prune
+from .passes.prune import TensorSpec, output_dtype, prune
 from .passes.shapes import infer_shapes
 from .patterns import FALLBACKS, PATTERNS, Matcher, _first_read, _variable_path, load_all
-from .spec import Input, Layer, ModelSpec, Weight
+from .spec import Call, Input, Item, Lambda, Layer, ModelSpec, Weight
 
 
 def analyze_file(
@@ -113,6 +114,7 @@ def analyze(
                     layer is not None
                     and not (set(layer.nodes) & matcher.covered)
                     and not _hides_output(layer, pruned.outputs)
+                    and _keeps_dtype(layer, graph)
                 ):
                     matcher.covered.update(layer.nodes)
                     layers.extend(constants.for_layer(layer))
@@ -206,6 +208,34 @@ class _ConstantLayers:
         return keras_name((parts[0] if parts else node_name) + "_const")
 
 
+# Keras layers compute in float32 (a float16 or float64 input is cast) and most give float
+# results whatever they are fed; these move or combine values in the inputs' own dtype, so
+# integers come out as TensorFlow computes them.
+_INT_EXACT = {
+    "Reshape",
+    "Flatten",
+    "Permute",
+    "Concatenate",
+    "Cropping2D",
+    "ZeroPadding2D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Maximum",
+    "Minimum",
+}
+
+
+def _keeps_dtype(layer: Layer, graph: Graph) -> bool:
+    """Whether a keras.layers layer gives the dtype the graph computes: an int32 mean must stay
+    a truncating int32 mean, which GlobalAveragePooling2D is not (keras.ops and TensorFlow-only
+    layers compute in the graph's own dtypes)."""
+    if layer.path != "keras.layers":
+        return True
+    dtype = output_dtype(graph.producer(layer.outputs[0]))
+    return dtype == "float32" or (layer.cls in _INT_EXACT and dtype.startswith(("int", "uint")))
+
+
 def _hides_output(layer: Layer, outputs: list[str]) -> bool:
     """Whether the layer swallows a model output: a tensor of one of its inner nodes that the
     user asked for (--outputs) would exist nowhere in the Keras model."""
@@ -214,9 +244,39 @@ def _hides_output(layer: Layer, outputs: list[str]) -> bool:
 
 
 def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:
+    """A second layer from one scope (the ReLU after a TF1 conv's batch norm, both in `conv1`)
+    is named for what it does, `conv1_relu`, before falling back to a number."""
     names = Allocator()
+    auto = _operation_names(layers)
     for item in [*inputs, *layers]:
+        if isinstance(item, Layer) and item.path != "keras.ops" and auto.match(item.name):
+            # Keras names each keras.ops call after its function (`add`, `add_1`, ...) and
+            # requires every name in a model to be unique
+            item.name = f"{item.name}_{identifier(item.cls or item.ops[-1])}"
+        if item.name in names.used and isinstance(item, Layer) and item.ops:
+            kind = re.sub(r"v\d+$", "", identifier(item.ops[-1]).replace("_", ""))
+            item.name = f"{item.name}_{kind}"
         item.name = names.claim(item.name)
+
+
+def _operation_names(layers: list[Layer]) -> re.Pattern:
+    """A pattern of the names Keras may give the keras.ops calls of these layers."""
+    functions = {"get_item"}
+    stack = [layer.expr for layer in layers if layer.path == "keras.ops"]
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Call):
+            functions.add(expr.fn.rsplit(".", 1)[-1])
+            stack.extend(expr.args)
+            stack.extend(v for _, v in expr.kwargs)
+        elif isinstance(expr, Item):
+            stack.append(expr.value)
+        elif isinstance(expr, (list, tuple)):
+            stack.extend(expr)
+        elif isinstance(expr, Lambda):
+            stack.append(expr.body)
+    alternatives = "|".join(sorted(re.escape(f) for f in functions))
+    return re.compile(rf"^(?:{alternatives})(?:_\d+)?$")
 
 
 def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:

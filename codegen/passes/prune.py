@@ -144,7 +144,7 @@ def prune(
             name, port = split_ref(tensor)
             node = nodes[name]
             if node.op not in PLACEHOLDER_OPS:
-                dtype = _output_dtype(node)
+                dtype = output_dtype(node)
                 new_name = name if port == 0 else f"{name}_{port}"
                 if full_shapes is None:
                     full_shapes = _full_graph_shapes(graph)
@@ -257,7 +257,7 @@ def _full_graph_shapes(graph: Graph) -> dict:
     return infer_shapes(graph, Constants(graph))
 
 
-def _output_dtype(node: Node) -> str:
+def output_dtype(node: Node) -> str:
     for key in ("T", "dtype", "out_type"):
         if isinstance(node.attrs.get(key), str):
             return node.attrs[key]

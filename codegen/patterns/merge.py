@@ -15,16 +15,25 @@ MERGE = {
 }
 
 
+def _same_rank(m: Matcher, tensors: list[str]) -> bool:
+    """Keras merge layers line operands up from the batch axis, not NumPy-style from the last;
+    the two agree only for operands of one rank (and a scalar has no batch axis at all)."""
+    shapes = [m.shape(t) for t in tensors]
+    return all(s is not None and len(s) >= 1 for s in shapes) and len({len(s) for s in shapes}) == 1
+
+
 @pattern(*MERGE)
 def elementwise(node: Node, m: Matcher):
     if len(node.inputs) != 2 or any(m.consts.is_const(t) for t in node.inputs):
+        return None
+    if not _same_rank(m, node.inputs):
         return None
     return m.layer(MERGE[node.op], [node], list(node.inputs), list_input=True)
 
 
 @pattern("AddN")
 def add_n(node: Node, m: Matcher):
-    if any(m.consts.is_const(t) for t in node.inputs):
+    if any(m.consts.is_const(t) for t in node.inputs) or not _same_rank(m, node.inputs):
         return None
     return m.layer("Add", [node], list(node.inputs), list_input=True)
 

@@ -8,6 +8,7 @@ matches claims the node and whatever follows it in the same layer. Constants are
 from __future__ import annotations
 
 import re
+from shlex import quote
 from collections import Counter
 from pathlib import Path
 
@@ -49,10 +50,16 @@ def analyze_file(
         outputs = [TensorSpec(t) for _, t in source.outputs]
     explicit = {"--inputs": inputs, "--outputs": outputs} if not source.inputs else {}
     spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)), io_layout=io_layout)
+    # the options to write into the header's regenerate command (shell-quoted: tensor names
+    # are the graph's, and the language server's Regenerate reads them back)
     spec.options = [
-        *(f"{flag} {','.join(map(str, specs))}" for flag, specs in explicit.items() if specs),
-        *(f"{flag} {value}" for flag, value in (("--signature", signature), ("--tag", tag)) if value),
-        *([f"--checkpoint {Path(checkpoint).name}"] if checkpoint else []),
+        *(f"{flag} {quote(','.join(map(str, specs)))}" for flag, specs in explicit.items() if specs),
+        *(
+            f"{flag} {quote(value)}"
+            for flag, value in (("--signature", signature), ("--tag", tag))
+            if value
+        ),
+        *([f"--checkpoint {quote(Path(checkpoint).name)}"] if checkpoint else []),
         *(["--io-layout nhwc"] if io_layout != "keep" else []),
     ]
     spec.source = path.name

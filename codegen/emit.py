@@ -8,6 +8,7 @@ from a safe alphabet) or `comment_text` (no line breaks); templates never see ra
 from __future__ import annotations
 
 import keyword
+import shlex
 import math
 from pathlib import Path
 from typing import Any
@@ -376,6 +377,7 @@ def model_context(spec: ModelSpec) -> dict:
         "report": report_lines(spec),
         "source": comment_text(spec.source),
         "options": comment_text("".join(f" {option}" for option in spec.options)),
+        "command_source": comment_text(shlex.quote(spec.source)),
         "scope": comment_text(spec.scope),
         "model_name": literal(spec.name),
     }

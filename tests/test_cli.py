@@ -150,3 +150,24 @@ def test_output_dir_that_is_a_file(example_graph, tmp_path):
     assert result.returncode == 2 and "exists and is not a directory" in result.stderr
     assert "Traceback" not in result.stderr and target.read_text() == "not a directory"
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]  # no staging directory left behind
+
+
+def test_header_repeats_the_options_and_regenerate_reads_them(tmp_path):
+    """The header's regenerate command carries --inputs/--outputs (shell-quoted: tensor names
+    come from the graph), and the language server's Regenerate/Check read them back."""
+    from codegen.lsp.worker import generated_options
+    from codegen.passes.prune import TensorSpec
+
+    out = tmp_path / "m"
+    example = ROOT / "examples" / "lenet.pb"
+    result = run(example, "-o", out, "--inputs", "input:0[-1,28,28,1]", "--outputs", "probs:0")
+    assert result.returncode == 0, result.stderr
+    header = (out / "model.py").read_text().splitlines()[2]
+    assert header == (
+        "# Edit freely; regenerate with "
+        "`graph2py lenet.pb --inputs 'input:0[-1,28,28,1]' --outputs probs:0 -o DIR`."
+    )
+    options = generated_options(str(example), str(out))
+    assert options["inputs"] == [TensorSpec("input:0", (None, 28, 28, 1))]
+    assert options["outputs"] == [TensorSpec("probs:0")]
+    assert generated_options(str(example), str(tmp_path / "new")) == {}

@@ -642,7 +642,10 @@ def corrupt_tensor(graph, rng):
         t.tensor_shape.CopyFrom(random_shape(rng))
     elif r == 4 and t.tensor_shape.dim:
         dim = rng.choice(t.tensor_shape.dim)
-        dim.size = rng.choice([-1, -3, 0, dim.size + 1, dim.size * 2, 2**40])
+        # an int64 field: doubling twice over must not overflow the mutator itself
+        dim.size = rng.choice(
+            [-1, -3, 0, min(dim.size + 1, 2**62), min(dim.size * 2, 2**62), 2**40]
+        )
     elif r == 5:
         t.ClearField("tensor_content")
         rng.choice([t.float_val, t.int_val, t.int64_val]).extend(

@@ -53,7 +53,11 @@ def analyze_file(
     # the options to write into the header's regenerate command (shell-quoted: tensor names
     # are the graph's, and the language server's Regenerate reads them back)
     spec.options = [
-        *(f"{flag} {quote(','.join(map(str, specs)))}" for flag, specs in explicit.items() if specs),
+        *(
+            f"{flag} {quote(','.join(map(str, specs)))}"
+            for flag, specs in explicit.items()
+            if specs
+        ),
         *(
             f"{flag} {quote(value)}"
             for flag, value in (("--signature", signature), ("--tag", tag))
@@ -199,7 +203,6 @@ class _ConstantLayers:
                 )
             )
         return new
-
 
     def _name(self, node_name: str, recipe) -> str:
         """The stored constant's own name, less the suffixes freezing adds (`.../kernel` for

@@ -43,7 +43,9 @@ def test_mobilenetv2_is_current(model_zoo):
     _, _, files = model_zoo.converted("mobilenetv2")
     for name in ("model.py", "load_weights.py"):
         committed = (GENERATED / "mobilenetv2" / name).read_text()
-        assert files[name] == committed, f"generated/mobilenetv2/{name} is stale: run `python tests/regenerate.py`"
+        assert (
+            files[name] == committed
+        ), f"generated/mobilenetv2/{name} is stale: run `python tests/regenerate.py`"
 
 
 def test_output_is_deterministic_black_clean_and_compiles(example_graph):

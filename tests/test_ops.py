@@ -261,7 +261,9 @@ def test_op_parity(tmp_path, request, build, shape, expected):
     path = tmp_path / "graph.pb"
     freeze(build(rng), shape, path)
     spec, files = convert(path)
-    classes = [layer.cls if layer.path == "keras.layers" else layer.target() for layer in spec.layers]
+    classes = [
+        layer.cls if layer.path == "keras.layers" else layer.target() for layer in spec.layers
+    ]
     assert Counter(classes) == Counter(expected), classes
 
     write_atomically(tmp_path / "out", files)

@@ -58,7 +58,9 @@ def test_report_counts_each_path_by_op(mixed):
     classes = {layer.cls for layer in spec.layers}
     assert {"Embedding", "Constant"} <= classes
     header = files["model.py"].split('"""')[0]
-    layers, ops, tf_only = (sum(report[p].values()) for p in ("keras.layers", "keras.ops", "tensorflow"))
+    layers, ops, tf_only = (
+        sum(report[p].values()) for p in ("keras.layers", "keras.ops", "tensorflow")
+    )
     assert (
         f"# Conversion: {layers} source nodes as keras.layers, {ops} as keras.ops, "
         f"{tf_only} TensorFlow-only." in header

@@ -60,7 +60,7 @@ class TFOp:
 
 # The nodes passes/rnn.py puts in place of a recurrent loop, as the report names them (a loop
 # counts once; the views that forward its results are no computation).
-_LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
+LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
 
 # How a source node is carried into Keras, best first (see patterns/__init__.py).
 PATHS = ("keras.layers", "keras.ops", "tensorflow")
@@ -137,7 +137,7 @@ class ModelSpec:
             if layer.ops == ["Const"]:
                 continue  # a constant held by a Constant layer is not a compute node
             for op in layer.ops:
-                op = _LIFTED.get(op, op)
+                op = LIFTED.get(op, op)
                 if op:
                     row = counts[layer.path]
                     row[op] = row.get(op, 0) + 1

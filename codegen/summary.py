@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .analyze import analyze
+from .spec import LIFTED
 from .errors import Graph2PyError
 from .graph import Graph
 from .passes.fold import Constants
@@ -96,8 +97,10 @@ def summarize(
     covered = set()
     for layer in spec.layers:
         for node, op in zip(layer.nodes, layer.ops):
-            paths.setdefault(op, Counter())[layer.target()] += 1
             covered.add(node)
+            op = LIFTED.get(op, op)  # a lifted RNN loop, as the report names it
+            if op:
+                paths.setdefault(op, Counter())[layer.target()] += 1
     for node in pruned.graph:
         if node.output(0) in pruned.inputs:
             paths.setdefault(node.op, Counter())["keras.Input"] += 1

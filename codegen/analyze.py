@@ -23,7 +23,16 @@ from .passes.inline import inline_functions
 from .passes.layout import channels_last
 from .passes.prune import TensorSpec, output_dtype, prune
 from .passes.shapes import infer_shapes
-from .patterns import FALLBACKS, PATTERNS, Matcher, _first_read, _variable_path, load_all
+from .patterns import (
+    FALLBACKS,
+    MAX_LITERAL,
+    PATTERNS,
+    Matcher,
+    _first_read,
+    _variable_path,
+    literal_cells,
+    load_all,
+)
 from .spec import Call, Input, Item, Lambda, Layer, ModelSpec, Weight
 
 
@@ -183,7 +192,14 @@ class _ConstantLayers:
             if anchor is None:
                 raise UnsupportedError(f"{layer.nodes[0]!r} computes on constants alone")
             value = consts.value(tensor)
-            recipe = consts.recipe(tensor) or ("value", value.tolist(), value.dtype.name)
+            recipe = consts.recipe(tensor)
+            if recipe is None:  # folded at conversion time: the loader writes the value out
+                if literal_cells(value) > MAX_LITERAL or value.dtype.kind not in "biuf":
+                    raise UnsupportedError(
+                        f"{layer.nodes[0]!r} reads a computed constant of shape "
+                        f"{tuple(value.shape)} that is too large to write out"
+                    )
+                recipe = ("value", value.tolist(), value.dtype.name)
             node = self.m.node(tensor)
             kwargs = {"shape": tuple(int(d) for d in value.shape)}
             if value.dtype.name != "float32":

@@ -19,6 +19,7 @@ two register with `@fallback` and only see what no layer pattern claimed.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -32,6 +33,13 @@ from ..spec import Layer, Ref, Weight
 # become a `Constant` layer whose value load_weights.py reads from the graph.
 INLINE_CONSTANT = 16
 MAX_LITERAL = 4096
+
+
+def literal_cells(value: np.ndarray) -> int:
+    """How big a value is as a nested Python list: its elements, but an empty dimension still
+    costs the lists around it (a (2**31, 0) array is no elements and two billion lists)."""
+    return math.prod(max(int(d), 1) for d in value.shape)
+
 
 PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
 PATTERNS: dict[str, list[PatternFn]] = {}
@@ -235,8 +243,9 @@ class Matcher:
         value = self.consts.value(tensor)
         if value is None or value.dtype.kind not in "biuf":
             return None
-        if value.size > INLINE_CONSTANT and (
-            self.consts.recipe(tensor) is not None or value.size > MAX_LITERAL
+        cells = literal_cells(value)
+        if cells > INLINE_CONSTANT and (
+            self.consts.recipe(tensor) is not None or cells > MAX_LITERAL
         ):
             return None
         return value

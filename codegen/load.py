@@ -98,15 +98,16 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         raise ValueError(f"constant with unknown dimension in shape {shape}")
     size = math.prod(shape)  # Python ints: huge dims must not wrap around to a small size
     itemsize = np.dtype(dtype).itemsize
-    if proto.tensor_content:
+    content = proto.tensor_content  # each read of the field copies the bytes: read it once
+    if content:
         if dtype is object:
             raise ValueError("string tensor stored as raw content")
-        if len(proto.tensor_content) != size * itemsize:
+        if len(content) != size * itemsize:
             raise ValueError(
-                f"tensor content is {len(proto.tensor_content)} bytes, shape {shape} of "
+                f"tensor content is {len(content)} bytes, shape {shape} of "
                 f"{dtype_name(proto.dtype)} needs {size * itemsize}"
             )
-        flat = np.frombuffer(proto.tensor_content, dtype=dtype)
+        flat = np.frombuffer(content, dtype=dtype)
         return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
     if len(values) > size:

@@ -281,7 +281,7 @@ def tf_classes(spec: ModelSpec) -> list[dict]:
     classes = []
     for op, tfop in sorted(seen.items()):
         definition = get(_dotted(op))
-        defaults = {name: default for name, _, default in definition.attrs}
+        defaults = {definition.keyword(name): default for name, _, default in definition.attrs}
         params = [identifier_kw(name) for name, _ in tfop.inputs]
         classes.append(
             {

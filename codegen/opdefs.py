@@ -14,13 +14,16 @@ Per op:
                                     default is null when there is none or it is not JSON-able
     "handles": true                 present when an input or output is a resource or variant
                                     handle, which no Keras tensor can carry between layers
+    "renamed": {name: keyword}      present when tf.raw_ops takes an input or attribute under
+                                    another name than the registry's (Sum's `reduction_indices`
+                                    is `axis`, as TF's Python API renames it)
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TABLE = Path(__file__).parent / "data" / "tf_ops.json"
@@ -34,6 +37,11 @@ class OpDef:
     outputs: tuple[tuple[str, str], ...]
     attrs: tuple[tuple[str, str, object], ...]
     handles: bool = False
+    renamed: dict = field(default_factory=dict)
+
+    def keyword(self, name: str) -> str:
+        """The keyword `tf.raw_ops.<op>` takes for the registry's input or attribute `name`."""
+        return self.renamed.get(name, name)
 
     def output_count(self, attrs: dict) -> int | None:
         """Outputs of a node with these attributes; None when a list length is unknown."""
@@ -67,11 +75,14 @@ def get(op: str) -> OpDef | None:
         tuple(tuple(x) for x in entry["out"]),
         tuple(tuple(x) for x in entry["attrs"]),
         entry.get("handles", False),
+        entry.get("renamed", {}),
     )
 
 
 def extract() -> dict:
     """The table, from the installed TensorFlow's registry (ops `tf.raw_ops` exposes)."""
+    import inspect
+
     import tensorflow as tf
     from tensorflow.python.framework import op_def_registry
 
@@ -109,7 +120,20 @@ def extract() -> dict:
         handle_types = (types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT)
         if any(a.type in handle_types for a in [*op.input_arg, *op.output_arg]):
             table[name]["handles"] = True
+        registry = [a.name for a in op.input_arg] + [a[0] for a in attrs]
+        keywords = [p for p in inspect.signature(getattr(tf.raw_ops, name)).parameters]
+        renamed = _renamed(registry, [k for k in keywords if k != "name"])
+        if renamed:
+            table[name]["renamed"] = renamed
     return table
+
+
+def _renamed(registry: list[str], keywords: list[str]) -> dict[str, str]:
+    """{registry name: raw_ops keyword} for the arguments tf.raw_ops spells otherwise: the
+    registry names it lacks paired, in order, with the keywords the registry lacks."""
+    missing = [n for n in registry if n not in keywords]
+    extra = [k for k in keywords if k not in registry]
+    return dict(zip(missing, extra)) if len(missing) == len(extra) else {}
 
 
 def write(path: Path = TABLE) -> int:

@@ -517,19 +517,17 @@ def test_table_counts_per_path():
 
 def test_raw_ops_names_match_tensorflow():
     """The TensorFlow-only layer calls tf.raw_ops by keyword with the registry's argument names,
-    corrected by RAW_OPS_NAMES: every op without handles must line up with the installed TF."""
+    as the op table renames them: every op without handles must line up with the installed TF."""
     import inspect
 
     from codegen import opdefs
-    from codegen.patterns.tfonly import RAW_OPS_NAMES
 
     wrong = {}
     for op in sorted(opdefs._table()):
         definition = opdefs.get(op)
         if definition.handles or not hasattr(tf.raw_ops, op):
             continue
-        renames = RAW_OPS_NAMES.get(op, {})
-        ours = {renames.get(n, n) for n, *_ in (*definition.inputs, *definition.attrs)}
+        ours = {definition.keyword(n) for n, *_ in (*definition.inputs, *definition.attrs)}
         theirs = set(inspect.signature(getattr(tf.raw_ops, op)).parameters) - {"name"}
         if ours != theirs:
             wrong[op] = sorted(ours ^ theirs)

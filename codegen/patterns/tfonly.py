@@ -4,7 +4,7 @@ For an op with neither a Keras layer nor a keras.ops equivalent, the generated m
 small layer class per op type whose `call` runs `tf.raw_ops.<Op>` with the node's attributes. The
 model then runs, and matches, on the TensorFlow backend only; the class says so in its docstring
 and the report at the top of model.py lists it. Argument names come from TensorFlow's op
-registry (`codegen/opdefs.py`), never from the graph.
+registry as tf.raw_ops spells them (`codegen/opdefs.py`), never from the graph.
 
 Declined (reported as unsupported): ops TensorFlow does not know, ops passing resource or variant
 handles (variables, tables, tensor lists: no Keras tensor can carry them), function-valued
@@ -33,23 +33,6 @@ NOT_COMPUTATIONS = {
     "IdentityN",
     "PartitionedCall",
     "StatefulPartitionedCall",
-}
-
-
-# tf.raw_ops spells some arguments differently from the op registry (TF's api_def renames), and
-# raw_ops takes keywords only: {op: {registry name: raw_ops name}}. test_op_table checks this
-# against the installed TensorFlow.
-RAW_OPS_NAMES = {
-    **{
-        op: {"reduction_indices": "axis"}
-        for op in ("All", "Any", "EuclideanNorm", "Max", "Mean", "Min", "Prod", "Sum")
-    },
-    "ExpandDims": {"dim": "axis"},
-    "Select": {"t": "x", "e": "y"},
-    "Split": {"split_dim": "axis"},
-    "SplitV": {"split_dim": "axis"},
-    "Squeeze": {"squeeze_dims": "axis"},
-    "Where": {"input": "condition"},
 }
 
 
@@ -101,15 +84,14 @@ def tensorflow_op(node: Node, m: Matcher):
         grouped.append((name, count))
     if sum(c or 1 for _, c in grouped) != len(node.inputs):
         return None
-    renames = RAW_OPS_NAMES.get(node.op, {})
     kwargs = {}
     try:
         for name, kind, default in op.attrs:
             if "func" in kind:
                 return None
             value = _plain(node.attrs.get(name, default))
-            if value != default or name in renames:  # a renamed one has no class default
-                kwargs[renames.get(name, name)] = value
+            if value != default:
+                kwargs[op.keyword(name)] = value
     except TypeError:
         return None
     outputs = op.output_count(node.attrs)
@@ -127,8 +109,8 @@ def tensorflow_op(node: Node, m: Matcher):
             args.append(Ref(inputs.index(t)))
     if not inputs:
         return None  # an op without inputs (a random source, a variable): no data path
-    grouped = [(renames.get(name, name), count) for name, count in grouped]
-    attrs = tuple(renames.get(name, name) for name, *_ in op.attrs)
+    grouped = [(op.keyword(name), count) for name, count in grouped]
+    attrs = tuple(op.keyword(name) for name, *_ in op.attrs)
     expr = TFOp(node.op, tuple(grouped), attrs)
     layer = m.ops(
         [node],

@@ -27,7 +27,7 @@ import numpy as np
 from ..graph import Graph, Node
 from ..names import ScopeNamer, keras_name
 from ..passes.fold import Constants
-from ..spec import Layer, Ref, Weight
+from ..spec import Call, Layer, Ref, Weight
 
 # Constants up to this many elements are written into a keras.ops call as literals; larger ones
 # become a `Constant` layer whose value load_weights.py reads from the graph.
@@ -39,6 +39,15 @@ def literal_cells(value: np.ndarray) -> int:
     """How big a value is as a nested Python list: its elements, but an empty dimension still
     costs the lists around it (a (2**31, 0) array is no elements and two billion lists)."""
     return math.prod(max(int(d), 1) for d in value.shape)
+
+
+def tensor_literal(value: np.ndarray) -> Call:
+    """A small constant written into the code as `keras.ops.convert_to_tensor(...)`, with its
+    dtype stated unless Keras infers the same one from the Python values (an empty list infers
+    nothing)."""
+    dtype = value.dtype.name
+    inferred = value.size and dtype in ("float32", "int32", "bool")
+    return Call("convert_to_tensor", (value.tolist(),), () if inferred else (("dtype", dtype),))
 
 
 PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
@@ -254,16 +263,11 @@ class Matcher:
         """How a keras.ops expression refers to `tensor`: an inline constant as a literal, cast
         when its dtype is not what Keras would infer, anything else as a Ref to the layer input
         it is appended to (a large constant input becomes a `Constant` layer)."""
-        from ..spec import Call
-
         value = self.inline_constant(tensor)
         if value is not None:
-            plain = value.tolist()
             if value.ndim == 0 and value.dtype.kind in "iuf":
-                return plain  # Keras takes a Python number as a weakly typed scalar
-            # a list is no tensor to a symbolic keras.ops call: convert it
-            dtype = () if value.dtype.name == "float32" else (("dtype", value.dtype.name),)
-            return Call("convert_to_tensor", (plain,), dtype)
+                return value.item()  # Keras takes a Python number as a weakly typed scalar
+            return tensor_literal(value)  # a list is no tensor to a symbolic keras.ops call
         if tensor not in inputs:
             inputs.append(tensor)
         return Ref(inputs.index(tensor))

@@ -17,7 +17,7 @@ import numpy as np
 from ..graph import Node
 from ..passes.fold import fake_quant_range, strided_slice_index
 from ..spec import Call, Item, Ref
-from . import INLINE_CONSTANT, Matcher, fallback
+from . import INLINE_CONSTANT, Matcher, fallback, tensor_literal
 
 UNARY = {
     "Abs": "abs",
@@ -118,8 +118,7 @@ def operands(m: Matcher, tensors: list[str], as_tensors: bool = False) -> tuple[
     if as_tensors:
         for i, t in enumerate(tensors):
             if not isinstance(refs[i], (Ref, Call)):
-                dtype = m.consts.value(t).dtype.name
-                refs[i] = Call("convert_to_tensor", (refs[i],), (("dtype", dtype),))
+                refs[i] = tensor_literal(m.consts.value(t))
     if not inputs and tensors:
         inputs.append(tensors[0])
         refs[0] = Ref(0)

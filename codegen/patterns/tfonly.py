@@ -20,8 +20,8 @@ import numpy as np
 
 from .. import opdefs
 from ..graph import Node
-from ..spec import Call, Ref, TFOp
-from . import Matcher, fallback
+from ..spec import Ref, TFOp
+from . import Matcher, fallback, tensor_literal
 
 # Ops whose meaning is the graph's structure, not a computation (handled by the passes).
 NOT_COMPUTATIONS = {
@@ -58,16 +58,6 @@ def _count(length_attr: str, attrs: dict) -> int | None:
     return None
 
 
-def _tensor_literal(value: np.ndarray) -> Call:
-    """A small constant operand written into the call. Keras passes only tensors positionally
-    to a layer, and the op infers its type attributes from the operand, so the literal becomes
-    a tensor of the graph's own dtype."""
-    dtype = value.dtype.name
-    inferred = value.size and dtype in ("float32", "int32", "bool")
-    kwargs = () if inferred else (("dtype", dtype),)
-    return Call("convert_to_tensor", (value.tolist(),), kwargs)
-
-
 @fallback("*")
 def tensorflow_op(node: Node, m: Matcher):
     op = opdefs.get(node.op)
@@ -102,7 +92,9 @@ def tensorflow_op(node: Node, m: Matcher):
     for t in node.inputs:
         value = m.inline_constant(t)
         if value is not None and (inputs or t != node.inputs[-1]):
-            args.append(_tensor_literal(value))
+            # Keras passes only tensors positionally to a layer, and the op infers its type
+            # attributes from the operand: a tensor of the graph's own dtype
+            args.append(tensor_literal(value))
         else:  # the last operand is a tensor when all others are literals: Keras needs one
             if t not in inputs:
                 inputs.append(t)

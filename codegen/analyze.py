@@ -50,6 +50,7 @@ def analyze_file(
     from .formats import load_graph, open_source
 
     path = Path(path)
+    given = {"--inputs": inputs, "--outputs": outputs}  # for the header, before defaults
     source = open_source(path, signature, tag, checkpoint)
     graph = load_graph(source, [o.tensor for o in outputs] if outputs else None)
     source.graph_def = None  # the decoded graph holds what it needs
@@ -57,14 +58,13 @@ def analyze_file(
         inputs = [TensorSpec(t) for _, t in source.inputs]
     if outputs is None and source.outputs:
         outputs = [TensorSpec(t) for _, t in source.outputs]
-    explicit = {"--inputs": inputs, "--outputs": outputs} if not source.inputs else {}
     spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)), io_layout=io_layout)
     # the options to write into the header's regenerate command (shell-quoted: tensor names
     # are the graph's, and the language server's Regenerate reads them back)
     spec.options = [
         *(
             f"{flag} {quote(','.join(map(str, specs)))}"
-            for flag, specs in explicit.items()
+            for flag, specs in given.items()
             if specs
         ),
         *(

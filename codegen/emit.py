@@ -123,9 +123,6 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
     kind = recipe[0]
     if kind in ("read", "variable"):
         return f"{reader}[{literal(recipe[1])}]"
-    if kind == "array":
-        values, shape, dtype = (literal(part) for part in (list(recipe[1]), *recipe[2:]))
-        return f"np.reshape(np.array({values}, {dtype}), {shape})"
     if kind == "reshape":
         return f"np.reshape({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
     if kind == "transpose":
@@ -133,7 +130,7 @@ def recipe_source(recipe: tuple, reader: str = "graph") -> str:
     if kind == "astype":
         return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
     if kind == "value":
-        return f"np.asarray({literal(recipe[1])}, dtype={literal(recipe[2])})"
+        return f"np.array({literal(recipe[1])}, {literal(recipe[2])})"
     if kind == "slice":  # ("slice", recipe, start, stop, axis)
         _, inner, start, stop, axis = recipe
         lead = "..., " if axis < 0 else ":, " * axis
@@ -434,7 +431,7 @@ def _reads_graph(recipe) -> bool:
         return False
     if recipe[0] == "read":
         return True
-    return recipe[0] != "array" and any(_reads_graph(part) for part in recipe[1:])
+    return recipe[0] != "value" and any(_reads_graph(part) for part in recipe[1:])
 
 
 def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:

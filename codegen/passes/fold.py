@@ -8,14 +8,14 @@ weight loader needs the *recipe* (which source constants, which numpy steps) so 
 A recipe is a small tree of tuples:
     ("read", node_name)                      the raw constant stored in the graph
     ("variable", checkpoint_key)             a variable's value, read from the checkpoint
-    ("array", values, shape, dtype)          a small graph constant written out in the loader
                                              (a checkpoint-based loader reads no graph)
     ("reshape", recipe, shape)               np.reshape
     ("transpose", recipe, perm)              np.transpose
     ("astype", recipe, dtype)                ndarray.astype
     ("ufunc", name, recipe, recipe | value)  an elementwise numpy function (np.multiply, ...)
-    ("value", nested_list, dtype)            a value folded at conversion time that no stored
-                                             constant holds (shape arithmetic), written out
+    ("value", nested_list, dtype)            a value written out in the loader: folded at
+                                             conversion time (shape arithmetic), or a small
+                                             graph constant a checkpoint-based loader needs
     ("slice", recipe, start, stop, axis)     value[start:stop] along one axis (a gate's block
                                              of a fused RNN kernel)
     ("concat", axis, recipe, ...)            np.concatenate (gate blocks in Keras's order)
@@ -405,7 +405,7 @@ class Constants:
                 and value.size <= MAX_EMBEDDED
                 and value.dtype.kind in "biuf"
             ):
-                return ("array", value.reshape(-1).tolist(), tuple(value.shape), value.dtype.name)
+                return ("value", value.tolist(), value.dtype.name)
             return ("read", node.name)
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):
             inner = self.recipe(node.inputs[0])

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UnsupportedError
-from .graph import Graph, from_graphdef, split_ref
-from .load import read_graph_file
+from .graph import Graph, split_ref
 from .names import Allocator, ScopeNamer, identifier, keras_name
 from .passes.fold import Constants
 from .passes.control import resolve_control_flow
@@ -62,11 +61,7 @@ def analyze_file(
     # the options to write into the header's regenerate command (shell-quoted: tensor names
     # are the graph's, and the language server's Regenerate reads them back)
     spec.options = [
-        *(
-            f"{flag} {quote(','.join(map(str, specs)))}"
-            for flag, specs in given.items()
-            if specs
-        ),
+        *(f"{flag} {quote(','.join(map(str, specs)))}" for flag, specs in given.items() if specs),
         *(
             f"{flag} {quote(value)}"
             for flag, value in (("--signature", signature), ("--tag", tag))

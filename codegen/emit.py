@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from .names import RESERVED, Allocator, comment_text, identifier
+from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
 from .spec import PATHS, Call, Item, Lambda, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
@@ -373,9 +373,10 @@ def model_context(spec: ModelSpec) -> dict:
         "tf_classes": classes,
         "report": report_lines(spec),
         "source": comment_text(spec.source),
+        "source_doc": docstring_text(spec.source),
         "options": comment_text("".join(f" {option}" for option in spec.options)),
         "command_source": comment_text(shlex.quote(spec.source)),
-        "scope": comment_text(spec.scope),
+        "scope_doc": docstring_text(spec.scope),
         "model_name": literal(spec.name),
     }
 
@@ -408,11 +409,12 @@ def weights_context(spec: ModelSpec) -> dict:
         "spec": spec,
         "weights": rows,
         "source": comment_text(spec.source),
+        "source_doc": docstring_text(spec.source),
         "source_literal": literal(spec.source),
         "checkpoint": checkpoint,
         # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
-        "weights_source": comment_text(spec.weights_source or spec.source),
-        "source_kind": comment_text(_SOURCE_ARGUMENT.get(kind, "")),
+        "weights_source_doc": docstring_text(spec.weights_source or spec.source),
+        "source_kind_doc": docstring_text(_SOURCE_ARGUMENT.get(kind, "")),
         "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
         "reader": reader_source() if checkpoint else "",
     }

@@ -154,6 +154,19 @@ def identifier(text: str) -> str:
     return ident
 
 
+_CODING = re.compile(r"(coding)([:=])")
+
+
 def comment_text(text: str) -> str:
-    """Graph text made safe for a `#` comment: no line breaks or control characters."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    """Graph text made safe for a `#` comment: no line breaks or control characters, and no
+    `coding:` that would make a header line an encoding declaration (PEP 263): under
+    `coding:utf-7`, `+AAo-` in a later comment decodes to a line break and the rest runs."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return _CODING.sub(lambda m: f"{m[1]}\\x{ord(m[2]):02x}", text)
+
+
+def docstring_text(text: str) -> str:
+    """Graph text or a file name made safe inside a triple-quoted docstring: comment-safe, then
+    every backslash and quote escaped, so that it can neither close the string (`\"\"\"`) nor
+    start an escape sequence (`\\N` is a SyntaxError). `__doc__` reads as the comment-safe text."""
+    return comment_text(text).replace("\\", "\\\\").replace('"', '\\"')

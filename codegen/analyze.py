@@ -27,11 +27,11 @@ from .patterns import (
     MAX_LITERAL,
     PATTERNS,
     Matcher,
-    _first_read,
-    _variable_path,
     literal_cells,
     load_all,
+    variable_path,
 )
+from .recipes import Recipe, Value
 from .spec import Call, Input, Item, Lambda, Layer, ModelSpec, Weight
 
 
@@ -194,7 +194,7 @@ class _ConstantLayers:
                         f"{layer.nodes[0]!r} reads a computed constant of shape "
                         f"{tuple(value.shape)} that is too large to write out"
                     )
-                recipe = ("value", value.tolist(), value.dtype.name)
+                recipe = Value(value.tolist(), value.dtype.name)
             node = self.m.node(tensor)
             kwargs = {"shape": tuple(int(d) for d in value.shape)}
             if value.dtype.name != "float32":
@@ -215,11 +215,10 @@ class _ConstantLayers:
             )
         return new
 
-    def _name(self, node_name: str, recipe) -> str:
+    def _name(self, node_name: str, recipe: Recipe) -> str:
         """The stored constant's own name, less the suffixes freezing adds (`.../kernel` for
         `.../kernel/ReadVariableOp/resource`) and the model scope."""
-        read = _first_read(recipe) if recipe[0] != "value" else None
-        parts = _variable_path(read or node_name)
+        parts = variable_path(recipe.first_source() or node_name)
         scope = self.m.namer.model_scope
         if scope and len(parts) > 1 and parts[0] == scope:
             parts = parts[1:]

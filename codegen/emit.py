@@ -16,6 +16,8 @@ from typing import Any
 import jinja2
 
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
+from .recipes import AsType, Concat, Read, Recipe, Reshape, Slice, Step, Transpose, Ufunc, Value
+from .recipes import Variable
 from .spec import PATHS, Call, Item, Lambda, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
@@ -117,33 +119,32 @@ def literal(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as a literal")
 
 
-def recipe_source(recipe: tuple, reader: str = "graph") -> str:
+def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
     """Numpy source that rebuilds a weight from the graph's constants or the checkpoint's
-    variables (see passes/fold.py)."""
-    kind = recipe[0]
-    if kind in ("read", "variable"):
-        return f"{reader}[{literal(recipe[1])}]"
-    if kind == "reshape":
-        return f"np.reshape({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
-    if kind == "transpose":
-        return f"np.transpose({recipe_source(recipe[1], reader)}, {literal(recipe[2])})"
-    if kind == "astype":
-        return f"{recipe_source(recipe[1], reader)}.astype({literal(recipe[2])})"
-    if kind == "value":
-        return f"np.array({literal(recipe[1])}, {literal(recipe[2])})"
-    if kind == "slice":  # ("slice", recipe, start, stop, axis)
-        _, inner, start, stop, axis = recipe
-        lead = "..., " if axis < 0 else ":, " * axis
-        return f"{recipe_source(inner, reader)}[{lead}{literal(start)}:{literal(stop)}]"
-    if kind == "concat":  # ("concat", axis, recipe, ...)
-        parts = ", ".join(recipe_source(r, reader) for r in recipe[2:])
-        return f"np.concatenate([{parts}], axis={literal(recipe[1])})"
-    if kind == "ufunc":
-        args = ", ".join(
-            recipe_source(r, reader) if isinstance(r, tuple) else literal(r) for r in recipe[2:]
-        )
-        return f"np.{recipe[1]}({args})"
-    raise ValueError(f"unknown recipe step {kind!r}")
+    variables (`reader`, the loader's name for either); recipes.evaluate computes the same."""
+    match recipe:
+        case Read(name) | Variable(name):
+            return f"{reader}[{literal(name)}]"
+        case Reshape(inner, shape):
+            return f"np.reshape({recipe_source(inner, reader)}, {literal(shape)})"
+        case Transpose(inner, perm):
+            return f"np.transpose({recipe_source(inner, reader)}, {literal(perm)})"
+        case AsType(inner, dtype):
+            return f"{recipe_source(inner, reader)}.astype({literal(dtype)})"
+        case Value(values, dtype):
+            return f"np.array({literal(values)}, {literal(dtype)})"
+        case Slice(inner, start, stop, axis):
+            lead = "..., " if axis < 0 else ":, " * axis
+            return f"{recipe_source(inner, reader)}[{lead}{literal(start)}:{literal(stop)}]"
+        case Concat(axis, parts):
+            sources = ", ".join(recipe_source(p, reader) for p in parts)
+            return f"np.concatenate([{sources}], axis={literal(axis)})"
+        case Ufunc(name, args):
+            sources = (
+                recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args
+            )
+            return f"np.{name}({', '.join(sources)})"
+    raise ValueError(f"no loader source for the recipe step {recipe!r}")
 
 
 def constructor_args(layer: Layer) -> str:
@@ -393,7 +394,7 @@ def weights_context(spec: ModelSpec) -> dict:
     rows = []
     for layer in spec.layers:
         for w in layer.weights:
-            if checkpoint and _reads_graph(w.recipe):
+            if checkpoint and w.recipe.reads_graph():
                 raise UnsupportedError(
                     f"layer {layer.name!r} weight {w.name!r} is a large constant of the graph, "
                     "not a variable of the checkpoint: convert a frozen GraphDef instead"
@@ -426,14 +427,6 @@ _SOURCE_ARGUMENT = {
     "metagraph": "the .meta file or the checkpoint prefix beside it",
     "checkpoint": "the checkpoint prefix (PREFIX.index and PREFIX.data-*)",
 }
-
-
-def _reads_graph(recipe) -> bool:
-    if not isinstance(recipe, tuple) or not recipe:
-        return False
-    if recipe[0] == "read":
-        return True
-    return recipe[0] != "value" and any(_reads_graph(part) for part in recipe[1:])
 
 
 def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .passes.fold import Recipe
+from .recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Weight:
     """One Keras variable of a layer and how to compute it from the source graph."""
 
     name: str  # the Keras variable name: kernel, bias, gamma, moving_mean, ...
-    recipe: Recipe  # see passes/fold.py
+    recipe: Recipe  # see recipes.py
     shape: tuple[int, ...]
 
 

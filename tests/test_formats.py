@@ -26,6 +26,7 @@ from codegen.checkpoint import (
 )
 from codegen.cli import write_atomically
 from codegen.convert import convert
+from codegen.recipes import Variable
 from codegen.verify import import_generated, max_error, seeded_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,16 +123,12 @@ def test_parity(converted, name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_weights_come_from_the_checkpoint(converted, name):
-    """No frozen graph: every weight is a ("variable", key) read, the loader reads no graph."""
+    """No frozen graph: every weight is a Variable(key) read, the loader reads no graph."""
     spec, files, _ = converted(name)
 
     def keys(recipe):
-        if not isinstance(recipe, tuple):
-            return []
-        if recipe[0] == "variable":
-            return [recipe[1]]
-        assert recipe[0] != "read", recipe
-        return [k for part in recipe[1:] for k in keys(part)]
+        assert not recipe.reads_graph(), recipe
+        return [leaf.key for leaf in recipe.leaves() if isinstance(leaf, Variable)]
 
     read = [k for layer in spec.layers for w in layer.weights for k in keys(w.recipe)]
     assert len(read) == len(set(read)) == 8  # conv 2, batch norm 4, dense 2: each once

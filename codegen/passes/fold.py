@@ -5,20 +5,8 @@ statistics reshaped to 1x1x1xC, shape arithmetic on known shapes). Patterns need
 weight loader needs the *recipe* (which source constants, which numpy steps) so that
 `load_weights.py` can read the original nodes and show every transform explicitly.
 
-A recipe is a small tree of tuples:
-    ("read", node_name)                      the raw constant stored in the graph
-    ("variable", checkpoint_key)             a variable's value, read from the checkpoint
-                                             (a checkpoint-based loader reads no graph)
-    ("reshape", recipe, shape)               np.reshape
-    ("transpose", recipe, perm)              np.transpose
-    ("astype", recipe, dtype)                ndarray.astype
-    ("ufunc", name, recipe, recipe | value)  an elementwise numpy function (np.multiply, ...)
-    ("value", nested_list, dtype)            a value written out in the loader: folded at
-                                             conversion time (shape arithmetic), or a small
-                                             graph constant a checkpoint-based loader needs
-    ("slice", recipe, start, stop, axis)     value[start:stop] along one axis (a gate's block
-                                             of a fused RNN kernel)
-    ("concat", axis, recipe, ...)            np.concatenate (gate blocks in Keras's order)
+A recipe is a small tree of steps (see recipes.py): reads of stored constants or checkpoint
+variables, values written out, and the numpy steps between them.
 """
 
 from __future__ import annotations
@@ -29,8 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..graph import Graph, Node, split_ref
-
-Recipe = tuple
+from ..recipes import AsType, Read, Recipe, Reshape, Transpose, Ufunc, Value, Variable
 
 # Const nodes made from a checkpoint (see formats.py) carry their key in this attribute; the
 # other Const nodes of such a graph carry EMBED_ATTR: the loader cannot read them by node name.
@@ -398,27 +385,27 @@ class Constants:
         node = self.graph.producer(tensor)
         if node.op == "Const":
             if CHECKPOINT_KEY_ATTR in node.attrs:
-                return ("variable", node.attrs[CHECKPOINT_KEY_ATTR])
+                return Variable(node.attrs[CHECKPOINT_KEY_ATTR])
             value = self.value(tensor)
             if (
                 node.attrs.get(EMBED_ATTR)
                 and value.size <= MAX_EMBEDDED
                 and value.dtype.kind in "biuf"
             ):
-                return ("value", value.tolist(), value.dtype.name)
-            return ("read", node.name)
+                return Value(value.tolist(), value.dtype.name)
+            return Read(node.name)
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):
             inner = self.recipe(node.inputs[0])
             if inner is None:
                 return None
-            return ("reshape", inner, tuple(int(d) for d in self.value(tensor).shape))
+            return Reshape(inner, tuple(int(d) for d in self.value(tensor).shape))
         if node.op == "Transpose":
             inner = self.recipe(node.inputs[0])
             perm = tuple(int(i) for i in self.value(node.inputs[1]))
-            return None if inner is None else ("transpose", inner, perm)
+            return None if inner is None else Transpose(inner, perm)
         if node.op == "Cast":
             inner = self.recipe(node.inputs[0])
-            return None if inner is None else ("astype", inner, self.value(tensor).dtype.name)
+            return None if inner is None else AsType(inner, self.value(tensor).dtype.name)
         if node.op in _UFUNC_OF:
             parts = []
             for t in node.inputs:
@@ -431,7 +418,7 @@ class Constants:
                 )
                 if parts[-1] is None:
                     return None
-            return ("ufunc", _UFUNC_OF[node.op], *parts)
+            return Ufunc(_UFUNC_OF[node.op], tuple(parts))
         return None
 
     def partial_vector(self, tensor: str, depth: int = 0) -> list[int | None] | None:

@@ -22,8 +22,8 @@ with Keras's cell on the mapped weights. A loop that does not compute exactly a 
 GRU from zero initial states (a mask, a peephole, other activations) is left alone.
 
 The synthetic node takes the input sequence and the source constants its weights are made of;
-its `weights` attribute holds a recipe per Keras weight whose `("input", i)` leaves stand for
-its i-th input (see passes/fold.py for the recipe steps), `shapes` their shapes. The loop's
+its `weights` attribute holds a recipe per Keras weight whose `Operand(i)` leaves stand for
+its i-th input (see recipes.py for the recipe steps), `shapes` their shapes. The loop's
 results keep their graph names through `_Graph2pyRNNResult` views (see `_lifted`).
 """
 
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import Node, decode_node, split_ref
+from ..recipes import Concat, Operand, Recipe, Reshape, Slice, Ufunc, bind
 from .fold import strided_slice_index
 from .shapes import rule
 
@@ -270,7 +271,7 @@ def _through_identity(tensor: str, by_name: dict[str, Node]) -> str:
 
 def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
     """(value, recipe template) of a loop input computed from one stored constant by
-    Identity/Unpack, or None. The template reads the constant as ("input", tensor)."""
+    Identity/Unpack, or None. The template reads the constant as Operand(tensor)."""
     if depth > 64:
         return None
     name, port = split_ref(tensor)
@@ -281,7 +282,7 @@ def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
         value = node.attrs.get("value")
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             return None
-        return value, ("input", tensor)
+        return value, Operand(tensor)
     if node.op in ("Identity", "Snapshot", "Enter") and node.inputs:
         return _outer_value(node.inputs[0], by_name, depth + 1)
     if node.op == "Unpack" and node.inputs and node.attrs.get("axis", 0) == 0:
@@ -289,7 +290,7 @@ def _outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
         if inner is None or port >= inner[0].shape[0]:
             return None
         value, template = inner
-        part = ("reshape", ("slice", template, port, port + 1, 0), tuple(value.shape[1:]))
+        part = Reshape(Slice(template, port, port + 1, 0), tuple(value.shape[1:]))
         return value[port], part
     return None
 
@@ -453,14 +454,14 @@ class _Source:
     """A weight-like loop input: its value, and how to read it (a recipe template)."""
 
     value: np.ndarray
-    template: tuple
+    template: Recipe
 
 
 @dataclass
 class _Cell:
     op: str  # LSTM_OP or GRU_OP
     units: int
-    weights: dict[str, tuple]  # Keras weight -> recipe template with ("input", tensor) leaves
+    weights: dict[str, Recipe]  # Keras weight -> recipe template with Operand(tensor) leaves
     values: dict[str, np.ndarray]  # Keras weight -> value, for the check
     reset_after: bool = False
     go_backwards: bool = False
@@ -677,19 +678,15 @@ def _vectors(weights: dict[str, _Source], size: int) -> list[_Source]:
     return [w for w in weights.values() if w.value.shape == (size,)]
 
 
-def _slice(template, start, stop, axis):
-    return ("slice", template, start, stop, axis)
-
-
-def _blocks(source: _Source, order, units, axis, rows=None) -> tuple[tuple, np.ndarray]:
+def _blocks(source: _Source, order, units, axis, rows=None) -> tuple[Concat, np.ndarray]:
     """Gate blocks of `units` along `axis`, concatenated in `order`: (template, value), of the
     given rows of a kernel only."""
     template, value = source.template, source.value
     if rows is not None:
-        template, value = _slice(template, rows[0], rows[1], 0), value[rows[0] : rows[1]]
-    parts = [_slice(template, b * units, (b + 1) * units, axis) for b in order]
+        template, value = Slice(template, rows[0], rows[1], 0), value[rows[0] : rows[1]]
+    parts = [Slice(template, b * units, (b + 1) * units, axis) for b in order]
     values = [np.take(value, range(b * units, (b + 1) * units), axis=axis) for b in order]
-    return ("concat", axis, *parts), np.concatenate(values, axis=axis)
+    return Concat(axis, tuple(parts)), np.concatenate(values, axis=axis)
 
 
 def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
@@ -731,14 +728,13 @@ def _lstm_candidates(products, weights, h: str, body, outer) -> list[_Cell]:
     return candidates
 
 
-def _with_forget_bias(template: tuple, value: np.ndarray, units: int, forget_bias: float):
-    """A Keras-ordered LSTM bias (a concat of four gate blocks) with TF's forget_bias, which
-    TF adds to f's pre-activation at every step, folded into f's block."""
-    parts = list(template)
-    parts[3] = ("ufunc", "add", parts[3], forget_bias)  # ("concat", axis, i, f, c, o)
+def _with_forget_bias(template: Concat, value: np.ndarray, units: int, forget_bias: float):
+    """A Keras-ordered LSTM bias (a concat of four gate blocks i, f, c, o) with TF's
+    forget_bias, which TF adds to f's pre-activation at every step, folded into f's block."""
+    i, f, c, o = template.parts
     value = value.copy()
     value[units : 2 * units] += forget_bias
-    return tuple(parts), value
+    return Concat(template.axis, (i, Ufunc("add", (f, forget_bias)), c, o)), value
 
 
 def _keras_cell(op, units, kernel: _Source, recurrent: _Source, bias: _Source, **kw) -> _Cell:
@@ -799,12 +795,12 @@ def _gru_candidates(products, weights, h: str) -> list[_Cell]:
             templates, values = {}, {}
             for name, (lo, hi) in rows.items():
                 gt, gv = _blocks(g, swap, units, 1, (lo, hi))
-                templates[name] = ("concat", 1, *gt[2:], _slice(c.template, lo, hi, 0))
+                templates[name] = Concat(1, (*gt.parts, Slice(c.template, lo, hi, 0)))
                 values[name] = np.concatenate([gv, c.value[lo:hi]], 1)
             for bg in _vectors(weights, 2 * units):
                 for bc in _vectors(weights, units):
                     bt, bv = _blocks(bg, swap, units, 0)
-                    templates["bias"] = ("concat", 0, *bt[2:], bc.template)
+                    templates["bias"] = Concat(0, (*bt.parts, bc.template))
                     values["bias"] = np.concatenate([bv, bc.value])
                     candidates.append(_Cell(GRU_OP, units, dict(templates), dict(values)))
     return candidates
@@ -814,14 +810,10 @@ def _stack_rows(a: _Source, b: _Source, size: int) -> _Source:
     """Two bias vectors as Keras's 2-row GRU bias; the rows of one stored matrix read whole."""
     ta, tb = a.template, b.template
     value = np.stack([a.value, b.value])
-    if (
-        ta[0] == tb[0] == "reshape"
-        and ta[1][0] == tb[1][0] == "slice"
-        and ta[1][1] == tb[1][1]
-        and (ta[1][2:], tb[1][2:]) == ((0, 1, 0), (1, 2, 0))
-    ):
-        return _Source(value, ta[1][1])
-    return _Source(value, ("concat", 0, ("reshape", ta, (1, size)), ("reshape", tb, (1, size))))
+    match ta, tb:
+        case (Reshape(Slice(matrix, 0, 1, 0)), Reshape(Slice(other, 1, 2, 0))) if matrix == other:
+            return _Source(value, matrix)
+    return _Source(value, Concat(0, (Reshape(ta, (1, size)), Reshape(tb, (1, size)))))
 
 
 def _checks(cell: _Cell, weights: dict, body, io: _StepIO, states: list[LoopVar], outer) -> bool:
@@ -1304,15 +1296,15 @@ def _stacked_use(user: Node, by_name) -> str:
     return "time_major"
 
 
-def _bind(template, roots: list[str]):
-    """A recipe template with its ("input", tensor) leaves numbered by the node's inputs."""
-    if not isinstance(template, tuple):
-        return template
-    if template[0] == "input":
-        if template[1] not in roots:
-            roots.append(template[1])
-        return ("input", 1 + roots.index(template[1]))
-    return tuple(_bind(part, roots) for part in template)
+def _bind(template: Recipe, roots: list[str]) -> Recipe:
+    """A recipe template with its Operand(tensor) leaves numbered by the node's inputs."""
+
+    def number(tensor: str) -> Operand:
+        if tensor not in roots:
+            roots.append(tensor)
+        return Operand(1 + roots.index(tensor))
+
+    return bind(template, number)
 
 
 _PLUMBING_SCOPES = {"while", "while_context", "PartitionedCall", "StatefulPartitionedCall"}

@@ -27,6 +27,7 @@ import numpy as np
 from ..graph import Graph, Node
 from ..names import ScopeNamer, keras_name
 from ..passes.fold import Constants
+from ..recipes import Reshape
 from ..spec import Call, Layer, Ref, Weight
 
 # Constants up to this many elements are written into a keras.ops call as literals; larger ones
@@ -190,7 +191,7 @@ class Matcher:
         if shape is not None and tuple(value.shape) != tuple(shape):
             if value.size != int(np.prod(shape)):
                 return None
-            recipe = ("reshape", recipe, tuple(shape))
+            recipe = Reshape(recipe, tuple(shape))
         return Weight(name, recipe, tuple(shape if shape is not None else value.shape))
 
     def layer(
@@ -278,7 +279,7 @@ class Matcher:
             # TF1 variables carry the layer's name: `fc1/weights` belongs to layer fc1, while
             # its ops may sit in an inner scope (`bn2/batchnorm/...`) or none at all
             for w in weights:
-                source = _variable_path(_first_read(w.recipe) or "")
+                source = variable_path(w.recipe.first_source() or "")
                 if len(source) > 1:
                     name = self.namer.layer_name(["/".join(source)])
                     if name:
@@ -303,23 +304,12 @@ class Matcher:
 _READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read"}
 
 
-def _variable_path(const_name: str) -> list[str]:
+def variable_path(const_name: str) -> list[str]:
+    """The scope parts of a stored constant's name, less what freezing appends to it."""
     parts = const_name.split("/")
     while parts and parts[-1] in _READ_SUFFIXES:
         parts.pop()
     return parts
-
-
-def _first_read(recipe) -> str | None:
-    if not isinstance(recipe, tuple):
-        return None
-    if recipe[0] in ("read", "variable"):  # a graph constant, or a checkpoint key
-        return recipe[1]
-    for part in recipe[1:]:
-        found = _first_read(part)
-        if found:
-            return found
-    return None
 
 
 def load_all() -> None:

@@ -5,6 +5,7 @@ plain TF writes that `x @ W` as one BatchMatMulV2 instead."""
 from __future__ import annotations
 
 from ..graph import Node
+from ..recipes import Transpose
 from . import Matcher, pattern
 from .conv import with_bias_and_activation
 
@@ -35,7 +36,7 @@ def matmul(node: Node, m: Matcher):
     units = kernel.shape[0] if transposed else kernel.shape[1]
     weight = m.weight("kernel", w)
     if weight is not None and transposed:
-        weight.recipe = ("transpose", weight.recipe, (1, 0))
+        weight.recipe = Transpose(weight.recipe, (1, 0))
         weight.shape = weight.shape[::-1]
     nodes, inputs, out = [node], [x], node.output(0)
     anchor = node

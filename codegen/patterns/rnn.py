@@ -8,8 +8,9 @@ import os
 
 from ..graph import Node, split_ref
 from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
+from ..recipes import bind
 from ..spec import Weight
-from . import Matcher, _variable_path, pattern
+from . import Matcher, pattern, variable_path
 
 _RNN_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 
@@ -22,7 +23,7 @@ def recurrent(node: Node, m: Matcher):
     lstm = node.op == LSTM_OP
     weights = []
     for name in _RNN_WEIGHTS:
-        recipe = _recipe(a["weights"][name], node, m)
+        recipe = bind(a["weights"][name], lambda i: m.consts.recipe(node.inputs[i]))
         weights.append(Weight(name, recipe, tuple(a["shapes"][name])) if recipe else None)
     kwargs = {
         "return_sequences": a["return_sequences"],
@@ -54,32 +55,14 @@ def recurrent(node: Node, m: Matcher):
     return layer
 
 
-def _reads(recipe) -> list[str]:
-    if not isinstance(recipe, tuple):
-        return []
-    if recipe[0] == "read":
-        return [recipe[1]]
-    return [name for part in recipe[1:] for name in _reads(part)]
-
-
 def _cell_scope(layer, m: Matcher) -> str | None:
     """The scope all the weights share (`rnn/gru_cell` for TF's `gru_cell/gates/kernel` and
     `gru_cell/candidate/kernel`): the cell's name rather than its first weight's."""
     if m.namer.uniquified:
         return None
-    paths = [_variable_path(name) for w in layer.weights for name in _reads(w.recipe)]
+    paths = [variable_path(name) for w in layer.weights for name in w.recipe.graph_reads()]
     common = os.path.commonprefix(paths)
     return m.namer.layer_name(["/".join(common) + "/"]) if len(common) > 1 else None
-
-
-def _recipe(template, node: Node, m: Matcher):
-    """The template with each ("input", i) leaf replaced by the recipe of the node's input i."""
-    if not isinstance(template, tuple):
-        return template
-    if template[0] == "input":
-        return m.consts.recipe(node.inputs[template[1]])
-    parts = [_recipe(part, node, m) for part in template]
-    return None if any(p is None for p in parts) else tuple(parts)
 
 
 @pattern("GatherV2")

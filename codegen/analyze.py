@@ -32,7 +32,7 @@ from .patterns import (
     variable_path,
 )
 from .recipes import Recipe, Value
-from .spec import Call, Input, Item, Lambda, Layer, ModelSpec, Weight
+from .spec import Call, Input, Item, Kind, Lambda, Layer, ModelSpec, Weight
 
 
 def analyze_file(
@@ -203,6 +203,7 @@ class _ConstantLayers:
             self.made.add(tensor)
             new.append(
                 Layer(
+                    kind=Kind.LAYER,
                     cls="Constant",
                     name=self._name(node.name, recipe),
                     inputs=[anchor],
@@ -250,7 +251,7 @@ def _keeps_dtype(layer: Layer, graph: Graph) -> bool:
     """Whether a keras.layers layer gives the dtype the graph computes: an int32 mean must stay
     a truncating int32 mean, which GlobalAveragePooling2D is not (keras.ops and TensorFlow-only
     layers compute in the graph's own dtypes)."""
-    if layer.path != "keras.layers":
+    if layer.kind is not Kind.LAYER:
         return True
     dtype = output_dtype(graph.producer(layer.outputs[0]))
     return dtype == "float32" or (layer.cls in _INT_EXACT and dtype.startswith(("int", "uint")))
@@ -269,7 +270,7 @@ def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:
     names = Allocator()
     auto = _operation_names(layers)
     for item in [*inputs, *layers]:
-        if isinstance(item, Layer) and item.path != "keras.ops" and auto.match(item.name):
+        if isinstance(item, Layer) and item.kind is not Kind.OPS and auto.match(item.name):
             # Keras names each keras.ops call after its function (`add`, `add_1`, ...) and
             # requires every name in a model to be unique
             item.name = f"{item.name}_{identifier(item.cls or item.ops[-1])}"
@@ -282,7 +283,7 @@ def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:
 def _operation_names(layers: list[Layer]) -> re.Pattern:
     """A pattern of the names Keras may give the keras.ops calls of these layers."""
     functions = {"get_item"}
-    stack = [layer.expr for layer in layers if layer.path == "keras.ops"]
+    stack = [layer.expr for layer in layers if layer.kind is Kind.OPS]
     while stack:
         expr = stack.pop()
         if isinstance(expr, Call):

@@ -18,7 +18,7 @@ import jinja2
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
 from .recipes import AsType, Concat, Read, Recipe, Reshape, Slice, Step, Transpose, Ufunc, Value
 from .recipes import Variable
-from .spec import PATHS, Call, Item, Lambda, Layer, ModelSpec, Ref, TFOp
+from .spec import HELPERS, PATHS, Call, Item, Kind, Lambda, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
 # table against the installed Keras's signatures.
@@ -91,9 +91,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "Embedding": {"mask_zero": False},
 }
-
-# Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
-HELPERS = {"ChannelScale", "Constant"}
 
 TEMPLATES = Path(__file__).parent / "templates"
 if not TEMPLATES.is_dir():  # running from a source checkout: templates/ beside the package
@@ -272,8 +269,8 @@ def tf_classes(spec: ModelSpec) -> list[dict]:
     """One TensorFlow-only layer class per op type, from the TFOp the pattern recorded."""
     seen: dict[str, TFOp] = {}
     for layer in spec.layers:
-        if layer.path == "tensorflow":
-            seen.setdefault(layer.expr.op, layer.expr)
+        if layer.kind is Kind.TENSORFLOW:
+            seen.setdefault(layer.tfop.op, layer.tfop)
     from .opdefs import get
 
     classes = []
@@ -296,19 +293,19 @@ def tf_classes(spec: ModelSpec) -> list[dict]:
 
 
 def _layer_call(layer: Layer, args: list[str]) -> str:
-    if layer.path == "keras.ops":
+    if layer.kind is Kind.OPS:
         return expression(layer.expr, args)
-    if layer.path == "tensorflow":
+    if layer.kind is Kind.TENSORFLOW:
         values = [expression(a, args) for a in layer.args]
         grouped, i = [], 0
-        for _, count in layer.expr.inputs:
+        for _, count in layer.tfop.inputs:
             take = count or 1
             part = values[i : i + take]
             grouped.append("[" + ", ".join(part) + "]" if count else part[0])
             i += take
         kwargs = [f"{identifier_kw(k)}={literal(v)}" for k, v in layer.kwargs.items()]
         ctor = ", ".join([*kwargs, f"name={literal(layer.name)}"])
-        return f"{tf_class_name(layer.expr.op)}({ctor})({', '.join(grouped)})"
+        return f"{tf_class_name(layer.tfop.op)}({ctor})({', '.join(grouped)})"
     call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
     prefix = "" if layer.cls in HELPERS else "keras.layers."
     return f"{prefix}{layer.cls}({constructor_args(layer)})({call})"
@@ -356,7 +353,7 @@ def model_context(spec: ModelSpec) -> dict:
             targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
         var_of.update(zip(layer.outputs, targets))
         comment = provenance(layer, spec.scope)
-        if layer.path == "tensorflow":  # the marker the language server looks for
+        if layer.kind is Kind.TENSORFLOW:  # the marker the language server looks for
             comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
         layers.append({"var": ", ".join(targets), "expr": expr, "comment": comment})
     outputs = [var_of[t] for t in spec.outputs]

@@ -7,6 +7,7 @@ spec can be printed, compared in tests and rendered twice with identical results
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from .recipes import Recipe
@@ -62,8 +63,20 @@ class TFOp:
 # counts once; the views that forward its results are no computation).
 LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
 
-# How a source node is carried into Keras, best first (see patterns/__init__.py).
-PATHS = ("keras.layers", "keras.ops", "tensorflow")
+
+class Kind(Enum):
+    """How a source node is carried into Keras, best first (see patterns/__init__.py); the
+    value names the path in the conversion report."""
+
+    LAYER = "keras.layers"  # `cls(*args, **kwargs)(inputs)`: a keras.layers (or helper) class
+    OPS = "keras.ops"  # `expr` over the inputs: a keras.ops expression, no layer
+    TENSORFLOW = "tensorflow"  # a generated layer calling `tf.raw_ops.<tfop.op>`
+
+
+PATHS = tuple(kind.value for kind in Kind)
+
+# Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
+HELPERS = {"ChannelScale", "Constant"}
 
 
 @dataclass
@@ -77,30 +90,45 @@ class Weight:
 
 @dataclass
 class Layer:
-    """One call in the generated functional code."""
+    """One call in the generated functional code. What it calls depends on its kind: a
+    keras.layers class `cls` (Kind.LAYER), a keras.ops expression `expr` (Kind.OPS), or a
+    TensorFlow op `tfop` (Kind.TENSORFLOW), whose operands are `args` (expressions over the
+    inputs) and whose attributes are `kwargs`."""
 
-    cls: str  # keras.layers class name, e.g. "Conv2D"
     name: str  # the Keras layer name (unique in the model)
     inputs: list[str]  # graph tensors the call consumes, in order
     outputs: list[str]  # graph tensors the call produces
     nodes: list[str]  # source nodes this layer covers (provenance)
     ops: list[str]  # their op types, same order
+    kind: Kind = Kind.LAYER
+    cls: str = ""  # Kind.LAYER: the class name, e.g. "Conv2D"
     args: list[Any] = field(default_factory=list)  # positional constructor arguments
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword constructor arguments
     weights: list[Weight] = field(default_factory=list)
     list_input: bool = False  # merge layers take a list of tensors
-    # "keras.layers": cls(**kwargs)(inputs); "keras.ops": `expr` over the inputs, no layer;
-    # "tensorflow": a generated layer calling `tf.raw_ops` (`expr` is a TFOp, kwargs its attrs)
-    path: str = "keras.layers"
-    expr: Any = None
+    expr: Any = None  # Kind.OPS: a Call/Item/Ref/Lambda tree over the inputs
+    tfop: TFOp | None = None  # Kind.TENSORFLOW
+
+    def __post_init__(self):
+        given = {Kind.LAYER: bool(self.cls), Kind.OPS: self.expr is not None}
+        given[Kind.TENSORFLOW] = self.tfop is not None
+        if [kind for kind, present in given.items() if present] != [self.kind]:
+            raise ValueError(
+                f"layer {self.name!r}: a {self.kind.value} call needs its payload alone"
+            )
+
+    @property
+    def path(self) -> str:
+        """The kind's name in reports: "keras.layers", "keras.ops" or "tensorflow"."""
+        return self.kind.value
 
     def target(self) -> str:
         """What the layer becomes, for people: keras.layers.Conv2D, keras.ops.sum, ..."""
-        if self.path == "keras.ops":
+        if self.kind is Kind.OPS:
             return f"keras.ops.{self.expr.fn}" if isinstance(self.expr, Call) else "indexing"
-        if self.path == "tensorflow":
-            return f"tf.raw_ops.{self.expr.op} (TensorFlow-only layer)"
-        return self.cls if self.cls in ("Constant", "ChannelScale") else f"keras.layers.{self.cls}"
+        if self.kind is Kind.TENSORFLOW:
+            return f"tf.raw_ops.{self.tfop.op} (TensorFlow-only layer)"
+        return self.cls if self.cls in HELPERS else f"keras.layers.{self.cls}"
 
 
 @dataclass
@@ -147,7 +175,7 @@ class ModelSpec:
         """One input, one output, every layer reading only the previous one's result."""
         if len(self.inputs) != 1 or len(self.outputs) != 1:
             return False
-        if any(layer.path != "keras.layers" or layer.cls == "Constant" for layer in self.layers):
+        if any(layer.kind is not Kind.LAYER or layer.cls == "Constant" for layer in self.layers):
             return False
         current = self.inputs[0].tensor
         for layer in self.layers:

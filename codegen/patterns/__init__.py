@@ -28,7 +28,7 @@ from ..graph import Graph, Node
 from ..names import ScopeNamer, keras_name
 from ..passes.fold import Constants
 from ..recipes import Reshape
-from ..spec import Call, Layer, Ref, Weight
+from ..spec import Call, Kind, Layer, Ref, TFOp, Weight
 
 # Constants up to this many elements are written into a keras.ops call as literals; larger ones
 # become a `Constant` layer whose value load_weights.py reads from the graph.
@@ -212,6 +212,7 @@ class Matcher:
             return None
         names = [n.name for n in nodes]
         return Layer(
+            kind=Kind.LAYER,
             cls=cls,
             name=self.layer_name(nodes, weights),
             inputs=inputs,
@@ -230,20 +231,39 @@ class Matcher:
         expr,
         inputs: list[str],
         outputs: list[str] | None = None,
-        path: str = "keras.ops",
-        kwargs: dict | None = None,
     ) -> Layer:
         """A keras.ops expression (`expr`, built of spec.Call/Item/Ref) covering `nodes`."""
         return Layer(
-            cls="",
+            kind=Kind.OPS,
             name=self.layer_name(nodes, []),
             inputs=inputs,
             outputs=outputs or [nodes[-1].output(0)],
             nodes=[n.name for n in nodes],
             ops=[n.op for n in nodes],
-            kwargs=dict(kwargs or {}),
-            path=path,
             expr=expr,
+        )
+
+    def tensorflow(
+        self,
+        node: Node,
+        tfop: TFOp,
+        args: list,
+        inputs: list[str],
+        outputs: list[str],
+        kwargs: dict,
+    ) -> Layer:
+        """A TensorFlow-only layer calling `tfop` on `args` (expressions over `inputs`), with
+        the op's attributes `kwargs`."""
+        return Layer(
+            kind=Kind.TENSORFLOW,
+            name=self.layer_name([node], []),
+            inputs=inputs,
+            outputs=outputs,
+            nodes=[node.name],
+            ops=[node.op],
+            args=list(args),
+            kwargs=dict(kwargs),
+            tfop=tfop,
         )
 
     def inline_constant(self, tensor: str):

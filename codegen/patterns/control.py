@@ -28,7 +28,7 @@ from ..passes.fold import Constants
 from ..passes.inline import inline_functions
 from ..passes.prune import IDENTITY_OPS
 from ..passes.shapes import infer_shapes
-from ..spec import Call, Item, Lambda, Ref
+from ..spec import Call, Item, Kind, Lambda, Ref
 from . import FALLBACKS, MAX_LITERAL, Matcher, fallback
 from .norm import _f32
 from .ops import operands
@@ -185,7 +185,7 @@ def _written_out(graph: Graph | None, m: Matcher) -> list | None:
             (
                 found
                 for fn in FALLBACKS.get(node.op, ())
-                if (found := fn(node, inner)) is not None and found.path == "keras.ops"
+                if (found := fn(node, inner)) is not None and found.kind is Kind.OPS
             ),
             None,
         )

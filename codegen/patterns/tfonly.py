@@ -103,14 +103,5 @@ def tensorflow_op(node: Node, m: Matcher):
         return None  # an op without inputs (a random source, a variable): no data path
     grouped = [(op.keyword(name), count) for name, count in grouped]
     attrs = tuple(op.keyword(name) for name, *_ in op.attrs)
-    expr = TFOp(node.op, tuple(grouped), attrs)
-    layer = m.ops(
-        [node],
-        expr,
-        inputs,
-        [node.output(i) for i in range(outputs)],
-        path="tensorflow",
-        kwargs=kwargs,
-    )
-    layer.args = args
-    return layer
+    tfop = TFOp(node.op, tuple(grouped), attrs)
+    return m.tensorflow(node, tfop, args, inputs, [node.output(i) for i in range(outputs)], kwargs)

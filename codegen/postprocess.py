@@ -11,6 +11,8 @@ import ast
 import black
 import libcst as cst
 
+from .spec import forms_chain
+
 
 class DropUnusedDefinitions(cst.CSTTransformer):
     """Remove module-level imports and classes that nothing in the module refers to."""
@@ -106,7 +108,8 @@ class CollapseSequential(cst.CSTTransformer):
 
 
 def _chain(stmts):
-    """(Input call, [(layer constructor, comments)], Model call) if the body is a chain."""
+    """(Input call, [(layer constructor, comments)], Model call) if the body is a chain of
+    layer calls (spec.forms_chain decides what a chain is)."""
     if len(stmts) < 3:
         return None
     assigns = stmts[:-1]
@@ -133,33 +136,27 @@ def _chain(stmts):
     func = first_value.func if isinstance(first_value, cst.Call) else None
     if not (isinstance(func, cst.Attribute) and func.attr.value == "Input"):
         return None
-    prev = first_var
-    layers = []
+    layers, steps = [], []
     for var, value, comments in parsed[1:]:
         if not (
             isinstance(value, cst.Call)
             and isinstance(value.func, cst.Call)
             and len(value.args) == 1
+            and isinstance(value.args[0].value, cst.Name)
         ):
             return None
-        arg = value.args[0].value
-        if not (isinstance(arg, cst.Name) and arg.value == prev):
-            return None
         layers.append((value.func, comments))
-        prev = var
+        steps.append(([value.args[0].value.value], [var]))
     if not (isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0], cst.Return)):
         return None
     model_call = ret.body[0].value
     if not isinstance(model_call, cst.Call):
         return None
     args = {a.keyword.value: a.value for a in model_call.args if a.keyword}
-    if not (isinstance(args.get("inputs"), cst.Name) and args["inputs"].value == first_var):
+    inputs, outputs = args.get("inputs"), args.get("outputs")
+    if not (isinstance(inputs, cst.Name) and inputs.value == first_var):
         return None
-    if not (isinstance(args.get("outputs"), cst.Name) and args["outputs"].value == prev):
-        return None
-    # a name used more than once means a branch, not a chain
-    names = [v for v, _, _ in parsed]
-    if len(set(names)) != len(names):
+    if not (isinstance(outputs, cst.Name) and forms_chain([first_var], steps, [outputs.value])):
         return None
     return first_value, layers, model_call
 

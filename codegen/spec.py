@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from .recipes import Recipe
 
@@ -131,6 +131,27 @@ class Layer:
         return self.cls if self.cls in HELPERS else f"keras.layers.{self.cls}"
 
 
+def forms_chain(
+    inputs: Sequence[str],
+    steps: Iterable[tuple[Sequence[str], Sequence[str]]],
+    outputs: Sequence[str],
+) -> bool:
+    """Whether a model can be a keras.Sequential: one input, one output, and each step (what
+    it reads, what it writes) reading only the previous step's one result, nothing bound twice.
+    The one rule for both the spec (ModelSpec.is_chain) and the rendered code
+    (postprocess.CollapseSequential)."""
+    if len(inputs) != 1 or len(outputs) != 1:
+        return False
+    current = inputs[0]
+    bound = {current}
+    for reads, writes in steps:
+        if list(reads) != [current] or len(writes) != 1 or writes[0] in bound:
+            return False
+        current = writes[0]
+        bound.add(current)
+    return list(outputs) == [current]
+
+
 @dataclass
 class Input:
     tensor: str
@@ -172,14 +193,9 @@ class ModelSpec:
         return {path: dict(sorted(row.items())) for path, row in counts.items()}
 
     def is_chain(self) -> bool:
-        """One input, one output, every layer reading only the previous one's result."""
-        if len(self.inputs) != 1 or len(self.outputs) != 1:
-            return False
+        """Whether the model is a chain of keras.layers calls (see `forms_chain`); a Constant
+        layer, a keras.ops expression or a TensorFlow-only layer keeps it functional."""
         if any(layer.kind is not Kind.LAYER or layer.cls == "Constant" for layer in self.layers):
             return False
-        current = self.inputs[0].tensor
-        for layer in self.layers:
-            if layer.inputs != [current] or layer.list_input or len(layer.outputs) != 1:
-                return False
-            current = layer.outputs[0]
-        return self.outputs == [current]
+        steps = (([] if layer.list_input else layer.inputs, layer.outputs) for layer in self.layers)
+        return forms_chain([i.tensor for i in self.inputs], steps, self.outputs)

@@ -30,7 +30,7 @@ from ..passes.prune import IDENTITY_OPS
 from ..passes.shapes import infer_shapes
 from ..spec import Call, Item, Kind, Lambda, Ref
 from . import FALLBACKS, MAX_LITERAL, Matcher, fallback
-from .norm import _f32
+from .norm import f32
 from .ops import operands
 
 MAX_TERMS = 400  # calls and operands in a loop's written-out condition and body
@@ -53,7 +53,7 @@ def batch_statistics_norm(node: Node, m: Matcher):
     expr = Call(
         "batch_normalization",
         (x, Call("mean", (x,), kw), Call("var", (x,), kw), channels - rank),
-        (("offset", offset), ("scale", scale), ("epsilon", _f32(eps))),
+        (("offset", offset), ("scale", scale), ("epsilon", f32(eps))),
     )
     return m.ops([node], expr, inputs)
 

@@ -24,7 +24,7 @@ def fused_batch_norm(node: Node, m: Matcher):
     if channels is None:
         return None
     c = (channels,)
-    kwargs: dict = {"epsilon": _f32(float(node.attrs.get("epsilon", 1e-3)))}
+    kwargs: dict = {"epsilon": f32(float(node.attrs.get("epsilon", 1e-3)))}
     weights = []
     if _literal(m, scale, 1.0):
         kwargs["scale"] = False
@@ -52,7 +52,7 @@ def _literal(m: Matcher, tensor: str, fill: float) -> bool:
     )
 
 
-def _f32(value: float) -> float:
+def f32(value: float) -> float:
     """The shortest decimal that round-trips through float32: 1.001e-05, not 1.0010000230..."""
     import numpy as np
 
@@ -121,7 +121,7 @@ def batch_norm(node: Node, m: Matcher):
     if mean is None or m.const(mean) is None:
         return None
     c = (channels,)
-    kwargs: dict = {"epsilon": _f32(eps)}
+    kwargs: dict = {"epsilon": f32(eps)}
     weights = []
     if gamma is not None:
         weights.append(m.weight("gamma", gamma, c))
@@ -191,7 +191,7 @@ def layer_norm(node: Node, m: Matcher):
         return None
     nodes.append(final)
     c = (shape[-1],)
-    kwargs: dict = {"epsilon": _f32(eps)}
+    kwargs: dict = {"epsilon": f32(eps)}
     weights = []
     if gamma is not None:
         weights.append(m.weight("gamma", gamma, c))
@@ -227,7 +227,7 @@ def normalization(node: Node, m: Matcher):
         "Normalization",
         [node, div],
         [x],
-        kwargs={"mean": [_f32(v) for v in mean_v], "variance": [_f32(v) for v in var_v]},
+        kwargs={"mean": [f32(v) for v in mean_v], "variance": [f32(v) for v in var_v]},
         output=div.output(0),
     )
 
@@ -257,7 +257,7 @@ def keras2_layer_norm(node: Node, m: Matcher):
     if back is None or m.node(back.inputs[1]).op != "Shape" or m.node(back.inputs[1]).inputs != [x]:
         return None
     nodes, out, c = [node, bn, back], back.output(0), (shape[-1],)
-    kwargs: dict = {"epsilon": _f32(float(a.get("epsilon", 1e-3)))}
+    kwargs: dict = {"epsilon": f32(float(a.get("epsilon", 1e-3)))}
     weights = []
     for op, key, flag in (("Mul", "gamma", "scale"), ("AddV2", "beta", "center")):
         user = m.user(out, op, "Add") if op == "AddV2" else m.user(out, op)

@@ -16,8 +16,19 @@ from typing import Any
 import jinja2
 
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
-from .recipes import AsType, Concat, Read, Recipe, Reshape, Slice, Step, Transpose, Ufunc, Value
-from .recipes import Variable
+from .recipes import (
+    AsType,
+    Concat,
+    Read,
+    Recipe,
+    Reshape,
+    Slice,
+    Step,
+    Transpose,
+    Ufunc,
+    Value,
+    Variable,
+)
 from .spec import HELPERS, PATHS, Call, Item, Kind, Lambda, Layer, ModelSpec, Ref, TFOp
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this

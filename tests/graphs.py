@@ -207,7 +207,8 @@ class Builder:
         node = self._nodes.add(name=name, op=op)
         node.input.extend(inputs)
         for key, value in attrs.items():
-            node.attr[key].CopyFrom(attr(value))
+            if value is not None:  # None: leave the attribute out
+                node.attr[key].CopyFrom(attr(value))
         return name
 
     def op(self, name: str, op: str, *inputs: str, **attrs) -> str:
@@ -219,16 +220,18 @@ class Builder:
     def placeholder(self, name: str, shape, dtype: Dtype = FLOAT) -> str:
         return self.node(name, "Placeholder", dtype=dtype, shape=Shape(shape))
 
-    def const(self, name: str, value, short: bool | None = None) -> str:
+    def const(self, name: str, value, short: bool | None = None, after: str | None = None) -> str:
         """A Const: an array's bytes in tensor_content, a scalar in short form (TF's choice);
-        `short` decides otherwise."""
+        `short` decides otherwise. `after`: a node it follows by a control edge (a TF1 cond
+        ties its branches' constants to the branch's pivot so)."""
         value = np.asarray(value)
         if value.dtype == np.float64:
             value = value.astype(np.float32)
         dtype = Dtype(_DTYPES[value.dtype])
+        control = [f"^{after}"] if after else []
         if short is None:
-            return self.node(name, "Const", dtype=dtype, value=value)
-        name = self.node(name, "Const", dtype=dtype)
+            return self.node(name, "Const", control, dtype=dtype, value=value)
+        name = self.node(name, "Const", control, dtype=dtype)
         self._nodes[-1].attr["value"].tensor.CopyFrom(tensor_proto(value, short))
         return name
 

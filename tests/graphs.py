@@ -196,9 +196,10 @@ class Builder:
     """Appends NodeDefs to a GraphDef; `op` returns the node name for chaining. Weights are
     drawn from a generator seeded per graph, so a graph is the same every time it is built."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, short_scalars: bool = False):
         self.graph = graph_pb2.GraphDef()
         self.rng = np.random.default_rng(seed)
+        self.short_scalars = short_scalars  # write one-element constants in short form, as TF
         self._nodes = self.graph.node  # where node() appends: the graph or a function body
         self._scopes: list[str] = []
 
@@ -221,16 +222,16 @@ class Builder:
         return self.node(name, "Placeholder", dtype=dtype, shape=Shape(shape))
 
     def const(self, name: str, value, short: bool | None = None, after: str | None = None) -> str:
-        """A Const: an array's bytes in tensor_content, a scalar in short form (TF's choice);
-        `short` decides otherwise. `after`: a node it follows by a control edge (a TF1 cond
-        ties its branches' constants to the branch's pivot so)."""
+        """A Const, its value's bytes in tensor_content, or with `short` one typed value per
+        element (TF writes a one-element constant so: see `short_scalars`). `after`: a node it
+        follows by a control edge (a TF1 cond ties its branches' constants to a pivot so)."""
         value = np.asarray(value)
         if value.dtype == np.float64:
             value = value.astype(np.float32)
+        if short is None:
+            short = self.short_scalars and value.size == 1
         dtype = Dtype(_DTYPES[value.dtype])
         control = [f"^{after}"] if after else []
-        if short is None:
-            return self.node(name, "Const", control, dtype=dtype, value=value)
         name = self.node(name, "Const", control, dtype=dtype)
         self._nodes[-1].attr["value"].tensor.CopyFrom(tensor_proto(value, short))
         return name
@@ -258,7 +259,7 @@ class Builder:
             fdef.signature.input_arg.add(name=arg, type=dtype.enum)
         for arg, dtype in outputs.items():
             fdef.signature.output_arg.add(name=arg, type=dtype.enum)
-        return FunctionBuilder(fdef, self.rng)
+        return FunctionBuilder(fdef, self.rng, self.short_scalars)
 
     def text(self, header: str = "") -> str:
         """The graph as a .pbtxt file: `header` as leading `#` comment lines, then the text."""
@@ -269,9 +270,10 @@ class Builder:
 class FunctionBuilder(Builder):
     """Builds a function body: references inside are `arg`, `node:output_arg:index`."""
 
-    def __init__(self, fdef: function_pb2.FunctionDef, rng):
+    def __init__(self, fdef: function_pb2.FunctionDef, rng, short_scalars: bool = False):
         self.fdef = fdef
         self.rng = rng
+        self.short_scalars = short_scalars
         self._nodes = fdef.node_def
         self._scopes = []
         self.ret = fdef.ret

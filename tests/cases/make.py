@@ -38,7 +38,7 @@ def case(options: str = ""):
 def build(name: str) -> str:
     """The case's .pbtxt text."""
     fn, options = CASES[name]
-    b = Builder(zlib.crc32(name.encode()))
+    b = Builder(zlib.crc32(name.encode()), short_scalars=True)
     fn(b)
     header = " ".join(fn.__doc__.split())
     lines = _wrap(header, 96)

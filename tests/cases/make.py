@@ -211,14 +211,11 @@ def conv_depthwise_separable(b):
     conv(b, "dilated", h, 4, 3, k=2, dilation=2, act="Elu")
 
 
-@case()
-def conv_transpose(b):
-    """tf.layers.conv2d_transpose: Conv2DBackpropInput whose output shape is packed from the
-    input's batch size (Shape, StridedSlice) and constants, then BiasAdd + ReLU, stride 2 SAME;
-    a second one with VALID padding and a fixed output shape."""
-    x = b.placeholder("input", [None, 4, 4, 3])
-    with b.scope("up"):
-        kernel = variable(b, "kernel", 3, 3, 5, 3)  # H, W, out, in
+def conv_transpose_layer(b, scope, x, size, cin, cout, k, stride, padding, bias=True):
+    """tf.layers.conv2d_transpose: the output shape packed from the input's batch size (Shape,
+    StridedSlice) and constants, Conv2DBackpropInput (kernel H, W, out, in), BiasAdd."""
+    with b.scope(scope):
+        kernel = variable(b, "kernel", k, k, cout, cin)
         shape = b.op("Shape", "Shape", x, T=FLOAT, out_type=INT32)
         batch = b.op(
             "strided_slice",
@@ -235,9 +232,9 @@ def conv_transpose(b):
             "stack",
             "Pack",
             batch,
-            b.const("stack/1", np.int32(8)),
-            b.const("stack/2", np.int32(8)),
-            b.const("stack/3", np.int32(5)),
+            b.const("stack/1", np.int32(size)),
+            b.const("stack/2", np.int32(size)),
+            b.const("stack/3", np.int32(cout)),
             T=INT32,
             N=4,
             axis=0,
@@ -248,25 +245,22 @@ def conv_transpose(b):
             sizes,
             kernel,
             x,
-            strides=[1, 2, 2, 1],
-            padding="SAME",
+            strides=[1, stride, stride, 1],
+            padding=padding,
             **NHWC,
         )
-        h = b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 5), **NHWC)
-        h = b.op("Relu", "Relu", h)
-    with b.scope("up_1"):
-        kernel = variable(b, "kernel", 2, 2, 2, 5)
-        sizes = b.const("conv2d_transpose/output_shape", np.array([1, 9, 9, 2], np.int32))
-        b.op(
-            "conv2d_transpose",
-            "Conv2DBackpropInput",
-            sizes,
-            kernel,
-            h,
-            strides=[1, 1, 1, 1],
-            padding="VALID",
-            **NHWC,
-        )
+        return b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", cout), **NHWC) if bias else h
+
+
+@case()
+def conv_transpose(b):
+    """tf.layers.conv2d_transpose twice: Conv2DBackpropInput whose output shape is packed from
+    the input's batch size (Shape, StridedSlice) and constants, with BiasAdd + ReLU, stride 2
+    SAME; then without bias, stride 1 VALID."""
+    x = b.placeholder("input", [None, 4, 4, 3])
+    h = conv_transpose_layer(b, "up", x, 8, 3, 5, k=3, stride=2, padding="SAME")
+    h = b.op("up/Relu", "Relu", h)
+    conv_transpose_layer(b, "up_1", h, 9, 5, 2, k=2, stride=1, padding="VALID", bias=False)
 
 
 @case()
@@ -918,7 +912,7 @@ def cond_switch_merge_static(b):
         rand = b.op(
             "dropout/random_uniform/RandomUniform",
             "RandomUniform",
-            b.op("dropout/Shape", "Shape", f"{xs}:1", out_type=INT32),
+            b.op("dropout/Shape", "Shape", f"{xs}:1", T=FLOAT, out_type=INT32),
             dtype=FLOAT,
             seed=0,
             seed2=0,

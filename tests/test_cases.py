@@ -107,7 +107,7 @@ def test_there_are_cases():
 def test_case_says_what_it_covers(name):
     """The file opens with a description, not with the options or the graph."""
     lines = header(CASES / f"{name}.pbtxt")
-    assert lines and not lines[0].startswith(OPTIONS) and len(lines[0]) > len("# ") + 20
+    assert lines and lines[0].startswith("# ") and not lines[0].startswith(OPTIONS)
 
 
 def test_no_expected_file_without_its_case():
@@ -123,11 +123,9 @@ def test_no_expected_file_without_its_case():
 def test_case_graphs_are_what_make_writes():
     """The committed graphs are tests/cases/make.py's: a case is edited there, not by hand
     (a hand-written .pbtxt that make.py does not know is fine)."""
-    sys.path.insert(0, str(CASES))
-    try:
-        import make
-    finally:
-        sys.path.remove(str(CASES))
+    spec = importlib.util.spec_from_file_location("cases_make", CASES / "make.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
     differ = [
         name
         for name in make.CASES

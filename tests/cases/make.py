@@ -14,6 +14,7 @@ this module writes, so edit a case here and rerun, then update the expected outp
 from __future__ import annotations
 
 import sys
+import textwrap
 import zlib
 from pathlib import Path
 
@@ -40,22 +41,10 @@ def build(name: str) -> str:
     fn, options = CASES[name]
     b = Builder(zlib.crc32(name.encode()), short_scalars=True)
     fn(b)
-    header = " ".join(fn.__doc__.split())
-    lines = _wrap(header, 96)
+    lines = textwrap.wrap(" ".join(fn.__doc__.split()), 96)
     if options:
         lines.append(f"graph2py: {options}")
     return b.text("\n".join(lines))
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return [*lines, line]
 
 
 # -- TF1 idioms -----------------------------------------------------------------------------------
@@ -1023,7 +1012,7 @@ def rnn_lstm_while(b):
     steps as a functional While, written by hand: the time-major input in a tensor list,
     a step counter, the weights entering as loop variables, each step's h written to an
     output list that is stacked and transposed back. Lifted to keras.layers.LSTM(2,
-    return_sequences=True), its weights read by slicing nothing (the graph's own layout)."""
+    return_sequences=True), each weight read as stored (Keras's layout already)."""
     steps, features, units = 4, 3, 2
     x = b.placeholder("input", [None, steps, features])
     with b.scope("lstm"):

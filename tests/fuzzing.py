@@ -20,119 +20,18 @@ import numpy as np
 from google.protobuf import text_format
 from tensorboard.compat.proto import (
     attr_value_pb2,
-    function_pb2,
     graph_pb2,
-    node_def_pb2,
     tensor_pb2,
     tensor_shape_pb2,
     types_pb2,
 )
 
+from graphs import FLOAT, INT32, Builder, Func, attr, shape_proto, tensor_proto
+
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "examples" / "lenet.pb"
 
-# -- building graphs as protos ----------------------------------------------------------------
-
-_DTYPES = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.int32): types_pb2.DT_INT32,
-    np.dtype(np.int64): types_pb2.DT_INT64,
-}
-
-
-def tensor_proto(array) -> tensor_pb2.TensorProto:
-    array = np.asarray(array)
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    proto = tensor_pb2.TensorProto(dtype=_DTYPES[array.dtype])
-    proto.tensor_shape.CopyFrom(shape_proto(array.shape))
-    proto.tensor_content = array.tobytes()
-    return proto
-
-
-def shape_proto(dims) -> tensor_shape_pb2.TensorShapeProto:
-    if dims is None:
-        return tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
-    return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=-1 if d is None else d) for d in dims]
-    )
-
-
-def attr(value) -> attr_value_pb2.AttrValue:
-    """A Python value as the AttrValue TF would store: str, bool, int, float, dtype, list."""
-    a = attr_value_pb2.AttrValue()
-    if isinstance(value, bool):
-        a.b = value
-    elif isinstance(value, int):
-        a.i = value
-    elif isinstance(value, float):
-        a.f = value
-    elif isinstance(value, str):
-        a.s = value.encode()
-    elif isinstance(value, np.ndarray):
-        a.tensor.CopyFrom(tensor_proto(value))
-    elif isinstance(value, list):
-        a.list.i.extend(value)
-    elif isinstance(value, Dtype):
-        a.type = value.enum
-    elif isinstance(value, Func):
-        a.func.name = value.name
-    else:
-        raise TypeError(value)
-    return a
-
-
-@dataclass(frozen=True)
-class Dtype:
-    enum: int
-
-
-@dataclass(frozen=True)
-class Func:
-    name: str
-
-
-FLOAT = Dtype(types_pb2.DT_FLOAT)
-INT32 = Dtype(types_pb2.DT_INT32)
-
-
-class Builder:
-    """Appends NodeDefs to a GraphDef; `op` returns the node name for chaining."""
-
-    def __init__(self, seed: int = 0):
-        self.graph = graph_pb2.GraphDef()
-        self.rng = np.random.default_rng(seed)
-
-    def node(self, name: str, op: str, inputs=(), **attrs) -> str:
-        node = self.graph.node.add(name=name, op=op)
-        node.input.extend(inputs)
-        for key, value in attrs.items():
-            node.attr[key].CopyFrom(attr(value))
-        return name
-
-    def op(self, name: str, op: str, *inputs: str, **attrs) -> str:
-        if "T" not in attrs and op not in ("Shape", "Pack", "StridedSlice"):
-            attrs["T"] = FLOAT
-        return self.node(name, op, inputs, **attrs)
-
-    def placeholder(self, name: str, shape) -> str:
-        node = self.graph.node.add(name=name, op="Placeholder")
-        node.attr["dtype"].CopyFrom(attr(FLOAT))
-        node.attr["shape"].shape.CopyFrom(shape_proto(shape))
-        return name
-
-    def const(self, name: str, value) -> str:
-        value = np.asarray(value)
-        if value.dtype == np.float64:
-            value = value.astype(np.float32)
-        dtype = Dtype(_DTYPES[value.dtype])
-        return self.node(name, "Const", dtype=dtype, value=value)
-
-    def weight(self, name: str, *shape: int, positive: bool = False) -> str:
-        if positive:
-            return self.const(name, self.rng.uniform(0.5, 1.5, shape))
-        return self.const(name, self.rng.normal(0, 0.5, shape))
-
+# -- seed graphs, built with tests/graphs.py ---------------------------------------------------
 
 CONV = {"strides": [1, 1, 1, 1], "padding": "SAME", "data_format": "NHWC"}
 

@@ -17,60 +17,10 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto import graph_pb2
 
+from graphs import const, int_const, op, placeholder
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "graph2py: error: "
-
-PLACEHOLDER = """
-node {{ name: {name} op: "Placeholder" attr {{ key: "dtype" value {{ type: DT_FLOAT }} }}
-       attr {{ key: "shape" value {{ shape {{ {dims} }} }} }} }}
-"""
-FLOAT_CONST = """
-node {{ name: {name} op: "Const" attr {{ key: "dtype" value {{ type: DT_FLOAT }} }}
-       attr {{ key: "value" value {{ tensor {{ dtype: DT_FLOAT tensor_shape {{ {dims} }}
-       {values} }} }} }} }}
-"""
-
-
-def placeholder(name: str = "x", shape=(-1, 4)) -> str:
-    dims = " ".join(f"dim {{ size: {d} }}" for d in shape)
-    return PLACEHOLDER.format(name=_q(name), dims=dims)
-
-
-def const(name: str, values, shape=None) -> str:
-    """A float Const in short form: float_val entries (nan and inf spelled as TF writes them)."""
-    shape = np.shape(values) if shape is None else shape
-    dims = " ".join(f"dim {{ size: {d} }}" for d in shape)
-    vals = " ".join(f"float_val: {_float(v)}" for v in np.ravel(values))
-    return FLOAT_CONST.format(name=_q(name), dims=dims, values=vals)
-
-
-def int_const(name: str, values: list[int]) -> str:
-    """An int32 vector Const in short form."""
-    vals = " ".join(f"int_val: {v}" for v in values)
-    return (
-        f'node {{ name: {_q(name)} op: "Const" attr {{ key: "dtype" value {{ type: DT_INT32 }} }} '
-        f'attr {{ key: "value" value {{ tensor {{ dtype: DT_INT32 '
-        f"tensor_shape {{ dim {{ size: {len(values)} }} }} {vals} }} }} }} }}\n"
-    )
-
-
-def op(name: str, kind: str, *inputs: str, attrs: str = "") -> str:
-    ins = " ".join(f"input: {_q(i)}" for i in inputs)
-    return f"node {{ name: {_q(name)} op: {_q(kind)} {ins} {attrs} }}\n"
-
-
-def _q(text: str) -> str:
-    """A text-format string literal (escapes newlines, quotes and non-ASCII as octal bytes)."""
-    out = '"'
-    for byte in text.encode("utf-8"):
-        ch = chr(byte)
-        out += ch if 32 <= byte < 127 and ch not in '"\\' else f"\\{byte:03o}"
-    return out + '"'
-
-
-def _float(v) -> str:
-    v = float(v)
-    return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf") if np.isinf(v) else repr(v)
 
 
 def run(*args) -> subprocess.CompletedProcess:

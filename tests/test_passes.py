@@ -11,6 +11,7 @@ change of those APIs is one edit here.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from codegen.passes.layout import channels_last
 from codegen.passes.prune import TensorSpec, bypass_defaults, prune
 from codegen.passes.rnn import lift_recurrent
 from codegen.passes.shapes import infer_shapes
+from codegen.recipes import Operand, Read, Step, Ufunc
 from graphs import (
     BOOL,
     FLOAT,
@@ -50,21 +52,23 @@ def assert_graph(nodes, expected: str, attrs=()) -> None:
 
 
 def recipe_text(recipe) -> str:
-    """A weight recipe (passes/fold.py) as one line: `transpose(read(k), (1, 0))`. The only
+    """A weight recipe (codegen/recipes.py) as one line: `transpose(read(k), (1, 0))`. The only
     place these tests look inside a recipe."""
-    if recipe is None:
-        return "None"
-    kind, *parts = recipe
-    if kind == "read":
-        return f"read({parts[0]})"
-    if kind == "ufunc":  # ("ufunc", "multiply", a, b) reads multiply(a, b)
-        kind, parts = parts[0], parts[1:]
-    return f"{kind}({', '.join(_part(p) for p in parts)})"
+    match recipe:
+        case None:
+            return "None"
+        case Read(node):
+            return f"read({node})"
+        case Operand(ref):
+            return f"input({ref!r})"
+        case Ufunc(name, args):  # Ufunc("multiply", (a, b)) reads multiply(a, b)
+            return f"{name}({', '.join(_part(a) for a in args)})"
+    parts = [getattr(recipe, f.name) for f in fields(recipe)]
+    return f"{type(recipe).__name__.lower()}({', '.join(_part(p) for p in parts)})"
 
 
 def _part(part) -> str:
-    is_recipe = isinstance(part, tuple) and bool(part) and isinstance(part[0], str)
-    return recipe_text(part) if is_recipe else repr(part)
+    return recipe_text(part) if isinstance(part, Step) else repr(part)
 
 
 def value(consts: Constants, tensor: str):

@@ -53,14 +53,21 @@ def _softsign(x):
 
 
 def _softmax(x):
-    """Along the last axis, as TF's Softmax (a scalar has none: AxisError)."""
+    """Along the last axis, as TF's Softmax (which refuses a scalar)."""
+    _last_axis(x)
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return (e / np.sum(e, axis=-1, keepdims=True)).astype(x.dtype)
 
 
 def _log_softmax(x):
+    _last_axis(x)
     shifted = x - np.max(x, axis=-1, keepdims=True)
     return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(x.dtype)
+
+
+def _last_axis(x) -> None:
+    if np.ndim(x) == 0:
+        raise ValueError("a scalar has no last axis")
 
 
 def _reciprocal(x):

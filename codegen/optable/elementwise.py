@@ -174,7 +174,8 @@ unary("Tan", np.tan, "tan")
 unary("Tanh", np.tanh, "tanh", channels_last=True)
 unary("ZerosLike", np.zeros_like, "zeros_like")
 
-# A layer pattern or the TensorFlow-only layer computes these; constant folding does not.
+# No keras.ops spelling in the table: LeakyRelu becomes a layer, LRN runs in the TensorFlow-only
+# layer, and patterns/ops.py writes Cast with its dtype.
 unary("LeakyRelu", attrs={"alpha": Attr("f")}, channels_last=True)
 unary("LRN")
 unary("Cast", kernel=_cast, attrs={"DstT": Attr("type")})
@@ -212,28 +213,15 @@ binary("SquaredDifference", channels_last=True)
 
 # -- reductions --------------------------------------------------------------------------------
 
-
-def reduced_shape(node, ins, c):
-    """The input's shape less the reduced axes (kept as 1 with keep_dims)."""
-    shape, axes = ins[0], c.value(node.inputs[1])
-    if shape is None or axes is None:
-        return None
-    axes = {int(a) % len(shape) for a in np.atleast_1d(axes)}
-    if node.op in ("ArgMax", "ArgMin"):
-        return tuple(d for i, d in enumerate(shape) if i not in axes)
-    keep = node.attrs.get("keep_dims", False)
-    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
-
-
-reduction("All", np.all, "all", reduced_shape)
-reduction("Any", np.any, "any", reduced_shape)
-reduction("Max", np.max, "max", reduced_shape, channels_last=True)
-reduction("Mean", np.mean, "mean", reduced_shape, channels_last=True)
-reduction("Min", np.min, "min", reduced_shape, channels_last=True)
-reduction("Prod", np.prod, "prod", reduced_shape, channels_last=True)
-reduction("Sum", np.sum, "sum", reduced_shape, channels_last=True)
-reduction("ArgMax", None, None, reduced_shape, attrs={})  # keras.ops.argmax: patterns/ops.py
-reduction("ArgMin", None, None, reduced_shape, attrs={})
+reduction("All", np.all, "all")
+reduction("Any", np.any, "any")
+reduction("Max", np.max, "max", channels_last=True)
+reduction("Mean", np.mean, "mean", channels_last=True)
+reduction("Min", np.min, "min", channels_last=True)
+reduction("Prod", np.prod, "prod", channels_last=True)
+reduction("Sum", np.sum, "sum", channels_last=True)
+reduction("ArgMax", attrs={})  # keras.ops.argmax and a cast: patterns/ops.py
+reduction("ArgMin", attrs={})
 
 # -- more inputs, handled by their patterns ----------------------------------------------------
 

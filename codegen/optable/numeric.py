@@ -82,3 +82,15 @@ def same_shape(node, ins, c):
 def broadcast_shape(node, ins, c):
     """The shape rule of a binary op that broadcasts its two operands."""
     return broadcast(ins[0], ins[1]) if len(ins) == 2 else None
+
+
+def reduced_shape(node, ins, c):
+    """The input's shape less the reduced axes (kept as 1 with keep_dims)."""
+    shape, axes = ins[0], c.value(node.inputs[1])
+    if shape is None or axes is None:
+        return None
+    axes = {int(a) % len(shape) for a in np.atleast_1d(axes)}
+    if node.op in ("ArgMax", "ArgMin"):
+        return tuple(d for i, d in enumerate(shape) if i not in axes)
+    keep = node.attrs.get("keep_dims", False)
+    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)

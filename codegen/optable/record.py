@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .numeric import Kernel, ShapeRule, broadcast_shape, limit, same_shape
+from .numeric import Kernel, ShapeRule, broadcast_shape, limit, reduced_shape, same_shape
 from .signature import Attr, Signature, derive
 
 # Families: what passes/shapes.py, passes/layout.py and patterns/ops.py know about an op
@@ -97,12 +97,11 @@ def binary(name: str, fn: Callable | None = None, keras: str | None = None, **mo
     return op(name, family=BINARY, shape=broadcast_shape, kernel=kernel, keras=keras, **more)
 
 
-def reduction(
-    name: str, fn: Callable | None, keras: str | None, shape: ShapeRule, **more
-) -> OpInfo:
+def reduction(name: str, fn: Callable | None = None, keras: str | None = None, **more) -> OpInfo:
     """A reduction over constant axes, keep_dims or not; `fn(x, axis, keepdims)` is numpy's."""
     kernel = _reduce(fn) if fn is not None else None
     attrs = more.pop("attrs", {"keep_dims": Attr("b")})
+    shape = reduced_shape
     return op(name, family=REDUCTION, attrs=attrs, shape=shape, kernel=kernel, keras=keras, **more)
 
 

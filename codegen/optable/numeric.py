@@ -12,7 +12,6 @@ answers `value(tensor)` and `partial_vector(tensor)` (passes/fold.py's Constants
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 from tensorboard.compat.proto import graph_pb2
 
+from . import optable
 from .errors import BadInputError
 from .load import dtype_name, tensor_to_numpy
+from .optable import output_count
 
 
 @dataclass
@@ -179,9 +181,9 @@ def decode_node(proto, source: str, inputs: list[str] | None = None) -> tuple[No
     if inputs is None:
         inputs = [tensor_ref(i) for i in proto.input if not i.startswith("^")]
     node = Node(proto.name, proto.op, inputs, attrs)
-    signature = SIGNATURES.get(proto.op)
-    if signature is not None:
-        problems += [f"{where}: {p}" for p in signature.problems(node, proto.attr)]
+    info = optable.get(proto.op)  # the form the stages after this one rely on
+    if info is not None:
+        problems += [f"{where}: {p}" for p in info.signature.problems(node, proto.attr)]
     return node, problems
 
 
@@ -222,210 +224,6 @@ def _at_most(problems: list[str], limit: int = 20) -> list[str]:
     if len(problems) <= limit:
         return problems
     return [*problems[:limit], f"... and {len(problems) - limit} more"]
-
-
-# -- what each op must look like ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attr:
-    """The form of one attribute that patterns, shape rules or folding read."""
-
-    kind: str  # AttrValue's field: s, i, f, b, type, shape, tensor, func; list(i) for int lists
-    required: bool = False  # TF has no default for it
-    lengths: tuple[int, ...] = ()  # allowed lengths of a list (any when empty)
-    minimum: int | None = None  # for an int or every int in a list
-    choices: tuple[str, ...] = ()  # for a string
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        sign = {0: "non-negative ", 1: "positive "}.get(self.minimum, "")
-        if self.kind.startswith("list("):
-            count = " or ".join(map(str, self.lengths)) + " " if self.lengths else ""
-            return f"a list of {count}{sign}{_NOUN[self.kind[5:-1]]}s"
-        return _article(f"{sign}{_NOUN[self.kind]}")
-
-    def problem(self, key: str, proto, value) -> str | None:
-        """Why the attribute does not have this form, or None if it does."""
-        kind = attr_kind(proto)
-        if not (kind == self.kind or (kind == "list" and self.kind.startswith("list("))):
-            shown = "" if kind in ("tensor", "none", "list") else f" {_short(value)}"
-            return f"attribute {key!r} is {_kind_text(kind)}{shown}, not {self.describe()}"
-        items = value if isinstance(value, list) else [value]
-        if (
-            (self.lengths and len(items) not in self.lengths)
-            or (self.minimum is not None and any(v < self.minimum for v in items))
-            or (self.choices and value not in self.choices)
-        ):
-            return f"attribute {key!r} is {_short(value)}, not {self.describe()}"
-        return None
-
-
-_NOUN = {
-    "s": "string",
-    "i": "int",
-    "f": "float",
-    "b": "bool",
-    "type": "dtype",
-    "shape": "shape",
-    "tensor": "tensor",
-    "func": "function name",
-    "placeholder": "function-attribute placeholder",
-}
-
-
-def _article(noun: str) -> str:
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
-def _kind_text(kind: str) -> str:
-    if kind == "none":
-        return "empty"
-    if kind == "list":
-        return "an empty list"
-    if kind.startswith("list("):
-        return f"a list of {_NOUN[kind[5:-1]]}s"
-    return _article(_NOUN.get(kind, kind))
-
-
-def attr_kind(proto) -> str:
-    """'i', 's', ... or 'list(i)' for a non-empty list of ints, 'list' for an empty list."""
-    kind = proto.WhichOneof("value") or "none"
-    if kind != "list":
-        return kind
-    for name in ("i", "f", "b", "s", "type", "shape", "tensor", "func"):
-        if len(getattr(proto.list, name)):
-            return f"list({name})"
-    return "list"
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-@dataclass(frozen=True)
-class Signature:
-    """An op's data inputs (min, max; None: any number), outputs, and checked attributes."""
-
-    inputs: tuple[int, int | None]
-    attrs: dict[str, Attr] = field(default_factory=dict)
-    outputs: int | str | None = 1  # a count, the int attribute holding it, or None: unknown
-
-    def problems(self, node: Node, protos) -> list[str]:
-        found = []
-        low, high = self.inputs
-        n = len(node.inputs)
-        if n < low or (high is not None and n > high):
-            want = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
-            found.append(f"{node.op} takes {want} input{'s' if want != '1' else ''}, not {n}")
-        for key, rule in self.attrs.items():
-            if key not in protos:
-                if rule.required:
-                    found.append(f"{node.op} needs attribute {key!r}, which is missing")
-                continue
-            if key in node.attrs:  # undecodable values are reported already
-                problem = rule.problem(key, protos[key], node.attrs[key])
-                if problem:
-                    found.append(problem)
-        return found
-
-
-def output_count(node: Node) -> int | None:
-    """How many outputs `node` has, for the ops graph2py knows; None for the others."""
-    if node.op == "IdentityN":
-        return len(node.inputs)
-    if node.op in ("PartitionedCall", "StatefulPartitionedCall"):
-        tout = node.attrs.get("Tout")
-        return len(tout) if isinstance(tout, list) else None
-    signature = SIGNATURES.get(node.op)
-    if signature is None:
-        return None
-    if isinstance(signature.outputs, str):
-        count = node.attrs.get(signature.outputs)
-        return count if isinstance(count, int) and not isinstance(count, bool) else None
-    return signature.outputs
-
-
-_FORMAT = Attr("s", choices=("NHWC", "NCHW", "NCHW_VECT_C"))
-_PADDING = Attr("s", required=True, choices=("SAME", "VALID", "EXPLICIT"))
-_WINDOW = Attr("list(i)", required=True, lengths=(4,), minimum=1)
-_CONV = {
-    "strides": _WINDOW,
-    "padding": _PADDING,
-    "data_format": _FORMAT,
-    "dilations": Attr("list(i)", lengths=(4,), minimum=1),
-    "explicit_paddings": Attr("list(i)", lengths=(0, 8), minimum=0),
-}
-_POOL = {**_CONV, "ksize": _WINDOW}
-del _POOL["dilations"]
-_KEEP = {"keep_dims": Attr("b")}
-_MASKS = {f"{k}_mask": Attr("i") for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")}
-
-# What the stages after this module rely on, per op; ops not listed are not checked (a
-# pattern-less op is reported as unsupported later, whatever its form).
-SIGNATURES: dict[str, Signature] = {
-    "Const": Signature((0, 0), {"value": Attr("tensor", required=True), "dtype": Attr("type")}),
-    "Placeholder": Signature((0, 0), {"dtype": Attr("type"), "shape": Attr("shape")}),
-    "PlaceholderWithDefault": Signature((1, 1), {"dtype": Attr("type"), "shape": Attr("shape")}),
-    "PartitionedCall": Signature((0, None), {"f": Attr("func", required=True)}, None),
-    "StatefulPartitionedCall": Signature((0, None), {"f": Attr("func", required=True)}, None),
-    "NoOp": Signature((0, 0), outputs=0),
-    "IdentityN": Signature((1, None), outputs=None),
-    "Conv2D": Signature((2, 2), _CONV),
-    "DepthwiseConv2dNative": Signature((2, 2), _CONV),
-    "Conv2DBackpropInput": Signature((3, 3), _CONV),
-    "MatMul": Signature((2, 2), {"transpose_a": Attr("b"), "transpose_b": Attr("b")}),
-    "BiasAdd": Signature((2, 2), {"data_format": _FORMAT}),
-    "MaxPool": Signature((1, 1), _POOL),
-    "AvgPool": Signature((1, 1), _POOL),
-    "Reshape": Signature((2, 2)),
-    "Squeeze": Signature((1, 1), {"squeeze_dims": Attr("list(i)")}),
-    "ExpandDims": Signature((2, 2)),
-    "Transpose": Signature((2, 2)),
-    "StridedSlice": Signature((4, 4), _MASKS),
-    "Pad": Signature((2, 2)),
-    "MirrorPad": Signature((2, 2)),
-    "PadV2": Signature((3, 3)),
-    "ConcatV2": Signature((2, None)),
-    "Pack": Signature((1, None), {"axis": Attr("i")}),
-    "Shape": Signature((1, 1), {"out_type": Attr("type")}),
-    "Cast": Signature((1, 1), {"DstT": Attr("type")}),
-    "Fill": Signature((2, 2)),
-    "Range": Signature((3, 3)),
-    "GatherV2": Signature((3, 3)),
-    "AddN": Signature((1, None)),
-    "LeakyRelu": Signature((1, 1), {"alpha": Attr("f")}),
-    "Split": Signature((2, 2), {"num_split": Attr("i", required=True, minimum=1)}, "num_split"),
-    "SplitV": Signature((3, 3), {"num_split": Attr("i", required=True, minimum=1)}, "num_split"),
-    "Unpack": Signature((1, 1), {"num": Attr("i", required=True, minimum=0)}, "num"),
-    "TopKV2": Signature((2, 2), outputs=2),
-    "Unique": Signature((1, 1), outputs=2),
-}
-for _op, _outputs in (("FusedBatchNorm", 5), ("FusedBatchNormV2", 5), ("FusedBatchNormV3", 6)):
-    SIGNATURES[_op] = Signature(
-        (5, 5),
-        {"epsilon": Attr("f"), "is_training": Attr("b"), "data_format": _FORMAT},
-        _outputs,
-    )
-for _op in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
-    SIGNATURES[_op] = Signature((2, 2), {"adj_x": Attr("b"), "adj_y": Attr("b")})
-for _op in ("Mean", "Max", "Min", "Sum", "Prod", "All", "Any"):
-    SIGNATURES[_op] = Signature((2, 2), _KEEP)
-for _op in ("ArgMax", "ArgMin"):
-    SIGNATURES[_op] = Signature((2, 2))
-for _op in (
-    "Identity Snapshot StopGradient PreventGradient EnsureShape Relu Relu6 Elu Selu Sigmoid "
-    "Tanh Softplus Softsign Softmax LogSoftmax Erf Erfc Exp Log Log1p Expm1 Neg Abs Sqrt Rsqrt "
-    "Square Reciprocal Floor Ceil Round Sign Sin Cos"
-).split():
-    SIGNATURES[_op] = Signature((1, 1))
-for _op in (
-    "Add AddV2 Sub Mul RealDiv Div DivNoNan FloorDiv FloorMod Maximum Minimum Pow "
-    "SquaredDifference Greater Less Equal GreaterEqual LessEqual NotEqual LogicalAnd LogicalOr"
-).split():
-    SIGNATURES[_op] = Signature((2, 2))
 
 
 class _CycleError(Exception):

@@ -5,6 +5,8 @@ converter must know each op's argument names, which inputs are lists, which attr
 caller passes (TensorFlow infers the others from the inputs) and how many outputs a node has.
 That lives in TensorFlow's op registry; importing TensorFlow costs seconds, so the table is
 extracted once (`python -m codegen.opdefs`, with TensorFlow installed) and read as JSON.
+The op table (codegen/optable) derives the input and output counts of the ops graph2py knows
+from it too.
 
 Per op:
     "in":    [[name, list_attr]]   list_attr names the attr holding the length of a list input

@@ -159,6 +159,24 @@ def binary(op, a=None, b=None, path=O, case_id=None, **attrs):
     return case(case_id or op, raw(op, **attrs), [a or f(), b or f()], **{op: path})
 
 
+def folded(values, *fns, dtype="float32"):
+    """a times the sum of fn(c), cast to float32, over constants c of these values: every fn
+    folds at conversion time (graph2py's numpy kernels), so the report names only the Mul."""
+
+    def fn(a):
+        total = 0.0
+        for g in fns:
+            total = total + tf.cast(g(const(values, dtype)), tf.float32)
+        return a * total
+
+    return fn
+
+
+U5 = np.linspace(-0.9, 0.9, 5)  # in the domain of asin, atanh, erfinv
+V5 = [-7.0, -2.5, -0.5, 1.5, 7.0]  # no zero; halves for rint and round
+SPECIALS = [np.nan, np.inf, -np.inf, 1.0, 0.0]
+
+
 # fmt: off
 CASES = [
     # elementwise unary, keras.ops
@@ -181,6 +199,19 @@ CASES = [
     unary("Elu", path=L), unary("Selu", path=L), unary("Softplus", path=L), unary("Softsign", path=L),
     unary("Softmax", f(3, 7), path=L), unary("LogSoftmax", f(3, 7)),
     case("LeakyRelu", raw("LeakyRelu", alpha=0.15), [f()], LeakyRelu=L),
+    # shapes through the element-wise ops are known (codegen/optable's rules): the reshape is a Flatten
+    case("unary_shapes", lambda a, b: tf.reshape(tf.math.tan(a) * tf.math.sinh(a) * tf.math.cosh(a) * tf.math.asin(a) * tf.math.acos(a)
+                                                 * tf.math.atan(a) * tf.math.asinh(a) * tf.math.atanh(a) * tf.math.erfinv(a)
+                                                 * tf.raw_ops.Inv(x=b) * tf.math.rint(b) * tf.ones_like(a) * tf.math.atan2(a, b) + tf.zeros_like(b), (-1, 20)),
+         [unit(), f(low=0.5)], Tan=O, Sinh=O, Cosh=O, Asin=O, Acos=O, Atan=O, Asinh=O, Atanh=O, Erfinv=O, Inv=O, Rint=O, OnesLike=O, ZerosLike=O,
+         Atan2=O, Mul=L, AddV2=L, Reshape=L),
+    case("predicate_shapes", lambda a: tf.reshape(tf.where(tf.logical_and(tf.math.is_finite(a), tf.logical_not(tf.math.is_nan(a))), a,
+                                                           tf.cast(tf.math.is_inf(a), tf.float32)), (-1, 20)), [special()],
+         IsFinite=O, IsNan=O, IsInf=O, LogicalNot=O, LogicalAnd=O, Cast=O, SelectV2=O, Reshape=L),
+    case("bitwise_shapes", lambda a, b: tf.reshape(tf.bitwise.bitwise_and(a, b) * tf.bitwise.bitwise_or(a, b) * tf.bitwise.bitwise_xor(a, b)
+                                                   * tf.bitwise.left_shift(a, b) * tf.bitwise.right_shift(a, b) * tf.bitwise.invert(a), (-1, 20)),
+         [i32(low=-100, high=100), i32(low=0, high=8)], BitwiseAnd=O, BitwiseOr=O, BitwiseXor=O, LeftShift=O, RightShift=O, Invert=O, Mul=L,
+         Reshape=L),
     # elementwise unary, special functions: TensorFlow-only
     unary("Lgamma", pos(low=0.05, high=6.0), path=T), unary("Digamma", pos(low=0.2, high=6.0), path=T),
     unary("Ndtri", Arg(S, "float32", 0.02, 0.98), path=T), unary("BesselI0e", path=T),
@@ -401,6 +432,23 @@ CASES = [
          Mul=O, AddV2=O),
     case("LinSpace_const", lambda a: a * tf.raw_ops.LinSpace(start=const(-1.0), stop=const(2.0), num=const(5, "int32")), [f()], Mul=O),
     case("OnesLike_ZerosLike_const", lambda a: tf.maximum(a, tf.ones_like(weight(9, 5)) - tf.zeros_like(weight(9, 5))), [f()], Maximum=O),
+    # constant folding of the element-wise ops (codegen/optable's numpy kernels): only the Mul is left
+    case("folded_trig", folded(U5, tf.math.tan, tf.math.sin, tf.math.cos, tf.math.sinh, tf.math.cosh, tf.math.asin, tf.math.acos, tf.math.atan,
+                               tf.math.asinh, tf.math.atanh, tf.math.erfinv, lambda c: tf.math.acosh(c * c + 1.0)), [f()], Mul=O),
+    case("folded_activations", folded(V5, tf.nn.relu, tf.nn.relu6, tf.nn.elu, tf.nn.selu, tf.nn.softplus, tf.nn.softsign, tf.nn.softmax,
+                                      tf.nn.log_softmax, tf.math.erf, tf.math.erfc, tf.math.expm1, lambda c: tf.math.log1p(tf.abs(c)),
+                                      tf.math.rint, tf.round, lambda c: tf.raw_ops.Inv(x=c)), [f()], Mul=O),
+    case("folded_predicates", folded(SPECIALS, tf.math.is_nan, tf.math.is_inf, tf.math.is_finite, lambda c: tf.logical_not(c > 0),
+                                     lambda c: tf.equal(c, 1.0), lambda c: tf.not_equal(c, 0.0), lambda c: tf.logical_and(c >= 0, c < 2),
+                                     lambda c: tf.logical_or(c <= -1, c > 1), lambda c: tf.reduce_all(tf.reshape(c > -1, [1, 5]), 0),
+                                     lambda c: tf.reduce_any(tf.reshape(c < 0, [5, 1]), 1)), [f()], Mul=O),
+    case("folded_binary", folded(U5, lambda c: tf.math.atan2(c, const(V5)), lambda c: tf.pow(tf.abs(c) + 0.5, const(V5)),
+                                 lambda c: tf.math.floormod(const(V5), c + 1.5), lambda c: tf.math.divide_no_nan(c, const([0, 2, 0, -4, 1]))),
+         [f()], Mul=O),
+    case("folded_bitwise", folded([-9, -2, 0, 3, 100], lambda c: tf.bitwise.bitwise_and(c, 6), lambda c: tf.bitwise.bitwise_or(c, 6),
+                                  lambda c: tf.bitwise.bitwise_xor(c, 6), lambda c: tf.bitwise.left_shift(c, const([0, 1, 2, 3, 4], "int32")),
+                                  lambda c: tf.bitwise.right_shift(c, const([0, 1, 2, 3, 4], "int32")), tf.bitwise.invert,
+                                  lambda c: tf.math.floormod(c, 4), lambda c: tf.pow(c, 2), dtype="int32"), [f()], Mul=O),
     case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=O),
     case("FakeQuantWithMinMaxVarsPerChannel_wide", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const(-np.linspace(1, 2, 20)), const(np.linspace(0.5, 3, 20))),
          [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=T),

@@ -12,11 +12,15 @@ variables, values written out, and the numpy steps between them.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from ..graph import Graph, Node, split_ref
+from .. import optable
+from ..graph import Graph, split_ref
+from ..optable.arrays import strided_slice_index
+from ..optable.numeric import dtype_of as _dtype_of
+from ..optable.numeric import run_kernel
 from ..recipes import AsType, Read, Recipe, Reshape, Transpose, Ufunc, Value, Variable
 
 # Const nodes made from a checkpoint (see formats.py) carry their key in this attribute; the
@@ -26,240 +30,11 @@ EMBED_ATTR = "_embed"
 MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
 
 
-def strided_slice_index(node: Node, begin, end, strides, rank: int) -> tuple:
-    """The Python index tuple equivalent to a StridedSlice node's masks. ValueError when the
-    operands cannot be one (a zero stride, lengths that differ)."""
-    if not len(begin) == len(end) == len(strides) or not all(int(s) for s in strides):
-        raise ValueError("StridedSlice operands disagree or have a zero stride")
-    a = node.attrs
-    begin_mask, end_mask = a.get("begin_mask", 0), a.get("end_mask", 0)
-    ellipsis_mask, new_axis_mask = a.get("ellipsis_mask", 0), a.get("new_axis_mask", 0)
-    shrink_mask = a.get("shrink_axis_mask", 0)
-    index: list[Any] = []
-    for i in range(len(begin)):
-        bit = 1 << i
-        if ellipsis_mask & bit:
-            index.append(Ellipsis)
-        elif new_axis_mask & bit:
-            index.append(None)
-        elif shrink_mask & bit:
-            index.append(int(begin[i]))
-        else:
-            b = None if begin_mask & bit else int(begin[i])
-            e = None if end_mask & bit else int(end[i])
-            s = int(strides[i])
-            index.append(slice(b, e, None if s == 1 else s))
-    return tuple(index)
-
-
-def _strided_slice(node, x, begin, end, strides):
-    return np.asarray(x[strided_slice_index(node, begin, end, strides, x.ndim)])
-
-
-def _reduce(fn):
-    def kernel(node, x, axes):
-        keep = bool(node.attrs.get("keep_dims", node.attrs.get("keepdims", False)))
-        return fn(x, axis=tuple(int(a) for a in np.atleast_1d(axes)), keepdims=keep).astype(x.dtype)
-
-    return kernel
-
-
-def _dtype_of(node: Node, key: str, default=np.float32):
-    name = node.attrs.get(key)
-    try:
-        return np.dtype(name) if isinstance(name, str) else np.dtype(default)
-    except TypeError:
-        return np.dtype(default)
-
-
-# Folding evaluates shape arithmetic and weight preparation, neither of which makes a tensor
-# much larger than its inputs. A kernel asked to (a Fill of a huge shape, a broadcast of two long
-# vectors into a matrix) refuses, so that a hostile constant cannot exhaust memory.
-MAX_GROWN = 1 << 24  # elements
-
-
-def _limit(size: int, *inputs) -> None:
-    if size > max([MAX_GROWN, *(np.size(x) for x in inputs)]):  # max() of one int fails
-        raise ValueError(f"refusing to fold a result of {size} elements")
-
-
-def _fill(node, dims, value):
-    dims = [int(d) for d in np.atleast_1d(dims)]
-    _limit(math.prod(dims) if all(d >= 0 for d in dims) else 0)
-    return np.full(dims, value)
-
-
-def _range(node, start, limit, delta):
-    count = math.ceil((limit - start) / delta) if delta else 0
-    _limit(max(count, 0))
-    return np.arange(start, limit, delta)
-
-
-def _linspace(start, stop, num):
-    num = int(num)
-    _limit(max(num, 0))
-    return np.linspace(start, stop, num).astype(np.result_type(start))
-
-
-def _gather(node, x, indices, axis):
-    x, indices = np.asarray(x), np.asarray(indices)
-    axis = int(axis)
-    _limit(x.size // max(x.shape[axis], 1) * indices.size, x, indices)
-    return np.take(x, indices, axis=axis)
-
-
-def _elementwise(fn):
-    """A binary ufunc whose broadcast result may be no larger than MAX_GROWN (or an input)."""
-
-    def kernel(node, a, b):
-        _limit(math.prod(np.broadcast_shapes(np.shape(a), np.shape(b))), a, b)
-        return fn(a, b)
-
-    return kernel
-
-
-def fake_quant_range(low, high, num_bits, narrow_range):
-    """(nudged min, nudged max, scale) of TF's FakeQuant ops as float32 arrays, computed the
-    way fake_quant_ops_functor.h does (the zero point rounded half away from zero, so that 0.0
-    is exactly representable); None for a range TF would reject."""
-    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
-    if not isinstance(num_bits, int) or not 2 <= num_bits <= 16 or low.shape != high.shape:
-        return None
-    if low.ndim > 1 or np.any(low > high):
-        return None
-    qmin = np.float32(1 if narrow_range else 0)
-    qmax = np.float32((1 << num_bits) - 1)
-    with np.errstate(all="ignore"):
-        scale = (high - low) / (qmax - qmin)
-        zero_from_min = qmin - low / scale
-    zero = np.clip(np.sign(zero_from_min) * np.floor(np.abs(zero_from_min) + 0.5), qmin, qmax)
-    zero = np.where(np.isfinite(zero_from_min), zero, qmin).astype(np.float32)
-    return (qmin - zero) * scale, (qmax - zero) * scale, scale.astype(np.float32)
-
-
-def _fake_quant(node, x, low=None, high=None):
-    if low is None:
-        low, high = node.attrs.get("min", -6.0), node.attrs.get("max", 6.0)
-    attrs = node.attrs
-    nudged = fake_quant_range(low, high, attrs.get("num_bits", 8), attrs.get("narrow_range", False))
-    if nudged is None or np.asarray(x).dtype != np.float32:
-        raise ValueError("not a FakeQuant TF would compute")
-    nmin, nmax, scale = nudged
-    shifted = np.clip(x, nmin, nmax) - nmin
-    return (np.floor(shifted * (np.float32(1) / scale) + np.float32(0.5)) * scale + nmin).astype(
-        np.float32
-    )
-
-
-def _dequantize(node, x, low, high):
-    """Dequantize of a stored quantized constant, modes MIN_COMBINED and SCALED (per tensor,
-    or per `axis`), as dequantize_op.cc computes them in float32."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "iu" or x.dtype.itemsize > 2:
-        raise ValueError("not a quantized constant")
-    info = np.iinfo(x.dtype)
-    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
-    axis = node.attrs.get("axis", -1)
-    if low.ndim == 1 and axis >= 0 and axis < x.ndim:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        low, high = low.reshape(shape), high.reshape(shape)
-    elif low.ndim != 0:
-        raise ValueError("per-axis range without an axis")
-    mode = node.attrs.get("mode", "MIN_COMBINED")
-    values = x.astype(np.float32)
-    if mode == "MIN_COMBINED":
-        scale = (high - low) / np.float32(float(info.max) - float(info.min))
-        if info.min < 0:
-            values = values + np.float32((float(info.max) - float(info.min) + 1) / 2)
-        out = values * scale + low
-    elif mode == "SCALED":
-        qmin = info.min + 1 if node.attrs.get("narrow_range") and info.min < 0 else info.min
-        if info.min < 0:
-            scale = np.maximum(low / np.float32(qmin), high / np.float32(info.max))
-        else:
-            scale = high / np.float32(info.max)
-        out = values * scale
-    else:
-        raise ValueError(f"Dequantize mode {mode!r} is not folded")
-    return out.astype(_dtype_of(node, "dtype"))
-
-
-# What a kernel raises on operands it cannot evaluate: the tensor is then not a constant.
-KERNEL_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.exceptions.AxisError)
-
-# op -> kernel(node, *input values) -> value (or list of values for multi-output ops)
-KERNELS: dict[str, Callable] = {
-    "Reshape": lambda n, x, s: np.reshape(x, [int(d) for d in s]),
-    "Squeeze": lambda n, x: np.squeeze(x, axis=tuple(n.attrs.get("squeeze_dims") or []) or None),
-    "ExpandDims": lambda n, x, a: np.expand_dims(x, int(a)),
-    "Transpose": lambda n, x, p: np.transpose(x, [int(i) for i in p]),
-    "Cast": lambda n, x: x.astype(_dtype_of(n, "DstT")),
-    "Pack": lambda n, *xs: np.stack(xs, axis=n.attrs.get("axis", 0)),
-    "ConcatV2": lambda n, *xs: np.concatenate(xs[:-1], axis=int(xs[-1])),
-    "StridedSlice": _strided_slice,
-    "GatherV2": _gather,
-    "Fill": _fill,
-    "Range": _range,
-    "Prod": _reduce(np.prod),
-    "Sum": _reduce(np.sum),
-    "Mean": _reduce(np.mean),
-    "Max": _reduce(np.max),
-    "Min": _reduce(np.min),
-    "Add": _elementwise(np.add),
-    "AddV2": _elementwise(np.add),
-    "Sub": _elementwise(np.subtract),
-    "Mul": _elementwise(np.multiply),
-    "RealDiv": _elementwise(lambda a, b: np.divide(a, b).astype(np.result_type(a, b))),
-    "FloorDiv": _elementwise(np.floor_divide),
-    "Maximum": _elementwise(np.maximum),
-    "Minimum": _elementwise(np.minimum),
-    "Neg": lambda n, x: np.negative(x),
-    "Sqrt": lambda n, x: np.sqrt(x),
-    "Rsqrt": lambda n, x: (1.0 / np.sqrt(x)).astype(x.dtype),
-    "Reciprocal": lambda n, x: (1.0 / x).astype(x.dtype),
-    "Square": lambda n, x: np.square(x),
-    "Dequantize": _dequantize,
-    "FakeQuantWithMinMaxArgs": _fake_quant,
-    "FakeQuantWithMinMaxVars": _fake_quant,
-    "FakeQuantWithMinMaxVarsPerChannel": _fake_quant,
-    "Abs": lambda n, x: np.abs(x),
-    "Exp": lambda n, x: np.exp(x),
-    "Log": lambda n, x: np.log(x),
-    "Tanh": lambda n, x: np.tanh(x),
-    "Floor": lambda n, x: np.floor(x),
-    "Ceil": lambda n, x: np.ceil(x),
-    "Sign": lambda n, x: np.sign(x),
-    "Sigmoid": lambda n, x: (1 / (1 + np.exp(-x))).astype(x.dtype),
-    "LinSpace": lambda n, start, stop, num: _linspace(start, stop, num),
-    "ZerosLike": lambda n, x: np.zeros_like(x),
-    "OnesLike": lambda n, x: np.ones_like(x),
-}
-
-# Shape-preserving ops whose recipe is a plain reshape/transpose/cast of the input's recipe.
-_UFUNC_OF = {
-    "Add": "add",
-    "AddV2": "add",
-    "Sub": "subtract",
-    "Mul": "multiply",
-    "RealDiv": "divide",
-    "Maximum": "maximum",
-    "Minimum": "minimum",
-    "Neg": "negative",
-    "Sqrt": "sqrt",
-    "Square": "square",
-}
-
-
-def run_kernel(kernel: Callable, node: Node, args: list) -> np.ndarray | None:
-    """The kernel's result, or None when the operands are not something it can evaluate.
-    NaN and infinity are results like any other (TF computes them too), so numpy's warnings
-    about them are silenced rather than printed into the user's terminal."""
-    try:
-        with np.errstate(all="ignore"):
-            return np.asarray(kernel(node, *args))
-    except KERNEL_ERRORS:
-        return None
+# op -> kernel(node, *input values) -> value, for the ops constant folding evaluates, and
+# op -> the numpy function a recipe step applies for an element-wise op of constant operands:
+# both declared with the op in codegen/optable.
+KERNELS = optable.fold_kernels()
+_UFUNC_OF = optable.recipe_ufuncs()
 
 
 # A recipe nests one step per op and the loader spells out every step; a longer chain of

@@ -5,8 +5,9 @@ One sweep in topological order tracks which tensors are held transposed (the gra
 NCHW, the rewritten graph holds NHWC). An op with `data_format="NCHW"` (convolutions, pooling,
 BiasAdd, FusedBatchNorm) is rewritten to NHWC and makes its output transposed; ops that do not
 care about the layout (activations, elementwise arithmetic with scalars or per-channel
-constants, concat along an axis, pads, reductions that keep the rest in order) pass it on with
-their axes and constants permuted. Any other op that reads a transposed tensor gets a Transpose
+constants, concat along an axis, pads, reductions that keep the rest in order; codegen/optable
+marks the element-wise ones and reductions `channels_last`) pass it on with their axes and
+constants permuted. Any other op that reads a transposed tensor gets a Transpose
 back to NCHW first, so the graph's meaning never changes. The model's inputs and outputs keep
 their layout (a Transpose at each, which becomes a `Permute` layer) unless `io_layout="nhwc"`
 asks for NHWC inputs and outputs.
@@ -16,45 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import optable
 from ..graph import Graph, Node, split_ref
 from .fold import Constants
 from .prune import Pruned
 from .shapes import infer_shapes
 
-LAYOUT_OPS = {
-    "Conv2D",
-    "DepthwiseConv2dNative",
-    "MaxPool",
-    "AvgPool",
-    "BiasAdd",
-    "FusedBatchNorm",
-    "FusedBatchNormV2",
-    "FusedBatchNormV3",
-}
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 NCHW_AXIS = (0, 3, 1, 2)  # where NCHW axis i lives in NHWC
-ELEMENTWISE = {
-    "Relu",
-    "Relu6",
-    "Elu",
-    "Selu",
-    "Sigmoid",
-    "Tanh",
-    "Softplus",
-    "Softsign",
-    "LeakyRelu",
-    "Neg",
-    "Abs",
-    "Square",
-    "Sqrt",
-    "Rsqrt",
-    "Exp",
-    "Erf",
-    "Erfc",
-    "Identity",
-}
-BINARY = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference"}
-REDUCTIONS = {"Mean", "Max", "Min", "Sum", "Prod"}
 IO_LAYOUTS = ("keep", "nhwc")
 
 
@@ -71,7 +41,7 @@ def _nchw_op(node: Node) -> bool:
     LayerNormalization reshapes to [1, rows, features, 1] and normalises each "channel" (row)
     in NCHW, which is what it computes, not a layout (patterns/norm.py reads it whole)."""
     return (
-        node.op in LAYOUT_OPS
+        optable.layout_class(node.op) == optable.NCHW
         and node.attrs.get("data_format") == "NCHW"
         and not node.attrs.get("is_training")
     )
@@ -185,19 +155,19 @@ class _Rewrite:
     # propagation ----------------------------------------------------------------------------
     def _propagate(self, node: Node) -> bool:
         """Rewrite `node` to read and write NHWC if it can; False leaves it to read NCHW."""
-        op = node.op
         if _nchw_op(node):
             return self._layout_op(node)
         moved = [t for t in node.inputs if t in self.moved]
         if not moved:
             return False
-        if op in ELEMENTWISE and len(node.inputs) == 1:
+        op, kind = node.op, optable.layout_class(node.op)
+        if kind == optable.UNARY and len(node.inputs) == 1:
             return self._emit(node, moved=True)
-        if op in BINARY and len(node.inputs) == 2:
+        if kind == optable.BINARY and len(node.inputs) == 2:
             return self._binary(node)
         if op == "ConcatV2":
             return self._concat(node)
-        if op in REDUCTIONS:
+        if kind == optable.REDUCTION:
             return self._reduction(node)
         if op in ("Pad", "PadV2", "MirrorPad"):
             return self._pad(node)

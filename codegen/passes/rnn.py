@@ -33,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import optable
 from ..graph import Node, decode_node, split_ref
+from ..optable.elementwise import sigmoid
 from ..recipes import Concat, Operand, Recipe, Reshape, Slice, Ufunc, bind
-from .fold import strided_slice_index
 from .shapes import rule
 
 LSTM_OP = "_Graph2pyLSTM"
@@ -376,11 +377,11 @@ class _Step:
                 stack.extend(missing)
                 continue
             stack.pop()
-            outs = _KERNELS.get(node.op)
-            if outs is None:
+            info = optable.get(node.op) if node.op in STEP_OPS else None
+            if info is None or info.kernel is None:
                 raise _NotRNN(f"step computes {node.op}")
             with np.errstate(all="ignore"):  # overflow is a value like any other here
-                result = outs(node, *[self.values[t] for t in node.inputs])
+                result = info.kernel(node, *[self.values[t] for t in node.inputs])
             results = result if isinstance(result, list) else [result]
             if port >= len(results):
                 raise _NotRNN("bad port")
@@ -393,57 +394,13 @@ class _NotRNN(Exception):
     pass
 
 
-def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
-
-
-def _matmul(node, a, b):
-    if node.attrs.get("transpose_a"):
-        a = a.T
-    if node.attrs.get("transpose_b"):
-        b = b.T
-    return a @ b
-
-
-def _split(node, axis, x):
-    return list(np.split(x, int(node.attrs.get("num_split", 1)), axis=int(axis)))
-
-
-def _split_v(node, x, sizes, axis):
-    bounds = np.cumsum([int(s) for s in sizes])[:-1]
-    return list(np.split(x, bounds, axis=int(axis)))
-
-
-def _strided_slice(node, x, begin, end, strides):
-    return x[strided_slice_index(node, begin, end, strides, x.ndim)]
-
-
-def _unpack(node, x):
-    axis = int(node.attrs.get("axis", 0))
-    return [np.take(x, i, axis=axis) for i in range(x.shape[axis])]
-
-
-_KERNELS = {
-    "Identity": lambda n, x: x,
-    "Snapshot": lambda n, x: x,
-    "Const": lambda n: n.attrs["value"],
-    "MatMul": _matmul,
-    "BiasAdd": lambda n, x, b: x + b,
-    "Add": lambda n, a, b: a + b,
-    "AddV2": lambda n, a, b: a + b,
-    "Sub": lambda n, a, b: a - b,
-    "Mul": lambda n, a, b: a * b,
-    "Sigmoid": lambda n, x: _sigmoid(x),
-    "Tanh": lambda n, x: np.tanh(x),
-    "Split": _split,
-    "SplitV": _split_v,
-    "ConcatV2": lambda n, *xs: np.concatenate(xs[:-1], axis=int(xs[-1])),
-    "StridedSlice": _strided_slice,
-    "Unpack": _unpack,
-    "Squeeze": lambda n, x: np.squeeze(x, axis=tuple(n.attrs.get("squeeze_dims") or []) or None),
-    "Reshape": lambda n, x, shape: np.reshape(x, [int(d) for d in shape]),
-}
+# The ops a recognised cell's step is made of. Their numpy kernels come from the op table; a
+# step computing any other op is no cell this pass lifts. (Any op with a kernel could be
+# evaluated, and the numeric check would still hold; widening this changes which loops lift.)
+STEP_OPS = frozenset(
+    "Identity Snapshot Const MatMul BiasAdd Add AddV2 Sub Mul Sigmoid Tanh Split SplitV "
+    "ConcatV2 StridedSlice Unpack Squeeze Reshape".split()
+)
 
 
 # -- recognising the cell --------------------------------------------------------------------------
@@ -852,18 +809,18 @@ def _keras_step(cell: _Cell, x, states):
         h, c = states
         z = x @ k + h @ r + b
         i, f, g, o = (z[:, j * u : (j + 1) * u] for j in range(4))
-        c2 = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        return [_sigmoid(o) * np.tanh(c2), c2]
+        c2 = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        return [sigmoid(o) * np.tanh(c2), c2]
     (h,) = states
     if cell.reset_after:
         xs, hs = x @ k + b[0], h @ r + b[1]
-        z = _sigmoid(xs[:, :u] + hs[:, :u])
-        rr = _sigmoid(xs[:, u : 2 * u] + hs[:, u : 2 * u])
+        z = sigmoid(xs[:, :u] + hs[:, :u])
+        rr = sigmoid(xs[:, u : 2 * u] + hs[:, u : 2 * u])
         hh = np.tanh(xs[:, 2 * u :] + rr * hs[:, 2 * u :])
     else:
         xs = x @ k + b
-        z = _sigmoid(xs[:, :u] + h @ r[:, :u])
-        rr = _sigmoid(xs[:, u : 2 * u] + h @ r[:, u : 2 * u])
+        z = sigmoid(xs[:, :u] + h @ r[:, :u])
+        rr = sigmoid(xs[:, u : 2 * u] + h @ r[:, u : 2 * u])
         hh = np.tanh(xs[:, 2 * u :] + (rr * h) @ r[:, 2 * u :])
     return [z * h + (1 - z) * hh]
 

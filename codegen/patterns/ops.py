@@ -6,107 +6,27 @@ TensorFlow op's meaning in keras.ops terms; where the two differ for some attrib
 (an exclusive cumsum, a legacy resize) the function declines and the op falls through to the
 TensorFlow-only layer rather than computing something else.
 
-Tables map an op to a keras.ops function when the arguments line up one to one; the functions
-after them handle ops whose arguments need translating.
+Tables map an op to a keras.ops function when the arguments line up one to one (the op table,
+codegen/optable, spells them); the functions after them handle ops whose arguments need
+translating.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import optable
 from ..graph import Node
-from ..passes.fold import fake_quant_range, strided_slice_index
+from ..optable.arrays import strided_slice_index
+from ..optable.quantize import fake_quant_range
 from ..spec import Call, Item, Ref
 from . import INLINE_CONSTANT, Matcher, fallback, tensor_literal
 
-UNARY = {
-    "Abs": "abs",
-    "Acos": "arccos",
-    "Acosh": "arccosh",
-    "Asin": "arcsin",
-    "Asinh": "arcsinh",
-    "Atan": "arctan",
-    "Atanh": "arctanh",
-    "Ceil": "ceil",
-    "Cos": "cos",
-    "Cosh": "cosh",
-    "Elu": "elu",
-    "Erf": "erf",
-    "Erfc": "erfc",
-    "Erfinv": "erfinv",
-    "Exp": "exp",
-    "Expm1": "expm1",
-    "Floor": "floor",
-    "Inv": "reciprocal",
-    "Invert": "bitwise_invert",
-    "IsFinite": "isfinite",
-    "IsInf": "isinf",
-    "IsNan": "isnan",
-    "Log": "log",
-    "Log1p": "log1p",
-    "LogSoftmax": "log_softmax",
-    "LogicalNot": "logical_not",
-    "Neg": "negative",
-    "OnesLike": "ones_like",
-    "Reciprocal": "reciprocal",
-    "Relu": "relu",
-    "Relu6": "relu6",
-    "Rint": "round",
-    "Round": "round",
-    "Rsqrt": "rsqrt",
-    "Selu": "selu",
-    "Sigmoid": "sigmoid",
-    "Sign": "sign",
-    "Sin": "sin",
-    "Sinh": "sinh",
-    "Softmax": "softmax",
-    "Softplus": "softplus",
-    "Softsign": "softsign",
-    "Sqrt": "sqrt",
-    "Square": "square",
-    "StopGradient": "stop_gradient",
-    "Tan": "tan",
-    "Tanh": "tanh",
-    "ZerosLike": "zeros_like",
-}
-
-BINARY = {
-    "Add": "add",
-    "AddV2": "add",
-    "Atan2": "arctan2",
-    "BitwiseAnd": "bitwise_and",
-    "BitwiseOr": "bitwise_or",
-    "BitwiseXor": "bitwise_xor",
-    "DivNoNan": "divide_no_nan",
-    "Equal": "equal",
-    "FloorDiv": "floor_divide",
-    "FloorMod": "mod",
-    "Greater": "greater",
-    "GreaterEqual": "greater_equal",
-    "LeftShift": "left_shift",
-    "Less": "less",
-    "LessEqual": "less_equal",
-    "LogicalAnd": "logical_and",
-    "LogicalOr": "logical_or",
-    "Maximum": "maximum",
-    "Minimum": "minimum",
-    "Mul": "multiply",
-    "NotEqual": "not_equal",
-    "Pow": "power",
-    "RealDiv": "divide",
-    "RightShift": "right_shift",
-    "Sub": "subtract",
-}
-
-REDUCE = {
-    "All": "all",
-    "Any": "any",
-    "Max": "max",
-    "Mean": "mean",
-    "Min": "min",
-    "Prod": "prod",
-    "Sum": "sum",
-}
+# op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
+# op in codegen/optable).
+UNARY = optable.keras_spellings(optable.UNARY)
+BINARY = optable.keras_spellings(optable.BINARY)
+REDUCE = optable.keras_spellings(optable.REDUCTION)
 
 
 def operands(m: Matcher, tensors: list[str], as_tensors: bool = False) -> tuple[list, list[str]]:

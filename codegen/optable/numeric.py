@@ -1,0 +1,95 @@
+"""What the op families share: the contract of a numpy kernel and of a shape rule, the limits
+that keep a hostile constant from exhausting memory, and broadcasting.
+
+A kernel is `kernel(node, *input values) -> value` (a list of values for an op with several
+outputs) computing what TensorFlow computes, in TensorFlow's dtype: a float32 op stays float32,
+a predicate gives bool. It raises one of KERNEL_ERRORS on operands it cannot evaluate.
+
+A shape rule is `rule(node, input shapes, constants) -> shape of output 0 | None`. Shapes are
+tuples with None for unknown dimensions, or None when even the rank is unknown; `constants`
+answers `value(tensor)` and `partial_vector(tensor)` (passes/fold.py's Constants).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+Kernel = Callable[..., object]
+ShapeRule = Callable[..., "tuple | None"]
+
+# What a kernel raises on operands it cannot evaluate: the tensor is then not a constant.
+KERNEL_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.exceptions.AxisError)
+
+# Folding evaluates shape arithmetic and weight preparation, neither of which makes a tensor
+# much larger than its inputs. A kernel asked to (a Fill of a huge shape, a broadcast of two long
+# vectors into a matrix) refuses, so that a hostile constant cannot exhaust memory.
+MAX_GROWN = 1 << 24  # elements
+
+
+def limit(size: int, *inputs) -> None:
+    """ValueError when a result of `size` elements is larger than MAX_GROWN and every input."""
+    if size > max([MAX_GROWN, *(np.size(x) for x in inputs)]):  # max() of one int fails
+        raise ValueError(f"refusing to fold a result of {size} elements")
+
+
+def run_kernel(kernel: Kernel, node, args: list) -> np.ndarray | None:
+    """The kernel's result, or None when the operands are not something it can evaluate.
+    NaN and infinity are results like any other (TF computes them too), so numpy's warnings
+    about them are silenced rather than printed into the user's terminal."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(kernel(node, *args))
+    except KERNEL_ERRORS:
+        return None
+
+
+def dtype_of(node, key: str, default=np.float32) -> np.dtype:
+    """The numpy dtype a node's type attribute names (`default` when it names none numpy has)."""
+    name = node.attrs.get(key)
+    try:
+        return np.dtype(name) if isinstance(name, str) else np.dtype(default)
+    except TypeError:
+        return np.dtype(default)
+
+
+def broadcast(a: tuple | None, b: tuple | None) -> tuple | None:
+    """numpy's broadcast of two shapes, an unknown dimension taking the other's size."""
+    if a is None or b is None:
+        return None
+    out = []
+    for i in range(max(len(a), len(b))):
+        x = a[len(a) - 1 - i] if i < len(a) else 1
+        y = b[len(b) - 1 - i] if i < len(b) else 1
+        if x == 1:
+            out.append(y)
+        elif y == 1 or y == x:
+            out.append(x)
+        elif x is None or y is None:
+            out.append(x if y is None else y)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def same_shape(node, ins, c):
+    """The shape rule of an op whose output has its (first) input's shape."""
+    return ins[0] if ins else None
+
+
+def broadcast_shape(node, ins, c):
+    """The shape rule of a binary op that broadcasts its two operands."""
+    return broadcast(ins[0], ins[1]) if len(ins) == 2 else None
+
+
+def reduced_shape(node, ins, c):
+    """The input's shape less the reduced axes (kept as 1 with keep_dims)."""
+    shape, axes = ins[0], c.value(node.inputs[1])
+    if shape is None or axes is None:
+        return None
+    axes = {int(a) % len(shape) for a in np.atleast_1d(axes)}
+    if node.op in ("ArgMax", "ArgMin"):
+        return tuple(d for i, d in enumerate(shape) if i not in axes)
+    keep = node.attrs.get("keep_dims", False)
+    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)

@@ -146,7 +146,12 @@ def tensorflow_blocked() -> bool:
 @pytest.mark.skipif(tensorflow_blocked(), reason="this is the run without TensorFlow")
 def test_runs_without_tensorflow():
     """The golden cases and the pass tests pass with TensorFlow impossible to import."""
-    result, seconds = run_without_tensorflow("tests/test_cases.py", "tests/test_passes.py")
+    result, seconds = run_without_tensorflow(
+        "tests/test_cases.py",
+        "tests/test_passes.py",
+        "tests/test_optable.py",
+        "tests/test_recipes.py",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "error" not in result.stdout.splitlines()[-1]
     print(f"without TensorFlow: {result.stdout.splitlines()[-1]} ({seconds:.1f} s)")

@@ -15,7 +15,7 @@ from tensorboard.compat.proto import graph_pb2
 
 from . import optable
 from .errors import BadInputError
-from .load import dtype_name, tensor_to_numpy
+from .load import decode_attr
 from .optable import output_count
 
 
@@ -41,49 +41,6 @@ def tensor_ref(text: str) -> str:
 def split_ref(tensor: str) -> tuple[str, int]:
     name, _, port = tensor.rpartition(":")
     return name, int(port)
-
-
-def decode_attr(value) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "s":
-        return value.s.decode("utf-8", errors="replace")
-    if kind in ("i", "f", "b"):
-        return getattr(value, kind)
-    if kind == "type":
-        return dtype_name(value.type)
-    if kind == "shape":
-        return decode_shape(value.shape)
-    if kind == "tensor":
-        return tensor_to_numpy(value.tensor)
-    if kind == "func":
-        return value.func.name
-    if kind == "list":
-        lst = value.list
-        for name in ("i", "f", "b", "s", "type", "shape", "tensor", "func"):
-            items = list(getattr(lst, name))
-            if items:
-                if name == "s":
-                    return [s.decode("utf-8", errors="replace") for s in items]
-                if name == "type":
-                    return [dtype_name(t) for t in items]
-                if name == "shape":
-                    return [decode_shape(s) for s in items]
-                if name == "tensor":
-                    return [tensor_to_numpy(t) for t in items]
-                if name == "func":
-                    return [f.name for f in items]
-                return items
-        return []
-    return None
-
-
-def decode_shape(shape) -> tuple[int | None, ...] | None:
-    """TensorShapeProto -> tuple with None for unknown dims, or None for unknown rank."""
-    if shape.unknown_rank:
-        return None
-    return tuple(d.size if d.size >= 0 else None for d in shape.dim)
 
 
 class Graph:

@@ -1,4 +1,5 @@
-"""Read a GraphDef from disk without importing TensorFlow.
+"""Read a GraphDef from disk without importing TensorFlow, and decode its protobuf values
+(tensors, shapes, attributes) into numpy arrays and plain Python values.
 
 TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
 milliseconds. Everything here works on those schemas and numpy alone.
@@ -10,6 +11,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from google.protobuf import message, text_format
@@ -194,3 +196,46 @@ def _one_line(err: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text or type(err).__name__
+
+
+def decode_attr(value) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "s":
+        return value.s.decode("utf-8", errors="replace")
+    if kind in ("i", "f", "b"):
+        return getattr(value, kind)
+    if kind == "type":
+        return dtype_name(value.type)
+    if kind == "shape":
+        return decode_shape(value.shape)
+    if kind == "tensor":
+        return tensor_to_numpy(value.tensor)
+    if kind == "func":
+        return value.func.name
+    if kind == "list":
+        lst = value.list
+        for name in ("i", "f", "b", "s", "type", "shape", "tensor", "func"):
+            items = list(getattr(lst, name))
+            if items:
+                if name == "s":
+                    return [s.decode("utf-8", errors="replace") for s in items]
+                if name == "type":
+                    return [dtype_name(t) for t in items]
+                if name == "shape":
+                    return [decode_shape(s) for s in items]
+                if name == "tensor":
+                    return [tensor_to_numpy(t) for t in items]
+                if name == "func":
+                    return [f.name for f in items]
+                return items
+        return []
+    return None
+
+
+def decode_shape(shape) -> tuple[int | None, ...] | None:
+    """TensorShapeProto -> tuple with None for unknown dims, or None for unknown rank."""
+    if shape.unknown_rank:
+        return None
+    return tuple(d.size if d.size >= 0 else None for d in shape.dim)

@@ -90,7 +90,7 @@ def extract() -> dict:
 
     from tensorboard.compat.proto import types_pb2
 
-    from .graph import decode_attr
+    from .load import decode_attr
 
     table = {}
     for name in sorted(dir(tf.raw_ops)):

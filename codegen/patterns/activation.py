@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 # op -> Keras activation name usable as `activation=` or `Activation(...)`
 SIMPLE = {

@@ -10,7 +10,7 @@ import string
 from ..graph import Node
 from ..names import keras_name
 from ..spec import Call, Ref
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 LETTERS = string.ascii_lowercase
 

@@ -29,7 +29,7 @@ from ..passes.inline import inline_functions
 from ..passes.prune import IDENTITY_OPS
 from ..passes.shapes import infer_shapes
 from ..spec import Call, Item, Kind, Lambda, Ref
-from . import FALLBACKS, MAX_LITERAL, Matcher, fallback
+from .registry import FALLBACKS, MAX_LITERAL, Matcher, fallback
 from .norm import f32
 from .ops import operands
 

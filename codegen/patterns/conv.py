@@ -5,7 +5,7 @@ when it sits in the same layer scope, its activation."""
 from __future__ import annotations
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 from .activation import fused_activation
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..graph import Node
 from ..recipes import Transpose
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 from .conv import with_bias_and_activation
 
 # Ops a Tensordot region uses to compute the reshapes around its MatMul.

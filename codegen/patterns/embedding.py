@@ -5,7 +5,7 @@ plain GatherV2 form (Keras 2, tf.nn.embedding_lookup) is `rnn.py`'s pattern."""
 from __future__ import annotations
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 
 def _wrapped_lookup(m: Matcher, ids: str) -> list[Node] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 MERGE = {
     "Add": "Add",

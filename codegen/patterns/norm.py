@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 
 @pattern("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")

@@ -20,7 +20,7 @@ from ..graph import Node
 from ..optable.arrays import strided_slice_index
 from ..optable.quantize import fake_quant_range
 from ..spec import Call, Item, Ref
-from . import INLINE_CONSTANT, Matcher, fallback, tensor_literal
+from .registry import INLINE_CONSTANT, Matcher, fallback, tensor_literal
 
 # op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
 # op in codegen/optable).

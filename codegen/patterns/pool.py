@@ -4,7 +4,7 @@ as global pooling."""
 from __future__ import annotations
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 from .conv import pair
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 
 def _reshape_layer(m: Matcher, node: Node, x: str, out_shape):

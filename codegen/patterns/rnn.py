@@ -10,7 +10,7 @@ from ..graph import Node, split_ref
 from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
 from ..recipes import bind
 from ..spec import Weight
-from . import Matcher, pattern, variable_path
+from .registry import Matcher, pattern, variable_path
 
 _RNN_WEIGHTS = ("kernel", "recurrent_kernel", "bias")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..graph import Node
-from . import Matcher, pattern
+from .registry import Matcher, pattern
 
 
 def _affine(m: Matcher, node: Node):

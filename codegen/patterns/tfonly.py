@@ -21,7 +21,7 @@ import numpy as np
 from .. import opdefs
 from ..graph import Node
 from ..spec import Ref, TFOp
-from . import Matcher, fallback, tensor_literal
+from .registry import Matcher, fallback, tensor_literal
 
 # Ops whose meaning is the graph's structure, not a computation (handled by the passes).
 NOT_COMPUTATIONS = {

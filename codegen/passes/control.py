@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import optable
 from ..errors import UnsupportedError
 from ..graph import Graph, Node, output_count, split_ref
+from ..optable.numeric import run_kernel
 from .fold import Constants
 from .frames import Loop, read_frames, replace_loop
 from .inline import drop_unread, inline_functions
@@ -44,20 +46,16 @@ MAX_ROUNDS = 16  # nested conditionals resolve one level per round
 MAX_WORK = 50_000_000  # node visits the analysis of data-dependent frames may take
 CONTROL = "_control_inputs"  # attribute: a node's control inputs, kept for TF1 conditionals
 
-# Predicates folded here beyond what constant folding knows: boolean logic and comparisons.
+# Predicates folded here beyond what constant folding knows (it stops at Identity, which prune
+# bypasses later): boolean logic and comparisons, with the op table's kernels. Cast forwards its
+# input unconverted, as it always has here; the table's Cast converts to DstT, which would
+# change the branch a fractional condition cast to an integer selects.
 _LOGIC = {
-    "LogicalNot": np.logical_not,
-    "LogicalAnd": np.logical_and,
-    "LogicalOr": np.logical_or,
-    "Equal": np.equal,
-    "NotEqual": np.not_equal,
-    "Less": np.less,
-    "LessEqual": np.less_equal,
-    "Greater": np.greater,
-    "GreaterEqual": np.greater_equal,
-    "Cast": lambda x: x,
-    "Identity": lambda x: x,
+    op: optable.get(op).kernel
+    for op in "LogicalNot LogicalAnd LogicalOr Equal NotEqual Less LessEqual Greater GreaterEqual"
+    " Identity".split()
 }
+_LOGIC["Cast"] = lambda node, x: x
 
 
 @rule("Select", "SelectV2")
@@ -127,7 +125,7 @@ def _value(graph: Graph, consts: Constants, tensor: str, depth: int = 0):
         1 if node.op in ("LogicalNot", "Cast", "Identity") else 2
     ):
         return None
-    return np.asarray(_LOGIC[node.op](*args))
+    return run_kernel(_LOGIC[node.op], node, args)
 
 
 def _scalar(value) -> int | None:

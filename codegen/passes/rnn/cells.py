@@ -3,8 +3,8 @@
 A candidate maps the weights the step multiplies by to Keras's layout (gate order, TF's
 forget_bias folded into the bias, TF's fused [x, h] kernels split), as recipe templates and
 values. `checks` runs the step and Keras's cell (`keras_step`) on the same random inputs: a
-candidate is the cell only if every state and the output agree within TOLERANCE. The three
-forms (loops.py, unrolled.py, fused.py) share the candidates and the check.
+candidate is the cell only if every state and the output agree within TOLERANCE. Loops and
+unrolled chains share the candidates and the check; a fused op only the gate reordering.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The step of a loop, evaluated with numpy: how every form checks a candidate cell.
+"""The step of a loop, evaluated with numpy: how a candidate cell is checked.
 
 The kernels are the op table's (codegen/optable); STEP_OPS limits them to what a cell is made
 of. A step that reads or computes anything else raises NotRNN, the pass's one way of saying

@@ -1,6 +1,10 @@
-"""Fused LSTM ops: BlockLSTM and BlockLSTMV2, a whole LSTM in one node, lifted without a step
-check (the op's semantics are known) once its attributes, states and readers fit Keras's
-layer.
+"""Fused LSTM ops, a whole LSTM in one node.
+
+BlockLSTM (TF 1.x's LSTMBlockFusedCell) runs a whole LSTM as one op on a time-major sequence:
+kernel [x, h] x 4 units with gate columns i, c, f, o and a forget_bias attribute; BlockLSTMV2
+has Keras's column order and no forget bias. Without peepholes or clipping, and from zero
+states over the whole sequence, it is Keras's LSTM: the op's semantics are known, so no step
+is evaluated.
 """
 
 from __future__ import annotations
@@ -11,13 +15,6 @@ from .cells import LSTM_OP, Cell, Source, gate_blocks, with_forget_bias
 from .constants import is_zeros, outer_value, small_value
 from .evaluate import EVAL_ERRORS, NotRNN
 from .rewrite import follow, input_sequence, lifted_nodes, node_name, stacked_use
-
-# -- fused LSTM ops --------------------------------------------------------------------------------
-#
-# BlockLSTM (TF 1.x's LSTMBlockFusedCell) runs a whole LSTM as one op on a time-major sequence:
-# kernel [x, h] x 4 units with gate columns i, c, f, o and a forget_bias attribute; BlockLSTMV2
-# has Keras's column order and no forget bias. Without peepholes or clipping, and from zero
-# states over the whole sequence, it is Keras's LSTM.
 
 BLOCK_ORDER = {"BlockLSTM": (0, 2, 1, 3), "BlockLSTMV2": (0, 1, 2, 3)}
 _BLOCK_H, _BLOCK_CS = 6, 1  # the outputs a model reads: every h, every cell state

@@ -2,8 +2,8 @@
 or a MultiRNNCell stack), and the loop's results as the lifted layers' outputs.
 
 Lowered frames are read by passes/frames.py; functional While bodies are read here, from the
-function library under the While node's name (only this pass looks inside them: control flow
-hands a functional While to patterns/control.py whole).
+function library, their nodes named under the While node's name (the loops left are written as
+keras.ops.while_loop by patterns/control.py, which inlines their bodies with inline.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Unrolled chains: `static_rnn`'s cell written once per step, lifted like a loop.
+"""Unrolled chains, lifted like a loop.
 
-The steps are found from an Unpack of the sequence along time; the second step (whose state
-inputs are computed) proposes the candidate cells, and the whole chain is checked step by step
-from the zero state.
+`tf.compat.v1.nn.static_rnn` writes the cell once per step instead of a loop: the steps of an
+unstacked sequence, each concatenated with the previous h and multiplied by the same kernel.
+The second step (whose state inputs are computed) proposes the candidate cells; the chain is
+checked as a whole, all T steps evaluated from the zero state and compared with Keras's layer.
 """
 
 from __future__ import annotations
@@ -16,13 +17,6 @@ from .cells import lstm_candidates, weight_products
 from .constants import is_zeros, outer_value
 from .evaluate import EVAL_ERRORS, NotRNN, Step
 from .rewrite import lifted_nodes, node_name
-
-# -- unrolled loops --------------------------------------------------------------------------------
-#
-# `tf.compat.v1.nn.static_rnn` writes the cell once per step instead of a loop: the steps of an
-# unstacked sequence, each concatenated with the previous h and multiplied by the same kernel.
-# The chain is checked as a whole, all T steps evaluated from the zero state and compared with
-# Keras's layer.
 
 # How far past a step's MatMul its new state may be found.
 _STEP_REACH = 64

@@ -29,7 +29,7 @@ class Loop:
     vars: list[LoopVar]
     invariants: dict[str, str]  # body tensor -> outer tensor (constant loop inputs)
     body: dict[str, Node]
-    members: set[str]  # outer node names the loop consists of (removed when lifted)
+    members: set[str]  # outer node names the loop consists of (removed when replaced)
 
 
 def replace_loop(nodes: list[Node], loop: Loop, new: list[Node], rename: dict) -> list[Node]:
@@ -141,6 +141,8 @@ def _frame_loop(name: str, enters: list[Node], members: set[str], by_name) -> Lo
 
 
 def through_identity(tensor: str, by_name: dict[str, Node]) -> str:
+    """The tensor a chain of Identity/Snapshot nodes forwards; at most 64 deep, since the
+    graph is read before its cycle check."""
     seen = 0
     while seen < 64:
         node = by_name.get(split_ref(tensor)[0])

@@ -16,21 +16,24 @@ is alive.
    alternative: its branches are closures, and a closure over the symbolic tensors of a
    functional model fails when the model runs (verified on Keras 3 with TensorFlow).
 
-Loops are not rewritten here (passes/rnn.py lifts recurrent ones first): a functional `While`
+Loops are not rewritten here (passes/rnn/ lifts recurrent ones first): a functional `While`
 only gets the function library attached (`_library`), which prune drops from the graph, so
 that patterns/control.py can write it as keras.ops.while_loop. TF1 while frames (Enter, Merge,
 Switch, LoopCond, NextIteration, Exit) are cycles, which the graph cannot hold: before the
 cycle check, `functionalize_frames` turns each into such a `While` node whose condition and
-body are node lists (`_frame`).
+body are node lists (`_frame`), reading the frames with passes/frames.py as passes/rnn/ does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import optable
 from ..errors import UnsupportedError
 from ..graph import Graph, Node, output_count, split_ref
+from ..optable.numeric import run_kernel
 from .fold import Constants
+from .frames import Loop, read_frames, replace_loop
 from .inline import drop_unread, inline_functions
 from .prune import TensorSpec, bypass_defaults
 from .shapes import broadcast, rule
@@ -43,20 +46,16 @@ MAX_ROUNDS = 16  # nested conditionals resolve one level per round
 MAX_WORK = 50_000_000  # node visits the analysis of data-dependent frames may take
 CONTROL = "_control_inputs"  # attribute: a node's control inputs, kept for TF1 conditionals
 
-# Predicates folded here beyond what constant folding knows: boolean logic and comparisons.
+# Predicates folded here beyond what constant folding knows (it stops at Identity, which prune
+# bypasses later): boolean logic and comparisons, with the op table's kernels. Cast forwards its
+# input unconverted, as it always has here; the table's Cast converts to DstT, which would
+# change the branch a fractional condition cast to an integer selects.
 _LOGIC = {
-    "LogicalNot": np.logical_not,
-    "LogicalAnd": np.logical_and,
-    "LogicalOr": np.logical_or,
-    "Equal": np.equal,
-    "NotEqual": np.not_equal,
-    "Less": np.less,
-    "LessEqual": np.less_equal,
-    "Greater": np.greater,
-    "GreaterEqual": np.greater_equal,
-    "Cast": lambda x: x,
-    "Identity": lambda x: x,
+    op: optable.get(op).kernel
+    for op in "LogicalNot LogicalAnd LogicalOr Equal NotEqual Less LessEqual Greater GreaterEqual"
+    " Identity".split()
 }
+_LOGIC["Cast"] = lambda node, x: x
 
 
 @rule("Select", "SelectV2")
@@ -126,7 +125,7 @@ def _value(graph: Graph, consts: Constants, tensor: str, depth: int = 0):
         1 if node.op in ("LogicalNot", "Cast", "Identity") else 2
     ):
         return None
-    return np.asarray(_LOGIC[node.op](*args))
+    return run_kernel(_LOGIC[node.op], node, args)
 
 
 def _scalar(value) -> int | None:
@@ -480,23 +479,19 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
         _keep_control_edges(nodes, graph_def)
     if not any(n.op in ("Enter", "RefEnter") for n in nodes):
         return nodes
-    from .rnn import _frames, _remove_loop  # the frame reader passes/rnn.py lifts RNNs with
-
     by_name = {n.name: n for n in nodes}
     progress = True
     while progress and any(n.op in ("Enter", "RefEnter") for n in nodes):
         progress = False  # inner loops first: an outer frame then holds a While node
         renamed: dict[str, str] = {}
-        for loop in _frames(nodes, by_name):
+        for loop in read_frames(nodes, by_name):
             found = _while_of_frame(loop, by_name)
             if found is None:
                 continue
             new, rename = found
             new.inputs = [renamed.get(t, t) for t in new.inputs]  # reading an earlier loop
             renamed.update(rename)
-            for node in nodes:
-                node.inputs = [rename.get(t, t) for t in node.inputs]
-            nodes = _remove_loop(nodes, loop, [new]) + [new]
+            nodes = replace_loop(nodes, loop, [new], rename)
             by_name = {n.name: n for n in nodes}
             progress = True
     left = sorted(
@@ -521,7 +516,7 @@ def _keep_control_edges(nodes: list[Node], graph_def) -> None:
             node.attrs[CONTROL] = control
 
 
-def _while_of_frame(loop, by_name: dict[str, Node]) -> tuple[Node, dict[str, str]] | None:
+def _while_of_frame(loop: Loop, by_name: dict[str, Node]) -> tuple[Node, dict[str, str]] | None:
     conds = [by_name[m] for m in loop.members if by_name[m].op == "LoopCond"]
     if len(conds) != 1 or not conds[0].inputs or not loop.vars:
         return None

@@ -1,0 +1,70 @@
+"""The step of a loop, evaluated with numpy: how a candidate cell is checked.
+
+The kernels are the op table's (codegen/optable); STEP_OPS limits them to what a cell is made
+of. A step that reads or computes anything else raises NotRNN, the pass's one way of saying
+"not a recurrent layer"; EVAL_ERRORS is what evaluating an untrusted graph may raise besides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import optable
+from ...graph import Node, split_ref
+
+
+class Step:
+    """Evaluates body tensors with numpy from given values of the step's inputs."""
+
+    def __init__(self, body: dict[str, Node], known: dict, outer: dict[str, Node]):
+        self.body = body
+        self.outer = outer  # a lowered frame's constants hang off it by control edges only
+        self.values = dict(known)
+
+    def __call__(self, tensor: str) -> np.ndarray:
+        stack = [tensor]
+        while stack:
+            current = stack[-1]
+            if current in self.values:
+                stack.pop()
+                continue
+            name, port = split_ref(current)
+            node = self.body.get(name)
+            if node is None and name in self.outer and self.outer[name].op == "Const":
+                node = self.outer[name]
+            if node is None:
+                raise NotRNN(f"step reads {current!r}")
+            missing = [t for t in node.inputs if t not in self.values]
+            if missing:
+                if len(stack) > 4096:
+                    raise NotRNN("step too deep")
+                stack.extend(missing)
+                continue
+            stack.pop()
+            info = optable.get(node.op) if node.op in STEP_OPS else None
+            if info is None or info.kernel is None:
+                raise NotRNN(f"step computes {node.op}")
+            with np.errstate(all="ignore"):  # overflow is a value like any other here
+                result = info.kernel(node, *[self.values[t] for t in node.inputs])
+            results = result if isinstance(result, list) else [result]
+            if port >= len(results):
+                raise NotRNN("bad port")
+            for i, r in enumerate(results):
+                self.values[f"{name}:{i}"] = np.asarray(r)
+        return self.values[tensor]
+
+
+class NotRNN(Exception):
+    pass
+
+
+# The ops a recognised cell's step is made of. Their numpy kernels come from the op table; a
+# step computing any other op is no cell this pass lifts. (Any op with a kernel could be
+# evaluated, and the numeric check would still hold; widening this changes which loops lift.)
+STEP_OPS = frozenset(
+    "Identity Snapshot Const MatMul BiasAdd Add AddV2 Sub Mul Sigmoid Tanh Split SplitV "
+    "ConcatV2 StridedSlice Unpack Squeeze Reshape".split()
+)
+
+
+EVAL_ERRORS = (KeyError, IndexError, ValueError, TypeError, ArithmeticError)

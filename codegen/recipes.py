@@ -4,12 +4,12 @@ Frozen graphs keep the machinery that prepares weights (a bias reshaped then squ
 statistics reshaped to 1x1x1xC, an RNN kernel's gate blocks reordered). The weight loader does
 not hide that: `load_weights.py` reads the original constants (or checkpoint variables) and
 spells out every step, so a reader can see where each number comes from. A recipe is a small
-tree of the frozen dataclasses below, built by passes/fold.py (folded constants), passes/rnn.py
+tree of the frozen dataclasses below, built by passes/fold.py (folded constants), passes/rnn/
 (lifted recurrent cells) and the patterns; `source` writes it into the loader and `evaluate`
 computes the same value with numpy.
 
 Leaves: `Read` (a graph constant), `Variable` (a checkpoint variable), `Value` (a value written
-out), and, only inside passes/rnn.py's templates, `Operand` (an input of the lifted node,
+out), and, only inside passes/rnn/'s templates, `Operand` (an input of the lifted node,
 replaced by that input's recipe when the pattern builds the layer).
 """
 
@@ -83,7 +83,7 @@ class Value(Step):
 
 @dataclass(frozen=True)
 class Operand(Step):
-    """In passes/rnn.py's templates only: an input of the lifted node, first by tensor name,
+    """In passes/rnn/'s templates only: an input of the lifted node, first by tensor name,
     then by input index; patterns/rnn.py puts that input's recipe in its place."""
 
     ref: str | int

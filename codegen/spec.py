@@ -59,7 +59,7 @@ class TFOp:
     attrs: tuple[str, ...]  # every attribute the class takes, in the op's order
 
 
-# The nodes passes/rnn.py puts in place of a recurrent loop, as the report names them (a loop
+# The nodes passes/rnn/ puts in place of a recurrent loop, as the report names them (a loop
 # counts once; the views that forward its results are no computation).
 LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
 

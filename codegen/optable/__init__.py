@@ -8,13 +8,13 @@ A record (record.OpInfo) holds
   * its family (unary, binary, reduction, NCHW image op) and whether passes/layout.py carries
     an NHWC tensor through it;
   * its shape rule (passes/shapes.py) and numpy kernel (passes/fold.py folds it, the RNN step
-    check of passes/rnn.py evaluates it);
+    check of passes/rnn/ evaluates it);
   * its keras.ops spelling, when the arguments line up one to one (patterns/ops.py).
 
 Records of one family are declared together, one module per family (elementwise, arrays, nn,
 quantize, plumbing), with the helpers of record.py; an element-wise op is one line there.
 Patterns stay in codegen/patterns: the table says what an op is, patterns what to write for it.
-Control flow (If, Case, While, frames) belongs to passes/control.py and passes/rnn.py.
+Control flow (If, Case, While, frames) belongs to passes/control.py and passes/rnn/.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Control flow left after passes/control.py, and what training-time control flow leaves in a
 frozen graph, as keras.ops expressions.
 
-A `While`/`StatelessWhile` (not a recurrent layer: passes/rnn.py lifts those first) becomes
+A `While`/`StatelessWhile` (not a recurrent layer: passes/rnn/ lifts those first) becomes
 `keras.ops.while_loop(lambda ...: cond, lambda ...: body, loop_vars)`, its condition and body
 written out as keras.ops expressions of the loop variables (the keras.ops fallbacks translate
 each op of the function bodies; a loop with an op they do not know is left to be reported). The

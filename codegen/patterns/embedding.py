@@ -1,6 +1,6 @@
 """Keras 3's Embedding as TensorFlow freezes it: ids below zero wrapped by the table size
 (`where(ids < 0, ids + rows, ids)`, NumPy-style `take`), then a GatherV2 of the table. The
-plain GatherV2 form (Keras 2, tf.nn.embedding_lookup) is `rnn.py`'s pattern."""
+plain GatherV2 form (Keras 2, tf.nn.embedding_lookup) is patterns/rnn.py's pattern."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from tensorboard.compat.proto import graph_pb2
 
 from .formats import graph_def_to_decode, name_outputs, open_source, read_variables
 from .graph import Graph, from_graphdef
+from .load import read_graph_file
 from .names import keras_name
 from .options import Options
 from .passes.control import functionalize_frames, resolve_control_flow
@@ -96,6 +97,14 @@ def decode(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph:
     nodes = lift_recurrent(nodes, functions, source)
     nodes = functionalize_frames(nodes, source, graph_def)
     return Graph(nodes, functions, source)
+
+
+def decode_file(path: Path) -> tuple[Graph, str]:
+    """A GraphDef file's graph (calls inlined) and sha256, for describing its nodes when it
+    does not load as a source (formats.open_source refuses a GraphDef that reads variables
+    without their checkpoint)."""
+    graph_def, sha256 = read_graph_file(path)
+    return inline_functions(decode(graph_def, str(path))), sha256
 
 
 def prepare(loaded: Loaded) -> Prepared:

@@ -1,6 +1,6 @@
 """The language server (`server`) and its LSP handlers: document sync, hover, definition, code
-lenses, code actions and the `graph2py.*` commands. Each handler is thin: it finds the document's kind and hands over
-to `model_file`, `graphs`, `render` or `jobs`."""
+lenses, code actions and the `graph2py.*` commands. Each handler is thin: it finds the
+document's kind and hands over to `model_file`, `graphs`, `render` or `jobs`."""
 
 from __future__ import annotations
 

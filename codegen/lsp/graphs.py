@@ -1,10 +1,10 @@
 """What the server knows about a graph file: per-node facts and the converter's spec.
 
 Everything here comes from the converter core (`codegen.pipeline` and `codegen.analyze`), so a
-hover can never disagree with what a conversion does. Results are cached
-per (path, sha256): editing a graph gives a new digest and a fresh analysis, while a hundred
-hovers on an unchanged ResNet50 share one. The analysis is slow for large graphs (it decodes every
-constant), so callers run it in a worker thread, never on the event loop.
+hover can never disagree with what a conversion does. Results are cached per (path, sha256):
+editing a graph gives a new digest and a fresh analysis, while a hundred hovers on an unchanged
+ResNet50 share one. The analysis is slow for large graphs (it decodes every constant), so
+callers run it in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -112,22 +112,26 @@ def analyze_graph(path: Path, generated: bool) -> GraphInfo:
     """Node facts plus the spec. For the source of a generated model the spec is exactly the
     one the converter builds (strict); for a graph being edited it is the lenient one that
     `graph2py inspect` uses, so unclaimed ops are listed, not raised. A graph that does not
-    decode raises; one the passes or patterns reject still has its nodes described."""
+    decode raises; one that does not convert still has its nodes described."""
     from ..analyze import analyze
-    from ..errors import Graph2PyError
-    from ..pipeline import load, prepare, selected_facts
+    from ..errors import Graph2PyError, UsageError
+    from ..pipeline import decode_file, load, prepare, selected_facts
 
-    loaded = load(path)
-    graph = loaded.graph
-    info = GraphInfo(path, loaded.sha256, {})
     shapes: dict = {}
     try:
-        prepared = prepare(loaded)
-        pruned = prepared.selected
-        shapes = selected_facts(prepared)[1]
-        info.spec = analyze(prepared, strict=generated)
-    except Graph2PyError as err:
-        info.problems = list(err.problems)
+        loaded = load(path)
+    except UsageError as err:  # a GraphDef that reads variables converts only with its checkpoint
+        graph, sha256 = decode_file(path)
+        info = GraphInfo(path, sha256, {}, problems=list(err.problems))
+    else:
+        graph = loaded.graph
+        info = GraphInfo(path, loaded.sha256, {})
+        try:
+            prepared = prepare(loaded)
+            shapes = selected_facts(prepared)[1]
+            info.spec = analyze(prepared, strict=generated)
+        except Graph2PyError as err:
+            info.problems = list(err.problems)
     for node in graph:
         shape = shapes.get(node.output(0))
         attrs = tuple(
@@ -148,7 +152,7 @@ def analyze_graph(path: Path, generated: bool) -> GraphInfo:
         unsupported_ops = set(info.spec.unsupported)
         info.unsupported = [
             n.name
-            for n in (pruned.graph if info.spec.unsupported else ())
+            for n in (prepared.selected.graph if info.spec.unsupported else ())
             if n.op in unsupported_ops and n.name not in info.layer_of
         ]
     return info

@@ -75,7 +75,7 @@ class Options:
                 if self.checkpoint
                 else []
             ),
-            *(["--io-layout nhwc"] if self.io_layout != "keep" else []),
+            *([f"--io-layout {self.io_layout}"] if self.io_layout != "keep" else []),
         ]
 
     @classmethod

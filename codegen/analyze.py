@@ -1,4 +1,5 @@
-"""Graph -> model spec: prune, infer shapes, then let the registered patterns claim nodes.
+"""Prepared graph -> model spec: the registered patterns claim nodes (pipeline.py runs the
+passes before).
 
 Nodes are visited in topological order; the first pattern registered for a node's op that
 matches claims the node and whatever follows it in the same layer. Constants are never visited
@@ -8,7 +9,6 @@ matches claims the node and whatever follows it in the same layer. Constants are
 from __future__ import annotations
 
 import re
-from shlex import quote
 from collections import Counter
 from pathlib import Path
 
@@ -16,12 +16,9 @@ from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, split_ref
 from .names import Allocator, ScopeNamer, identifier, keras_name
-from .passes.fold import Constants
-from .passes.control import resolve_control_flow
-from .passes.inline import inline_functions
-from .passes.layout import channels_last
-from .passes.prune import TensorSpec, output_dtype, prune
-from .passes.shapes import infer_shapes
+from .options import Options
+from .passes.prune import output_dtype
+from .pipeline import Prepared, load, prepare
 from .patterns import (
     FALLBACKS,
     MAX_LITERAL,
@@ -35,66 +32,17 @@ from .recipes import Recipe, Value
 from .spec import Call, Input, Item, Kind, Lambda, Layer, ModelSpec, Weight
 
 
-def analyze_file(
-    path: str | Path,
-    inputs: list[TensorSpec] | None = None,
-    outputs: list[TensorSpec] | None = None,
-    signature: str | None = None,
-    tag: str | None = None,
-    checkpoint: str | Path | None = None,
-    io_layout: str = "keep",
-) -> ModelSpec:
-    """The spec of a graph file, SavedModel, meta graph or GraphDef + checkpoint (formats.py).
-    A signature's inputs and outputs (sorted by key) are the default --inputs/--outputs."""
-    from .formats import load_graph, open_source
-
-    path = Path(path)
-    given = {"--inputs": inputs, "--outputs": outputs}  # for the header, before defaults
-    source = open_source(path, signature, tag, checkpoint)
-    graph = load_graph(source, [o.tensor for o in outputs] if outputs else None)
-    source.graph_def = None  # the decoded graph holds what it needs
-    if inputs is None and source.inputs:
-        inputs = [TensorSpec(t) for _, t in source.inputs]
-    if outputs is None and source.outputs:
-        outputs = [TensorSpec(t) for _, t in source.outputs]
-    spec = analyze(graph, inputs, outputs, name=_model_name(Path(source.name)), io_layout=io_layout)
-    # the options to write into the header's regenerate command (shell-quoted: tensor names
-    # are the graph's, and the language server's Regenerate reads them back)
-    spec.options = [
-        *(f"{flag} {quote(','.join(map(str, specs)))}" for flag, specs in given.items() if specs),
-        *(
-            f"{flag} {quote(value)}"
-            for flag, value in (("--signature", signature), ("--tag", tag))
-            if value
-        ),
-        *([f"--checkpoint {quote(Path(checkpoint).name)}"] if checkpoint else []),
-        *(["--io-layout nhwc"] if io_layout != "keep" else []),
-    ]
-    spec.source = path.name
-    spec.sha256 = source.sha256
-    spec.source_kind = source.kind
-    spec.weights_source = Path(source.checkpoint).name if source.kind == "checkpoint" else path.name
-    return spec
+def analyze_file(path: str | Path, options: Options = Options()) -> ModelSpec:
+    """The spec of a graph file, SavedModel, meta graph or GraphDef + checkpoint (formats.py)."""
+    return analyze(prepare(load(path, options)))
 
 
-def analyze(
-    graph: Graph,
-    inputs: list[TensorSpec] | None = None,
-    outputs: list[TensorSpec] | None = None,
-    name: str = "model",
-    strict: bool = True,
-    io_layout: str = "keep",
-) -> ModelSpec:
+def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
     """The model spec. With strict=False ops no pattern claims are counted in
-    `spec.unsupported` instead of raised (for `graph2py inspect`). io_layout="nhwc" gives an
-    NCHW graph NHWC inputs and outputs (see passes/layout.py)."""
+    `spec.unsupported` instead of raised (for `graph2py inspect`)."""
     load_all()
-    graph = inline_functions(graph)
-    graph = resolve_control_flow(graph, inputs, outputs)
-    pruned = channels_last(prune(graph, inputs, outputs), io_layout)
+    pruned, consts, shapes = prepared.pruned, prepared.constants, prepared.shapes
     graph = pruned.graph
-    consts = Constants(graph)
-    shapes = infer_shapes(graph, consts, pruned.input_shapes)
     namer = ScopeNamer([n.name for n in graph if n.op not in ("Const", "Placeholder")])
     matcher = Matcher(graph, consts, shapes, namer, set(pruned.outputs))
 
@@ -151,11 +99,12 @@ def analyze(
         raise UnsupportedError(*problems)
 
     _unique_names(layers, model_inputs)
+    loaded = prepared.loaded
     return ModelSpec(
-        name=keras_name(namer.model_name() or name),
+        name=keras_name(namer.model_name() or loaded.name),
         scope=namer.model_scope or "",
-        source="",
-        sha256="",
+        source=loaded.source,
+        sha256=loaded.sha256,
         inputs=model_inputs,
         # with unclaimed ops some inputs are never produced; keep the order patterns found
         layers=_dependency_order(layers, input_set) if not unclaimed else layers,
@@ -163,6 +112,10 @@ def analyze(
         graph_outputs=list(pruned.source_outputs),
         version=__version__,
         unsupported=dict(sorted(unclaimed.items())),
+        source_kind=loaded.kind,
+        weights_source=loaded.weights_source,
+        # the header's regenerate command (the language server's Regenerate reads it back)
+        options=loaded.options.arguments(),
     )
 
 
@@ -316,7 +269,3 @@ def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
             missing = sorted({t for l in remaining for t in l.inputs if t not in produced})
             raise UnsupportedError(f"cannot order layers: tensors {missing[:5]} are never produced")
     return ordered
-
-
-def _model_name(path: Path) -> str:
-    return keras_name(path.stem) or "model"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .options import Options
 from .spec import Kind, ModelSpec
 
 
@@ -81,12 +82,11 @@ def check(
     arrays: list[np.ndarray],
     tolerance: float = 1e-4,
     per_layer: bool = False,
-    signature: str | None = None,
-    tag: str | None = None,
-    checkpoint: str | None = None,
+    options: Options = Options(),
 ) -> CheckResult:
-    """For a SavedModel the reference is its signature, run by TensorFlow; for a TF1 meta graph
-    or GraphDef + checkpoint, the graph in a session with the checkpoint's variables."""
+    """`spec` is the model's, converted from `source` with `options`. For a SavedModel the
+    reference is its signature, run by TensorFlow; for a TF1 meta graph or GraphDef +
+    checkpoint, the graph in a session with the checkpoint's variables."""
     import keras
 
     from .verify import import_generated, run_source
@@ -94,12 +94,12 @@ def check(
     model_mod, loader = import_generated(directory)
     kind = spec.source_kind
     model = loader.load_weights(
-        model_mod.build_model(), str(checkpoint if kind == "checkpoint" else source)
+        model_mod.build_model(), str(options.checkpoint if kind == "checkpoint" else source)
     )
-    options = {"signature": signature, "tag": tag, "checkpoint": checkpoint}
+    formats = {"signature": options.signature, "tag": options.tag, "checkpoint": options.checkpoint}
 
     def run_graph(_source, feeds, tensors):
-        return run_source(_source, list(feeds.values()), list(feeds), tensors, **options)
+        return run_source(_source, list(feeds.values()), list(feeds), tensors, **formats)
 
     feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
     reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError
+from .options import Options, add_arguments
 
 DESCRIPTION = (
     "Convert a TensorFlow graph (frozen GraphDef .pb/.pbtxt, SavedModel directory, TF1 .meta with "
@@ -42,33 +43,13 @@ exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
 COMMANDS = ("inspect", "check", "lsp")
 
 
-def _common(p: argparse.ArgumentParser, tensors: bool = True) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
+    """What every command that builds a model takes: the source and the shaping options."""
     p.add_argument(
         "source",
         help="frozen GraphDef (.pb/.pbtxt), SavedModel directory, or TF1 .meta (or its prefix)",
     )
-    p.add_argument(
-        "--signature", metavar="KEY", help="SavedModel signature (default: serving_default)"
-    )
-    p.add_argument(
-        "--tag",
-        metavar="TAGS",
-        help="SavedModel meta graph tag set, comma-separated (default: serve)",
-    )
-    p.add_argument(
-        "--checkpoint",
-        metavar="PREFIX",
-        help="read the GraphDef's variables from this checkpoint (PREFIX.index, PREFIX.data-*)",
-    )
-    if tensors:
-        p.add_argument(
-            "--inputs",
-            metavar="TENSORS",
-            help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'",
-        )
-        p.add_argument(
-            "--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'"
-        )
+    add_arguments(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -78,7 +59,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
             prog="graph2py inspect",
             description="Inputs, candidate outputs, op counts and what each op converts to.",
         )
-        _common(p, tensors=False)
+        _common(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
     if command == "check":
@@ -118,33 +99,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         help="print the conversion report (source nodes per path: keras.layers, keras.ops, "
         "TensorFlow-only) on stderr",
     )
-    p.add_argument(
-        "--io-layout",
-        choices=("keep", "nhwc"),
-        default="keep",
-        help="an NCHW graph's 4-D inputs and outputs: keep NCHW (default) or take and give NHWC",
-    )
     p.add_argument("--version", action="version", version=f"graph2py {__version__}")
     return p
-
-
-def split_tensors(text: str | None):
-    """Comma-separated specs; commas inside a [shape] do not split."""
-    if not text:
-        return None
-    from .passes.prune import TensorSpec
-
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [TensorSpec.parse(p) for p in parts if p.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,14 +132,7 @@ def _convert(args) -> int:
     from .convert import convert
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-    spec, files = convert(
-        args.source,
-        split_tensors(args.inputs),
-        split_tensors(args.outputs),
-        wanted,
-        io_layout=args.io_layout,
-        **_format_options(args),
-    )
+    spec, files = convert(args.source, Options.from_args(args), wanted)
     if args.output_dir:
         write_atomically(Path(args.output_dir), files)
     else:
@@ -210,7 +159,7 @@ def report_json(spec) -> dict:
 def _inspect(args) -> int:
     from .summary import render_table, summarize
 
-    summary = summarize(args.source, **_format_options(args))
+    summary = summarize(args.source, Options.from_args(args))
     sys.stdout.write(summary.to_json() + "\n" if args.json else render_table(summary))
     return EXIT_OK
 
@@ -222,28 +171,23 @@ def _check(args) -> int:
     from .analyze import analyze_file
     from .convert import convert
 
-    inputs, outputs = split_tensors(args.inputs), split_tensors(args.outputs)
     directory = Path(args.output_dir) if args.output_dir else check.staging_dir()
     try:
-        options = _format_options(args)
+        options = Options.from_args(args)
         if (directory / "model.py").exists() and (directory / "load_weights.py").exists():
-            spec = analyze_file(args.source, inputs, outputs, **options)
+            spec = analyze_file(args.source, options)
         else:
-            spec, files = convert(args.source, inputs, outputs, **options)
+            spec, files = convert(args.source, options)
             write_atomically(directory, files)
         arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
         result = check.check(
-            args.source, spec, directory, arrays, args.tolerance, args.per_layer, **options
+            args.source, spec, directory, arrays, args.tolerance, args.per_layer, options
         )
     finally:
         if not args.output_dir:
             shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.write(check.render(result, args.tolerance))
     return EXIT_OK if result.ok else EXIT_MISMATCH
-
-
-def _format_options(args) -> dict:
-    return {"signature": args.signature, "tag": args.tag, "checkpoint": args.checkpoint}
 
 
 def _lsp(args) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .analyze import analyze_file
 from .checkpoint import reader_source
 from .emit import render
-from .passes.prune import TensorSpec
+from .options import Options
 from .postprocess import format_source, tidy
 from .spec import ModelSpec
 
@@ -16,19 +16,12 @@ FILES = ("model.py", "load_weights.py")
 
 
 def convert(
-    path: str | Path,
-    inputs: list[TensorSpec] | None = None,
-    outputs: list[TensorSpec] | None = None,
-    files: tuple[str, ...] = FILES,
-    signature: str | None = None,
-    tag: str | None = None,
-    checkpoint: str | Path | None = None,
-    io_layout: str = "keep",
+    path: str | Path, options: Options = Options(), files: tuple[str, ...] = FILES
 ) -> tuple[ModelSpec, dict[str, str]]:
     """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
     formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader.
-    `path` is any input format (see formats.py); signature, tag and checkpoint as there."""
-    spec = analyze_file(path, inputs, outputs, signature, tag, checkpoint, io_layout=io_layout)
+    `path` is any input format (see formats.py)."""
+    spec = analyze_file(path, options)
     rendered = render(spec, files)
     post = {
         "model.py": lambda src: tidy(src, sequential=spec.is_chain()),

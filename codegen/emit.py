@@ -391,9 +391,9 @@ def model_context(spec: ModelSpec) -> dict:
 
 
 def weights_context(spec: ModelSpec) -> dict:
-    """A model converted from a checkpoint or SavedModel (`spec.source_kind`, set by
-    analyze_file) gets a loader that reads the checkpoint: its recipes hold `variable` steps and
-    no `read` of graph nodes."""
+    """A model converted from a checkpoint or SavedModel (`spec.source_kind`, from the
+    source format) gets a loader that reads the checkpoint: its recipes hold `Variable` steps and
+    no `Read` of graph nodes."""
     from .checkpoint import reader_source
     from .errors import UnsupportedError
 

@@ -1,11 +1,11 @@
 """Every input format, read without TensorFlow: frozen GraphDefs, SavedModels (TF1 and TF2), TF1
 meta graphs with their checkpoint, and a GraphDef plus a checkpoint prefix.
 
-`open_source` finds the graph (a GraphDef) and where its variables live; `load_graph` decodes it
-into the analyzer's `Graph`, with function calls inlined and every variable read replaced by a
+`open_source` finds the graph (a GraphDef) and where its variables live. Once pipeline.load has
+decoded it and inlined its function calls, `read_variables` replaces every variable read by a
 `Const` node whose value is the checkpoint's (a view into the memory-mapped data file) and whose
 `_checkpoint_key` attribute names it. Downstream, such a graph looks frozen; the fold pass turns
-those constants into `("variable", key)` recipes, so the generated loader reads the checkpoint.
+those constants into `Variable(key)` recipes, so the generated loader reads the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from tensorboard.compat.proto import graph_pb2, meta_graph_pb2, trackable_object
 
 from .checkpoint import CheckpointError, CheckpointReader, checkpoint_prefix
 from .errors import BadInputError, UsageError
-from .graph import Graph, Node, from_graphdef, split_ref, tensor_ref
-from .load import _one_line, read_graph_file
+from .graph import Graph, Node, split_ref, tensor_ref
+from .load import one_line, read_graph_file
 from .passes.fold import CHECKPOINT_KEY_ATTR, EMBED_ATTR
-from .passes.inline import inline_functions
 
 DEFAULT_SIGNATURE = "serving_default"
 # The converter checks the crc32c of the variables it reads up to this size; the generated
@@ -138,7 +137,7 @@ def _savedmodel(path: Path, signature: str | None, tag: str | None) -> Source:
         else:
             saved.ParseFromString(data)
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError, RuntimeError) as err:
-        raise BadInputError(f"{file}: not a SavedModel: {_one_line(err)}") from None
+        raise BadInputError(f"{file}: not a SavedModel: {one_line(err)}") from None
     if not saved.meta_graphs:
         raise BadInputError(f"{file}: the SavedModel has no meta graphs")
     meta = _pick_meta_graph(file, list(saved.meta_graphs), tag)
@@ -156,7 +155,7 @@ def _metagraph(meta_path: Path, given: Path, signature: str | None, tag: str | N
     try:
         meta.ParseFromString(data)
     except (message.DecodeError, RuntimeError) as err:
-        raise BadInputError(f"{meta_path}: not a binary MetaGraphDef: {_one_line(err)}") from None
+        raise BadInputError(f"{meta_path}: not a binary MetaGraphDef: {one_line(err)}") from None
     if not meta.graph_def.node:
         raise BadInputError(f"{meta_path}: the meta graph has no nodes")
     source = Source(given, "metagraph", meta.graph_def, hashlib.sha256(data).hexdigest())
@@ -339,9 +338,7 @@ def _object_keys(source: Source, object_graph) -> dict[int, str]:
     try:
         trackable.ParseFromString(raw)
     except message.DecodeError as err:
-        raise BadInputError(
-            f"{source.checkpoint}: corrupt object graph: {_one_line(err)}"
-        ) from None
+        raise BadInputError(f"{source.checkpoint}: corrupt object graph: {one_line(err)}") from None
     saved_paths = _paths(
         [[(c.node_id, c.local_name) for c in n.children] for n in object_graph.nodes]
     )
@@ -380,17 +377,23 @@ def open_checkpoint(prefix: str | None, path: Path) -> CheckpointReader:
         raise BadInputError(str(err)) from None
 
 
-def load_graph(source: Source, outputs: list[str] | None = None) -> Graph:
-    """The decoded graph: functions inlined, signature inputs named after their arguments,
-    signature outputs reachable by name, variable reads replaced by checkpoint constants (only
-    those the outputs depend on, when `outputs` or the signature name them)."""
-    graph_def = source.graph_def
-    if source.inputs:
-        graph_def = _rename_inputs(graph_def, source)
-    graph = from_graphdef(graph_def, source=str(source.path))
-    if source.outputs:
-        graph = _name_outputs(graph, source)
-    graph = inline_functions(graph)
+# A source becomes the analyzer's graph in three steps around decoding and inlining, which
+# pipeline.load runs: the GraphDef to decode (`graph_def_to_decode`), then on the decoded
+# graph `name_outputs` (before inlining: it finds the call nodes) and, once calls are inlined,
+# `read_variables`.
+
+
+def graph_def_to_decode(source: Source) -> graph_pb2.GraphDef:
+    """The source's GraphDef with each signature input's placeholder named after its argument
+    (the signature's tensors in `source` follow)."""
+    if not source.inputs:
+        return source.graph_def
+    return _rename_inputs(source.graph_def, source)
+
+
+def read_variables(graph: Graph, source: Source, outputs: list[str] | None = None) -> Graph:
+    """The inlined graph with variable reads replaced by checkpoint constants (only those the
+    outputs depend on, when `outputs` or the signature name them); a frozen GraphDef as is."""
     if source.kind == "graphdef":
         return graph
     graph = _without_call_scopes(graph)
@@ -487,9 +490,11 @@ def _renamed(tensor: str, renames: dict[str, str]) -> str:
     return f"{renames.get(name, name)}:{port}"
 
 
-def _name_outputs(graph: Graph, source: Source) -> Graph:
+def name_outputs(graph: Graph, source: Source) -> Graph:
     """An Identity per signature output that a function call produces: after inlining the call
     node is gone, and the output must still be nameable."""
+    if not source.outputs:
+        return graph
     nodes = list(graph)
     taken = set(graph.nodes)
     outputs = []

@@ -92,8 +92,12 @@ class Graph:
         return _port_problem(node, port)
 
 
-def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph:
-    """Decode every node; report all malformed nodes at once rather than the first."""
+def from_graphdef(
+    graph_def: graph_pb2.GraphDef, source: str = "graph"
+) -> tuple[list[Node], dict[str, Any]]:
+    """Every node decoded, and the function library by name; all malformed nodes are reported
+    at once rather than the first. Not yet a `Graph`: a lowered TF1 loop is a cycle, which
+    the passes turn into one node first (see pipeline.decode)."""
     problems: list[str] = []
     nodes: list[Node] = []
     for proto in graph_def.node:
@@ -111,14 +115,7 @@ def from_graphdef(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph
     problems += structure_problems(nodes, source)
     if problems:
         raise BadInputError(*_at_most(problems))
-    functions = {f.signature.name: f for f in graph_def.library.function}
-    from .passes.rnn import lift_recurrent  # before the cycle check: lowered loops are cycles
-
-    nodes = lift_recurrent(nodes, functions, source)
-    from .passes.control import functionalize_frames  # the other loops, after the RNNs
-
-    nodes = functionalize_frames(nodes, source, graph_def)
-    return Graph(nodes, functions, source)
+    return nodes, {f.signature.name: f for f in graph_def.library.function}
 
 
 def decode_node(proto, source: str, inputs: list[str] | None = None) -> tuple[Node, list[str]]:

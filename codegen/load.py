@@ -165,13 +165,13 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
         try:
             text_format.Parse(data.decode("utf-8"), graph)
         except (text_format.ParseError, UnicodeDecodeError) as err:
-            raise BadInputError(f"{path}: not a text GraphDef: {_one_line(err)}") from None
+            raise BadInputError(f"{path}: not a text GraphDef: {one_line(err)}") from None
     else:
         try:
             graph.ParseFromString(data)
         except (message.DecodeError, RuntimeError, ValueError) as err:
             raise BadInputError(
-                f"{path}: not a binary GraphDef (truncated or another format): {_one_line(err)}"
+                f"{path}: not a binary GraphDef (truncated or another format): {one_line(err)}"
             ) from None
     if not graph.node:
         raise BadInputError(f"{path}: the GraphDef has no nodes")
@@ -189,7 +189,7 @@ def _looks_like_text(data: bytes) -> bool:
     return True
 
 
-def _one_line(err: BaseException, limit: int = 300) -> str:
+def one_line(err: BaseException, limit: int = 300) -> str:
     """The parser's message on one line, cut short: protobuf quotes the offending input, and
     one line of a text graph can hold megabytes of tensor content."""
     text = " ".join(str(err).split())

@@ -1,8 +1,8 @@
 """`graph2py inspect`: what is in a graph, answered without converting it.
 
 The question users ask first about a frozen graph is "what are its inputs and outputs?"; the
-second is "will it convert?". This module answers both from the same passes the converter uses,
-so the answer cannot disagree with what a conversion would do.
+second is "will it convert?". This module answers both from the converter's own pipeline and
+patterns, so the answer cannot disagree with what a conversion would do.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .analyze import analyze
-from .spec import LIFTED
 from .errors import Graph2PyError
 from .graph import Graph
-from .passes.fold import Constants
-from .passes.control import resolve_control_flow
-from .passes.prune import IDENTITY_OPS, TensorSpec, prune
-from .passes.shapes import infer_shapes
+from .options import Options
+from .passes.prune import IDENTITY_OPS
+from .pipeline import load, prepare, selected_facts
+from .spec import LIFTED
 
 
 @dataclass
@@ -51,28 +50,17 @@ class Summary:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
 
 
-def summarize(
-    path: str | Path,
-    signature: str | None = None,
-    tag: str | None = None,
-    checkpoint: str | Path | None = None,
-) -> Summary:
-    """Any input format (see formats.py); a signature's inputs and outputs are the ones shown."""
-    from .formats import load_graph, open_source
-
-    path = Path(path)
-    source = open_source(path, signature, tag, checkpoint)
-    sha256 = source.sha256
-    # as the converter sees it: calls inlined, static conditions resolved (passes/control.py)
-    graph = resolve_control_flow(load_graph(source))
-    tensors = [TensorSpec(t) for _, t in source.inputs] or None
-    outputs = [TensorSpec(t) for _, t in source.outputs] or None
-    pruned = prune(graph, tensors, outputs)
-    consts = Constants(pruned.graph)
-    shapes = infer_shapes(pruned.graph, consts, pruned.input_shapes)
+def summarize(path: str | Path, options: Options = Options()) -> Summary:
+    """Any input format (see formats.py). The inputs and outputs shown are the model's: the
+    options', else a signature's, else the graph's placeholders and sinks."""
+    prepared = prepare(load(path, options))
+    # nodes as the converter sees them: calls inlined, static conditions resolved
+    # (passes/control.py); the selected ones in the graph's own layout
+    graph, pruned = prepared.graph, prepared.selected
+    consts, shapes = selected_facts(prepared)
     summary = Summary(
-        source=path.name,
-        sha256=sha256,
+        source=prepared.loaded.source,
+        sha256=prepared.loaded.sha256,
         nodes=len(graph),
         op_counts=dict(sorted(Counter(n.op for n in graph).items())),
         inputs=[_info(pruned.graph, shapes, t) for t in pruned.inputs],
@@ -87,7 +75,7 @@ def summarize(
         ),
     )
     try:
-        spec = analyze(graph, tensors, outputs, name=path.stem, strict=False)
+        spec = analyze(prepared, strict=False)
     except Graph2PyError as err:
         summary.convertible = False
         summary.problems = err.problems

@@ -814,6 +814,7 @@ def convert_mutant(mutant: Mutant, workdir: Path, files=("model.py", "load_weigh
     """Write the mutant to `workdir` and convert it in-process. Returns the rendered files;
     raises whatever graph2py raises."""
     from codegen.convert import convert
+    from codegen.options import Options
     from codegen.passes.prune import TensorSpec
 
     path = workdir / f"mutant{mutant.suffix}"
@@ -822,7 +823,7 @@ def convert_mutant(mutant: Mutant, workdir: Path, files=("model.py", "load_weigh
         [TensorSpec.parse(text) for text in specs] if specs else None
         for specs in (mutant.inputs, mutant.outputs)
     )
-    _, rendered = convert(path, inputs, outputs, files=files)
+    _, rendered = convert(path, Options(inputs=inputs, outputs=outputs), files=files)
     for name, source in rendered.items():
         compile(source, name, "exec")  # generated code that does not compile is a crash too
     return rendered

@@ -291,9 +291,9 @@ def parse(text: str) -> graph_pb2.GraphDef:
 def graph_of(text: str | graph_pb2.GraphDef, source: str = "graph"):
     """The converter's Graph of a text GraphDef (or a GraphDef), decoded as the converter
     decodes a file."""
-    from codegen.graph import from_graphdef
+    from codegen.pipeline import decode
 
-    return from_graphdef(parse(text) if isinstance(text, str) else text, source)
+    return decode(parse(text) if isinstance(text, str) else text, source)
 
 
 def nodes_of(text: str, source: str = "graph") -> tuple[list, dict]:

@@ -56,13 +56,13 @@ def options(path: Path) -> list[str]:
 
 def convert_case(name: str) -> dict[str, str]:
     """{file name: source} as `graph2py CASE.pbtxt OPTIONS -o DIR` would write them."""
-    from codegen.cli import parser, split_tensors
+    from codegen.cli import parser
     from codegen.convert import convert
+    from codegen.options import Options
 
     path = CASES / f"{name}.pbtxt"
     args = parser().parse_args([str(path), *options(path)])
-    inputs, outputs = split_tensors(args.inputs), split_tensors(args.outputs)
-    _, files = convert(path, inputs, outputs, io_layout=args.io_layout)
+    _, files = convert(path, Options.from_args(args))
     return files
 
 

@@ -21,6 +21,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from codegen.cli import main, write_atomically
 from codegen.convert import convert
+from codegen.options import Options
 from codegen.passes.prune import TensorSpec
 from codegen.verify import import_generated, max_error, run_graph
 
@@ -115,7 +116,7 @@ def freeze(fn, path: Path, lower: bool = True, shape=SHAPE) -> None:
 
 
 def converted(path: Path, out: Path, inputs=None):
-    spec, files = convert(path, inputs)
+    spec, files = convert(path, Options(inputs=inputs))
     write_atomically(out, files)
     model_mod, loader = import_generated(out)
     model = loader.load_weights(model_mod.build_model(), str(path))

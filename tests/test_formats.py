@@ -26,6 +26,7 @@ from codegen.checkpoint import (
 )
 from codegen.cli import write_atomically
 from codegen.convert import convert
+from codegen.options import Options
 from codegen.recipes import Variable
 from codegen.verify import import_generated, max_error, seeded_inputs
 
@@ -84,7 +85,7 @@ def converted(tmp_path_factory):
     def get(name):
         if name not in done:
             path, options, _, _ = CASES[name]
-            spec, files = convert(path, **options)
+            spec, files = convert(path, Options(**options))
             write_atomically(root / name, files)
             done[name] = (spec, files, root / name)
         return done[name]
@@ -419,7 +420,7 @@ def test_only_the_variables_the_outputs_need_are_read(monkeypatch):
         return original(self, key)
 
     monkeypatch.setattr(CheckpointReader, "tensor", spy)
-    spec = analyze_file(CKPT / "model.ckpt.meta", outputs=[TensorSpec.parse("Relu:0")])
+    spec = analyze_file(CKPT / "model.ckpt.meta", Options(outputs=[TensorSpec.parse("Relu:0")]))
     assert [layer.cls for layer in spec.layers] == ["Conv2D", "BatchNormalization", "ReLU"]
     assert sorted(read) == sorted(
         f"net/{k}"
@@ -472,7 +473,7 @@ def _graph_with_constant_weights(tmp_path, kernel_filters: int):
 
 def test_small_graph_constants_are_written_into_the_loader(tmp_path):
     path, prefix, x, expected = _graph_with_constant_weights(tmp_path, kernel_filters=1)
-    spec, files = convert(path, checkpoint=prefix)
+    spec, files = convert(path, Options(checkpoint=prefix))
     source = files["load_weights.py"]
     body = source[source.index("def load_weights") : source.index("def assign_all")]
     assert body.count("np.array(") == 2 and "graph[" not in body  # scale, dense kernel
@@ -543,7 +544,7 @@ def test_training_graph_meta(tmp_path):
         prefix = saver.save(sess, str(tmp_path / "model.ckpt"), write_state=False)
         x_value = rng.uniform(-1, 1, (2, 4)).astype(np.float32)
         expected = sess.run("out:0", {"x:0": x_value})
-    spec, files = convert(tmp_path / "model.ckpt.meta", outputs=[TensorSpec.parse("out")])
+    spec, files = convert(tmp_path / "model.ckpt.meta", Options(outputs=[TensorSpec.parse("out")]))
     assert [layer.cls for layer in spec.layers] == ["Dense", "Softmax"]
     assert "Adam" not in files["load_weights.py"].split("def assign_all")[0]
     write_atomically(tmp_path / "out", files)

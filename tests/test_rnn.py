@@ -329,10 +329,10 @@ NOT_KERAS = {
 def test_other_loops_are_left_alone(name):
     """A loop that is not exactly a Keras LSTM/GRU stays a loop (for the control-flow
     patterns), however close it comes."""
-    from codegen.graph import from_graphdef
+    from codegen.pipeline import decode
     from tensorflow.core.framework import graph_pb2
 
-    graph = from_graphdef(graph_pb2.GraphDef.FromString(_frozen_tf1(NOT_KERAS[name])))
+    graph = decode(graph_pb2.GraphDef.FromString(_frozen_tf1(NOT_KERAS[name])))
     ops = {node.op for node in graph}
     assert ops & {"While", "StatelessWhile"}, sorted(ops)
     assert not any(op.startswith("_Graph2py") for op in ops)

@@ -193,8 +193,9 @@ def test_nchw_graph_with_nhwc_io(model_zoo, name, tmp_path):
     """--io-layout nhwc: the generated model takes and gives NHWC, with no Permute at all."""
     from codegen.cli import write_atomically
     from codegen.convert import convert
+    from codegen.options import Options
 
-    spec, files = convert(model_zoo.graph(name), io_layout="nhwc")
+    spec, files = convert(model_zoo.graph(name), Options(io_layout="nhwc"))
     write_atomically(tmp_path, files)
     c, h, w = zoo.NCHW[name]
     assert spec.inputs[0].shape == (h, w, c)

@@ -1,7 +1,7 @@
 """`graph2py lsp`: a language server (pygls, stdio) for generated models and their graphs.
 
-server.py      the server object, caches and diagnostics
-features.py    the LSP handlers and `graph2py.*` commands
+server.py      the server class: caches and diagnostics
+features.py    the server, its LSP handlers and `graph2py.*` commands
 model_file.py  a generated model.py: header, named layer calls, which path each call takes
 graphs.py      a graph file analysed by the converter core, cached per sha256
 render.py      hover Markdown
@@ -11,6 +11,6 @@ worker.py      the subprocess side of jobs.py
 
 
 def main() -> None:
-    from .server import main as serve
+    from .features import main as serve
 
     serve()

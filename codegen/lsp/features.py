@@ -1,10 +1,11 @@
-"""LSP handlers of `server.server`: document sync, hover, definition, code lenses, code actions
-and the `graph2py.*` commands. Each handler is thin: it finds the document's kind and hands over
-to `model_file`, `graphs`, `render` or `jobs`."""
+"""The language server (`server`) and its LSP handlers: document sync, hover, definition, code
+lenses, code actions and the `graph2py.*` commands. Each handler is thin: it finds the
+document's kind and hands over to `model_file`, `graphs`, `render` or `jobs`."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from pygls.uris import from_fs_path, to_fs_path
 from . import model_file, render
 from .graphs import is_text_graph, node_lines
 from .jobs import JobFailed
-from .server import GRAPH_SUFFIXES, Graph2PyServer, _range, quoted_at, server
+from .server import GRAPH_SUFFIXES, Graph2PyServer, quoted_at, text_range
 
+server = Graph2PyServer()
 REGENERATE, CHECK, GENERATE = "graph2py.regenerate", "graph2py.check", "graph2py.generate"
 
 
@@ -105,7 +107,7 @@ async def hover(ls: Graph2PyServer, params: types.HoverParams) -> types.Hover | 
             text += f"\n\n_{source.name} changed since generation: provenance shown is today's._"
         return types.Hover(
             contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
-            range=_range(call.start[0], call.start[1], call.end[0], call.end[1]),
+            range=text_range(call.start[0], call.start[1], call.end[0], call.end[1]),
         )
     if is_text_graph(path):
         name = _node_ref(ls, uri, position)
@@ -144,7 +146,7 @@ async def definition(ls: Graph2PyServer, params: types.DefinitionParams):
         name = _node_ref(ls, uri, position)
         where = node_lines(ls.text(uri)).get(name) if name else None
         return (
-            types.Location(uri=uri, range=_range(where[0], where[1], None, where[2]))
+            types.Location(uri=uri, range=text_range(where[0], where[1], None, where[2]))
             if where
             else None
         )
@@ -172,7 +174,7 @@ async def definition(ls: Graph2PyServer, params: types.DefinitionParams):
     where = node_lines(text).get(target)
     if where is None:
         return None
-    return types.Location(uri=source_uri, range=_range(where[0], where[1], None, where[2]))
+    return types.Location(uri=source_uri, range=text_range(where[0], where[1], None, where[2]))
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
@@ -185,7 +187,8 @@ def code_lens(ls: Graph2PyServer, params: types.CodeLensParams):
         return None
     return [
         types.CodeLens(
-            range=_range(line), command=types.Command(title=title, command=command, arguments=[uri])
+            range=text_range(line),
+            command=types.Command(title=title, command=command, arguments=[uri]),
         )
         for title, command in (("Regenerate", REGENERATE), ("Check parity", CHECK))
     ]
@@ -323,3 +326,10 @@ def enable_debug() -> None:
     @server.command("graph2py.debug.modules")
     def modules(ls: Graph2PyServer, *args):
         return {"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}
+
+
+def main() -> None:
+    """Serve over stdio."""
+    if os.environ.get("GRAPH2PY_LSP_DEBUG"):
+        enable_debug()
+    server.start_io()

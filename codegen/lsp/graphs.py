@@ -1,10 +1,10 @@
 """What the server knows about a graph file: per-node facts and the converter's spec.
 
-Everything here comes from the converter core (`codegen.load`, `codegen.graph`, the passes and
-`codegen.analyze`), so a hover can never disagree with what a conversion does. Results are cached
-per (path, sha256): editing a graph gives a new digest and a fresh analysis, while a hundred
-hovers on an unchanged ResNet50 share one. The analysis is slow for large graphs (it decodes every
-constant), so callers run it in a worker thread, never on the event loop.
+Everything here comes from the converter core (`codegen.pipeline` and `codegen.analyze`), so a
+hover can never disagree with what a conversion does. Results are cached per (path, sha256):
+editing a graph gives a new digest and a fresh analysis, while a hundred hovers on an unchanged
+ResNet50 share one. The analysis is slow for large graphs (it decodes every constant), so
+callers run it in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -110,29 +110,28 @@ class ShaCache:
 
 def analyze_graph(path: Path, generated: bool) -> GraphInfo:
     """Node facts plus the spec. For the source of a generated model the spec is exactly the
-    one the converter built (`analyze_file`); for a graph being edited it is the lenient
-    `analyze(strict=False)` that `graph2py inspect` uses, so unclaimed ops are listed, not
-    raised."""
-    from ..analyze import analyze, analyze_file
-    from ..errors import Graph2PyError
-    from ..graph import from_graphdef
-    from ..load import read_graph_file
-    from ..passes.fold import Constants
-    from ..passes.inline import inline_functions
-    from ..passes.prune import prune
-    from ..passes.shapes import infer_shapes
+    one the converter builds (strict); for a graph being edited it is the lenient one that
+    `graph2py inspect` uses, so unclaimed ops are listed, not raised. A graph that does not
+    decode raises; one that does not convert still has its nodes described."""
+    from ..analyze import analyze
+    from ..errors import Graph2PyError, UsageError
+    from ..pipeline import decode_file, load, prepare, selected_facts
 
-    graph_def, sha256 = read_graph_file(path)
-    graph = inline_functions(from_graphdef(graph_def, source=str(path)))
-    del graph_def
-    info = GraphInfo(path, sha256, {})
     shapes: dict = {}
     try:
-        pruned = prune(graph, None, None)
-        shapes = infer_shapes(pruned.graph, Constants(pruned.graph), pruned.input_shapes)
-        info.spec = analyze_file(path) if generated else analyze(graph, strict=False)
-    except Graph2PyError as err:
-        info.problems = list(err.problems)
+        loaded = load(path)
+    except UsageError as err:  # a GraphDef that reads variables converts only with its checkpoint
+        graph, sha256 = decode_file(path)
+        info = GraphInfo(path, sha256, {}, problems=list(err.problems))
+    else:
+        graph = loaded.graph
+        info = GraphInfo(path, loaded.sha256, {})
+        try:
+            prepared = prepare(loaded)
+            shapes = selected_facts(prepared)[1]
+            info.spec = analyze(prepared, strict=generated)
+        except Graph2PyError as err:
+            info.problems = list(err.problems)
     for node in graph:
         shape = shapes.get(node.output(0))
         attrs = tuple(
@@ -153,7 +152,7 @@ def analyze_graph(path: Path, generated: bool) -> GraphInfo:
         unsupported_ops = set(info.spec.unsupported)
         info.unsupported = [
             n.name
-            for n in (pruned.graph if info.spec.unsupported else ())
+            for n in (prepared.selected.graph if info.spec.unsupported else ())
             if n.op in unsupported_ops and n.name not in info.layer_of
         ]
     return info

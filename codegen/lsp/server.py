@@ -1,4 +1,5 @@
-"""The language server: generated `model.py` files, text GraphDefs, and graph paths in Python.
+"""The language server's state: caches, the documents it knows, and their diagnostics (the
+handlers that use it are in features.py, which makes the one `Graph2PyServer`).
 
 Handlers on the event loop only read caches and parse the open document (`ast`, milliseconds);
 anything that reads a graph file runs in a thread (`graphs.analyze_graph`, cached per sha256),
@@ -9,9 +10,7 @@ parity check, and the server never imports TensorFlow.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -165,7 +164,7 @@ class Graph2PyServer(LanguageServer):
             node = info.nodes[name]
             result.append(
                 types.Diagnostic(
-                    range=_range(line, start, line, end),
+                    range=text_range(line, start, line, end),
                     message=f"op {node.op} ({name!r}) has no path: no Keras layer, keras.ops "
                     "expression or TensorFlow op computes it",
                     severity=types.DiagnosticSeverity.Warning,
@@ -185,7 +184,8 @@ class Graph2PyServer(LanguageServer):
         return [uri for uri in self.workspace.text_documents if uri.endswith(".py")]
 
 
-def _range(line: int, start: int = 0, end_line: int | None = None, end: int = 0) -> types.Range:
+def text_range(line: int, start: int = 0, end_line: int | None = None, end: int = 0) -> types.Range:
+    """Line `line` from column `start` to (`end_line`, default the same line; `end`)."""
     return types.Range(
         start=types.Position(line=line, character=start),
         end=types.Position(line=line if end_line is None else end_line, character=end),
@@ -194,7 +194,7 @@ def _range(line: int, start: int = 0, end_line: int | None = None, end: int = 0)
 
 def _diagnostic(line: int, message: str, severity, code: str | None = None) -> types.Diagnostic:
     return types.Diagnostic(
-        range=_range(line, 0, line + 1, 0),
+        range=text_range(line, 0, line + 1, 0),
         message=message,
         severity=severity,
         source="graph2py",
@@ -208,17 +208,3 @@ def quoted_at(line: str, column: int) -> str | None:
         if match.start() <= column <= match.end():
             return match.group(2)
     return None
-
-
-server = Graph2PyServer()
-from . import features  # noqa: E402,F401  (registers the handlers on `server`)
-
-
-def main() -> None:
-    if os.environ.get("GRAPH2PY_LSP_DEBUG"):
-        features.enable_debug()
-    server.start_io()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

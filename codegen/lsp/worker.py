@@ -14,11 +14,9 @@ then `{"result": ...}` or `{"error": [lines]}`.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 
@@ -27,43 +25,32 @@ def _say(**message) -> None:
     sys.stdout.flush()
 
 
-_REGENERATE = re.compile(r"^# Edit freely; regenerate with `graph2py (.*) -o DIR`\.$")
-
-
 def generated_options(source: str, directory: str) -> dict:
     """The options an existing model.py was generated with (--inputs, --outputs, --signature,
     ...), read back from the regenerate command in its header, so that Regenerate and Check
-    rebuild the same model. {} for a new directory or a header without options."""
-    try:
-        head = (Path(directory) / "model.py").read_text(encoding="utf-8").splitlines()[:4]
-    except (OSError, UnicodeDecodeError):
-        return {}
-    found = next((m for m in map(_REGENERATE.match, head) if m), None)
-    if found is None:
-        return {}
-    from ..cli import parser, split_tensors
+    rebuild the same model: the `Options` fields it sets, {} for a new directory or a header
+    without options."""
+    from ..options import Options
 
     try:
-        args = parser(None).parse_args(shlex.split(found.group(1)))
-    except (ValueError, SystemExit):  # a hand-edited header: regenerate with the defaults
+        text = (Path(directory) / "model.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return {}
-    checkpoint = Path(source).parent / args.checkpoint if args.checkpoint else None
+    options = Options.from_header(text, source) or Options()
     return {
-        "inputs": split_tensors(args.inputs),
-        "outputs": split_tensors(args.outputs),
-        "signature": args.signature,
-        "tag": args.tag,
-        "checkpoint": checkpoint,
-        "io_layout": args.io_layout,
+        f.name: getattr(options, f.name)
+        for f in fields(options)
+        if getattr(options, f.name) != f.default
     }
 
 
 def regenerate(source: str, directory: str) -> dict:
     from ..cli import write_atomically
     from ..convert import convert
+    from ..options import Options
 
     _say(progress=f"converting {Path(source).name}", percentage=10)
-    spec, files = convert(source, **generated_options(source, directory))
+    spec, files = convert(source, Options(**generated_options(source, directory)))
     _say(progress="writing model.py and load_weights.py", percentage=90)
     write_atomically(Path(directory), files)
     return {"files": [str(Path(directory) / name) for name in files], "layers": len(spec.layers)}
@@ -72,16 +59,14 @@ def regenerate(source: str, directory: str) -> dict:
 def check(source: str, directory: str, tolerance: float = 1e-4) -> dict:
     from .. import check as parity
     from ..analyze import analyze_file
+    from ..options import Options
 
     _say(progress=f"analysing {Path(source).name}", percentage=5)
-    options = generated_options(source, directory)
-    spec = analyze_file(source, **options)
+    options = Options(**generated_options(source, directory))
+    spec = analyze_file(source, options)
     arrays = parity.load_inputs(spec, None, seed=0, batch=2)
     _say(progress="running the graph (TensorFlow) and the model (Keras)", percentage=20)
-    formats = {k: options.get(k) for k in ("signature", "tag", "checkpoint")}
-    result = parity.check(
-        source, spec, Path(directory), arrays, tolerance, per_layer=True, **formats
-    )
+    result = parity.check(source, spec, Path(directory), arrays, tolerance, True, options)
     return {**asdict(result), "ok": result.ok, "report": parity.render(result, tolerance)}
 
 

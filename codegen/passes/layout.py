@@ -25,7 +25,6 @@ from .shapes import infer_shapes
 
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 NCHW_AXIS = (0, 3, 1, 2)  # where NCHW axis i lives in NHWC
-IO_LAYOUTS = ("keep", "nhwc")
 
 
 def channels_last(pruned: Pruned, io_layout: str = "keep") -> Pruned:

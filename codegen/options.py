@@ -1,0 +1,146 @@
+"""Every option that shapes a model, as one value.
+
+`Options` is parsed once from the command line (`add_arguments` defines the flags for every
+command that builds a model: convert, inspect, check), passed whole to the stages that need it
+(formats.py reads the source with signature, tag and checkpoint; the passes take inputs, outputs
+and io_layout), written into model.py's header as its regenerate command (`arguments`), and read
+back from that header (`from_header`) by the language server's Regenerate and Check, so a model
+is rebuilt as it was made. Nothing here imports the converter: `graph2py --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .passes.prune import TensorSpec
+
+IO_LAYOUTS = ("keep", "nhwc")
+# The regenerate line templates/model.py.j2 writes (third line of the header).
+_REGENERATE = re.compile(r"^# Edit freely; regenerate with `graph2py (.*) -o DIR`\.$")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for. inputs/outputs None means the defaults: a signature's tensors,
+    else the graph's placeholders and sinks (passes/prune.py)."""
+
+    inputs: list[TensorSpec] | None = None
+    outputs: list[TensorSpec] | None = None
+    signature: str | None = None  # SavedModel signature key
+    tag: str | None = None  # SavedModel meta graph tags, comma-separated
+    checkpoint: str | None = None  # a GraphDef's (or meta graph's) checkpoint prefix
+    io_layout: str = "keep"  # an NCHW graph's 4-D inputs and outputs: "keep" or "nhwc"
+
+    def __post_init__(self):
+        if self.io_layout not in IO_LAYOUTS:
+            from .errors import UsageError
+
+            raise UsageError(f"io_layout must be one of {', '.join(IO_LAYOUTS)}")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, base: Path | None = None) -> Options:
+        """From a namespace `add_arguments` filled. A checkpoint is taken relative to `base`
+        (the header names it beside the source graph)."""
+        checkpoint = args.checkpoint
+        if checkpoint and base is not None:
+            checkpoint = str(base / checkpoint)
+        return cls(
+            inputs=split_tensors(args.inputs),
+            outputs=split_tensors(args.outputs),
+            signature=args.signature,
+            tag=args.tag,
+            checkpoint=checkpoint,
+            io_layout=args.io_layout,
+        )
+
+    def arguments(self) -> list[str]:
+        """The options as the header's regenerate command writes them, shell-quoted (tensor
+        names are the graph's): only those given, the checkpoint by its file name."""
+        given = {"--inputs": self.inputs, "--outputs": self.outputs}
+        return [
+            *(f"{flag} {shlex.quote(','.join(map(str, s)))}" for flag, s in given.items() if s),
+            *(
+                f"{flag} {shlex.quote(value)}"
+                for flag, value in (("--signature", self.signature), ("--tag", self.tag))
+                if value
+            ),
+            *(
+                [f"--checkpoint {shlex.quote(Path(self.checkpoint).name)}"]
+                if self.checkpoint
+                else []
+            ),
+            *([f"--io-layout {self.io_layout}"] if self.io_layout != "keep" else []),
+        ]
+
+    @classmethod
+    def from_header(cls, text: str, source: str | Path) -> Options | None:
+        """The options a generated model.py was made with, from the regenerate command in its
+        header; `source` is the graph it names (its checkpoint lies beside it). None when the
+        text has no such line or a hand edit made it unreadable."""
+        found = next((m for m in map(_REGENERATE.match, text.splitlines()[:4]) if m), None)
+        if found is None:
+            return None
+        parser = argparse.ArgumentParser(prog="graph2py", add_help=False)
+        parser.add_argument("source")
+        add_arguments(parser)
+        try:
+            args = parser.parse_args(shlex.split(found.group(1)))
+        except (ValueError, SystemExit):
+            return None
+        return cls.from_args(args, Path(source).parent)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The shaping options, defined once for every command that builds a model."""
+    parser.add_argument(
+        "--signature", metavar="KEY", help="SavedModel signature (default: serving_default)"
+    )
+    parser.add_argument(
+        "--tag",
+        metavar="TAGS",
+        help="SavedModel meta graph tag set, comma-separated (default: serve)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PREFIX",
+        help="read the GraphDef's variables from this checkpoint (PREFIX.index, PREFIX.data-*)",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="TENSORS",
+        help="comma-separated input tensors, e.g. 'input:0[1,224,224,3]'",
+    )
+    parser.add_argument(
+        "--outputs", metavar="TENSORS", help="comma-separated output tensors, e.g. 'logits:0'"
+    )
+    parser.add_argument(
+        "--io-layout",
+        choices=IO_LAYOUTS,
+        default="keep",
+        help="an NCHW graph's 4-D inputs and outputs: keep NCHW (default) or take and give NHWC",
+    )
+
+
+def split_tensors(text: str | None) -> list[TensorSpec] | None:
+    """Comma-separated specs; commas inside a [shape] do not split."""
+    if not text:
+        return None
+    from .passes.prune import TensorSpec
+
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [TensorSpec.parse(p) for p in parts if p.strip()]

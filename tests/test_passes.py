@@ -780,7 +780,6 @@ def test_layout_leaves_an_nhwc_graph_alone():
     assert channels_last(pruned, "nhwc") is pruned
 
 
-@pytest.mark.xfail(strict=True, reason="channels_last returns a Pruned without source_outputs")
 def test_layout_keeps_the_source_outputs():
     """`check` asks TensorFlow for the source outputs (spec.graph_outputs); after the layout
     pass they are empty, so an NCHW graph's output named by an Identity is asked for by the

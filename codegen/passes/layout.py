@@ -80,7 +80,9 @@ class _Rewrite:
                 if tensor in self.moved:
                     self._restore_output(tensor)
         graph = Graph(self.nodes, self.pruned.graph.functions, self.pruned.graph.source)
-        return Pruned(graph, self.pruned.inputs, self.pruned.outputs, input_shapes)
+        return Pruned(
+            graph, self.pruned.inputs, self.pruned.outputs, input_shapes, self.pruned.source_outputs
+        )
 
     # nodes ----------------------------------------------------------------------------------
     def _new_name(self, base: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, printable
 from .options import Options
 from .spec import Kind, ModelSpec
 
@@ -148,7 +148,7 @@ def render(result: CheckResult, tolerance: float) -> str:
     elif result.layers_checked:
         lines.append(f"all {result.layers_checked} layers within tolerance")
     lines += [f"note: {note}" for note in result.notes]
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def staging_dir() -> Path:

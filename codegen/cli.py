@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError
+from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError, printable
 from .options import Options, add_arguments
 
 DESCRIPTION = (
@@ -114,18 +114,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         for problem in err.problems:
-            print(f"graph2py: error: {problem}", file=sys.stderr)
+            say(f"error: {problem}")
         return err.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug: say so in one line unless asked for the traceback
         if args.debug:
             raise
-        print(
-            f"graph2py: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        say(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
         return EXIT_INTERNAL
+
+
+def say(message: str) -> None:
+    """Every message graph2py prints on stderr passes here: prefixed, and printable (see
+    errors.printable), so that text from the graph cannot break it into lines that look like
+    graph2py's or send escape sequences to the terminal."""
+    print(f"graph2py: {printable(message)}", file=sys.stderr)
 
 
 def _convert(args) -> int:
@@ -142,7 +146,7 @@ def _convert(args) -> int:
     elif args.report == "text":
         from .emit import report_lines
 
-        print("\n".join(report_lines(spec)), file=sys.stderr)
+        print("\n".join(map(printable, report_lines(spec))), file=sys.stderr)
     return EXIT_OK
 
 

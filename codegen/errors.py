@@ -15,6 +15,16 @@ EXIT_MISMATCH = 5  # `graph2py check`: outputs differ beyond the tolerance
 EXIT_INTERNAL = 70  # a bug in graph2py (EX_SOFTWARE)
 
 
+def printable(text: str) -> str:
+    """Text from a graph (or a file, or an exception) made safe to print: every character that
+    is not printable (a line break, CR, ESC, BEL, C1 controls, U+2028, bidi overrides) spelled
+    as its Python escape (`\\n`, `\\x1b`, `\\u2028`). An error stays one line, and no escape
+    sequence in a node name reaches the terminal (colours, a window title, a hyperlink)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 class Graph2PyError(Exception):
     """A problem the user can act on. `problems` holds one line each."""
 

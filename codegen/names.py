@@ -12,6 +12,8 @@ import keyword
 import re
 from collections import Counter
 
+from .errors import printable
+
 _UNIQUIFIER = re.compile(r"^(.*\D.*?)_\d+$")
 _IDENT_BAD = re.compile(r"[^0-9a-zA-Z_]+")
 RESERVED = (
@@ -161,7 +163,7 @@ def comment_text(text: str) -> str:
     """Graph text made safe for a `#` comment: no line breaks or control characters, and no
     `coding:` that would make a header line an encoding declaration (PEP 263): under
     `coding:utf-7`, `+AAo-` in a later comment decodes to a line break and the rest runs."""
-    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    text = printable(text)
     return _CODING.sub(lambda m: f"{m[1]}\\x{ord(m[2]):02x}", text)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .analyze import analyze
-from .errors import Graph2PyError
+from .errors import Graph2PyError, printable
 from .graph import Graph
 from .options import Options
 from .passes.prune import IDENTITY_OPS
@@ -145,4 +145,4 @@ def render_table(s: Summary) -> str:
     else:
         lines.append("converts: no")
         lines += [f"  {p}" for p in s.problems]
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)

@@ -255,3 +255,84 @@ def test_constant_chain_deeper_than_the_recursion_limit(tmp_path):
     result, out = convert(tmp_path, text)
     source = assert_converted(result, out)
     assert "keras.layers.Rescaling(" in source
+
+
+# -- text from the graph in messages ------------------------------------------------------------
+
+# A line break that would start a second, fake error line; colour (CSI), a window title (OSC
+# ended by BEL), a line separator, a right-to-left override and a C1 control (NEL).
+SPOOF = "n\ngraph2py: error: fake\x1b[31m red\x1b]0;title\x07\u2028\u202e\x85"
+SPOOF_NAME = SPOOF.replace(":", "")  # a node name with ':' is refused for that alone
+
+
+def assert_escaped(result, code: int, problems: int) -> list[str]:
+    """Exit `code` with exactly `problems` lines on stderr, each one graph2py's, the hostile
+    text escaped in them; no ESC, BEL or other control byte anywhere in the output."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == problems, lines
+    assert all(line.startswith(PREFIX) for line in lines), lines
+    for stream in (result.stdout, result.stderr):
+        assert not any(c in stream for c in "\x1b\x07\x85\u2028\u202e\r"), stream
+    assert any("\\x1b[31m" in line for line in lines), lines
+    return lines
+
+
+def test_spoofing_node_name_in_an_error_stays_on_one_line(tmp_path):
+    text = placeholder() + op(SPOOF_NAME, "Relu", "x") + op(SPOOF_NAME, "Relu6", "x")
+    result, _ = convert(tmp_path, text)
+    (line,) = assert_escaped(result, 3, 1)
+    assert "duplicate node name 'n\\ngraph2py error fake\\x1b[31m" in line
+
+
+def test_spoofing_op_type_in_an_error_stays_on_one_line(tmp_path):
+    """An op type is printed without quotes ("no pattern for 1 Foo node"): it is escaped all
+    the same."""
+    result, _ = convert(tmp_path, placeholder() + op("r", SPOOF, "x"))
+    (line,) = assert_escaped(result, 4, 1)
+    assert line.startswith(PREFIX + "no pattern for 1 n\\ngraph2py: error: fake\\x1b[31m")
+
+
+def test_spoofing_node_name_with_a_colon_is_refused_on_one_line(tmp_path):
+    result, _ = convert(tmp_path, placeholder() + op(SPOOF, "Relu", "x"))
+    (line,) = assert_escaped(result, 3, 1)
+    assert "':' and a leading '^' are not allowed in node names" in line
+
+
+def test_spoofing_tensor_named_by_inputs_stays_on_one_line(tmp_path):
+    result, _ = convert(tmp_path, placeholder() + op("r", "Relu", "x"), "--inputs", SPOOF_NAME)
+    assert_escaped(result, 2, 1)
+
+
+@pytest.mark.parametrize("option", ["--signature", "--tag"])
+def test_spoofing_signature_key_and_tag_stay_on_one_line(tmp_path, option):
+    """The SavedModel's own signature keys and tags are listed when the one asked for is not
+    there."""
+    import shutil
+
+    from codegen.formats import saved_model_class
+
+    folder = tmp_path / "sm"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "formats" / "tf2_savedmodel", folder)
+    message = saved_model_class()()
+    message.ParseFromString((folder / "saved_model.pb").read_bytes())
+    meta = message.meta_graphs[0]
+    meta.signature_def[SPOOF].CopyFrom(meta.signature_def["serving_default"])
+    meta.meta_info_def.tags.append(SPOOF)
+    (folder / "saved_model.pb").write_bytes(message.SerializeToString())
+    (line,) = assert_escaped(run(folder, "-o", tmp_path / "out", option, "nope"), 3, 1)
+    assert "(available: " in line and "n\\ngraph2py: error: fake\\x1b[31m" in line
+
+
+def test_spoofing_names_in_inspect_are_escaped(tmp_path):
+    """`inspect` prints node names and op types in its table: each row stays one row."""
+    path = tmp_path / "graph.pbtxt"
+    path.write_text(placeholder(SPOOF_NAME) + op("r", SPOOF, SPOOF_NAME), encoding="utf-8")
+    result = run("inspect", path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert not any(c in result.stdout for c in "\x1b\x07\x85\u2028\u202e\r"), result.stdout
+    rows = [line for line in result.stdout.splitlines() if "\\x1b[31m" in line]
+    assert any(row.strip().startswith("n\\ngraph2py error fake") for row in rows), rows
+    assert any(row.strip().endswith("unsupported") for row in rows), rows
+    assert not any(line.startswith(("graph2py", " red")) for line in result.stdout.splitlines())

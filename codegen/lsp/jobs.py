@@ -18,6 +18,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pygls.protocol import LanguageServerProtocol
 
+from ..errors import printable
+
 
 class JobFailed(JsonRpcException):
     """The worker reported problems (a bad graph, an unsupported op): a request error whose
@@ -116,7 +118,7 @@ class Jobs:
         if not outcome.get("error") and stderr_tail:
             problems.append(stderr_tail[-1])
         self._end(token, "failed")
-        raise JobFailed("; ".join(problems))
+        raise JobFailed(printable("; ".join(problems)))
 
     async def _follow(self, process, token: str | None) -> dict:
         async for raw in process.stdout:

@@ -19,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from .. import __version__
+from ..errors import printable
 from . import model_file, render
 from .graphs import GraphInfo, ShaCache, analyze_graph, is_text_graph, node_lines
 from .jobs import Jobs, Protocol
@@ -165,8 +166,10 @@ class Graph2PyServer(LanguageServer):
             result.append(
                 types.Diagnostic(
                     range=text_range(line, start, line, end),
-                    message=f"op {node.op} ({name!r}) has no path: no Keras layer, keras.ops "
-                    "expression or TensorFlow op computes it",
+                    message=printable(
+                        f"op {node.op} ({name!r}) has no path: no Keras layer, keras.ops "
+                        "expression or TensorFlow op computes it"
+                    ),
                     severity=types.DiagnosticSeverity.Warning,
                     source="graph2py",
                     code="unsupported-op",
@@ -193,9 +196,11 @@ def text_range(line: int, start: int = 0, end_line: int | None = None, end: int 
 
 
 def _diagnostic(line: int, message: str, severity, code: str | None = None) -> types.Diagnostic:
+    """A diagnostic on a whole line; its message one line of printable text (errors.printable),
+    as the command line prints it."""
     return types.Diagnostic(
         range=text_range(line, 0, line + 1, 0),
-        message=message,
+        message=printable(message),
         severity=severity,
         source="graph2py",
         code=code,

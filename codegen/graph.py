@@ -135,9 +135,9 @@ def decode_node(proto, source: str, inputs: list[str] | None = None) -> tuple[No
     if inputs is None:
         inputs = [tensor_ref(i) for i in proto.input if not i.startswith("^")]
     node = Node(proto.name, proto.op, inputs, attrs)
-    info = optable.get(proto.op)  # the form the stages after this one rely on
-    if info is not None:
-        problems += [f"{where}: {p}" for p in info.signature.problems(node, proto.attr)]
+    signature = optable.signature(proto.op)  # the form the stages after this one rely on
+    if signature is not None:
+        problems += [f"{where}: {p}" for p in signature.problems(node, proto.attr)]
     return node, problems
 
 

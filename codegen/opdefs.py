@@ -19,6 +19,10 @@ Per op:
     "renamed": {name: keyword}      present when tf.raw_ops takes an input or attribute under
                                     another name than the registry's (Sum's `reduction_indices`
                                     is `axis`, as TF's Python API renames it)
+    "allowed_values": {name: [type, [value, ...]]}
+                                    present when an attribute (inferred ones too) may hold only
+                                    some values: strings (Conv2D's padding), or dtypes in TF's
+                                    spelling (`float32`, `qint8`), in the registry's order
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class OpDef:
     attrs: tuple[tuple[str, str, object], ...]
     handles: bool = False
     renamed: dict = field(default_factory=dict)
+    allowed_values: dict = field(default_factory=dict)  # name -> (type, values)
 
     def keyword(self, name: str) -> str:
         """The keyword `tf.raw_ops.<op>` takes for the registry's input or attribute `name`."""
@@ -78,6 +83,7 @@ def get(op: str) -> OpDef | None:
         tuple(tuple(x) for x in entry["attrs"]),
         entry.get("handles", False),
         entry.get("renamed", {}),
+        {k: (kind, tuple(values)) for k, (kind, values) in entry.get("allowed_values", {}).items()},
     )
 
 
@@ -122,12 +128,26 @@ def extract() -> dict:
         handle_types = (types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT)
         if any(a.type in handle_types for a in [*op.input_arg, *op.output_arg]):
             table[name]["handles"] = True
+        allowed = {a.name: _allowed(tf, a) for a in op.attr if a.HasField("allowed_values")}
+        if allowed:
+            table[name]["allowed_values"] = allowed
         registry = [a.name for a in op.input_arg] + [a[0] for a in attrs]
         keywords = [p for p in inspect.signature(getattr(tf.raw_ops, name)).parameters]
         renamed = _renamed(registry, [k for k in keywords if k != "name"])
         if renamed:
             table[name]["renamed"] = renamed
     return table
+
+
+def _allowed(tf, attr) -> list:
+    """[type, values] of an attribute's allowed values: strings as written, dtypes as
+    TensorFlow names them; each once, in the registry's order."""
+    values = attr.allowed_values.list
+    if "type" in attr.type:
+        names = [tf.dtypes.as_dtype(t).name for t in values.type]
+    else:
+        names = [v.decode("utf-8") for v in values.s]
+    return [attr.type, list(dict.fromkeys(names))]
 
 
 def _renamed(registry: list[str], keywords: list[str]) -> dict[str, str]:
@@ -140,8 +160,11 @@ def _renamed(registry: list[str], keywords: list[str]) -> dict[str, str]:
 
 def write(path: Path = TABLE) -> int:
     table = extract()
-    text = json.dumps(table, separators=(",", ":"), sort_keys=True)
-    path.write_text(text.replace('},"', '},\n"') + "\n", encoding="utf-8")
+    entries = (
+        f"{json.dumps(name)}:{json.dumps(entry, separators=(',', ':'), sort_keys=True)}"
+        for name, entry in sorted(table.items())
+    )
+    path.write_text("{" + ",\n".join(entries) + "}\n", encoding="utf-8")  # one op a line
     return len(table)
 
 

@@ -336,3 +336,93 @@ def test_spoofing_names_in_inspect_are_escaped(tmp_path):
     assert any(row.strip().startswith("n\\ngraph2py error fake") for row in rows), rows
     assert any(row.strip().endswith("unsupported") for row in rows), rows
     assert not any(line.startswith(("graph2py", " red")) for line in result.stdout.splitlines())
+
+
+# -- values TensorFlow's op definitions do not allow --------------------------------------------
+
+
+def conv_with(**attrs) -> str:
+    return CONV + op("conv", "Conv2D", "x", "k", strides=[1, 1, 1, 1], **attrs)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            conv_with(padding="FOO"),
+            "attribute 'padding' is 'FOO', not one of 'SAME', 'VALID', 'EXPLICIT'",
+        ),
+        (
+            conv_with(padding="SAME", data_format="HWCN"),
+            "attribute 'data_format' is 'HWCN', not one of 'NHWC', 'NCHW'",
+        ),
+        (
+            # NCHW_VECT_C is MaxPool's, not Conv2D's
+            conv_with(padding="SAME", data_format="NCHW_VECT_C"),
+            "attribute 'data_format' is 'NCHW_VECT_C', not one of 'NHWC', 'NCHW'",
+        ),
+        (
+            # an attribute TensorFlow infers from the inputs is checked too
+            conv_with(padding="SAME", attrs='attr { key: "T" value { type: DT_STRING } }'),
+            "attribute 'T' is 'string', not one of 'float16', 'bfloat16', 'float32'",
+        ),
+        (
+            # an op graph2py has no record of: TensorFlow's definition is checked all the same
+            placeholder(shape=(-1, 8, 8, 3))
+            + op("s", "SpaceToDepth", "x", block_size=2, data_format="NWHC"),
+            "attribute 'data_format' is 'NWHC', not one of 'NHWC', 'NCHW', 'NCHW_VECT_C'",
+        ),
+    ],
+    ids=["padding", "data_format", "other-ops-format", "inferred-dtype", "unrecorded-op"],
+)
+def test_attribute_value_tensorflow_does_not_allow(tmp_path, text, problem):
+    result, out = convert(tmp_path, text)
+    assert_rejected(result, out, 3, ("graph.pbtxt", problem))
+
+
+@pytest.mark.parametrize(
+    "attr, problem",
+    [
+        ('attr { key: "T" value { type: 999 } }', "attribute 'T': 999 is no TensorFlow DataType"),
+        (
+            'attr { key: "T" value { list { type: [1, 999] } } }',
+            "attribute 'T': 999 is no TensorFlow DataType",
+        ),
+        (
+            'attr { key: "T" value { type: DT_INVALID } }',
+            "attribute 'T': DT_INVALID is no TensorFlow dtype",
+        ),
+        (
+            'attr { key: "T" value { type: DT_FLOAT_REF } }',
+            "attribute 'T': float32_ref is a reference type",
+        ),
+    ],
+    ids=["type", "list-of-types", "invalid", "reference"],
+)
+def test_datatype_that_is_no_dtype_in_an_attribute(tmp_path, attr, problem):
+    """Malformed on any op, one graph2py knows (Relu) or not (VendorOp)."""
+    for kind in ("Relu", "VendorOp"):
+        result, out = convert(tmp_path, placeholder() + op("r", kind, "x", attrs=attr))
+        assert_rejected(result, out, 3, ("graph.pbtxt", "node 'r'", problem))
+
+
+def test_datatype_that_is_no_dtype_in_a_tensor(tmp_path):
+    text = placeholder() + (
+        'node { name: "c" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } '
+        'attr { key: "value" value { tensor { dtype: 999 tensor_shape { } } } } }\n'
+    )
+    result, out = convert(tmp_path, text + op("m", "Mul", "x", "c"))
+    assert_rejected(
+        result, out, 3, ("node 'c'", "attribute 'value': 999 is no TensorFlow DataType")
+    )
+
+
+def test_input_reads_output_7_of_an_op_without_a_record(tmp_path):
+    """Digamma has no record in the op table; TensorFlow's definition gives it one output."""
+    text = placeholder() + op("r", "Digamma", "x") + op("s", "Sigmoid", "r:7")
+    result, out = convert(tmp_path, text)
+    assert_rejected(
+        result, out, 3, ("graph.pbtxt", "node 's' reads 'r:7'", "Digamma node 'r' has 1 output")
+    )
+
+

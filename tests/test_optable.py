@@ -58,6 +58,7 @@ def test_checked_attributes_are_the_ops_own():
     """A misspelt attribute would never be checked (and never be missing)."""
     for op, info in optable.RECORDS.items():
         names = {name for name, _, _ in opdefs.get(op).attrs}
+        names |= set(opdefs.get(op).allowed_values)  # inferred dtypes (T) among them
         names |= {key for unlisted, key in UNLISTED if unlisted == op}
         assert set(info.signature.attrs) <= names, (op, set(info.signature.attrs) - names)
 

@@ -19,9 +19,12 @@ Control flow (If, Case, While, frames) belongs to passes/control.py and passes/r
 
 from __future__ import annotations
 
+import functools
+
 from . import arrays, elementwise, nn, plumbing, quantize  # noqa: F401  (they declare)
 from .numeric import Kernel, ShapeRule
 from .record import BINARY, NCHW, RECORDS, REDUCTION, UNARY, OpInfo
+from .signature import Signature, derive
 
 __all__ = [
     "BINARY",
@@ -37,6 +40,7 @@ __all__ = [
     "output_count",
     "recipe_ufuncs",
     "shape_rule",
+    "signature",
 ]
 
 
@@ -44,11 +48,25 @@ def get(op: str) -> OpInfo | None:
     return RECORDS.get(op)
 
 
+@functools.cache
+def signature(op: str) -> Signature | None:
+    """What a node of `op` must look like: its record's signature, or, for an op TensorFlow
+    registers that graph2py has no record of, the one TensorFlow's registry gives (input and
+    output counts, allowed attribute values). None for an op TensorFlow does not know."""
+    info = RECORDS.get(op)
+    if info is not None:
+        return info.signature
+    try:
+        return derive(op)
+    except KeyError:  # not TensorFlow's, or its output count follows an inferred length
+        return None
+
+
 def output_count(node) -> int | None:
-    """How many outputs `node` has, for the ops graph2py knows; None for the others (and when
-    an attribute the count depends on is malformed)."""
-    info = RECORDS.get(node.op)
-    return None if info is None else info.signature.output_count(node)
+    """How many outputs `node` has, for the ops TensorFlow registers; None for the others (and
+    when an attribute the count depends on is missing or malformed)."""
+    found = signature(node.op)
+    return None if found is None else found.output_count(node)
 
 
 def fold_kernels() -> dict[str, Kernel]:

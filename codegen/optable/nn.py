@@ -13,8 +13,8 @@ from .numeric import broadcast
 from .record import NCHW, op
 from .signature import Attr
 
-_FORMAT = Attr("s", choices=("NHWC", "NCHW", "NCHW_VECT_C"))
-_PADDING = Attr("s", required=True, choices=("SAME", "VALID", "EXPLICIT"))
+_FORMAT = Attr("s")  # the values each op allows are TensorFlow's (signature.derive)
+_PADDING = Attr("s", required=True)
 _WINDOW = Attr("list(i)", required=True, lengths=(4,), minimum=1)
 _CONV = {
     "strides": _WINDOW,

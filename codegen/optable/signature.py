@@ -1,6 +1,7 @@
-"""What a node of one op must look like: its number of inputs and outputs, derived from
-TensorFlow's op registry (`codegen/opdefs.py`), and the attribute forms the stages after
-decoding rely on, which that registry does not state (padding choices, window lengths, minima).
+"""What a node of one op must look like: its number of inputs and outputs and the values its
+string and dtype attributes may take (padding, data_format, T), derived from TensorFlow's op
+registry (`codegen/opdefs.py`), and the attribute forms the stages after decoding rely on, which
+that registry does not state (window lengths, minima, required attributes).
 
 Decoding checks every node of an op with a record against its signature and reports every
 problem at once (see graph.decode_node), so later stages may index inputs and read attributes
@@ -9,9 +10,10 @@ without guarding each access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import opdefs
+from ..load import type_name
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Attr:
     required: bool = False  # TF has no default for it
     lengths: tuple[int, ...] = ()  # allowed lengths of a list (any when empty)
     minimum: int | None = None  # for an int or every int in a list
-    choices: tuple[str, ...] = ()  # for a string
+    choices: tuple[str, ...] = ()  # for a string or dtype, or each one of a list of them
 
     def describe(self) -> str:
         if self.choices:
@@ -40,12 +42,20 @@ class Attr:
             shown = "" if kind in ("tensor", "none", "list") else f" {_short(value)}"
             return f"attribute {key!r} is {_kind_text(kind)}{shown}, not {self.describe()}"
         items = value if isinstance(value, list) else [value]
-        if (
-            (self.lengths and len(items) not in self.lengths)
-            or (self.minimum is not None and any(v < self.minimum for v in items))
-            or (self.choices and value not in self.choices)
+        if (self.lengths and len(items) not in self.lengths) or (
+            self.minimum is not None and any(v < self.minimum for v in items)
         ):
             return f"attribute {key!r} is {_short(value)}, not {self.describe()}"
+        if self.choices:
+            if "type" in kind:  # TF's names: the decoded qint8 is numpy's int8
+                items = [
+                    type_name(t) for t in (proto.list.type if "list" in kind else [proto.type])
+                ]
+            wrong = [v for v in items if v not in self.choices]
+            if wrong and kind.startswith("list"):
+                return f"attribute {key!r} holds {_short(wrong[0])}, not {self.describe()}"
+            if wrong:
+                return f"attribute {key!r} is {_short(wrong[0])}, not {self.describe()}"
         return None
 
 
@@ -146,13 +156,19 @@ class Signature:
 def derive(op: str, attrs: dict[str, Attr] | None = None, list_min: int = 0) -> Signature:
     """`op`'s signature from TensorFlow's registry: one input per plain argument and any
     number (at least `list_min`, which the registry's table does not carry) per list
-    argument; outputs likewise. KeyError for an op TensorFlow does not register."""
+    argument; outputs likewise; every attribute the registry allows only some values of
+    checked against them (where `attrs` states no choices of its own). KeyError for an op
+    TensorFlow does not register."""
     definition = opdefs.get(op)
     if definition is None:
         raise KeyError(f"{op} is no op in codegen/data/tf_ops.json")
     fixed = sum(1 for _, length in definition.inputs if not length)
     lists = [length for _, length in definition.inputs if length]
     inputs = (fixed, fixed) if not lists else (fixed + list_min, None)
+    attrs = dict(attrs or {})
+    for name, (kind, values) in definition.allowed_values.items():
+        rule = attrs.get(name) or Attr(_KINDS[kind])
+        attrs[name] = replace(rule, choices=rule.choices or values)
     kinds = {name: kind for name, kind, _ in definition.attrs}
     outputs = []
     for _, length in definition.outputs:
@@ -166,4 +182,8 @@ def derive(op: str, attrs: dict[str, Attr] | None = None, list_min: int = 0) -> 
             outputs.append((length, LIST))
         else:
             raise KeyError(f"{op}: output length {length!r} is neither an int nor a list")
-    return Signature(inputs, dict(attrs or {}), tuple(outputs), fixed)
+    return Signature(inputs, attrs, tuple(outputs), fixed)
+
+
+# The registry's attribute types that have allowed values, as AttrValue's fields.
+_KINDS = {"string": "s", "list(string)": "list(s)", "type": "type", "list(type)": "list(type)"}

@@ -426,3 +426,24 @@ def test_input_reads_output_7_of_an_op_without_a_record(tmp_path):
     )
 
 
+@pytest.mark.parametrize("dtype", ["DT_STRING", "DT_RESOURCE", "DT_QINT8"])
+def test_cast_to_a_dtype_graph2py_cannot_represent(tmp_path, dtype):
+    """Refused, of a tensor or of a constant (which folding used to compute as float32)."""
+    cast = f'attr {{ key: "DstT" value {{ type: {dtype} }} }}'
+    for operand in ("x", "k"):
+        text = (
+            placeholder() + const("k", [1.5, 2.5, 3.5, 4.5]) + op("c", "Cast", operand, attrs=cast)
+        )
+        result, out = convert(tmp_path, text + op("y", "Mul", "x", "c"))
+        shown = dtype.removeprefix("DT_").lower()
+        assert_rejected(result, out, 3, ("node 'c'", f"attribute 'DstT' is {shown!r}, not one of"))
+
+
+def test_cast_of_a_constant_to_bfloat16_keeps_bfloat16(tmp_path):
+    """numpy has no bfloat16: the Cast is not folded (it was folded to float32)."""
+    cast = 'attr { key: "DstT" value { type: DT_BFLOAT16 } }'
+    text = placeholder() + const("k", [1.5, 2.5, 3.5, 4.5]) + op("c", "Cast", "k", attrs=cast)
+    result, out = convert(tmp_path, text + op("y", "Relu", "c") + op("z", "AddV2", "x", "y"))
+    assert 'keras.ops.cast(k_const, "bfloat16")' in assert_converted(result, out)
+
+

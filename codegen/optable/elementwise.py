@@ -120,8 +120,23 @@ def _predicate(fn):
     return compare
 
 
+# What a Cast may produce: the dtypes TensorFlow casts to that Keras and numpy have too. A
+# quantized, 4- or 8-bit float, string or handle dtype is none of them; such a Cast is refused
+# at decoding rather than converted to something else.
+CAST_DTYPES = (
+    "bool",
+    *(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)),
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+)
+
+
 def _cast(node, x):
-    return x.astype(dtype_of(node, "DstT"))
+    return x.astype(dtype_of(node, "DstT"))  # bfloat16, which numpy lacks, is not folded
 
 
 # -- one input ---------------------------------------------------------------------------------
@@ -178,7 +193,7 @@ unary("ZerosLike", np.zeros_like, "zeros_like")
 # layer, and patterns/ops.py writes Cast with its dtype.
 unary("LeakyRelu", attrs={"alpha": Attr("f")}, channels_last=True)
 unary("LRN")
-unary("Cast", kernel=_cast, attrs={"DstT": Attr("type")})
+unary("Cast", kernel=_cast, attrs={"DstT": Attr("type", required=True, choices=CAST_DTYPES)})
 
 # -- two inputs --------------------------------------------------------------------------------
 

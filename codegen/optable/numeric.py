@@ -46,12 +46,16 @@ def run_kernel(kernel: Kernel, node, args: list) -> np.ndarray | None:
 
 
 def dtype_of(node, key: str, default=np.float32) -> np.dtype:
-    """The numpy dtype a node's type attribute names (`default` when it names none numpy has)."""
+    """The numpy dtype a node's type attribute names; `default` (TensorFlow's) when the node
+    has none. ValueError when it names one numpy lacks (bfloat16, qint8 as TensorFlow means it):
+    the value is then not folded, rather than computed in another dtype."""
     name = node.attrs.get(key)
-    try:
-        return np.dtype(name) if isinstance(name, str) else np.dtype(default)
-    except TypeError:
+    if not isinstance(name, str):
         return np.dtype(default)
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise ValueError(f"numpy has no dtype {name!r}") from None
 
 
 def broadcast(a: tuple | None, b: tuple | None) -> tuple | None:

@@ -447,3 +447,25 @@ def test_cast_of_a_constant_to_bfloat16_keeps_bfloat16(tmp_path):
     assert 'keras.ops.cast(k_const, "bfloat16")' in assert_converted(result, out)
 
 
+def test_int32_range_folds_to_int32(tmp_path):
+    """Range keeps TensorFlow's dtype: an int64 constant would make the sum int64."""
+    scalar = (
+        'node {{ name: "{}" op: "Const" attr {{ key: "dtype" value {{ type: DT_INT32 }} }} '
+        'attr {{ key: "value" value {{ tensor {{ dtype: DT_INT32 tensor_shape {{ }} '
+        "int_val: {} }} }} }} }}\n"
+    )
+    text = placeholder(shape=(-1, 4)).replace("DT_FLOAT", "DT_INT32")
+    text += "".join(scalar.format(n, v) for n, v in (("start", 0), ("limit", 4), ("delta", 1)))
+    text += op(
+        "r",
+        "Range",
+        "start",
+        "limit",
+        "delta",
+        attrs='attr { key: "Tidx" value { type: DT_INT32 } }',
+    )
+    result, out = convert(tmp_path, text + op("y", "AddV2", "x", "r"))
+    source = assert_converted(result, out)
+    assert "keras.ops.add(x, keras.ops.convert_to_tensor([0, 1, 2, 3]))" in source
+
+

@@ -254,9 +254,11 @@ def _fill(node, dims, value):
 
 
 def _range(node, start, stop, delta):
+    """TensorFlow's Range keeps its operands' dtype (Tidx); numpy's arange of int32 scalars
+    would give int64, and of float32 ones float64."""
     count = math.ceil((stop - start) / delta) if delta else 0
     limit(max(count, 0))
-    return np.arange(start, stop, delta)
+    return np.arange(start, stop, delta, dtype=np.result_type(start, stop, delta))
 
 
 def _linspace(node, start, stop, num):

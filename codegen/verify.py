@@ -6,11 +6,41 @@ The only module that imports TensorFlow, and only when called.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
+
+from .errors import BadInputError
+from .load import one_line
+
+# The node names TensorFlow's importer accepts (IsValidNodeName in graph_constructor.cc): ASCII
+# letters, digits and `-./_`, not starting with `-`, `/` or `_`; `>` joins such names. graph2py
+# converts any name, but `check` has to hand the graph to TensorFlow.
+_TF_NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_./-]*(>[A-Za-z0-9.][A-Za-z0-9_./-]*)*")
+
+
+def import_into_tensorflow(graph_def, source) -> None:
+    """Import `graph_def` (TensorFlow's proto) into the default graph. A graph TensorFlow
+    refuses is the user's to fix, said in one line: a node name it does not accept is named
+    before TensorFlow is asked, and its own refusal (an attribute it does not accept) is cut
+    to one line."""
+    refused = [node.name for node in graph_def.node if not _TF_NODE_NAME.fullmatch(node.name)]
+    if refused:
+        more = f" and {len(refused) - 1} more" if len(refused) > 1 else ""
+        raise BadInputError(
+            f"{source}: TensorFlow refuses node name {refused[0]!r}{more} (a name is ASCII "
+            "letters, digits and '-./_', not starting with '-', '/' or '_'), so check cannot "
+            "run the graph"
+        )
+    import tensorflow as tf
+
+    try:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    except ValueError as err:
+        raise BadInputError(f"{source}: TensorFlow refuses the graph: {one_line(err)}") from None
 
 
 def run_graph(
@@ -25,7 +55,7 @@ def run_graph(
     graph_def.ParseFromString(read_graphdef(path).SerializeToString())
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+        import_into_tensorflow(graph_def, path)
     with tf.compat.v1.Session(graph=graph) as sess:
         return sess.run(outputs, feed_dict=feeds)
 
@@ -76,7 +106,7 @@ def run_session(source, feeds: dict[str, np.ndarray], outputs: list[str]) -> lis
     graph_def.ParseFromString(source.graph_def.SerializeToString())
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+        import_into_tensorflow(graph_def, source.path)
         assigns = []
         for op in graph.get_operations():
             if op.type in ("VariableV2", "VarHandleOp"):

@@ -469,3 +469,17 @@ def test_int32_range_folds_to_int32(tmp_path):
     assert "keras.ops.add(x, keras.ops.convert_to_tensor([0, 1, 2, 3]))" in source
 
 
+def test_check_on_node_names_tensorflow_refuses(tmp_path):
+    """graph2py converts them; `check` says in one line that TensorFlow will not take them
+    (it was an internal error: TensorFlow's ValueError)."""
+    path = tmp_path / "graph.pbtxt"
+    path.write_text(placeholder("in put") + op("_r", "Relu", "in put") + op("-s", "Tanh", "_r"))
+    assert_converted(run(path, "-o", tmp_path / "out"), tmp_path / "out")
+    result = run("check", path)
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("graph2py")]
+    assert lines == [
+        f"{PREFIX}{path}: TensorFlow refuses node name 'in put' and 2 more (a name is ASCII "
+        "letters, digits and '-./_', not starting with '-', '/' or '_'), so check cannot run "
+        "the graph"
+    ]

@@ -483,3 +483,22 @@ def test_check_on_node_names_tensorflow_refuses(tmp_path):
         "letters, digits and '-./_', not starting with '-', '/' or '_'), so check cannot run "
         "the graph"
     ]
+
+
+def test_function_body_may_leave_a_dtype_to_its_call(tmp_path):
+    """A polymorphic function's body holds `T: placeholder` (bound by each call, where
+    TensorFlow checks it): valid, and it converts."""
+    text = placeholder() + (
+        'node { name: "call" op: "PartitionedCall" input: "x" '
+        'attr { key: "f" value { func { name: "body" '
+        'attr { key: "T" value { type: DT_FLOAT } } } } } '
+        'attr { key: "Tin" value { list { type: DT_FLOAT } } } '
+        'attr { key: "Tout" value { list { type: DT_FLOAT } } } }\n'
+        "library { function { "
+        'signature { name: "body" input_arg { name: "a" type_attr: "T" } '
+        'output_arg { name: "out" type_attr: "T" } attr { name: "T" type: "type" } } '
+        'node_def { name: "r" op: "Relu" input: "a" attr { key: "T" value { placeholder: "T" } } } '
+        'ret { key: "out" value: "r:activations:0" } } }\n'
+    )
+    result, out = convert(tmp_path, text)
+    assert "keras.layers.ReLU(" in assert_converted(result, out)

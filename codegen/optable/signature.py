@@ -25,6 +25,8 @@ class Attr:
     lengths: tuple[int, ...] = ()  # allowed lengths of a list (any when empty)
     minimum: int | None = None  # for an int or every int in a list
     choices: tuple[str, ...] = ()  # for a string or dtype, or each one of a list of them
+    # no stage reads it: a function body may leave it to the call (TensorFlow checks it there)
+    unread: bool = False
 
     def describe(self) -> str:
         if self.choices:
@@ -38,6 +40,8 @@ class Attr:
     def problem(self, key: str, proto, value) -> str | None:
         """Why the attribute does not have this form, or None if it does."""
         kind = attr_kind(proto)
+        if kind == "placeholder" and self.unread:
+            return None
         if not (kind == self.kind or (kind == "list" and self.kind.startswith("list("))):
             shown = "" if kind in ("tensor", "none", "list") else f" {_short(value)}"
             return f"attribute {key!r} is {_kind_text(kind)}{shown}, not {self.describe()}"
@@ -167,7 +171,7 @@ def derive(op: str, attrs: dict[str, Attr] | None = None, list_min: int = 0) -> 
     inputs = (fixed, fixed) if not lists else (fixed + list_min, None)
     attrs = dict(attrs or {})
     for name, (kind, values) in definition.allowed_values.items():
-        rule = attrs.get(name) or Attr(_KINDS[kind])
+        rule = attrs.get(name) or Attr(_KINDS[kind], unread=True)
         attrs[name] = replace(rule, choices=rule.choices or values)
     kinds = {name: kind for name, kind, _ in definition.attrs}
     outputs = []

@@ -3,6 +3,11 @@
 
 TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
 milliseconds. Everything here works on those schemas and numpy alone.
+
+The code between the DECODER markers is copied verbatim into every generated `load_weights.py`
+that reads a graph file (see `decoder_source`), so that the loader tells text from binary and
+decodes constants exactly as the converter did: it may use only math, re, numpy, tensor_pb2
+and types_pb2.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +25,7 @@ from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
 from .errors import BadInputError
 
-TEXT_SUFFIXES = (".pbtxt", ".prototxt", ".txt")
-
+# BEGIN DECODER
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.
 _NUMPY = {
     types_pb2.DT_FLOAT: np.float32,
@@ -142,6 +147,9 @@ def _type_name(enum: int) -> str:
     return f"{enum} (no such DataType)"
 
 
+# END DECODER
+
+
 def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
     return read_graph_file(path)[0]
 
@@ -161,7 +169,7 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
         raise BadInputError(f"{path}: file is empty")
     digest = hashlib.sha256(data).hexdigest()
     graph = graph_pb2.GraphDef()
-    if path.suffix.lower() in TEXT_SUFFIXES or _looks_like_text(data):
+    if is_text_graph(data):
         try:
             text_format.Parse(data.decode("utf-8"), graph)
         except (text_format.ParseError, UnicodeDecodeError) as err:
@@ -178,15 +186,19 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     return graph, digest
 
 
-def _looks_like_text(data: bytes) -> bool:
-    head = data[:4096].lstrip()
-    if not head.startswith((b"node", b"library", b"versions", b"#")):
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+# BEGIN DECODER
+# A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A
+# binary one cannot: it opens with a field tag (0x0a, a newline, for a node), the node's length
+# and the node's own tags, never a name followed by `{`, `:` or `<`. Only the content decides,
+# in the converter and in the loader alike: users rename files freely.
+_TEXT_GRAPH_START = re.compile(
+    rb"\s*(?:#[^\n]*(?:\n\s*|\Z))*(?:(?:node|library|versions?|debug_info)\s*[{:<]|\Z)"
+)
+
+
+def is_text_graph(data: bytes) -> bool:
+    """Whether a graph file holds a text GraphDef rather than a binary one."""
+    return _TEXT_GRAPH_START.match(data[:4096]) is not None
 
 
 def one_line(err: BaseException, limit: int = 300) -> str:
@@ -196,6 +208,9 @@ def one_line(err: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text or type(err).__name__
+
+
+# END DECODER
 
 
 def decode_attr(value) -> Any:
@@ -239,3 +254,12 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
     if shape.unknown_rank:
         return None
     return tuple(d.size if d.size >= 0 else None for d in shape.dim)
+
+
+def decoder_source() -> str:
+    """The code between the DECODER markers, for embedding in generated loaders (which import
+    math, re, numpy, tensor_pb2 and types_pb2 at their top)."""
+    with open(__file__, encoding="utf-8") as f:
+        text = f.read()
+    blocks = [part.split("# END DECODER\n", 1)[0] for part in text.split("# BEGIN DECODER\n")[1:]]
+    return "\n\n".join(block.strip() for block in blocks) + "\n"

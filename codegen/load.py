@@ -117,6 +117,9 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         flat = np.frombuffer(content, dtype=dtype)
         return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        # two floats per value, real then imaginary (an odd last one is dropped, as TF does)
+        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
     if len(values) > size:
         raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")
     if size * itemsize > MAX_EXPANDED_BYTES:
@@ -127,8 +130,6 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     try:
         if proto.dtype == types_pb2.DT_HALF:
             values = np.array(values, np.uint16).view(np.float16)
-        elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-            values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
         if size == 0:
             return np.zeros(shape, dtype)
         if len(values) == 0:

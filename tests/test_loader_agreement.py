@@ -238,6 +238,15 @@ def test_what_a_model_is_made_of_decodes(files):
     assert found["bomb/empty"][0] == found["bomb/overflowing_dims"][0] == "error"
 
 
+def test_complex_values_are_pairs_of_floats(files):
+    found = converter_reads(files["text.pb"])
+    full = np.frombuffer(found["DT_COMPLEX64/full"][3], np.complex64)
+    assert full.tolist() == [1.5 - 2j, 1j, 3 + 4j, 5 + 6j, 7 + 8j, 9 + 10j]
+    assert np.frombuffer(found["DT_COMPLEX128/scalar"][3], np.complex128).tolist() == [1.5 - 2j]
+    some = np.frombuffer(found["DT_COMPLEX64/some"][3], np.complex64)
+    assert some.tolist() == [1.5 - 2j] + [1j] * 5
+
+
 # -- telling text from binary -----------------------------------------------------------------
 
 

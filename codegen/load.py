@@ -103,9 +103,11 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
-    size = math.prod(shape)  # Python ints: huge dims must not wrap around to a small size
+    # Python ints: huge dims must not wrap around to a small size
+    size = math.prod(shape)
     itemsize = np.dtype(dtype).itemsize
-    content = proto.tensor_content  # each read of the field copies the bytes: read it once
+    # each read of the field copies the bytes: read it once
+    content = proto.tensor_content
     if content:
         if dtype is object:
             raise ValueError("string tensor stored as raw content")
@@ -114,11 +116,11 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
                 f"tensor content is {len(content)} bytes, shape {shape} of "
                 f"{dtype_name(proto.dtype)} needs {size * itemsize}"
             )
-        flat = np.frombuffer(content, dtype=dtype)
-        return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
+        # a read-only view of the bytes read above: no second copy
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
     if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        # two floats per value, real then imaginary (an odd last one is dropped, as TF does)
+        # two floats per value: real, imaginary (TF drops an odd last one)
         values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
     if len(values) > size:
         raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")

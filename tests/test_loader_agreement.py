@@ -238,6 +238,18 @@ def test_what_a_model_is_made_of_decodes(files):
     assert found["bomb/empty"][0] == found["bomb/overflowing_dims"][0] == "error"
 
 
+def test_a_constant_without_a_tensor_is_refused(loader, tmp_path):
+    graph = graph_pb2.GraphDef()
+    graph.node.add(name="none", op="Const")
+    graph.node.add(name="int", op="Const").attr["value"].i = 3
+    path = tmp_path / "graph.pb"
+    path.write_bytes(binary(graph))
+    constants = loader.GraphConstants(str(path))
+    for name in ("none", "int"):
+        with pytest.raises(loader.GraphError, match=f"constant node '{name}' holds no tensor"):
+            constants[name]
+
+
 def test_complex_values_are_pairs_of_floats(files):
     found = converter_reads(files["text.pb"])
     full = np.frombuffer(found["DT_COMPLEX64/full"][3], np.complex64)

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -202,26 +203,91 @@ def _lsp(args) -> int:
 
 
 def write_atomically(directory: Path, files: dict[str, str]) -> None:
-    """All files appear together or none do: write into a temporary sibling, then move."""
+    """Write `directory/name` for every file: all of them or none, whatever the directory holds.
+
+    Every target is checked before anything changes: one that exists must be a regular file (or
+    a symbolic link, which is replaced, not followed). The files are staged in a hidden directory
+    inside `directory` (the same filesystem, so each move is a rename), then each target is moved
+    aside into the staging directory and its new file moved in; when a move fails, the targets
+    already replaced get their old files back. A directory this call created is removed again.
+    """
+    problems = _unwritable(directory, files)
+    if problems:
+        raise UsageError(*problems)
+    created = _missing_ancestor(directory)
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".graph2py-", dir=directory))
     except OSError as err:
+        _remove_created(created)
         raise UsageError(
             f"{directory}: cannot create the output directory: {err.strerror or err}"
         ) from None
+    moved: list[tuple[Path, Path | None]] = []  # (target, where its old file is, if it had one)
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
-        if directory.exists() and not directory.is_dir():
-            raise UsageError(f"{directory}: exists and is not a directory")
-        directory.mkdir(exist_ok=True)
         for name in files:
-            os.replace(staging / name, directory / name)
-    except OSError as err:
-        raise UsageError(f"{directory}: cannot write: {err.strerror or err}") from None
-    finally:
+            target, backup = directory / name, None
+            if os.path.lexists(target):
+                backup = staging / f"{name}.previous"
+                os.replace(target, backup)
+            moved.append((target, backup))
+            os.replace(staging / name, target)
+    except BaseException as err:
+        for target, backup in reversed(moved):
+            try:
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
+            except OSError:
+                pass  # the backup stays in the staging directory, removed below: nothing to do
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_created(created)
+        if isinstance(err, OSError):
+            raise UsageError(f"{directory}: cannot write: {err.strerror or err}") from None
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _unwritable(directory: Path, names) -> list[str]:
+    """One line per target that must not be replaced: a directory, a FIFO, a device."""
+    if not directory.exists():
+        if os.path.lexists(directory):
+            return [f"{directory}: is a broken symbolic link"]
+        return []
+    if not directory.is_dir():
+        return [f"{directory}: exists and is not a directory"]
+    problems = []
+    for name in names:
+        try:
+            mode = os.lstat(directory / name).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            problems.append(f"{directory / name}: cannot inspect: {err.strerror or err}")
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            problems.append(f"{directory / name}: exists and is {kind}: not replacing it")
+    return problems
+
+
+def _missing_ancestor(directory: Path) -> Path | None:
+    """The outermost of `directory` and its parents that does not exist yet: what creating
+    `directory` creates, and what a failure removes."""
+    missing = None
+    for path in (directory, *directory.parents):
+        if os.path.lexists(path):
+            break
+        missing = path
+    return missing
+
+
+def _remove_created(created: Path | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from .analyze import analyze_file
 from .checkpoint import reader_source
 from .emit import render
+from .load import decoder_source
 from .options import Options
 from .postprocess import format_source, tidy
 from .spec import ModelSpec
@@ -30,19 +31,20 @@ def convert(
     return spec, {name: post[name](rendered[name]) for name in files}
 
 
-_READER_MARK = "GRAPH2PY_CHECKPOINT_READER = None\n"
+_EMBEDDED_MARK = "GRAPH2PY_EMBEDDED_CODE = None\n"
 
 
 def format_loader(source: str) -> str:
-    """format_source, with the embedded checkpoint reader (the same in every loader, and most
-    of a checkpoint-based one) formatted once per process: the result is the same, faster."""
-    reader = reader_source()
-    if reader not in source:
-        return format_source(source)
-    formatted = format_source(source.replace(reader, _READER_MARK, 1))
-    return formatted.replace(_READER_MARK, _formatted_reader(), 1)
+    """format_source, with the code a loader embeds verbatim (the checkpoint reader or the
+    graph decoder: the same in every loader, and much of it) formatted once per process: the
+    result is the same, faster."""
+    for embedded in (reader_source(), decoder_source()):
+        if embedded in source:
+            formatted = format_source(source.replace(embedded, _EMBEDDED_MARK, 1))
+            return formatted.replace(_EMBEDDED_MARK, _formatted(embedded), 1)
+    return format_source(source)
 
 
-@lru_cache(maxsize=1)
-def _formatted_reader() -> str:
-    return format_source(reader_source())
+@lru_cache(maxsize=2)
+def _formatted(code: str) -> str:
+    return format_source(code)

@@ -396,6 +396,7 @@ def weights_context(spec: ModelSpec) -> dict:
     no `Read` of graph nodes."""
     from .checkpoint import reader_source
     from .errors import UnsupportedError
+    from .load import decoder_source
 
     kind = spec.source_kind
     checkpoint = kind != "graphdef"
@@ -426,6 +427,7 @@ def weights_context(spec: ModelSpec) -> dict:
         "source_kind_doc": docstring_text(_SOURCE_ARGUMENT.get(kind, "")),
         "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
         "reader": reader_source() if checkpoint else "",
+        "decoder": "" if checkpoint else decoder_source(),
     }
 
 

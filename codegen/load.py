@@ -3,6 +3,11 @@
 
 TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
 milliseconds. Everything here works on those schemas and numpy alone.
+
+The code between the DECODER markers is copied verbatim into every generated `load_weights.py`
+that reads a graph file (see `decoder_source`), so that the loader tells text from binary and
+decodes constants exactly as the converter did: it may use only math, re, numpy, tensor_pb2
+and types_pb2.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +25,7 @@ from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
 from .errors import BadInputError
 
-TEXT_SUFFIXES = (".pbtxt", ".prototxt", ".txt")
-
+# BEGIN DECODER
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.
 _NUMPY = {
     types_pb2.DT_FLOAT: np.float32,
@@ -125,9 +130,11 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
-    size = math.prod(shape)  # Python ints: huge dims must not wrap around to a small size
+    # Python ints: huge dims must not wrap around to a small size
+    size = math.prod(shape)
     itemsize = np.dtype(dtype).itemsize
-    content = proto.tensor_content  # each read of the field copies the bytes: read it once
+    # each read of the field copies the bytes: read it once
+    content = proto.tensor_content
     if content:
         if dtype is object:
             raise ValueError("string tensor stored as raw content")
@@ -136,9 +143,12 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
                 f"tensor content is {len(content)} bytes, shape {shape} of "
                 f"{dtype_name(proto.dtype)} needs {size * itemsize}"
             )
-        flat = np.frombuffer(content, dtype=dtype)
-        return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
+        # a read-only view of the bytes read above: no second copy
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
     values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        # two floats per value: real, imaginary (TF drops an odd last one)
+        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
     if len(values) > size:
         raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")
     if size * itemsize > MAX_EXPANDED_BYTES:
@@ -149,8 +159,6 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     try:
         if proto.dtype == types_pb2.DT_HALF:
             values = np.array(values, np.uint16).view(np.float16)
-        elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-            values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
         if size == 0:
             return np.zeros(shape, dtype)
         if len(values) == 0:
@@ -161,6 +169,9 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         raise ValueError(f"values do not fit {dtype_name(proto.dtype)}: {err}") from None
     flat[len(values) :] = values[-1]
     return flat.reshape(shape)
+
+
+# END DECODER
 
 
 def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:
@@ -182,7 +193,7 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
         raise BadInputError(f"{path}: file is empty")
     digest = hashlib.sha256(data).hexdigest()
     graph = graph_pb2.GraphDef()
-    if path.suffix.lower() in TEXT_SUFFIXES or _looks_like_text(data):
+    if is_text_graph(data):
         try:
             text_format.Parse(data.decode("utf-8"), graph)
         except (text_format.ParseError, UnicodeDecodeError) as err:
@@ -199,15 +210,19 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     return graph, digest
 
 
-def _looks_like_text(data: bytes) -> bool:
-    head = data[:4096].lstrip()
-    if not head.startswith((b"node", b"library", b"versions", b"#")):
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+# BEGIN DECODER
+# A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A
+# binary one cannot: it opens with a field tag (0x0a, a newline, for a node), the node's length
+# and the node's own tags, never a name followed by `{`, `:` or `<`. Only the content decides,
+# in the converter and in the loader alike: users rename files freely.
+_TEXT_GRAPH_START = re.compile(
+    rb"\s*(?:#[^\n]*(?:\n\s*|\Z))*(?:(?:node|library|versions?|debug_info)\s*[{:<]|\Z)"
+)
+
+
+def is_text_graph(data: bytes) -> bool:
+    """Whether a graph file holds a text GraphDef rather than a binary one."""
+    return _TEXT_GRAPH_START.match(data[:4096]) is not None
 
 
 def one_line(err: BaseException, limit: int = 300) -> str:
@@ -217,6 +232,9 @@ def one_line(err: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text or type(err).__name__
+
+
+# END DECODER
 
 
 def decode_attr(value) -> Any:
@@ -260,3 +278,12 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
     if shape.unknown_rank:
         return None
     return tuple(d.size if d.size >= 0 else None for d in shape.dim)
+
+
+def decoder_source() -> str:
+    """The code between the DECODER markers, for embedding in generated loaders (which import
+    math, re, numpy, tensor_pb2 and types_pb2 at their top)."""
+    with open(__file__, encoding="utf-8") as f:
+        text = f.read()
+    blocks = [part.split("# END DECODER\n", 1)[0] for part in text.split("# BEGIN DECODER\n")[1:]]
+    return "\n\n".join(block.strip() for block in blocks) + "\n"

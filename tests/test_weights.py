@@ -1,14 +1,19 @@
-"""load_weights.py: as a script, as a function, and failing loudly on a shape mismatch."""
+"""load_weights.py: as a script, as a function, and failing loudly on a shape mismatch; and
+the pair of files written to `-o DIR` all at once or not at all."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from codegen import cli
 from codegen.cli import write_atomically
+from codegen.errors import UsageError
 from codegen.convert import convert
 from codegen.verify import import_generated, run_graph, seeded_inputs
 
@@ -67,3 +72,107 @@ def test_shape_mismatch_names_layer_weight_and_node(example_graph, example_dir):
     assert "(400, 120)" in message and "(120, 400)" in message
     # nothing was assigned
     assert all(np.array_equal(b, np.array(w)) for b, w in zip(before, model.weights))
+
+
+# -- writing -o DIR: both files or neither ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+NEW = {"model.py": "# new model\n", "load_weights.py": "# new loader\n"}
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every path under `root` (hidden ones too) with its bytes, or its kind."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_fifo():
+            found[key] = "fifo"
+        elif path.is_dir():
+            found[key] = "dir"
+        else:
+            found[key] = path.read_bytes()
+    return found
+
+
+def test_a_directory_in_the_way_changes_nothing(example_graph, tmp_path):
+    out = tmp_path / "out"
+    (out / "load_weights.py").mkdir(parents=True)
+    (out / "model.py").write_bytes(b"# hand-edited model\n")
+    before = snapshot(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "codegen", str(example_graph), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"graph2py: error: {out / 'load_weights.py'}: exists and is a directory: not replacing it"
+    ]
+    assert snapshot(tmp_path) == before  # model.py byte for byte, and no staging directory
+
+
+def test_every_target_in_the_way_is_named_at_once(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "model.py")
+    (out / "load_weights.py").mkdir()
+    before = snapshot(tmp_path)
+    with pytest.raises(UsageError) as err:
+        write_atomically(out, NEW)
+    assert err.value.problems == [
+        f"{out / 'model.py'}: exists and is not a regular file: not replacing it",
+        f"{out / 'load_weights.py'}: exists and is a directory: not replacing it",
+    ]
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failed_second_move_puts_the_first_file_back(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.py").write_bytes(b"# old model\n")
+    (out / "load_weights.py").write_bytes(b"# old loader\n")
+    (out / "notes.txt").write_bytes(b"mine\n")
+    before = snapshot(tmp_path)
+    replace = os.replace
+
+    def failing_replace(src, dst):  # moving the new loader in fails; putting back works
+        if Path(src).name == "load_weights.py":
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(cli.os, "replace", failing_replace)
+    with pytest.raises(UsageError) as err:
+        write_atomically(out, NEW)
+    assert err.value.problems == [f"{out}: cannot write: No space left on device"]
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failed_write_removes_the_directories_it_created(tmp_path, monkeypatch):
+    out = tmp_path / "a" / "b" / "out"
+    replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(dst).name == "load_weights.py":
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(cli.os, "replace", failing_replace)
+    with pytest.raises(UsageError):
+        write_atomically(out, NEW)
+    assert snapshot(tmp_path) == {}
+
+
+def test_existing_files_are_replaced_and_nothing_else_is_touched(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.py").write_bytes(b"# old model\n")
+    (out / "notes.txt").write_bytes(b"mine\n")
+    os.symlink("elsewhere.py", out / "load_weights.py")  # replaced, not followed
+    write_atomically(out, NEW)
+    assert snapshot(tmp_path) == {
+        "out": "dir",
+        "out/load_weights.py": b"# new loader\n",
+        "out/model.py": b"# new model\n",
+        "out/notes.txt": b"mine\n",
+    }

@@ -11,14 +11,25 @@ As a script it saves the weights for Keras:
 """
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+from google.protobuf import message, text_format
+from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
 
 def load_weights(model, source):
     """Assign every weight of `model` (from `build_model()`) from the graph file `source`."""
+    assign_all(model, read_weights(source))
+    return model
+
+
+def read_weights(source):
+    """Every weight's value by (layer, weight), read and computed before anything is
+    assigned (Keras is not needed yet); a ValueError says what cannot be read."""
     graph = GraphConstants(source)
     values = WeightTable(graph)
     values["dense", "kernel"] = graph["dense/kernel"]
@@ -27,8 +38,7 @@ def load_weights(model, source):
     values["dense_1", "bias"] = graph["dense_1/bias"]
     values["dense_2", "kernel"] = graph["dense_2/kernel"]
     values["dense_2", "bias"] = graph["dense_2/bias"]
-    assign_all(model, values)
-    return model
+    return values
 
 
 def assign_all(model, values):
@@ -60,30 +70,56 @@ def _variable(model, layer_name, weight_name):
     )
 
 
+class GraphError(ValueError):
+    """A graph file that cannot be read, or a constant in it that cannot be decoded."""
+
+
 class GraphConstants:
-    """The Const nodes of a frozen GraphDef (.pb or .pbtxt), decoded on first use.
+    """The Const nodes of a frozen GraphDef, decoded on first use exactly as graph2py decoded
+    them when it converted the graph: text or binary by the file's content (`is_text_graph`),
+    values by `tensor_to_numpy`, both copied below from graph2py.
 
     Needs only protobuf and the TensorFlow schemas that tensorboard ships, not TensorFlow.
     """
 
     def __init__(self, path):
-        from google.protobuf import text_format
-        from tensorboard.compat.proto import graph_pb2
-
-        data = Path(path).read_bytes()
+        self.path = path
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise GraphError(f"{path}: cannot read: {err.strerror or err}") from None
         graph = graph_pb2.GraphDef()
-        if Path(path).suffix in (".pbtxt", ".txt"):
-            text_format.Parse(data.decode("utf-8"), graph)
+        if is_text_graph(data):
+            try:
+                text_format.Parse(data.decode("utf-8"), graph)
+            except (text_format.ParseError, UnicodeDecodeError) as err:
+                raise GraphError(
+                    f"{path}: not a text GraphDef: {one_line(err)}"
+                ) from None
         else:
-            graph.ParseFromString(data)
+            try:
+                graph.ParseFromString(data)
+            except (message.DecodeError, RuntimeError, ValueError) as err:
+                raise GraphError(
+                    f"{path}: not a binary GraphDef (truncated or another format): "
+                    f"{one_line(err)}"
+                ) from None
         self._nodes = {node.name: node for node in graph.node if node.op == "Const"}
         self._read = []
 
     def __getitem__(self, name):
-        if name not in self._nodes:
-            raise KeyError(f"the graph has no constant node {name!r}")
+        node = self._nodes.get(name)
+        if node is None:
+            raise GraphError(f"{self.path}: the graph has no constant node {name!r}")
+        attr = node.attr.get("value")
+        if attr is None or attr.WhichOneof("value") != "tensor":
+            raise GraphError(f"{self.path}: constant node {name!r} holds no tensor")
+        try:
+            value = tensor_to_numpy(attr.tensor)
+        except ValueError as err:
+            raise GraphError(f"{self.path}: constant node {name!r}: {err}") from None
         self._read.append(name)
-        return _to_numpy(self._nodes[name].attr["value"].tensor)
+        return value
 
     def take_reads(self):
         """The nodes read since the last call: the sources of one weight."""
@@ -104,47 +140,159 @@ class WeightTable(dict):
         super().__setitem__(key, np.asarray(value))
 
 
-_DTYPES = {
-    1: np.float32,
-    2: np.float64,
-    3: np.int32,
-    4: np.uint8,
-    5: np.int16,
-    6: np.int8,
-    9: np.int64,
-    10: np.bool_,
-    19: np.float16,
+# DataType enum -> numpy dtype, for the types a frozen inference graph carries.
+_NUMPY = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_BOOL: np.bool_,
+    types_pb2.DT_COMPLEX64: np.complex64,
+    types_pb2.DT_COMPLEX128: np.complex128,
+    types_pb2.DT_QINT8: np.int8,
+    types_pb2.DT_QUINT8: np.uint8,
+    types_pb2.DT_QINT32: np.int32,
+    types_pb2.DT_STRING: object,
 }
-_FIELDS = {
-    1: "float_val",
-    2: "double_val",
-    3: "int_val",
-    4: "int_val",
-    5: "int_val",
-    6: "int_val",
-    9: "int64_val",
-    10: "bool_val",
+
+# Which repeated field of TensorProto holds the values of each dtype when there is no
+# tensor_content.
+_VALUE_FIELD = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_QINT8: "int_val",
+    types_pb2.DT_QUINT8: "int_val",
+    types_pb2.DT_QINT32: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+    types_pb2.DT_COMPLEX64: "scomplex_val",
+    types_pb2.DT_COMPLEX128: "dcomplex_val",
+    types_pb2.DT_STRING: "string_val",
 }
 
 
-def _to_numpy(tensor):
-    """TensorProto -> ndarray, including TF's short form that repeats the last value."""
-    dtype = _DTYPES[tensor.dtype]
-    shape = [d.size for d in tensor.tensor_shape.dim]
-    if tensor.tensor_content:
-        return np.frombuffer(tensor.tensor_content, dtype=dtype).reshape(shape).copy()
-    if tensor.dtype == 19:
-        values = np.array(tensor.half_val, np.uint16).view(np.float16)
-    else:
-        values = np.array(getattr(tensor, _FIELDS[tensor.dtype]), dtype=dtype)
-    size = int(np.prod(shape))
-    if values.size == size:
-        return values.reshape(shape)
-    if values.size == 0:
-        return np.zeros(shape, dtype)
-    return np.concatenate([values, np.repeat(values[-1:], size - values.size)]).reshape(
-        shape
-    )
+def dtype_name(enum: int) -> str:
+    """'float32' for DT_FLOAT: the spelling Keras and numpy both accept."""
+    dtype = _NUMPY.get(enum)
+    if dtype is None or dtype is object:
+        return (
+            types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
+            if enum in types_pb2.DataType.values()
+            else f"dtype{enum}"
+        )
+    return np.dtype(dtype).name
+
+
+# A constant in short form (a few values, the last one repeated) is expanded to its full shape
+# in memory. Real graphs store their large weights in full (tensor_content), so a short form
+# that expands beyond this is corrupt or a memory bomb, not a model.
+MAX_EXPANDED_BYTES = 1 << 28
+
+
+def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
+
+    TF may store only a prefix of the values; the last one is then repeated to fill the shape.
+    Every way the proto can disagree with itself (content length, value count, values out of
+    the dtype's range) is a ValueError with a readable message.
+    """
+    dtype = _NUMPY.get(proto.dtype)
+    if dtype is None:
+        raise ValueError(f"tensors of type {_type_name(proto.dtype)} are not supported")
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(s < 0 for s in shape):
+        raise ValueError(f"constant with unknown dimension in shape {shape}")
+    # Python ints: huge dims must not wrap around to a small size
+    size = math.prod(shape)
+    itemsize = np.dtype(dtype).itemsize
+    # each read of the field copies the bytes: read it once
+    content = proto.tensor_content
+    if content:
+        if dtype is object:
+            raise ValueError("string tensor stored as raw content")
+        if len(content) != size * itemsize:
+            raise ValueError(
+                f"tensor content is {len(content)} bytes, shape {shape} of "
+                f"{dtype_name(proto.dtype)} needs {size * itemsize}"
+            )
+        # a read-only view of the bytes read above: no second copy
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
+    values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        # two floats per value: real, imaginary (TF drops an odd last one)
+        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
+    if len(values) > size:
+        raise ValueError(
+            f"tensor holds {len(values)} values, shape {shape} needs {size}"
+        )
+    if size * itemsize > MAX_EXPANDED_BYTES:
+        raise ValueError(
+            f"constant of shape {shape} would expand {len(values)} stored values to "
+            f"{size * itemsize / 2**20:.0f} MiB"
+        )
+    try:
+        if proto.dtype == types_pb2.DT_HALF:
+            values = np.array(values, np.uint16).view(np.float16)
+        if size == 0:
+            return np.zeros(shape, dtype)
+        if len(values) == 0:
+            return (
+                np.zeros(shape, dtype)
+                if dtype is not object
+                else np.full(shape, b"", object)
+            )
+        flat = np.empty(size, dtype)
+        flat[: len(values)] = values
+    except (OverflowError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"values do not fit {dtype_name(proto.dtype)}: {err}"
+        ) from None
+    flat[len(values) :] = values[-1]
+    return flat.reshape(shape)
+
+
+def _type_name(enum: int) -> str:
+    if enum in types_pb2.DataType.values():
+        return types_pb2.DataType.Name(enum)
+    return f"{enum} (no such DataType)"
+
+
+# A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A
+# binary one cannot: it opens with a field tag (0x0a, a newline, for a node), the node's length
+# and the node's own tags, never a name followed by `{`, `:` or `<`. Only the content decides,
+# in the converter and in the loader alike: users rename files freely.
+_TEXT_GRAPH_START = re.compile(
+    rb"\s*(?:#[^\n]*(?:\n\s*|\Z))*(?:(?:node|library|versions?|debug_info)\s*[{:<]|\Z)"
+)
+
+
+def is_text_graph(data: bytes) -> bool:
+    """Whether a graph file holds a text GraphDef rather than a binary one."""
+    return _TEXT_GRAPH_START.match(data[:4096]) is not None
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """The parser's message on one line, cut short: protobuf quotes the offending input, and
+    one line of a text graph can hold megabytes of tensor content."""
+    text = " ".join(str(err).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text or type(err).__name__
 
 
 def main(argv=None):
@@ -154,16 +302,32 @@ def main(argv=None):
         "--save", required=True, help="where to write: .keras or .weights.h5"
     )
     args = parser.parse_args(argv)
+    try:
+        values = read_weights(args.source)
+    except ValueError as err:  # a source that cannot be read: said before Keras loads
+        return _refuse(parser, err)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from model import build_model
 
-    model = load_weights(build_model(), args.source)
+    model = build_model()
+    try:
+        assign_all(model, values)
+    except ValueError as err:  # weights that do not fit the model
+        return _refuse(parser, err)
     if args.save.endswith(".weights.h5"):
         model.save_weights(args.save)
     else:
         model.save(args.save)
     print(f"saved {model.name} ({model.count_params()} parameters) to {args.save}")
+    return 0
+
+
+def _refuse(parser, err):
+    """One line per problem on stderr, no traceback; the exit status."""
+    for line in str(err).splitlines():
+        print(f"{parser.prog}: error: {line}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

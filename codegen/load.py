@@ -103,14 +103,6 @@ def dtype_name(enum: int) -> str:
     return np.dtype(dtype).name
 
 
-def attr_dtype(enum: int) -> str:
-    """The dtype an attribute holds: as `dtype_name`, and never a reference type (TensorFlow
-    refuses `float32_ref` as an attribute value: a reference is no type of its own)."""
-    if enum > _REF and enum in _DATATYPES:
-        raise ValueError(f"{type_name(enum)} is a reference type, which no attribute may hold")
-    return dtype_name(enum)
-
-
 # A constant in short form (a few values, the last one repeated) is expanded to its full shape
 # in memory. Real graphs store their large weights in full (tensor_content), so a short form
 # that expands beyond this is corrupt or a memory bomb, not a model.
@@ -172,6 +164,14 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 
 # END DECODER
+
+
+def attr_dtype(enum: int) -> str:
+    """The dtype an attribute holds: as `dtype_name`, and never a reference type (TensorFlow
+    refuses `float32_ref` as an attribute value: a reference is no type of its own)."""
+    if enum > _REF and enum in _DATATYPES:
+        raise ValueError(f"{type_name(enum)} is a reference type, which no attribute may hold")
+    return dtype_name(enum)
 
 
 def read_graphdef(path: str | os.PathLike) -> graph_pb2.GraphDef:

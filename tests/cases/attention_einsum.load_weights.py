@@ -188,15 +188,39 @@ _VALUE_FIELD = {
 }
 
 
+_DATATYPES = frozenset(types_pb2.DataType.values()) - {types_pb2.DT_INVALID}
+_REF = 100  # DT_FLOAT_REF is DT_FLOAT + 100: the dtype of a TF1 variable's reference
+_TF_NAMES = {
+    types_pb2.DT_HALF: "float16",
+    types_pb2.DT_FLOAT: "float32",
+    types_pb2.DT_DOUBLE: "float64",
+}
+
+
+def type_name(enum: int) -> str:
+    """TensorFlow's name of a DataType (`float32`, `qint8`, `bfloat16`, `float32_ref`), the
+    spelling of its op registry's allowed values; ValueError for a number that is no dtype
+    (DT_INVALID, or none of the enum's values)."""
+    if enum not in _DATATYPES:
+        raise ValueError(
+            f"{enum} is no TensorFlow DataType"
+            if enum
+            else "DT_INVALID is no TensorFlow dtype"
+        )
+    base = enum - _REF if enum > _REF else enum
+    name = (
+        _TF_NAMES.get(base) or types_pb2.DataType.Name(base).removeprefix("DT_").lower()
+    )
+    return name + ("_ref" if enum > _REF else "")
+
+
 def dtype_name(enum: int) -> str:
-    """'float32' for DT_FLOAT: the spelling Keras and numpy both accept."""
+    """'float32' for DT_FLOAT: the spelling Keras and numpy both accept (TensorFlow's, see
+    `type_name`, for the types numpy lacks). ValueError for a number that is no dtype.
+    """
     dtype = _NUMPY.get(enum)
     if dtype is None or dtype is object:
-        return (
-            types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
-            if enum in types_pb2.DataType.values()
-            else f"dtype{enum}"
-        )
+        return type_name(enum)
     return np.dtype(dtype).name
 
 
@@ -215,7 +239,7 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
-        raise ValueError(f"tensors of type {_type_name(proto.dtype)} are not supported")
+        raise ValueError(f"tensors of type {type_name(proto.dtype)} are not supported")
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
@@ -266,12 +290,6 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         ) from None
     flat[len(values) :] = values[-1]
     return flat.reshape(shape)
-
-
-def _type_name(enum: int) -> str:
-    if enum in types_pb2.DataType.values():
-        return types_pb2.DataType.Name(enum)
-    return f"{enum} (no such DataType)"
 
 
 # A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A

@@ -17,7 +17,9 @@ import numpy as np
 from google.protobuf import message, text_format
 from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
+from . import budget
 from .errors import BadInputError
+from .files import read_input
 
 TEXT_SUFFIXES = (".pbtxt", ".prototxt", ".txt")
 
@@ -79,22 +81,22 @@ def dtype_name(enum: int) -> str:
     return np.dtype(dtype).name
 
 
-# A constant in short form (a few values, the last one repeated) is expanded to its full shape
-# in memory. Real graphs store their large weights in full (tensor_content), so a short form
-# that expands beyond this is corrupt or a memory bomb, not a model.
-MAX_EXPANDED_BYTES = 1 << 28
+# TensorFlow's largest rank (TensorShape's kMaxDims): a shape of more dimensions is no shape.
+MAX_RANK = 254
 
 
-def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
+def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray | None:
     """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
 
     TF may store only a prefix of the values; the last one is then repeated to fill the shape.
     Every way the proto can disagree with itself (content length, value count, values out of
-    the dtype's range) is a ValueError with a readable message.
+    the dtype's range, a rank above TensorFlow's) is a ValueError with a readable message. A
+    short form is expanded only if the conversion's constant budget (budget.py) pays for it.
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
         raise ValueError(f"tensors of type {_type_name(proto.dtype)} are not supported")
+    _check_rank(len(proto.tensor_shape.dim))
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
@@ -111,14 +113,14 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
             )
         flat = np.frombuffer(content, dtype=dtype)
         return flat.reshape(shape)  # a read-only view of the proto's bytes: no second copy
-    values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
-    if len(values) > size:
-        raise ValueError(f"tensor holds {len(values)} values, shape {shape} needs {size}")
-    if size * itemsize > MAX_EXPANDED_BYTES:
-        raise ValueError(
-            f"constant of shape {shape} would expand {len(values)} stored values to "
-            f"{size * itemsize / 2**20:.0f} MiB"
-        )
+    field = getattr(proto, _VALUE_FIELD[proto.dtype])
+    if len(field) > size:
+        raise ValueError(f"tensor holds {len(field)} values, shape {shape} needs {size}")
+    stored = f"{len(field)} value{'s' if len(field) != 1 else ''}"
+    what = f"a {dtype_name(proto.dtype)} constant of shape {shape} stored as {stored}"
+    if not budget.current().decoded(size * itemsize, what):
+        return None  # the conversion has failed already: see Budget.decoded
+    values = list(field)
     try:
         if proto.dtype == types_pb2.DT_HALF:
             values = np.array(values, np.uint16).view(np.float16)
@@ -153,19 +155,13 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     path = Path(path)
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory, not a GraphDef file")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
-    if not data or (len(data) < 4096 and not data.strip()):
+    data = read_file(path)
+    if len(data) < 4096 and not data.strip():
         raise BadInputError(f"{path}: file is empty")
     digest = hashlib.sha256(data).hexdigest()
     graph = graph_pb2.GraphDef()
     if path.suffix.lower() in TEXT_SUFFIXES or _looks_like_text(data):
-        try:
-            text_format.Parse(data.decode("utf-8"), graph)
-        except (text_format.ParseError, UnicodeDecodeError) as err:
-            raise BadInputError(f"{path}: not a text GraphDef: {one_line(err)}") from None
+        parse_text(data, graph, path, "a text GraphDef")
     else:
         try:
             graph.ParseFromString(data)
@@ -176,6 +172,31 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     if not graph.node:
         raise BadInputError(f"{path}: the GraphDef has no nodes")
     return graph, digest
+
+
+def read_file(path: Path) -> bytes:
+    """An input file's bytes (files.read_input: a regular file, read up to its size);
+    BadInputError when it cannot be read or is empty."""
+    try:
+        data = read_input(path)
+    except OSError as err:
+        raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not data:
+        raise BadInputError(f"{path}: file is empty")
+    return data
+
+
+def parse_text(data: bytes, proto: message.Message, path: Path, what: str) -> None:
+    """Text-format `data` parsed into `proto`, or BadInputError "PATH: not WHAT: why". The one
+    place graph2py parses text: protobuf's text parser recurses once per nested message
+    (AttrValue holds NameAttrList holds AttrValue, without end), so deep nesting is refused
+    here when it exhausts Python's recursion."""
+    try:
+        text_format.Parse(data.decode("utf-8"), proto)
+    except RecursionError:
+        raise BadInputError(f"{path}: not {what}: messages nested too deeply") from None
+    except (text_format.ParseError, UnicodeDecodeError, RuntimeError) as err:
+        raise BadInputError(f"{path}: not {what}: {one_line(err)}") from None
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -238,4 +259,10 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
     """TensorShapeProto -> tuple with None for unknown dims, or None for unknown rank."""
     if shape.unknown_rank:
         return None
+    _check_rank(len(shape.dim))
     return tuple(d.size if d.size >= 0 else None for d in shape.dim)
+
+
+def _check_rank(rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ValueError(f"rank {rank} is more than TensorFlow's maximum of {MAX_RANK}")

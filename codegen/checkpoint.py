@@ -14,9 +14,10 @@ from __future__ import annotations
 # BEGIN READER
 import mmap
 import os
-import struct
 
 import numpy as np
+
+from .files import files_source, open_input, read_input
 
 
 class CheckpointError(ValueError):
@@ -116,39 +117,92 @@ def _varint(data, pos):
             return result, pos
 
 
+_WIRE_TYPES = {0: "a varint", 1: "a fixed64", 2: "length-delimited", 5: "a fixed32"}
+
+
 def _fields(data):
-    """(field number, value) pairs of a protobuf message: ints for varint and fixed fields,
-    bytes for length-delimited ones."""
-    pos, out = 0, []
-    while pos < len(data):
+    """(field number, wire type, value) of each field of a protobuf message: an int for a
+    varint or fixed field, bytes for a length-delimited one. Every length is checked against
+    the bytes left before it is used."""
+    pos, out, end = 0, [], len(data)
+    while pos < end:
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = int.from_bytes(data[pos : pos + 8], "little"), pos + 8
-        elif wire == 5:
-            value, pos = int.from_bytes(data[pos : pos + 4], "little"), pos + 4
+        elif wire in (1, 5):
+            width = 8 if wire == 1 else 4
+            if width > end - pos:
+                raise CheckpointError(f"field {number} runs past the end of its message")
+            value, pos = int.from_bytes(data[pos : pos + width], "little"), pos + width
         elif wire == 2:
             length, pos = _varint(data, pos)
+            if length > end - pos:
+                raise CheckpointError(
+                    f"field {number} claims {length} bytes, past the end of its message "
+                    f"({end - pos} left)"
+                )
             value, pos = bytes(data[pos : pos + length]), pos + length
         else:
-            raise CheckpointError(f"unsupported protobuf wire type {wire}")
-        if pos > len(data):
-            raise CheckpointError("truncated protobuf message")
-        out.append((number, value))
+            raise CheckpointError(f"field {number} has unsupported protobuf wire type {wire}")
+        out.append((number, wire, value))
     return out
+
+
+def _message(data, name, schema):
+    """The fields of a protobuf message `name` that `schema` describes, {field number: "int"
+    (a varint or fixed field), "bytes" (length-delimited) or "repeated" (length-delimited, every
+    occurrence, as a list)}, each checked to have the wire type its kind needs; a field that
+    occurs twice keeps its last value, as protobuf reads it. Other fields are skipped."""
+    found = {number: [] for number, kind in schema.items() if kind == "repeated"}
+    for number, wire, value in _fields(data):
+        kind = schema.get(number)
+        if kind is None:
+            continue
+        if (wire == 2) != (kind != "int"):
+            wanted = "a number" if kind == "int" else "length-delimited"
+            raise CheckpointError(
+                f"field {number} of {name} has wire type {wire} ({_WIRE_TYPES[wire]}), "
+                f"not {wanted}"
+            )
+        if kind == "repeated":
+            found[number].append(value)
+        else:
+            found[number] = value
+    return found
+
+
+# The messages this reader decodes, as TensorFlow's tensor_bundle.proto, tensor_shape.proto
+# and tensor_slice.proto define them.
+_HEADER = {1: "int", 2: "int"}  # BundleHeaderProto: num_shards, endianness
+_ENTRY = {1: "int", 2: "bytes", 3: "int", 4: "int", 5: "int", 6: "int", 7: "repeated"}
+_SHAPE = {2: "repeated", 3: "int"}  # TensorShapeProto: dim, unknown_rank
+_DIM = {1: "int"}  # TensorShapeProto.Dim: size
+_SLICE = {1: "repeated"}  # TensorSliceProto: extent
+_EXTENT = {1: "int", 2: "int"}  # TensorSliceProto.Extent: start, length
+_MAX_RANK = 254  # TensorFlow's
 
 
 def _signed(value):
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+# A snappy copy tag of 3 bytes writes at most 64 bytes; nothing in the format writes more per
+# byte read, so a block declaring more than this many times its size is corrupt.
+_SNAPPY_MAX_RATIO = 22
+
+
 def _snappy(data):
-    """Decompress a snappy block (LevelDB tables may be written with snappy)."""
+    """Decompress a snappy block (LevelDB tables may be written with snappy). The declared
+    length is checked against what the block could hold, and decompression stops there."""
     size, pos = _varint(data, 0)
+    end = len(data)
+    if size > _SNAPPY_MAX_RATIO * end:
+        raise CheckpointError(
+            f"corrupt snappy block: {end} bytes cannot hold the {size} bytes it declares"
+        )
     out = bytearray()
-    while pos < len(data):
+    while pos < end:
         tag = data[pos]
         pos += 1
         kind = tag & 3
@@ -156,49 +210,63 @@ def _snappy(data):
             length = tag >> 2
             if length >= 60:
                 extra = length - 59
+                if extra > end - pos:
+                    raise CheckpointError("corrupt snappy block: truncated literal length")
                 length = int.from_bytes(data[pos : pos + extra], "little")
                 pos += extra
             length += 1
+            if length > end - pos or len(out) + length > size:
+                raise CheckpointError("corrupt snappy block: literal past the end")
             out += data[pos : pos + length]
             pos += length
             continue
+        width = 1 if kind == 1 else 2 if kind == 2 else 4
+        if width > end - pos:
+            raise CheckpointError("corrupt snappy block: truncated copy")
         if kind == 1:
             length, offset = ((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | data[pos]
-            pos += 1
         else:
-            width = 2 if kind == 2 else 4
             length, offset = (tag >> 2) + 1, int.from_bytes(data[pos : pos + width], "little")
-            pos += width
+        pos += width
         if offset == 0 or offset > len(out):
-            raise CheckpointError("corrupt snappy block")
-        for _ in range(length):
-            out.append(out[-offset])
+            raise CheckpointError("corrupt snappy block: copy from before the start")
+        if len(out) + length > size:
+            raise CheckpointError(f"corrupt snappy block: expands past its declared {size} bytes")
+        start = len(out) - offset
+        if length <= offset:
+            out += out[start : start + length]
+        else:  # the copy overlaps what it writes: byte by byte
+            for i in range(length):
+                out.append(out[start + i])
     if len(out) != size:
-        raise CheckpointError("corrupt snappy block")
+        raise CheckpointError("corrupt snappy block: shorter than it declares")
     return bytes(out)
 
 
 class CheckpointReader:
     """The tensors of the checkpoint at `prefix` (PREFIX.index and PREFIX.data-*), by key.
     Each value read is checked against its crc32c, unless larger than `verify_up_to` bytes
-    (checking costs about 30 ms per MiB)."""
+    (checking costs about 30 ms per MiB).
+
+    The index is as untrusted as any input: every field's wire type and every length and
+    offset is checked before it is used, and a value must lie inside its data file, so that a
+    broken or hostile checkpoint is a CheckpointError naming the file or variable."""
 
     def __init__(self, prefix, verify_up_to=None):
         self.prefix = str(prefix)
         self.verify_up_to = verify_up_to
         index = self.prefix + ".index"
         try:
-            with open(index, "rb") as f:
-                table = f.read()
+            table = read_input(index)
         except OSError as err:
             raise CheckpointError(
                 f"{index}: cannot read the checkpoint index: {err.strerror or err}"
             ) from None
         try:
             self._entries = self._read_table(table)
-        except (CheckpointError, IndexError, struct.error) as err:
+            header = _message(self._entries.pop(b"", b""), "BundleHeaderProto", _HEADER)
+        except (CheckpointError, IndexError) as err:
             raise CheckpointError(f"{index}: not a checkpoint index: {err}") from None
-        header = dict(_fields(self._entries.pop(b"", b"")))
         if header.get(2, 0) != 0:
             raise CheckpointError(f"{index}: big-endian checkpoints are not supported")
         self.num_shards = header.get(1, 1)
@@ -246,6 +314,8 @@ class CheckpointReader:
             shared, pos = _varint(block, pos)
             unshared, pos = _varint(block, pos)
             length, pos = _varint(block, pos)
+            if shared > len(key) or unshared + length > end - pos:
+                raise CheckpointError("block entry past the end of its block")
             key = key[:shared] + bytes(block[pos : pos + unshared])
             pos += unshared
             items.append((key, bytes(block[pos : pos + length])))
@@ -261,45 +331,59 @@ class CheckpointReader:
     def entry(self, key):
         """(dtype enum, shape, shard, offset, size, crc32c, slices) of a key; slices holds
         a TensorSliceProto per slice of a variable saved in slices, else nothing."""
+        return self._entry(key, f"variable {key!r}")
+
+    def _entry(self, key, what):
         raw = self._entries.get(key.encode("utf-8", "surrogateescape"))
         if raw is None:
-            raise CheckpointError(f"{self.prefix}: the checkpoint has no variable {key!r}")
-        fields = _fields(raw)
-        values = dict(fields)
-        shape = []
-        for number, dim in _fields(values.get(2, b"")):
-            if number == 3 and dim:
-                raise CheckpointError(f"{self.prefix}: variable {key!r} has an unknown rank")
-            if number == 2:
-                shape.append(_signed(dict(_fields(dim)).get(1, 0)))
+            raise CheckpointError(f"{self.prefix}: the checkpoint has no {what}")
+        try:
+            values = _message(raw, "BundleEntryProto", _ENTRY)
+            shape_proto = _message(values.get(2, b""), "TensorShapeProto", _SHAPE)
+            if shape_proto.get(3):
+                raise CheckpointError("unknown rank")
+            dims = shape_proto[2]
+            if len(dims) > _MAX_RANK:
+                raise CheckpointError(f"rank {len(dims)} is more than {_MAX_RANK}")
+            shape = tuple(
+                _signed(_message(d, "TensorShapeProto.Dim", _DIM).get(1, 0)) for d in dims
+            )
+        except CheckpointError as err:
+            raise CheckpointError(f"{self.prefix}: {what}: {err}") from None
+        shard = values.get(3, 0)
+        if shard >= self.num_shards:
+            raise CheckpointError(
+                f"{self.prefix}: {what} is in data file {shard}, of {self.num_shards}"
+            )
         return (
             values.get(1, 0),
-            tuple(shape),
-            values.get(3, 0),
+            shape,
+            shard,
             values.get(4, 0),
             values.get(5, 0),
             values.get(6),
-            [v for n, v in fields if n == 7],
+            values[7],
         )
 
-    def _bytes(self, key, shard, offset, size):
+    def _bytes(self, what, shard, offset, size):
+        """The memory-mapped data file `shard`, checked to hold bytes offset..offset+size."""
         name = f"{self.prefix}.data-{shard:05d}-of-{self.num_shards:05d}"
         if shard not in self._maps:
             try:
-                with open(name, "rb") as f:
-                    length = os.fstat(f.fileno()).st_size
+                file, length = open_input(name)
+                with file:
                     self._maps[shard] = (
-                        mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if length else b""
+                        mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ) if length else b""
                     )
-            except OSError as err:
+            except (OSError, ValueError) as err:
                 raise CheckpointError(
-                    f"{name}: cannot read checkpoint data: {err.strerror or err}"
+                    f"{name}: cannot read checkpoint data: {getattr(err, 'strerror', None) or err}"
                 ) from None
         data = self._maps[shard]
         if offset + size > len(data):
             raise CheckpointError(
-                f"{name}: truncated: variable {key!r} needs bytes {offset}..{offset + size}, "
-                f"the file has {len(data)}"
+                f"{name}: truncated: {what} needs bytes {offset}..{offset + size} of this data "
+                f"file, which has {len(data)}"
             )
         return data
 
@@ -312,58 +396,77 @@ class CheckpointReader:
             raise CheckpointError(f"{self.prefix}: {key!r} is a string tensor: not supported")
         if slices:
             return self._assemble(key, dtype, shape, slices)
+        return self._plain(f"variable {key!r}", (dtype, shape, shard, offset, size, crc))
+
+    def _plain(self, what, entry):
+        """The value of an entry stored in one piece, checked before it is read."""
+        dtype, shape, shard, offset, size, crc = entry
         if dtype not in _CHECKPOINT_DTYPES:
-            raise CheckpointError(
-                f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
-            )
+            raise CheckpointError(f"{self.prefix}: {what} has dtype enum {dtype}: not supported")
         count = 1
         for d in shape:
             if d < 0:
-                raise CheckpointError(f"{self.prefix}: variable {key!r} has shape {shape}")
+                raise CheckpointError(f"{self.prefix}: {what} has shape {shape}")
             count *= d
         itemsize = np.dtype(_CHECKPOINT_DTYPES[dtype]).itemsize
         if count * itemsize != size:
             raise CheckpointError(
-                f"{self.prefix}: variable {key!r} of shape {shape} is {size} bytes, "
+                f"{self.prefix}: {what} of shape {shape} is {size} bytes, "
                 f"expected {count * itemsize}"
             )
-        data = self._bytes(key, shard, offset, size)
+        data = self._bytes(what, shard, offset, size)
         if crc is not None and (self.verify_up_to is None or size <= self.verify_up_to):
             if crc32c_masked(memoryview(data)[offset : offset + size]) != crc:
-                raise CheckpointError(f"{self.prefix}: variable {key!r}: checksum mismatch")
+                raise CheckpointError(f"{self.prefix}: {what}: checksum mismatch")
         array = np.frombuffer(data, _CHECKPOINT_DTYPES[dtype], count, offset)
         return array.reshape(shape)
 
     def _assemble(self, key, dtype, shape, slices):
+        """A variable saved in slices, each checked (its entry, and that its bytes lie in its
+        data file, apart from every other slice's) before the array is allocated: its size is
+        then at most the data files' bytes, whatever the index claims."""
+        what = f"variable {key!r}"
         if dtype not in _CHECKPOINT_DTYPES:
-            raise CheckpointError(
-                f"{self.prefix}: variable {key!r} has dtype enum {dtype}: not supported"
-            )
-        parts = []
-        for proto in slices:
-            extents = [dict(_fields(e)) for n, e in _fields(proto) if n == 1]
+            raise CheckpointError(f"{self.prefix}: {what} has dtype enum {dtype}: not supported")
+        if any(d < 0 for d in shape):
+            raise CheckpointError(f"{self.prefix}: {what} has shape {shape}")
+        parts, spans = [], []
+        for number, proto in enumerate(slices):
+            try:
+                extents = [
+                    _message(e, "TensorSliceProto.Extent", _EXTENT)
+                    for e in _message(proto, "TensorSliceProto", _SLICE)[1]
+                ]
+            except CheckpointError as err:
+                raise CheckpointError(f"{self.prefix}: {what}: slice {number}: {err}") from None
             if len(extents) != len(shape):
-                raise CheckpointError(f"{self.prefix}: variable {key!r}: bad slice {extents}")
+                raise CheckpointError(f"{self.prefix}: {what}: bad slice {extents}")
             starts = [_signed(e.get(1, 0)) for e in extents]
             lengths = [_signed(e[2]) if 2 in e else -1 for e in extents]
-            parts.append((starts, lengths, _slice_key(key, starts, lengths)))
+            part = f"{what}, slice {number}"
+            entry = self._entry(_slice_key(key, starts, lengths), part)
+            if entry[0] != dtype or entry[6]:
+                raise CheckpointError(f"{self.prefix}: {part} is not a plain {dtype} tensor")
+            self._bytes(part, entry[2], entry[3], entry[4])  # in its data file
+            spans.append((entry[2], entry[3], entry[4]))
+            parts.append((starts, lengths, part, entry[:6]))
         itemsize = np.dtype(_CHECKPOINT_DTYPES[dtype]).itemsize
         total = itemsize
         for d in shape:
             total *= d
-        if any(d < 0 for d in shape) or sum(self.entry(k)[4] for _, _, k in parts) != total:
-            raise CheckpointError(
-                f"{self.prefix}: variable {key!r}: its slices do not make up shape {shape}"
-            )
+        spans.sort()
+        overlap = any(a[0] == b[0] and a[1] + a[2] > b[1] for a, b in zip(spans, spans[1:]))
+        if overlap or sum(span[2] for span in spans) != total:
+            raise CheckpointError(f"{self.prefix}: {what}: its slices do not make up shape {shape}")
         out = np.zeros(shape, _CHECKPOINT_DTYPES[dtype])
-        for starts, lengths, slice_key in parts:
-            part = self.tensor(slice_key)
+        for starts, lengths, part, entry in parts:
+            value = self._plain(part, entry)
             index = tuple(
                 slice(None) if n < 0 else slice(b, b + n) for b, n in zip(starts, lengths)
             )
-            if out[index].shape != part.shape:
-                raise CheckpointError(f"{self.prefix}: variable {key!r}: slice shape mismatch")
-            out[index] = part
+            if out[index].shape != value.shape:
+                raise CheckpointError(f"{self.prefix}: {what}: slice shape mismatch")
+            out[index] = value
         out.flags.writeable = False
         return out
 
@@ -372,7 +475,7 @@ class CheckpointReader:
         dtype, shape, shard, offset, size, _, _ = self.entry(key)
         if dtype != _DT_STRING or shape != ():
             raise CheckpointError(f"{self.prefix}: {key!r} is not a scalar string")
-        data = self._bytes(key, shard, offset, size)[offset : offset + size]
+        data = self._bytes(f"variable {key!r}", shard, offset, size)[offset : offset + size]
         length, pos = _varint(data, 0)
         pos += 4  # masked crc32c of the length
         if pos + length > len(data):
@@ -425,10 +528,10 @@ def checkpoint_prefix(source):
 
 
 def reader_source() -> str:
-    """The reader's source, for embedding in generated files (which import mmap, os, struct
-    and numpy at their top)."""
+    """The reader's source and the file helpers it opens files with (files.py), for embedding
+    in generated files (which import errno, mmap, os, stat and numpy at their top)."""
     with open(__file__, encoding="utf-8") as f:
         text = f.read()
     body = text.split("# BEGIN READER\n", 1)[1].split("# END READER\n", 1)[0]
     lines = [line for line in body.splitlines() if not line.startswith(("import ", "from "))]
-    return "\n".join(lines).strip() + "\n"
+    return files_source() + "\n\n" + "\n".join(lines).strip() + "\n"

@@ -10,18 +10,21 @@ those constants into `Variable(key)` recipes, so the generated loader reads the 
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf import descriptor_pb2, message, message_factory, text_format
+from google.protobuf import descriptor_pb2, message, message_factory
 from tensorboard.compat.proto import graph_pb2, meta_graph_pb2, trackable_object_graph_pb2
 
 from .checkpoint import CheckpointError, CheckpointReader, checkpoint_prefix
 from .errors import BadInputError, UsageError
 from .graph import Graph, Node, split_ref, tensor_ref
-from .load import one_line, read_graph_file
+from .load import one_line, parse_text, read_file, read_graph_file
 from .passes.fold import CHECKPOINT_KEY_ATTR, EMBED_ATTR
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -72,6 +75,21 @@ class Source:
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (argument, tensor), sorted
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (output key, tensor), sorted
     signature: str | None = None
+    size: int = 0  # bytes of the graph file
+
+    @property
+    def input_bytes(self) -> int:
+        """The bytes of the input: the graph file and the checkpoint's data files, whose values
+        folding may transform (the constant budget is proportional to it: see budget.py)."""
+        total = self.size
+        if self.checkpoint:
+            for name in glob.glob(glob.escape(self.checkpoint) + ".data-*"):
+                try:
+                    info = os.stat(name)
+                except OSError:
+                    continue
+                total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+        return total
 
     @property
     def name(self) -> str:
@@ -92,14 +110,14 @@ def open_source(
     path = Path(path)
     if path.is_dir():
         source = _savedmodel(path, signature, tag)
-    elif path.suffix == ".meta" or (not path.exists() and Path(f"{path}.meta").is_file()):
+    elif path.suffix == ".meta" or (not path.exists() and Path(f"{path}.meta").exists()):
         meta_path = path if path.suffix == ".meta" else Path(f"{path}.meta")
         source = _metagraph(meta_path, path, signature, tag)
     else:
         if signature is not None or tag is not None:
             raise UsageError(f"{path}: --signature and --tag apply to SavedModels only")
         graph_def, sha256 = read_graph_file(path)
-        source = Source(path, "graphdef", graph_def, sha256)
+        source = Source(path, "graphdef", graph_def, sha256, size=path.stat().st_size)
     if checkpoint is not None:
         if source.kind == "savedmodel":
             raise UsageError(
@@ -124,24 +142,25 @@ def open_source(
 
 def _savedmodel(path: Path, signature: str | None, tag: str | None) -> Source:
     binary, text = path / "saved_model.pb", path / "saved_model.pbtxt"
-    if not binary.is_file() and not text.is_file():
+    if not binary.exists() and not text.exists():
         raise BadInputError(
             f"{path} is a directory but not a SavedModel: no saved_model.pb or saved_model.pbtxt"
         )
-    file = binary if binary.is_file() else text
-    data = _read(file)
+    file = binary if binary.exists() else text
+    data = read_file(file)
     saved = saved_model_class()()
-    try:
-        if file is text:
-            text_format.Parse(data.decode("utf-8"), saved)
-        else:
+    if file is text:
+        parse_text(data, saved, file, "a SavedModel")
+    else:
+        try:
             saved.ParseFromString(data)
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError, RuntimeError) as err:
-        raise BadInputError(f"{file}: not a SavedModel: {one_line(err)}") from None
+        except (message.DecodeError, RuntimeError) as err:
+            raise BadInputError(f"{file}: not a SavedModel: {one_line(err)}") from None
     if not saved.meta_graphs:
         raise BadInputError(f"{file}: the SavedModel has no meta graphs")
     meta = _pick_meta_graph(file, list(saved.meta_graphs), tag)
-    source = Source(path, "savedmodel", meta.graph_def, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    source = Source(path, "savedmodel", meta.graph_def, digest, size=len(data))
     source.checkpoint = checkpoint_prefix(path)
     _apply_signature(source, file, meta, signature or DEFAULT_SIGNATURE)
     return source
@@ -150,7 +169,7 @@ def _savedmodel(path: Path, signature: str | None, tag: str | None) -> Source:
 def _metagraph(meta_path: Path, given: Path, signature: str | None, tag: str | None) -> Source:
     if tag is not None:
         raise UsageError(f"{given}: --tag applies to SavedModels only")
-    data = _read(meta_path)
+    data = read_file(meta_path)
     meta = meta_graph_pb2.MetaGraphDef()
     try:
         meta.ParseFromString(data)
@@ -158,21 +177,12 @@ def _metagraph(meta_path: Path, given: Path, signature: str | None, tag: str | N
         raise BadInputError(f"{meta_path}: not a binary MetaGraphDef: {one_line(err)}") from None
     if not meta.graph_def.node:
         raise BadInputError(f"{meta_path}: the meta graph has no nodes")
-    source = Source(given, "metagraph", meta.graph_def, hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    source = Source(given, "metagraph", meta.graph_def, digest, size=len(data))
     source.checkpoint = checkpoint_prefix(meta_path)
     if signature is not None:
         _apply_signature(source, meta_path, meta, signature)
     return source
-
-
-def _read(file: Path) -> bytes:
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        raise BadInputError(f"{file}: cannot read: {err.strerror or err}") from None
-    if not data:
-        raise BadInputError(f"{file}: file is empty")
-    return data
 
 
 _SAVED_MODEL = None

@@ -23,7 +23,9 @@ import numpy as np
 from google.protobuf import message, text_format
 from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
+from . import budget
 from .errors import BadInputError
+from .files import read_input
 
 # BEGIN DECODER
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.
@@ -103,22 +105,34 @@ def dtype_name(enum: int) -> str:
     return np.dtype(dtype).name
 
 
+# TensorFlow's largest rank (TensorShape's kMaxDims): a shape of more dimensions is no shape.
+MAX_RANK = 254
+
 # A constant in short form (a few values, the last one repeated) is expanded to its full shape
 # in memory. Real graphs store their large weights in full (tensor_content), so a short form
-# that expands beyond this is corrupt or a memory bomb, not a model.
+# that expands beyond this is corrupt or a memory bomb, not a model; the converter's constant
+# budget (budget.py, through `charge`) bounds the total as well.
 MAX_EXPANDED_BYTES = 1 << 28
 
 
-def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
+def check_rank(rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ValueError(f"rank {rank} is more than TensorFlow's maximum of {MAX_RANK}")
+
+
+def tensor_to_numpy(proto: tensor_pb2.TensorProto, charge=None) -> np.ndarray | None:
     """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
 
     TF may store only a prefix of the values; the last one is then repeated to fill the shape.
     Every way the proto can disagree with itself (content length, value count, values out of
-    the dtype's range) is a ValueError with a readable message.
+    the dtype's range, a rank above TensorFlow's) is a ValueError with a readable message. A
+    short form is expanded only if `charge(bytes, what)` (the converter's constant budget,
+    budget.py; the generated loaders pass none) pays for it.
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
         raise ValueError(f"tensors of type {type_name(proto.dtype)} are not supported")
+    check_rank(len(proto.tensor_shape.dim))
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
@@ -137,7 +151,8 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
             )
         # a read-only view of the bytes read above: no second copy
         return np.frombuffer(content, dtype=dtype).reshape(shape)
-    values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    field = getattr(proto, _VALUE_FIELD[proto.dtype])
+    values = list(field)
     if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
         # two floats per value: real, imaginary (TF drops an odd last one)
         values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
@@ -148,6 +163,10 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
             f"constant of shape {shape} would expand {len(values)} stored values to "
             f"{size * itemsize / 2**20:.0f} MiB"
         )
+    stored = f"{len(field)} value{'s' if len(field) != 1 else ''}"
+    what = f"a {dtype_name(proto.dtype)} constant of shape {shape} stored as {stored}"
+    if charge is not None and not charge(size * itemsize, what):
+        return None  # the conversion has failed already: see budget.Budget.decoded
     try:
         if proto.dtype == types_pb2.DT_HALF:
             values = np.array(values, np.uint16).view(np.float16)
@@ -185,19 +204,13 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     path = Path(path)
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory, not a GraphDef file")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
-    if not data or (len(data) < 4096 and not data.strip()):
+    data = read_file(path)
+    if len(data) < 4096 and not data.strip():
         raise BadInputError(f"{path}: file is empty")
     digest = hashlib.sha256(data).hexdigest()
     graph = graph_pb2.GraphDef()
     if is_text_graph(data):
-        try:
-            text_format.Parse(data.decode("utf-8"), graph)
-        except (text_format.ParseError, UnicodeDecodeError) as err:
-            raise BadInputError(f"{path}: not a text GraphDef: {one_line(err)}") from None
+        parse_text(data, graph, path, "a text GraphDef")
     else:
         try:
             graph.ParseFromString(data)
@@ -237,6 +250,31 @@ def one_line(err: BaseException, limit: int = 300) -> str:
 # END DECODER
 
 
+def read_file(path: Path) -> bytes:
+    """An input file's bytes (files.read_input: a regular file, read up to its size);
+    BadInputError when it cannot be read or is empty."""
+    try:
+        data = read_input(path)
+    except OSError as err:
+        raise BadInputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not data:
+        raise BadInputError(f"{path}: file is empty")
+    return data
+
+
+def parse_text(data: bytes, proto: message.Message, path: Path, what: str) -> None:
+    """Text-format `data` parsed into `proto`, or BadInputError "PATH: not WHAT: why". The one
+    place graph2py parses text: protobuf's text parser recurses once per nested message
+    (AttrValue holds NameAttrList holds AttrValue, without end), so deep nesting is refused
+    here when it exhausts Python's recursion."""
+    try:
+        text_format.Parse(data.decode("utf-8"), proto)
+    except RecursionError:
+        raise BadInputError(f"{path}: not {what}: messages nested too deeply") from None
+    except (text_format.ParseError, UnicodeDecodeError, RuntimeError) as err:
+        raise BadInputError(f"{path}: not {what}: {one_line(err)}") from None
+
+
 def decode_attr(value) -> Any:
     kind = value.WhichOneof("value")
     if kind is None:
@@ -250,7 +288,7 @@ def decode_attr(value) -> Any:
     if kind == "shape":
         return decode_shape(value.shape)
     if kind == "tensor":
-        return tensor_to_numpy(value.tensor)
+        return tensor_to_numpy(value.tensor, budget.current().decoded)
     if kind == "func":
         return value.func.name
     if kind == "list":
@@ -265,7 +303,7 @@ def decode_attr(value) -> Any:
                 if name == "shape":
                     return [decode_shape(s) for s in items]
                 if name == "tensor":
-                    return [tensor_to_numpy(t) for t in items]
+                    return [tensor_to_numpy(t, budget.current().decoded) for t in items]
                 if name == "func":
                     return [f.name for f in items]
                 return items
@@ -277,6 +315,7 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
     """TensorShapeProto -> tuple with None for unknown dims, or None for unknown rank."""
     if shape.unknown_rank:
         return None
+    check_rank(len(shape.dim))
     return tuple(d.size if d.size >= 0 else None for d in shape.dim)
 
 

@@ -2,10 +2,11 @@
 
 `Options` is parsed once from the command line (`add_arguments` defines the flags for every
 command that builds a model: convert, inspect, check), passed whole to the stages that need it
-(formats.py reads the source with signature, tag and checkpoint; the passes take inputs, outputs
-and io_layout), written into model.py's header as its regenerate command (`arguments`), and read
-back from that header (`from_header`) by the language server's Regenerate and Check, so a model
-is rebuilt as it was made. Nothing here imports the converter: `graph2py --help` stays instant.
+(formats.py reads the source with signature, tag and checkpoint; the passes take inputs,
+outputs and io_layout; pipeline.load sizes the constant budget with max_constant_mb), written
+into model.py's header as its regenerate command (`arguments`), and read back from that header
+(`from_header`) by the language server's Regenerate and Check, so a model is rebuilt as it was
+made. Nothing here imports the converter: `graph2py --help` stays instant.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ class Options:
     tag: str | None = None  # SavedModel meta graph tags, comma-separated
     checkpoint: str | None = None  # a GraphDef's (or meta graph's) checkpoint prefix
     io_layout: str = "keep"  # an NCHW graph's 4-D inputs and outputs: "keep" or "nhwc"
+    # MiB of constants decoding and folding may make (budget.py); None: in proportion to the
+    # input's size
+    max_constant_mb: int | None = None
 
     def __post_init__(self):
-        if self.io_layout not in IO_LAYOUTS:
-            from .errors import UsageError
+        from .errors import UsageError
 
+        if self.io_layout not in IO_LAYOUTS:
             raise UsageError(f"io_layout must be one of {', '.join(IO_LAYOUTS)}")
+        if self.max_constant_mb is not None and self.max_constant_mb < 1:
+            raise UsageError("max_constant_mb must be a positive number of MiB")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, base: Path | None = None) -> Options:
@@ -57,6 +63,7 @@ class Options:
             tag=args.tag,
             checkpoint=checkpoint,
             io_layout=args.io_layout,
+            max_constant_mb=args.max_constant_mb,
         )
 
     def arguments(self) -> list[str]:
@@ -76,6 +83,7 @@ class Options:
                 else []
             ),
             *([f"--io-layout {self.io_layout}"] if self.io_layout != "keep" else []),
+            *([f"--max-constant-mb {self.max_constant_mb}"] if self.max_constant_mb else []),
         ]
 
     @classmethod
@@ -125,6 +133,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="keep",
         help="an NCHW graph's 4-D inputs and outputs: keep NCHW (default) or take and give NHWC",
     )
+    parser.add_argument(
+        "--max-constant-mb",
+        metavar="N",
+        type=_positive_int,
+        help="MiB of constants decoding and constant folding may make (default: 16 times the "
+        "input's size, at least 64)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def split_tensors(text: str | None) -> list[TensorSpec] | None:

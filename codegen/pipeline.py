@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tensorboard.compat.proto import graph_pb2
 
+from .budget import Budget, for_input
 from .formats import graph_def_to_decode, name_outputs, open_source, read_variables
 from .graph import Graph, from_graphdef
 from .load import read_graph_file
@@ -50,6 +51,7 @@ class Loaded:
     inputs: list[TensorSpec] | None
     outputs: list[TensorSpec] | None
     graph: Graph  # every node of the source, calls inlined, variables read as constants
+    budget: Budget  # what is left of its constant budget, for the stages after load
 
 
 @dataclass
@@ -65,13 +67,17 @@ class Prepared:
 
 
 def load(path: str | Path, options: Options = Options()) -> Loaded:
-    """Any input format (see formats.py), decoded into the analyzer's graph."""
+    """Any input format (see formats.py), decoded into the analyzer's graph. Sizes the
+    conversion's constant budget (budget.py), which prepare draws on as well."""
     path = Path(path)
     source = open_source(path, options.signature, options.tag, options.checkpoint)
-    graph = name_outputs(decode(graph_def_to_decode(source), str(source.path)), source)
-    source.graph_def = None  # the decoded graph holds what it needs
-    wanted = [o.tensor for o in options.outputs] if options.outputs else None
-    graph = read_variables(inline_functions(graph), source, wanted)
+    spend = for_input(source.input_bytes, str(source.path), options.max_constant_mb)
+    with spend.active():
+        graph = name_outputs(decode(graph_def_to_decode(source), str(source.path)), source)
+        source.graph_def = None  # the decoded graph holds what it needs
+        wanted = [o.tensor for o in options.outputs] if options.outputs else None
+        graph = read_variables(inline_functions(graph), source, wanted)
+        spend.raise_refused()
     inputs, outputs = options.inputs, options.outputs
     if inputs is None and source.inputs:
         inputs = [TensorSpec(t) for _, t in source.inputs]
@@ -87,6 +93,7 @@ def load(path: str | Path, options: Options = Options()) -> Loaded:
         inputs=inputs,
         outputs=outputs,
         graph=graph,
+        budget=spend,
     )
 
 
@@ -99,22 +106,28 @@ def decode(graph_def: graph_pb2.GraphDef, source: str = "graph") -> Graph:
     return Graph(nodes, functions, source)
 
 
-def decode_file(path: Path) -> tuple[Graph, str]:
+def decode_file(path: Path, options: Options = Options()) -> tuple[Graph, str]:
     """A GraphDef file's graph (calls inlined) and sha256, for describing its nodes when it
     does not load as a source (formats.open_source refuses a GraphDef that reads variables
     without their checkpoint)."""
     graph_def, sha256 = read_graph_file(path)
-    return inline_functions(decode(graph_def, str(path))), sha256
+    spend = for_input(Path(path).stat().st_size, str(path), options.max_constant_mb)
+    with spend.active():
+        graph = inline_functions(decode(graph_def, str(path)))
+        spend.raise_refused()
+    return graph, sha256
 
 
 def prepare(loaded: Loaded) -> Prepared:
     """The passes, in order. io_layout="nhwc" gives an NCHW graph NHWC inputs and outputs
     (see passes/layout.py)."""
-    graph = resolve_control_flow(loaded.graph, loaded.inputs, loaded.outputs)
-    selected = prune(graph, loaded.inputs, loaded.outputs)
-    pruned = channels_last(selected, loaded.options.io_layout)
-    constants = Constants(pruned.graph)
-    shapes = infer_shapes(pruned.graph, constants, pruned.input_shapes)
+    with loaded.budget.active():
+        graph = resolve_control_flow(loaded.graph, loaded.inputs, loaded.outputs)
+        selected = prune(graph, loaded.inputs, loaded.outputs)
+        pruned = channels_last(selected, loaded.options.io_layout)
+        constants = Constants(pruned.graph)
+        shapes = infer_shapes(pruned.graph, constants, pruned.input_shapes)
+        loaded.budget.raise_refused()
     return Prepared(loaded, graph, selected, pruned, constants, shapes)
 
 
@@ -125,4 +138,5 @@ def selected_facts(prepared: Prepared) -> tuple[Constants, dict]:
         return prepared.constants, prepared.shapes
     graph = prepared.selected.graph
     constants = Constants(graph)
-    return constants, infer_shapes(graph, constants, prepared.selected.input_shapes)
+    with prepared.loaded.budget.active():
+        return constants, infer_shapes(graph, constants, prepared.selected.input_shapes)

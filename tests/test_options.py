@@ -31,6 +31,8 @@ EVERY_OPTION = [
     "model.ckpt",
     "--io-layout",
     "nhwc",
+    "--max-constant-mb",
+    "512",
 ]
 EVERY_VALUE = Options(
     inputs=[TensorSpec("input:0", (None, 28, 28, 1)), TensorSpec("other:1")],
@@ -39,6 +41,7 @@ EVERY_VALUE = Options(
     tag="serve",
     checkpoint="model.ckpt",
     io_layout="nhwc",
+    max_constant_mb=512,
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codegen.budget import ConstantBudgetError
 from codegen.errors import UnsupportedError, UsageError
 from codegen.passes.control import functionalize_frames, resolve_control_flow
 from codegen.passes.fold import Constants
@@ -579,8 +580,9 @@ def test_fold_recipes_spell_out_how_a_weight_is_made():
 
 
 def test_fold_refuses_to_grow_a_huge_constant():
-    """A Fill of 2**30 elements is not folded (a hostile graph's memory bomb), so its tensor
-    is no constant; a small one is."""
+    """A Fill of 2**30 elements is refused before it is allocated (a hostile graph's memory
+    bomb: more than the constant budget, see budget.py), naming the node and the size; a
+    small one folds."""
     text = (
         int_const("huge", [1 << 15, 1 << 15])
         + int_const("small", [2, 2])
@@ -589,8 +591,9 @@ def test_fold_refuses_to_grow_a_huge_constant():
         + op("ok", "Fill", "small", "one")
     )
     consts = Constants(graph_of(text))
-    assert value(consts, "big:0") is None
     assert value(consts, "ok:0") == [[1.0, 1.0], [1.0, 1.0]]
+    with pytest.raises(ConstantBudgetError, match="node 'big': folding Fill makes 4 GiB"):
+        consts.value("big:0")
 
 
 # -- shapes.infer_shapes --------------------------------------------------------------------------

@@ -162,32 +162,36 @@ def _pack(node, ins, c):
 
 
 def _split(node, axis, x):
-    return list(np.split(x, int(node.attrs.get("num_split", 1)), axis=int(axis)))
+    parts = int(node.attrs.get("num_split", 1))
+    limit(node, 0, x, arrays=parts)  # views of x, but a billion of them are no small thing
+    return list(np.split(x, parts, axis=int(axis)))
 
 
 def _split_v(node, x, sizes, axis):
+    limit(node, 0, x, arrays=np.size(sizes))
     bounds = np.cumsum([int(s) for s in sizes])[:-1]
     return list(np.split(x, bounds, axis=int(axis)))
 
 
 def _unpack(node, x):
     axis = int(node.attrs.get("axis", 0))
+    limit(node, x.size, x, arrays=x.shape[axis])
     return [np.take(x, i, axis=axis) for i in range(x.shape[axis])]
 
 
-op(
-    "ConcatV2",
-    list_min=1,
-    shape=_concat,
-    kernel=lambda n, *xs: np.concatenate(xs[:-1], axis=int(xs[-1])),
-)
-op(
-    "Pack",
-    attrs={"axis": Attr("i")},
-    list_min=1,
-    shape=_pack,
-    kernel=lambda n, *xs: np.stack(xs, axis=n.attrs.get("axis", 0)),
-)
+def _concat_kernel(node, *xs):
+    """ConcatV2: one copy of every operand (one tensor may be read a thousand times)."""
+    limit(node, sum(np.size(x) for x in xs[:-1]), *xs[:-1])
+    return np.concatenate(xs[:-1], axis=int(xs[-1]))
+
+
+def _pack_kernel(node, *xs):
+    limit(node, sum(np.size(x) for x in xs), *xs)
+    return np.stack(xs, axis=node.attrs.get("axis", 0))
+
+
+op("ConcatV2", list_min=1, shape=_concat, kernel=_concat_kernel)
+op("Pack", attrs={"axis": Attr("i")}, list_min=1, shape=_pack, kernel=_pack_kernel)
 # Constant folding evaluates output 0 of an op only; the RNN step check evaluates these.
 _SEVERAL = "not folded: several outputs"
 _PARTS = Attr("i", required=True, minimum=1)
@@ -233,7 +237,7 @@ def _gather_shape(node, ins, c):
 def _gather(node, x, indices, axis):
     x, indices = np.asarray(x), np.asarray(indices)
     axis = int(axis)
-    limit(x.size // max(x.shape[axis], 1) * indices.size, x, indices)
+    limit(node, x.size // max(x.shape[axis], 1) * indices.size, x)
     return np.take(x, indices, axis=axis)
 
 
@@ -249,7 +253,7 @@ op("MatrixDiagPartV3")
 
 def _fill(node, dims, value):
     dims = [int(d) for d in np.atleast_1d(dims)]
-    limit(math.prod(dims) if all(d >= 0 for d in dims) else 0)
+    limit(node, math.prod(dims) if all(d >= 0 for d in dims) else 0, value)
     return np.full(dims, value)
 
 
@@ -257,13 +261,13 @@ def _range(node, start, stop, delta):
     """TensorFlow's Range keeps its operands' dtype (Tidx); numpy's arange of int32 scalars
     would give int64, and of float32 ones float64."""
     count = math.ceil((stop - start) / delta) if delta else 0
-    limit(max(count, 0))
+    limit(node, max(count, 0), start, stop, delta)
     return np.arange(start, stop, delta, dtype=np.result_type(start, stop, delta))
 
 
 def _linspace(node, start, stop, num):
     num = int(num)
-    limit(max(num, 0))
+    limit(node, max(num, 0), start, stop)
     return np.linspace(start, stop, num).astype(np.result_type(start))
 
 

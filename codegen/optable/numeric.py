@@ -1,5 +1,5 @@
-"""What the op families share: the contract of a numpy kernel and of a shape rule, the limits
-that keep a hostile constant from exhausting memory, and broadcasting.
+"""What the op families share: the contract of a numpy kernel and of a shape rule, the check
+that keeps a hostile constant from exhausting memory (`limit`), and broadcasting.
 
 A kernel is `kernel(node, *input values) -> value` (a list of values for an op with several
 outputs) computing what TensorFlow computes, in TensorFlow's dtype: a float32 op stays float32,
@@ -16,22 +16,28 @@ from typing import Callable
 
 import numpy as np
 
+from ..budget import current
+
 Kernel = Callable[..., object]
 ShapeRule = Callable[..., "tuple | None"]
 
 # What a kernel raises on operands it cannot evaluate: the tensor is then not a constant.
 KERNEL_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.exceptions.AxisError)
 
-# Folding evaluates shape arithmetic and weight preparation, neither of which makes a tensor
-# much larger than its inputs. A kernel asked to (a Fill of a huge shape, a broadcast of two long
-# vectors into a matrix) refuses, so that a hostile constant cannot exhaust memory.
-MAX_GROWN = 1 << 24  # elements
+# What numpy spends on an array besides its elements: a result that is many arrays (a Split
+# into a billion parts of an empty tensor) costs this much per part.
+ARRAY_OVERHEAD = 112  # bytes: sys.getsizeof(np.empty(0))
 
 
-def limit(size: int, *inputs) -> None:
-    """ValueError when a result of `size` elements is larger than MAX_GROWN and every input."""
-    if size > max([MAX_GROWN, *(np.size(x) for x in inputs)]):  # max() of one int fails
-        raise ValueError(f"refusing to fold a result of {size} elements")
+def limit(node, size: int, *operands, arrays: int = 1) -> None:
+    """Before a kernel allocates `arrays` arrays of `size` elements in all for `node`: a
+    ConstantBudgetError (exit 3, naming the node and the size) when the conversion's constant
+    budget (budget.py) cannot pay for them. A kernel whose result can be larger than its
+    operands (a Fill of a huge shape, a broadcast, a ConcatV2 reading one tensor many times)
+    computes that size from shapes and attributes and calls this first; elements count at the
+    widest operand's itemsize (8 bytes without operands)."""
+    itemsize = max((np.asarray(x).dtype.itemsize for x in operands), default=8)
+    current().check(node, size * itemsize + arrays * ARRAY_OVERHEAD)
 
 
 def run_kernel(kernel: Kernel, node, args: list) -> np.ndarray | None:

@@ -114,10 +114,10 @@ def _of_value(fn: Callable) -> Kernel:
 
 
 def _of_values(fn: Callable) -> Kernel:
-    """fn(a, b), refused when the broadcast result is larger than MAX_GROWN (or an input)."""
+    """fn(a, b), the broadcast result's size checked first (numeric.limit)."""
 
     def kernel(node, a, b):
-        limit(math.prod(np.broadcast_shapes(np.shape(a), np.shape(b))), a, b)
+        limit(node, math.prod(np.broadcast_shapes(np.shape(a), np.shape(b))), a, b)
         return fn(a, b)
 
     return kernel

@@ -106,6 +106,10 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# Outputs of one node. An int attribute sets the count (Split's num_split: five bytes of a file
+# can ask for a billion), and every stage after decoding lists a node's outputs.
+MAX_OUTPUTS = 1 << 16
+
 # How an output argument's length is found: one tensor, an int attribute (Split's num_split),
 # a list attribute (a call's Tout), or the length of the one list input (IdentityN's T).
 ONE, INT, LIST, AS_INPUTS = "one", "int", "list", "inputs"
@@ -128,6 +132,9 @@ class Signature:
         if n < low or (high is not None and n > high):
             want = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
             found.append(f"{node.op} takes {want} input{'s' if want != '1' else ''}, not {n}")
+        outputs = self.output_count(node)
+        if outputs is not None and outputs > MAX_OUTPUTS:
+            found.append(f"{node.op} with {outputs} outputs: more than the {MAX_OUTPUTS} allowed")
         for key, rule in self.attrs.items():
             if key not in protos:
                 if rule.required:

@@ -7,6 +7,9 @@ weight loader needs the *recipe* (which source constants, which numpy steps) so 
 
 A recipe is a small tree of steps (see recipes.py): reads of stored constants or checkpoint
 variables, values written out, and the numpy steps between them.
+
+Every value folding keeps is paid for from the conversion's constant budget (budget.py); a
+kernel whose result can outgrow its operands checks the budget before allocating.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from .. import optable
+from ..budget import allocated, current
 from ..graph import Graph, split_ref
 from ..optable.arrays import strided_slice_index
 from ..optable.numeric import dtype_of as _dtype_of
@@ -129,7 +133,10 @@ class Constants:
             if v is None:
                 return None
             args.append(v)
-        return run_kernel(kernel, node, args)
+        result = run_kernel(kernel, node, args)  # a kernel that can grow checks first
+        if result is not None:
+            current().charge(node, allocated(result, args))  # kept: the budget pays for it
+        return result
 
     def recipe(self, tensor: str) -> Recipe | None:
         """How to rebuild this constant from the graph's stored constants, or None (also when

@@ -30,14 +30,52 @@ _OUTPUT_ARGS = {
     "Unique": ["y", "idx"],
 }
 MAX_DEPTH = 16
+# Nodes one inlining may splice in, in all. Depth alone does not bound them: a function that
+# calls the next one four times, sixteen levels deep, is 4**16 bodies from a file of 2 KB. The
+# largest graphs graph2py converts have a few hundred thousand nodes.
+MAX_INLINED = 1_000_000
 
 
 def inline_functions(graph: Graph) -> Graph:
+    """`graph` with every function call replaced by the function's body, level by level, at
+    most MAX_DEPTH levels deep; refused before anything is inlined when the bodies would come
+    to more than MAX_INLINED nodes."""
+    produced = inlined_size(graph)
+    if produced > MAX_INLINED:
+        raise BadInputError(
+            f"{graph.source}: inlining its function calls would make {produced:,} nodes, "
+            f"more than the {MAX_INLINED:,} graph2py inlines (functions that call others "
+            "several times each, nested)"
+        )
     for _ in range(MAX_DEPTH):
         if not any(n.op in CALL_OPS for n in graph):
             return graph
         graph = _inline_once(graph)
     raise BadInputError(f"function calls nest deeper than {MAX_DEPTH} levels")
+
+
+def inlined_size(graph: Graph) -> int:
+    """How many nodes inlining every call in `graph` splices in: each called function's body
+    and, in turn, the bodies its own calls splice in, MAX_DEPTH levels deep (deeper is an
+    error of its own). Counted on the function library, each function once per level, so a
+    library of exponential size is measured without being expanded."""
+    sizes: dict[tuple[str, int], int] = {}
+
+    def size(name, levels: int) -> int:
+        fdef = graph.functions.get(name) if isinstance(name, str) else None
+        if fdef is None or levels == 0:
+            return 0
+        if (name, levels) not in sizes:
+            calls = [_callee(n) for n in fdef.node_def if n.op in CALL_OPS]
+            sizes[name, levels] = len(fdef.node_def) + sum(size(c, levels - 1) for c in calls)
+        return sizes[name, levels]
+
+    return sum(size(n.attrs.get("f"), MAX_DEPTH) for n in graph if n.op in CALL_OPS)
+
+
+def _callee(proto) -> str | None:
+    """The function a call's NodeDef names (reading `attr["f"]` of a proto would add it)."""
+    return proto.attr["f"].func.name if "f" in proto.attr else None
 
 
 def _inline_once(graph: Graph) -> Graph:

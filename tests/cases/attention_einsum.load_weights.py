@@ -224,22 +224,34 @@ def dtype_name(enum: int) -> str:
     return np.dtype(dtype).name
 
 
+# TensorFlow's largest rank (TensorShape's kMaxDims): a shape of more dimensions is no shape.
+MAX_RANK = 254
+
 # A constant in short form (a few values, the last one repeated) is expanded to its full shape
 # in memory. Real graphs store their large weights in full (tensor_content), so a short form
-# that expands beyond this is corrupt or a memory bomb, not a model.
+# that expands beyond this is corrupt or a memory bomb, not a model; the converter's constant
+# budget (budget.py, through `charge`) bounds the total as well.
 MAX_EXPANDED_BYTES = 1 << 28
 
 
-def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
+def check_rank(rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ValueError(f"rank {rank} is more than TensorFlow's maximum of {MAX_RANK}")
+
+
+def tensor_to_numpy(proto: tensor_pb2.TensorProto, charge=None) -> np.ndarray | None:
     """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
 
     TF may store only a prefix of the values; the last one is then repeated to fill the shape.
     Every way the proto can disagree with itself (content length, value count, values out of
-    the dtype's range) is a ValueError with a readable message.
+    the dtype's range, a rank above TensorFlow's) is a ValueError with a readable message. A
+    short form is expanded only if `charge(bytes, what)` (the converter's constant budget,
+    budget.py; the generated loaders pass none) pays for it.
     """
     dtype = _NUMPY.get(proto.dtype)
     if dtype is None:
         raise ValueError(f"tensors of type {type_name(proto.dtype)} are not supported")
+    check_rank(len(proto.tensor_shape.dim))
     shape = [d.size for d in proto.tensor_shape.dim]
     if any(s < 0 for s in shape):
         raise ValueError(f"constant with unknown dimension in shape {shape}")
@@ -258,7 +270,8 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
             )
         # a read-only view of the bytes read above: no second copy
         return np.frombuffer(content, dtype=dtype).reshape(shape)
-    values = list(getattr(proto, _VALUE_FIELD[proto.dtype]))
+    field = getattr(proto, _VALUE_FIELD[proto.dtype])
+    values = list(field)
     if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
         # two floats per value: real, imaginary (TF drops an odd last one)
         values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
@@ -271,6 +284,10 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
             f"constant of shape {shape} would expand {len(values)} stored values to "
             f"{size * itemsize / 2**20:.0f} MiB"
         )
+    stored = f"{len(field)} value{'s' if len(field) != 1 else ''}"
+    what = f"a {dtype_name(proto.dtype)} constant of shape {shape} stored as {stored}"
+    if charge is not None and not charge(size * itemsize, what):
+        return None  # the conversion has failed already: see budget.Budget.decoded
     try:
         if proto.dtype == types_pb2.DT_HALF:
             values = np.array(values, np.uint16).view(np.float16)

@@ -1,26 +1,28 @@
 """How graph2py's time and memory grow with graph size: synthetic graphs of 1k to 200k nodes.
 
 This is a script, not a test (timing assertions are flaky on shared machines; see
-bench/convert.py). It builds two kinds of graph without TensorFlow (tests/graphs.py's Builder),
-TF1-style with `scope/kernel` + `scope/kernel/read` variables:
+bench/convert.py). It builds three kinds of graph without TensorFlow (tests/graphs.py's
+Builder), TF1-style with `scope/kernel` + `scope/kernel/read` variables:
 
-    chain     a single-input chain of units: Conv2D + BiasAdd + Relu, Tanh, Mul by a scalar
-              (10 nodes; a keras.Sequential model)
-    branchy   residual units: conv + Relu, conv, AddV2 with the unit's input, Relu, ConcatV2
-              of that and the first conv, a 1x1 conv back to 4 channels (23 nodes; a
-              functional model)
+    chain        a single-input chain of units: Conv2D + BiasAdd + Relu, Tanh, Mul by a scalar
+                 (10 nodes, 3 layers; a keras.Sequential model)
+    elementwise  a chain of Relu, Exp, AddV2 of a scalar, Square (5 nodes, 4 statements: a
+                 layer, keras.ops, a layer, keras.ops; a functional model)
+    branchy      residual units: conv + Relu, conv, AddV2 with the unit's input, Relu,
+                 ConcatV2 of that and the first conv, a 1x1 conv back to 4 channels (23 nodes,
+                 6 layers; a functional model)
 
 and converts each size in a fresh child process (`convert()` as `graph2py SOURCE` runs it), timing
 every stage: the functions of pipeline.load and pipeline.prepare, the patterns (analyze.py), the
-rendering (emit.py), the libcst passes and black. A stage's time is its own, less the stages
-timed inside it. Read the tables per kind: one column per size, a row per stage, then the
+rendering (emit.py), postprocess.tidy (`tidy`: the libcst passes and the statement-wise
+formatting) and black. A stage's time is its own, less the stages timed inside it. Read the tables per kind: one column per size, a row per stage, then the
 high-water mark of resident memory (getrusage in the child) at the end of each stage.
 
 The last column divides the largest size's figure by the one before it; the `nodes` row gives
 the ratio linear growth would show. A stage well above that ratio grows faster than linearly.
 Absolute figures drift on a shared machine; the ratios within one run drift much less.
 
-    python bench/scale.py                       # chain and branchy, 1k 10k 50k 200k nodes
+    python bench/scale.py                       # every kind, 1k 10k 50k 200k nodes
     python bench/scale.py --kinds chain --sizes 50k,200k --files model.py,load_weights.py
 
 A child that runs past --timeout is stopped; its row shows the stages it finished.
@@ -71,6 +73,13 @@ def chain_unit(b, i: int, x: str) -> str:
         return b.op("mul", "Mul", h, b.const("y", 0.5, short=True))
 
 
+def elementwise_unit(b, i: int, x: str) -> str:
+    x = b.op(f"relu_{i}", "Relu", x)
+    x = b.op(f"exp_{i}", "Exp", x)
+    x = b.op(f"add_{i}", "AddV2", x, b.const(f"add_{i}/y", 1.0, short=True))
+    return b.op(f"square_{i}", "Square", x)
+
+
 def branchy_unit(b, i: int, x: str) -> str:
     with b.scope(f"block_{i}"):
         a = _conv(b, "conv_a", x, CHANNELS)
@@ -81,7 +90,11 @@ def branchy_unit(b, i: int, x: str) -> str:
         return _conv(b, "project", h, 2 * CHANNELS, k=1, act=None)
 
 
-KINDS = {"chain": (chain_unit, 10), "branchy": (branchy_unit, 23)}
+KINDS = {
+    "chain": (chain_unit, 10),
+    "elementwise": (elementwise_unit, 5),
+    "branchy": (branchy_unit, 23),
+}
 
 
 def build(kind: str, nodes: int, path: Path) -> int:
@@ -117,7 +130,7 @@ STAGES = [
     ("codegen.analyze", "_unique_names", "layer names"),
     ("codegen.analyze", "_dependency_order", "layer order"),
     ("codegen.convert", "render", "render"),
-    ("codegen.convert", "tidy", "libcst"),
+    ("codegen.convert", "tidy", "tidy"),
     ("libcst", "parse_module", "libcst parse"),
     ("codegen.postprocess", "format_source", "black"),
     ("codegen.convert", "format_loader", "loader libcst"),
@@ -206,7 +219,7 @@ def parse_size(text: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kinds", default="chain,branchy", help=f"from {', '.join(KINDS)}")
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"from {', '.join(KINDS)}")
     ap.add_argument("--sizes", default="1k,10k,50k,200k", help="node counts, e.g. 1k,10k")
     ap.add_argument(
         "--files", default="model.py", help="what to write (model.py,load_weights.py as -o does)"

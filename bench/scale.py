@@ -128,7 +128,7 @@ STAGES = [
     ("codegen.pipeline", "infer_shapes", "shapes"),
     ("codegen.analyze", "analyze", "patterns"),
     ("codegen.analyze", "_unique_names", "layer names"),
-    ("codegen.analyze", "_dependency_order", "layer order"),
+    ("codegen.analyze", "dependency_order", "layer order"),
     ("codegen.convert", "render", "render"),
     ("codegen.convert", "tidy", "tidy"),
     ("libcst", "parse_module", "libcst parse"),

@@ -8,6 +8,7 @@ matches claims the node and whatever follows it in the same layer. Constants are
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from pathlib import Path
@@ -107,7 +108,7 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         sha256=loaded.sha256,
         inputs=model_inputs,
         # with unclaimed ops some inputs are never produced; keep the order patterns found
-        layers=_dependency_order(layers, input_set) if not unclaimed else layers,
+        layers=dependency_order(layers, input_set) if not unclaimed else layers,
         outputs=list(pruned.outputs),
         graph_outputs=list(pruned.source_outputs),
         version=__version__,
@@ -253,19 +254,36 @@ def _operation_names(layers: list[Layer]) -> re.Pattern:
     return re.compile(rf"^(?:{alternatives})(?:_\d+)?$")
 
 
-def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
+def dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
     """Layers in an order where every input exists before it is used (patterns that absorb
-    earlier nodes can otherwise be created after a layer that reads their output)."""
+    earlier nodes can otherwise be created after a layer that reads their output): each time,
+    the earliest layer whose inputs all exist."""
     produced = set(available)
-    remaining = list(layers)
+    waiting: dict[str, list[int]] = {}  # tensor -> the layers that read it before it exists
+    missing = []  # per layer: how many of its inputs do not exist yet
+    for i, layer in enumerate(layers):
+        absent = {t for t in layer.inputs if t not in produced}
+        for tensor in absent:
+            waiting.setdefault(tensor, []).append(i)
+        missing.append(len(absent))
+    ready = [i for i, count in enumerate(missing) if count == 0]
+    heapq.heapify(ready)
     ordered = []
-    while remaining:
-        for i, layer in enumerate(remaining):
-            if all(t in produced for t in layer.inputs):
-                ordered.append(remaining.pop(i))
-                produced.update(layer.outputs)
-                break
-        else:
-            missing = sorted({t for l in remaining for t in l.inputs if t not in produced})
-            raise UnsupportedError(f"cannot order layers: tensors {missing[:5]} are never produced")
+    while ready:
+        layer = layers[heapq.heappop(ready)]
+        ordered.append(layer)
+        for tensor in layer.outputs:
+            if tensor in produced:
+                continue
+            produced.add(tensor)
+            for i in waiting.pop(tensor, ()):
+                missing[i] -= 1
+                if missing[i] == 0:
+                    heapq.heappush(ready, i)
+    if len(ordered) < len(layers):
+        remaining = [layers[i] for i, count in enumerate(missing) if count]
+        missing_tensors = sorted({t for l in remaining for t in l.inputs if t not in produced})
+        raise UnsupportedError(
+            f"cannot order layers: tensors {missing_tensors[:5]} are never produced"
+        )
     return ordered

@@ -200,6 +200,23 @@ def format_source(source: str) -> str:
     return black.format_str(source, mode=black.Mode())
 
 
+def format_statements(statements: list[str]) -> str | None:
+    """What black writes for these one-line statements one after another in a function body
+    (indented by four spaces), formatted a shape at a time as build_model's; None unless each
+    is one simple statement on its line."""
+    for text in statements:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign) or _ODD.search(text):
+            return None
+        if text[0] == " " or "#" in text and any(m["comment"] for m in _TOKEN.finditer(text)):
+            return None  # a comment could be a black directive
+    parts = [([], text) for text in statements]
+    return _format_parts(parts, "", ("def build_model():\n", ""), 1)
+
+
 # -- build_model a statement at a time ---------------------------------------------------------
 
 _DEFINE = re.compile(r"def build_model\([^()]*\)(?: -> [\w.]+)?:")
@@ -219,6 +236,7 @@ _TOKEN = re.compile(
     |(?<![\w.])(?P<name>[A-Za-z_]\w*)(?![\w.(=])""",
     re.X,
 )
+_VERSIONED = re.compile(r"[*/]|:=|\d_")
 _MARK = "QZ"  # placeholders are QZ<slot>, padded with Z to the length of what they stand for
 # names black reads by their spelling: keywords, soft keywords, old and new
 _SPELLED = set(keyword.kwlist) | set(keyword.softkwlist) | {"type", "print", "exec", "async"}
@@ -420,6 +438,8 @@ def _format_parts(parts, comma: str, frame: tuple[str, str], depth: int) -> str 
             shape, fill = "\n".join([*other, text]), []
         index, _ = shapes.setdefault(shape, (len(shapes), len(fill)))
         uses.append(([c for c in comments if _plain_comment(c)], index, fill))
+    if any(_versioned(shape) for shape in shapes):
+        return None
     separator = f"{indent}{_SEPARATOR}\n"
     opening, closing = frame
     order = list(shapes.items())
@@ -483,6 +503,22 @@ def _shape(text: str) -> tuple[str, list[str]]:
 
     shape = _TOKEN.sub(placeholder, text)
     return shape, fill
+
+
+def _versioned(shape: str) -> bool:
+    """Whether the statement holds something that makes black infer which Python versions the
+    module targets (an f-string, `*` unpacking, `/` in parameters, `:=`, `1_000`, `await`):
+    formatted apart from the module, black could infer other versions, and the versions decide
+    a trailing comma after `*args`. Without these a statement reads the same for every
+    version."""
+
+    def code(match: re.Match) -> str:
+        name, string = match.group("name"), match.group("string")
+        if string is not None:
+            return "*" if any(c in "fFtT" for c in string[: string.find(string[-1])]) else ""
+        return "*" if name in ("async", "await") else ""
+
+    return bool(_VERSIONED.search(_TOKEN.sub(code, shape)))
 
 
 def _plain_string(body: str) -> bool:

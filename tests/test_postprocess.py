@@ -205,7 +205,7 @@ ODD_MODULES = {
         [
             "x = keras.Input(shape=(4,), name='x')",
             "a = keras.layers.Dense(4, name='a')(inputs=x)",
-            "b = keras.layers.Dense(4, name='b')(*a)",
+            "b = keras.layers.Dense(4, name='b')(a)",
             "return keras.Model(inputs=x, outputs=b, name='m')",
         ]
     ),
@@ -242,6 +242,13 @@ def test_statement_wise_tidy_on_odd_modules(name):
         _module(["x = f(", "    1)", "return x"]),  # a statement over two lines
         _module(["x = 1; y = 2", "return x"]),
         _module(["x = '\x0c'", "return x"]),
+        # black infers the Python versions a module targets from these (they decide a trailing
+        # comma after *args), so a statement holding one is not formatted apart from the rest
+        _module(["x = keras.Input(shape=(4,))", "y = keras.layers.Dense(4)(*x)", "return y"]),
+        _module(["x = f'{1}'", "return x"]),
+        _module(["x = (y := 1)", "return x"]),
+        _module(["x = 1_000", "return x"]),
+        _module(["x = lambda a, /: a", "return x"]),
     ],
 )
 def test_other_forms_take_the_whole_module_path(source):

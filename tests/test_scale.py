@@ -51,3 +51,41 @@ def test_dependency_order_names_the_tensors_never_produced():
     layers = [_layer(0, ["x"]), _layer(1, ["ghost", "t0"]), _layer(2, ["t1"])]
     with pytest.raises(UnsupportedError, match=r"tensors \['ghost', 't1'\] are never produced"):
         dependency_order(layers, {"x"})
+
+
+def _conv_chain(path, units: int) -> None:
+    """Conv2D + BiasAdd + Relu units, TF1-style variables: two weights per unit."""
+    from graphs import FLOAT, Builder
+
+    b = Builder(0)
+    x = b.placeholder("images", [None, 4, 4, 2])
+    for i in range(units):
+        with b.scope(f"conv_{i}"):
+            kernel = b.op("kernel/read", "Identity", b.weight("kernel", 1, 1, 2, 2), T=FLOAT)
+            x = b.op("Conv2D", "Conv2D", x, kernel, strides=[1, 1, 1, 1], padding="SAME")
+            x = b.op("BiasAdd", "BiasAdd", x, b.weight("bias", 2))
+            x = b.op("Relu", "Relu", x)
+    path.write_bytes(b.graph.SerializeToString())
+
+
+def test_black_formats_a_few_lines_per_shape_of_a_large_model(tmp_path, monkeypatch):
+    """A 1,500-layer chain: black sees each kind of statement and weight row once (with the
+    modules around them), not 1,500 statements and 3,000 rows."""
+    import codegen.convert
+    import codegen.postprocess
+    from codegen.convert import convert
+    from codegen.postprocess import format_source
+
+    seen = []
+
+    def counting(source: str) -> str:
+        seen.append(source.count("\n"))
+        return format_source(source)
+
+    monkeypatch.setattr(codegen.convert, "format_source", counting)
+    monkeypatch.setattr(codegen.postprocess, "format_source", counting)
+    _conv_chain(tmp_path / "chain.pb", 1500)
+    _, files = convert(tmp_path / "chain.pb")
+    assert files["model.py"].count("keras.layers.Conv2D(") == 1500
+    assert files["load_weights.py"].count("values[") >= 3000
+    assert sum(seen) < 1000

@@ -1,8 +1,8 @@
 """How graph2py's time and memory grow with graph size: synthetic graphs of 1k to 200k nodes.
 
 This is a script, not a test (timing assertions are flaky on shared machines; see
-bench/convert.py). It builds three kinds of graph without TensorFlow (tests/graphs.py's
-Builder), TF1-style with `scope/kernel` + `scope/kernel/read` variables:
+bench/convert.py). It builds four kinds of graph without TensorFlow (tests/graphs.py's
+Builder), the convolutions TF1-style with `scope/kernel` + `scope/kernel/read` variables:
 
     chain        a single-input chain of units: Conv2D + BiasAdd + Relu, Tanh, Mul by a scalar
                  (10 nodes, 3 layers; a keras.Sequential model)
@@ -11,12 +11,15 @@ Builder), TF1-style with `scope/kernel` + `scope/kernel/read` variables:
     branchy      residual units: conv + Relu, conv, AddV2 with the unit's input, Relu,
                  ConcatV2 of that and the first conv, a 1x1 conv back to 4 channels (23 nodes,
                  6 layers; a functional model)
+    scoped       Relu after Relu, in scopes `a` and `b` by turns: every layer wants one of
+                 two names (1 node, 1 layer; a keras.Sequential model)
 
-and converts each size in a fresh child process (`convert()` as `graph2py SOURCE` runs it), timing
-every stage: the functions of pipeline.load and pipeline.prepare, the patterns (analyze.py), the
-rendering (emit.py), postprocess.tidy (`tidy`: the libcst passes and the statement-wise
-formatting) and black. A stage's time is its own, less the stages timed inside it. Read the tables per kind: one column per size, a row per stage, then the
-high-water mark of resident memory (getrusage in the child) at the end of each stage.
+and converts each size in a fresh child process (`convert()` as `graph2py SOURCE` runs it),
+timing every stage: the functions of pipeline.load and pipeline.prepare, the patterns
+(analyze.py), the rendering (emit.py), postprocess.tidy (`tidy`: the libcst passes and the
+statement-wise formatting) and black. A stage's time is its own, less the stages timed inside
+it. Read the tables per kind: one column per size, a row per stage, then the high-water mark
+of resident memory (getrusage in the child) at the end of each stage.
 
 The last column divides the largest size's figure by the one before it; the `nodes` row gives
 the ratio linear growth would show. A stage well above that ratio grows faster than linearly.
@@ -80,6 +83,11 @@ def elementwise_unit(b, i: int, x: str) -> str:
     return b.op(f"square_{i}", "Square", x)
 
 
+def scoped_unit(b, i: int, x: str) -> str:
+    with b.scope("ab"[i % 2]):
+        return b.op(f"Relu_{i}", "Relu", x)
+
+
 def branchy_unit(b, i: int, x: str) -> str:
     with b.scope(f"block_{i}"):
         a = _conv(b, "conv_a", x, CHANNELS)
@@ -94,6 +102,7 @@ KINDS = {
     "chain": (chain_unit, 10),
     "elementwise": (elementwise_unit, 5),
     "branchy": (branchy_unit, 23),
+    "scoped": (scoped_unit, 1),
 }
 
 

@@ -89,3 +89,45 @@ def test_black_formats_a_few_lines_per_shape_of_a_large_model(tmp_path, monkeypa
     assert files["model.py"].count("keras.layers.Conv2D(") == 1500
     assert files["load_weights.py"].count("values[") >= 3000
     assert sum(seen) < 1000
+
+
+class CountedSet(set):
+    """A set that counts membership tests."""
+
+    tests = 0
+
+    def __contains__(self, item):
+        CountedSet.tests += 1
+        return super().__contains__(item)
+
+
+def test_allocator_numbers_many_claims_of_one_name_without_rescanning():
+    """10,000 layers wanting one name (ops in one scope): each claim tries a few names, not
+    every `name_k` handed out before it (fifty million tries)."""
+    from codegen.names import Allocator
+
+    names = Allocator({"input"})
+    names.used = CountedSet(names.used)
+    CountedSet.tests = 0
+    claimed = [names.claim("relu") for _ in range(10_000)]
+    assert claimed[:3] == ["relu", "relu_2", "relu_3"] and claimed[-1] == "relu_10000"
+    assert CountedSet.tests <= 3 * 10_000
+
+
+def test_allocator_gives_the_first_free_number():
+    from codegen.names import Allocator
+
+    names = Allocator({"input"})
+    claims = ["a", "a_2", "a", "a", "a_3", "input", "input", "input", "a_2", "a"]
+    assert [names.claim(w) for w in claims] == [
+        "a",
+        "a_2",
+        "a_3",
+        "a_4",
+        "a_3_2",
+        "input_",
+        "input_2",
+        "input_3",
+        "a_2_2",
+        "a_5",
+    ]

@@ -28,7 +28,8 @@ Absolute figures drift on a shared machine; the ratios within one run drift much
     python bench/scale.py                       # every kind, 1k 10k 50k 200k nodes
     python bench/scale.py --kinds chain --sizes 50k,200k --files model.py,load_weights.py
 
-A child that runs past --timeout is stopped; its row shows the stages it finished.
+A child that runs past --timeout seconds or --max-mb of resident memory is stopped; its column
+shows the stages it finished.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ STAGES = [
     ("codegen.analyze", "analyze", "patterns"),
     ("codegen.analyze", "_unique_names", "layer names"),
     ("codegen.analyze", "dependency_order", "layer order"),
+    ("codegen.analyze", "_dependency_order", "layer order"),
     ("codegen.convert", "render", "render"),
     ("codegen.convert", "tidy", "tidy"),
     ("libcst", "parse_module", "libcst parse"),
@@ -183,7 +185,8 @@ def measure(path: str, files: tuple[str, ...]) -> None:
 
     for module, name, stage in STAGES:
         mod = importlib.import_module(module)
-        setattr(mod, name, timed(getattr(mod, name), stage))
+        if hasattr(mod, name):  # an older graph2py may lack one
+            setattr(mod, name, timed(getattr(mod, name), stage))
     began = time.perf_counter()
     codegen.convert.convert(path, files=files)
     _report("other", time.perf_counter() - began - inner[0])
@@ -193,32 +196,43 @@ def measure(path: str, files: tuple[str, ...]) -> None:
 # -- the parent -----------------------------------------------------------------------------------
 
 
-def run_child(argv: list[str], timeout: float) -> tuple[list, float, float, str]:
-    """(reported lines, wall seconds, peak RSS MB from wait4, error or "")."""
+def run_child(argv: list[str], timeout: float, max_mb: float) -> tuple[list, float, float, str]:
+    """(reported lines, wall seconds, peak RSS MB from wait4, error or ""). A child past
+    `timeout` seconds or `max_mb` of resident memory is stopped."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         began = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
-        while time.perf_counter() - began < timeout:
+        problem = ""
+        while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            if time.perf_counter() - began > timeout:
+                problem = f"stopped after {timeout:g} s"
+            elif _resident_mb(proc.pid) > max_mb:
+                problem = f"stopped at {max_mb:g} MB"
+            if problem:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
             time.sleep(0.05)
-        else:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        stopped = wall >= timeout and proc.returncode == -9
         out.seek(0)
         err.seek(0)
         lines = [json.loads(line) for line in out.read().decode().splitlines() if line]
-        problem = ""
-        if stopped:
-            problem = f"stopped after {timeout:g} s"
-        elif proc.returncode != 0:
+        if not problem and proc.returncode != 0:
             tail = err.read().decode(errors="replace").strip().splitlines()
             problem = (tail or [f"exit status {proc.returncode}"])[-1]
     return lines, wall, usage.ru_maxrss * 1024 / MB, problem
+
+
+def _resident_mb(pid: int) -> float:
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / MB
 
 
 def parse_size(text: str) -> int:
@@ -234,6 +248,7 @@ def main() -> None:
         "--files", default="model.py", help="what to write (model.py,load_weights.py as -o does)"
     )
     ap.add_argument("--timeout", type=float, default=600, help="seconds per conversion")
+    ap.add_argument("--max-mb", type=float, default=6000, help="resident MB per conversion")
     ap.add_argument("--keep", metavar="DIR", help="keep the graphs here (default: temp dir)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -264,7 +279,7 @@ def main() -> None:
             )
             nodes = int(built.stdout)
             argv = [sys.executable, script, "--child", "measure", str(path), args.files]
-            lines, wall, rss, problem = run_child(argv, args.timeout)
+            lines, wall, rss, problem = run_child(argv, args.timeout, args.max_mb)
             seconds: dict[str, float] = {}
             peaks: dict[str, float] = {}
             for stage, spent, peak in lines:

@@ -131,3 +131,50 @@ def test_allocator_gives_the_first_free_number():
         "a_2_2",
         "a_5",
     ]
+
+
+def _reshapes(path, count: int) -> None:
+    """Reshapes to [batch, 4] and back to [batch, 2, 2], each target shape packed from the
+    input's batch size (Shape, StridedSlice, Pack): the plumbing a Reshape layer absorbs."""
+    import numpy as np
+    from graphs import FLOAT, INT32, Builder
+
+    b = Builder(0)
+    x = b.placeholder("x", [None, 2, 2])
+    for i in range(count):
+        with b.scope(f"reshape_{i}"):
+            bounds = [
+                b.const(f"stack_{k}", np.array([v], np.int32)) for k, v in enumerate([0, 1, 1])
+            ]
+            shape = b.op("Shape", "Shape", x, T=FLOAT, out_type=INT32)
+            batch = b.op(
+                "strided_slice",
+                "StridedSlice",
+                shape,
+                *bounds,
+                T=INT32,
+                Index=INT32,
+                shrink_axis_mask=1,
+            )
+            dims = [
+                b.const(f"dim_{k}", np.int32(d))
+                for k, d in enumerate([4] if i % 2 == 0 else [2, 2])
+            ]
+            target = b.op("shape", "Pack", batch, *dims, T=INT32, N=1 + len(dims), axis=0)
+            x = b.op("Reshape", "Reshape", x, target, Tshape=INT32)
+    path.write_bytes(b.graph.SerializeToString())
+
+
+def test_patterns_do_not_walk_the_graph_per_layer(tmp_path, monkeypatch):
+    """600 Flatten and Reshape layers, each absorbing its shape plumbing: the plumbing is put in the graph's
+    order without walking all 3,600 nodes for each layer."""
+    from codegen.analyze import analyze_file
+    from codegen.graph import Graph
+
+    walks = []
+    iterate = Graph.__iter__
+    monkeypatch.setattr(Graph, "__iter__", lambda self: walks.append(1) or iterate(self))
+    _reshapes(tmp_path / "reshapes.pb", 600)
+    spec = analyze_file(tmp_path / "reshapes.pb")
+    assert [l.cls for l in spec.layers] == ["Flatten", "Reshape"] * 300
+    assert len(walks) < 100

@@ -62,6 +62,9 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         )
 
     input_set = set(pruned.inputs)
+    outputs_of: dict[str, list[str]] = {}
+    for tensor in pruned.outputs:
+        outputs_of.setdefault(split_ref(tensor)[0], []).append(tensor)
     constants = _ConstantLayers(matcher, pruned.inputs[0] if pruned.inputs else None)
     layers: list[Layer] = []
     pending: list[str] = []
@@ -77,7 +80,7 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
                 if (
                     layer is not None
                     and not (set(layer.nodes) & matcher.covered)
-                    and not _hides_output(layer, pruned.outputs)
+                    and not _hides_output(layer, outputs_of)
                     and _keeps_dtype(layer, graph)
                 ):
                     matcher.covered.update(layer.nodes)
@@ -211,11 +214,11 @@ def _keeps_dtype(layer: Layer, graph: Graph) -> bool:
     return dtype == "float32" or (layer.cls in _INT_EXACT and dtype.startswith(("int", "uint")))
 
 
-def _hides_output(layer: Layer, outputs: list[str]) -> bool:
+def _hides_output(layer: Layer, outputs: dict[str, list[str]]) -> bool:
     """Whether the layer swallows a model output: a tensor of one of its inner nodes that the
-    user asked for (--outputs) would exist nowhere in the Keras model."""
-    inner = set(layer.nodes)
-    return any(split_ref(t)[0] in inner and t not in layer.outputs for t in outputs)
+    user asked for (--outputs) would exist nowhere in the Keras model. `outputs`: the model's
+    outputs by node (a graph of 100,000 sinks has as many outputs, asked about per layer)."""
+    return any(t not in layer.outputs for n in layer.nodes for t in outputs.get(n, ()))
 
 
 def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:

@@ -178,3 +178,23 @@ def test_patterns_do_not_walk_the_graph_per_layer(tmp_path, monkeypatch):
     spec = analyze_file(tmp_path / "reshapes.pb")
     assert [l.cls for l in spec.layers] == ["Flatten", "Reshape"] * 300
     assert len(walks) < 100
+
+
+def test_many_outputs_are_not_compared_with_every_layer(tmp_path, monkeypatch):
+    """3,000 Relu nodes reading one input are 3,000 outputs and 3,000 layers; whether a layer
+    hides an output is looked up by node, not by going through every output for each layer."""
+    import codegen.analyze
+    from codegen.analyze import analyze_file
+    from codegen.graph import split_ref
+    from graphs import Builder
+
+    b = Builder(0)
+    x = b.placeholder("x", [None, 8])
+    for i in range(3000):
+        b.op(f"relu_{i}", "Relu", x)
+    (tmp_path / "fan.pb").write_bytes(b.graph.SerializeToString())
+    calls = []
+    monkeypatch.setattr(codegen.analyze, "split_ref", lambda t: calls.append(1) or split_ref(t))
+    spec = analyze_file(tmp_path / "fan.pb")
+    assert len(spec.layers) == len(spec.outputs) == 3000
+    assert len(calls) < 10 * 3000

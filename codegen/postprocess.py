@@ -3,14 +3,17 @@
 Each pass is one small CST transformer with a one-line DESCRIPTION; tests state them as
 before/after source strings. Templates stay simple because these passes tidy afterwards.
 
-A large model's build_model is one long function (60,000 statements for a 200,000-node graph),
-and libcst and black over it take minutes and gigabytes. So `tidy` handles build_model a
-statement at a time when the template's form allows it (`_StatementWise`): statements that
-differ only in their names and string contents are formatted once, in small batches, and the
-module around build_model goes through the passes above on its own. Black formats each
-statement of a function body on its own (a statement's lines depend on its own tokens and
-depth, and on nothing before or after it), which is what makes this exact; the tests check it
-against the whole-module path on every golden case and on large synthetic graphs.
+A large model's build_model is one long function (60,000 statements for bench/scale.py's
+200,000-node chain), and libcst and black over it took minutes and gigabytes. So `tidy`
+handles build_model a statement at a time when it has the form the template renders
+(`_StatementWise`; `tidy_module` is the whole-module path, for anything else): the chain
+collapse reads each statement with `ast`, statements that differ only in their variable names
+and plain string contents share a shape that black formats once (in batches, between marker
+comments), and the module around build_model goes through the passes above on its own. This
+is exact because black formats each statement of a function body on its own: its lines depend
+on its tokens, their widths and its depth, not on the statements around it, nor (for the
+statements allowed here) on the Python versions black infers from the rest of the module.
+tests/test_postprocess.py checks both paths agree on every golden case and on odd modules.
 """
 
 from __future__ import annotations

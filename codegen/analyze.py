@@ -8,6 +8,7 @@ matches claims the node and whatever follows it in the same layer. Constants are
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from pathlib import Path
@@ -61,6 +62,9 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         )
 
     input_set = set(pruned.inputs)
+    outputs_of: dict[str, list[str]] = {}
+    for tensor in pruned.outputs:
+        outputs_of.setdefault(split_ref(tensor)[0], []).append(tensor)
     constants = _ConstantLayers(matcher, pruned.inputs[0] if pruned.inputs else None)
     layers: list[Layer] = []
     pending: list[str] = []
@@ -76,7 +80,7 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
                 if (
                     layer is not None
                     and not (set(layer.nodes) & matcher.covered)
-                    and not _hides_output(layer, pruned.outputs)
+                    and not _hides_output(layer, outputs_of)
                     and _keeps_dtype(layer, graph)
                 ):
                     matcher.covered.update(layer.nodes)
@@ -107,7 +111,7 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         sha256=loaded.sha256,
         inputs=model_inputs,
         # with unclaimed ops some inputs are never produced; keep the order patterns found
-        layers=_dependency_order(layers, input_set) if not unclaimed else layers,
+        layers=dependency_order(layers, input_set) if not unclaimed else layers,
         outputs=list(pruned.outputs),
         graph_outputs=list(pruned.source_outputs),
         version=__version__,
@@ -210,11 +214,11 @@ def _keeps_dtype(layer: Layer, graph: Graph) -> bool:
     return dtype == "float32" or (layer.cls in _INT_EXACT and dtype.startswith(("int", "uint")))
 
 
-def _hides_output(layer: Layer, outputs: list[str]) -> bool:
+def _hides_output(layer: Layer, outputs: dict[str, list[str]]) -> bool:
     """Whether the layer swallows a model output: a tensor of one of its inner nodes that the
-    user asked for (--outputs) would exist nowhere in the Keras model."""
-    inner = set(layer.nodes)
-    return any(split_ref(t)[0] in inner and t not in layer.outputs for t in outputs)
+    user asked for (--outputs) would exist nowhere in the Keras model. `outputs`: the model's
+    outputs by node (a graph of 100,000 sinks has as many outputs, asked about per layer)."""
+    return any(t not in layer.outputs for n in layer.nodes for t in outputs.get(n, ()))
 
 
 def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:
@@ -253,19 +257,36 @@ def _operation_names(layers: list[Layer]) -> re.Pattern:
     return re.compile(rf"^(?:{alternatives})(?:_\d+)?$")
 
 
-def _dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
+def dependency_order(layers: list[Layer], available: set[str]) -> list[Layer]:
     """Layers in an order where every input exists before it is used (patterns that absorb
-    earlier nodes can otherwise be created after a layer that reads their output)."""
+    earlier nodes can otherwise be created after a layer that reads their output): each time,
+    the earliest layer whose inputs all exist."""
     produced = set(available)
-    remaining = list(layers)
+    waiting: dict[str, list[int]] = {}  # tensor -> the layers that read it before it exists
+    missing = []  # per layer: how many of its inputs do not exist yet
+    for i, layer in enumerate(layers):
+        absent = {t for t in layer.inputs if t not in produced}
+        for tensor in absent:
+            waiting.setdefault(tensor, []).append(i)
+        missing.append(len(absent))
+    ready = [i for i, count in enumerate(missing) if count == 0]
+    heapq.heapify(ready)
     ordered = []
-    while remaining:
-        for i, layer in enumerate(remaining):
-            if all(t in produced for t in layer.inputs):
-                ordered.append(remaining.pop(i))
-                produced.update(layer.outputs)
-                break
-        else:
-            missing = sorted({t for l in remaining for t in l.inputs if t not in produced})
-            raise UnsupportedError(f"cannot order layers: tensors {missing[:5]} are never produced")
+    while ready:
+        layer = layers[heapq.heappop(ready)]
+        ordered.append(layer)
+        for tensor in layer.outputs:
+            if tensor in produced:
+                continue
+            produced.add(tensor)
+            for i in waiting.pop(tensor, ()):
+                missing[i] -= 1
+                if missing[i] == 0:
+                    heapq.heappush(ready, i)
+    if len(ordered) < len(layers):
+        remaining = [layers[i] for i, count in enumerate(missing) if count]
+        missing_tensors = sorted({t for l in remaining for t in l.inputs if t not in produced})
+        raise UnsupportedError(
+            f"cannot order layers: tensors {missing_tensors[:5]} are never produced"
+        )
     return ordered

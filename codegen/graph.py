@@ -70,6 +70,7 @@ class Graph:
         for node in self.nodes.values():
             for tensor in node.inputs:
                 self.consumers.setdefault(tensor, []).append(node)
+        self._positions: dict[str, int] | None = None
 
     def __iter__(self):
         return iter(self.nodes.values())
@@ -82,6 +83,13 @@ class Graph:
 
     def users(self, tensor: str) -> list[Node]:
         return self.consumers.get(tensor, [])
+
+    def in_order(self, names) -> list[Node]:
+        """The named nodes in the graph's topological order, without walking the graph (a
+        pattern asks this for a handful of nodes, once per layer)."""
+        if self._positions is None:
+            self._positions = {name: i for i, name in enumerate(self.nodes)}
+        return [self.nodes[name] for name in sorted(names, key=self._positions.__getitem__)]
 
     def tensor_problem(self, tensor: str) -> str | None:
         """Why `tensor` (node:index) names nothing in this graph, or None if it exists."""

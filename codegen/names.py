@@ -121,19 +121,27 @@ class ScopeNamer:
 
 
 class Allocator:
-    """Hands out unique names; the first claimant of a name keeps it."""
+    """Hands out unique names; the first claimant of a name keeps it, the next ones get
+    `name_2`, `name_3`, ... (the first number free)."""
 
     def __init__(self, reserved: set[str] = frozenset()):
         self.reserved = set(reserved)
         self.used = set(reserved)
+        # wanted -> the number to try first: every `wanted_k` below it is taken (names are
+        # never given back), so 100,000 layers wanting one name cost 100,000 tries, not 5e9
+        self._next: dict[str, int] = {}
 
     def claim(self, wanted: str) -> str:
-        name, n = wanted, 1
+        name = wanted
         if name in self.reserved and f"{wanted}_" not in self.used:
             name = f"{wanted}_"  # PEP 8's way around a keyword or builtin: input -> input_
-        while name in self.used:
-            n += 1
+        if name in self.used:
+            n = self._next.get(wanted, 2)
             name = f"{wanted}_{n}"
+            while name in self.used:
+                n += 1
+                name = f"{wanted}_{n}"
+            self._next[wanted] = n + 1
         self.used.add(name)
         return name
 

@@ -163,7 +163,7 @@ class Matcher:
                     and tensor not in user.inputs
                 ):
                     return None
-        return [n for n in self.graph if n.name in found]
+        return self.graph.in_order(found)
 
     # building -----------------------------------------------------------------------------
     def weight(self, name: str, tensor: str, shape: tuple[int, ...] | None = None) -> Weight | None:

@@ -147,7 +147,7 @@ STAGES = [
     ("codegen.convert", "format_loader", "loader libcst"),
     ("codegen.convert", "format_source", "loader black"),
 ]
-ORDER = ["imports"] + [stage for _, _, stage in STAGES] + ["other", "total"]
+ORDER = ["imports", *dict.fromkeys(stage for _, _, stage in STAGES), "other", "total"]
 
 
 def _peak_mb() -> float:

@@ -144,7 +144,7 @@ STAGES = [
     ("codegen.convert", "tidy", "tidy"),
     ("libcst", "parse_module", "libcst parse"),
     ("codegen.postprocess", "format_source", "black"),
-    ("codegen.convert", "format_loader", "loader libcst"),
+    ("codegen.convert", "format_loader", "loader"),
     ("codegen.convert", "format_source", "loader black"),
 ]
 ORDER = ["imports", *dict.fromkeys(stage for _, _, stage in STAGES), "other", "total"]

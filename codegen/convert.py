@@ -22,9 +22,9 @@ FILES = ("model.py", "load_weights.py")
 def convert(
     path: str | Path, options: Options = Options(), files: tuple[str, ...] = FILES
 ) -> tuple[ModelSpec, dict[str, str]]:
-    """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for:
-    formatting is most of the run time, so `graph2py model.pb > model.py` skips the loader.
-    `path` is any input format (see formats.py)."""
+    """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for
+    (`graph2py model.pb > model.py` skips the loader). `path` is any input format (see
+    formats.py)."""
     with _fewer_collections():
         spec = analyze_file(path, options)
         rendered = render(spec, files)

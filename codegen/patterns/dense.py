@@ -98,5 +98,5 @@ def _tensordot(m: Matcher, mm: Node):
             for user in m.graph.users(node.output(out)):
                 if user.name not in region and user is not mm and user is not after:
                     return None
-    ordered = [n for n in m.graph if n.name in region] + [mm, after]
+    ordered = m.graph.in_order(region) + [mm, after]
     return [x], ordered, after.output(0)

@@ -313,4 +313,4 @@ def _ln_plumbing(m: Matcher, tensors: list[str], x: str) -> list[Node] | None:
                 "FusedBatchNorm",
             ):
                 return None
-    return [n for n in m.graph if n.name in found]
+    return m.graph.in_order(found)

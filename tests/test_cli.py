@@ -183,7 +183,7 @@ node { name: "is_train" op: "Placeholder" attr { key: "dtype" value { type: DT_B
 node { name: "scaled" op: "RealDiv" input: "x" input: "keep_prob"
        attr { key: "T" value { type: DT_FLOAT } } }
 node { name: "relu" op: "Relu" input: "scaled" attr { key: "T" value { type: DT_FLOAT } } }
-node { name: "out" op: "Select" input: "is_train" input: "relu" input: "x"
+node { name: "out" op: "Select" input: "is_train" input: "x" input: "relu"
        attr { key: "T" value { type: DT_FLOAT } } }
 """
 
@@ -213,5 +213,7 @@ def test_set_folds_placeholders_and_is_written_in_the_header(tmp_path):
     result = run(path, "--set", "is_train=false", "--set", "keep_prob=1.0")
     assert result.returncode == 0, result.stderr
     assert "--set is_train=false --set keep_prob=1.0 -o DIR" in result.stdout.splitlines()[2]
-    assert 'keras.Input(shape=(4,), name="x")' in result.stdout
-    assert "is_train" not in result.stdout.split("def build_model")[1]
+    model = result.stdout.split("def build_model")[1]
+    assert 'keras.Input(shape=(4,), name="x")' in model and "keras.layers.ReLU" in model
+    # the switch resolved and x / keep_prob is x: nothing else is left
+    assert "Rescaling" not in model and "Select" not in model and "is_train" not in model

@@ -1,7 +1,8 @@
 """Cut the graph down to what computes the requested outputs from the requested inputs.
 
-Identity-like ops are bypassed (they are TF plumbing, not model structure), control edges are
-already gone, and whatever does not feed an output is dropped. The result names its inputs and
+Identity-like ops are bypassed (they are TF plumbing, not model structure), and so are ops
+that return an operand unchanged once settings are constants (passthrough.py: dropout with
+keep_prob 1); control edges are already gone, and whatever does not feed an output is dropped. The result names its inputs and
 outputs explicitly, so later stages never guess.
 
 A `PlaceholderWithDefault` with a constant default and a fully known shape (`is_training`,
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
+from .passthrough import PassThrough
 
 # Ops that forward input i to output i unchanged at inference time.
 IDENTITY_OPS = {
@@ -205,12 +207,17 @@ def prune(
             tensor = alias[tensor]
         return tensor
 
+    passes = PassThrough(graph, resolve)
+    bypassed = set()
     for node in graph:
         if node.op in IDENTITY_OPS:
             for i, src in enumerate(node.inputs):
                 alias[node.output(i)] = src
+        elif (kept := passes.operand(node)) is not None:
+            alias[node.output(0)] = node.inputs[kept]
+            bypassed.add(node.name)
 
-    nodes = {n.name: n for n in graph if n.op not in IDENTITY_OPS}
+    nodes = {n.name: n for n in graph if n.op not in IDENTITY_OPS and n.name not in bypassed}
     for name, node in nodes.items():
         nodes[name] = Node(node.name, node.op, [resolve(t) for t in node.inputs], node.attrs)
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
 from .passthrough import PassThrough
+from .shapes import input_shapes as inferred_input_shapes
 
 # Ops that forward input i to output i unchanged at inference time.
 IDENTITY_OPS = {
@@ -81,7 +82,9 @@ class Pruned:
     graph: Graph
     inputs: list[str]  # placeholder tensors, in the model's input order
     outputs: list[str]  # output tensors, in the model's output order
-    input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
+    # the inputs' shapes where the graph's declarations do not give them: from the command
+    # line, else what their consumers fix (shapes.input_shapes)
+    input_shapes: dict[str, tuple[int | None, ...] | None]
     # the outputs as the source graph names them (the Identity a TF2 graph ends with, the
     # user's --outputs): a tensor of an inlined branch or a loop exists only here
     source_outputs: list[str] = field(default_factory=list)
@@ -298,9 +301,10 @@ def prune(
                     for t in missing
                 )
             )
-    ordered = [keep[n] for n in nodes if n in keep]
+    ordered = Graph([keep[n] for n in nodes if n in keep], source=graph.source)
+    input_shapes = inferred_input_shapes(ordered, input_tensors, input_shapes)
     return Pruned(
-        Graph(ordered, source=graph.source),
+        ordered,
         input_tensors,
         output_tensors,
         input_shapes,

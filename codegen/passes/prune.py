@@ -88,6 +88,8 @@ class Pruned:
     # the outputs as the source graph names them (the Identity a TF2 graph ends with, the
     # user's --outputs): a tensor of an inlined branch or a loop exists only here
     source_outputs: list[str] = field(default_factory=list)
+    # not errors: an input named in --inputs that feeds no output (it stays a model input)
+    warnings: list[str] = field(default_factory=list)
 
 
 def apply_sets(
@@ -284,8 +286,15 @@ def prune(
             continue
         stack.extend(split_ref(t)[0] for t in node.inputs)
 
+    warnings = []
     if input_tensors is not None:
-        _check_inputs(input_tensors, keep)
+        _check_inputs(input_tensors)
+        for tensor in dict.fromkeys(input_tensors):
+            name = split_ref(tensor)[0]
+            if name not in keep:  # fed by the caller all the same: keep it, say so
+                warnings.append(f"input tensor {tensor!r} does not feed the outputs")
+                keep[name] = nodes[name]
+                nodes[name].inputs = []
     placeholders = [
         n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS
     ]
@@ -309,19 +318,14 @@ def prune(
         output_tensors,
         input_shapes,
         source_outputs,
+        warnings,
     )
 
 
-def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
-    """Each --inputs tensor once, and each one something an output depends on: a model input
-    that feeds nothing (the cut is below it, or it is the graph's last tensor) is a mistake."""
+def _check_inputs(inputs: list[str]) -> None:
+    """Each --inputs tensor once."""
     problems = [
         f"input tensor {t!r} is listed twice" for t in sorted(set(inputs)) if inputs.count(t) > 1
-    ]
-    problems += [
-        f"input tensor {t!r} does not feed the outputs"
-        for t in dict.fromkeys(inputs)
-        if split_ref(t)[0] not in keep
     ]
     if problems:
         raise UsageError(*problems)

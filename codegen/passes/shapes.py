@@ -266,3 +266,15 @@ def _arithmetic(op: str, a, b):
     if isinstance(dim, Dim) and isinstance(k, int):
         return Dim(dim.tensor, dim.axis, dim.scale, dim.offset + k)
     return None
+
+
+def undecided_rank(graph: Graph, tensor: str) -> str:
+    """Why an input's shape must be given: none of its consumers fixes its rank. Names the
+    first of them (the one a reader looks at), with an example of the flag."""
+    name = graph.producer(tensor).name
+    users = graph.users(tensor)
+    by = f"; its consumer {users[0].name!r} ({users[0].op}) does not fix it" if users else ""
+    return (
+        f"input {name!r} has no static rank{by}: give its shape, e.g. "
+        f"--inputs '{name}:0[-1,224,224,3]'"
+    )

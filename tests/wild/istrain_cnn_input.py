@@ -8,6 +8,9 @@ from tests.wild.istrain_cnn import network
 
 v1 = tf.compat.v1
 SETS = {"keep_prob": "1.0"}
+# With is_train an input, the training branch stays in the model: its dropout draws random
+# numbers (TensorFlow-only) of the shape of its input (Shape: keras.ops.shape is class 3's).
+TENSORFLOW_ONLY = {"RandomUniform", "Shape"}
 
 
 def build():

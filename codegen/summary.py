@@ -32,6 +32,30 @@ class TensorInfo:
 
 
 @dataclass
+class Knob:
+    name: str
+    dtype: str
+    suggest: str  # e.g. "--set is_train=false"
+
+
+# Names TF1 code gave its training switches, lower-cased, without '_': the value each takes
+# for inference. A bool scalar placeholder is a switch whatever its name (false).
+_KNOBS = {
+    "istrain": "false",
+    "istraining": "false",
+    "training": "false",
+    "phasetrain": "false",
+    "train": "false",
+    "learningphase": "0",
+    "keepprob": "1.0",
+    "keepprobability": "1.0",
+    "dropoutkeepprob": "1.0",
+    "dropout": "0.0",
+    "dropoutrate": "0.0",
+}
+
+
+@dataclass
 class Summary:
     source: str
     sha256: str
@@ -45,6 +69,9 @@ class Summary:
     paths: dict[str, dict[str, int]] = field(default_factory=dict)
     convertible: bool = True
     problems: list[str] = field(default_factory=list)
+    # training switches left as placeholders (is_train, keep_prob), each with the --set that
+    # fixes it for inference
+    knobs: list[Knob] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -74,6 +101,7 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
             )
         ),
     )
+    summary.knobs = knobs(graph)
     try:
         spec = analyze(prepared, strict=False)
     except Graph2PyError as err:
@@ -106,6 +134,24 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
     return summary
 
 
+def knobs(graph: Graph) -> list[Knob]:
+    """The placeholders that look like training switches: scalars (or declared without a
+    shape) of dtype bool, or named as TF1 code named keep_prob and its kind."""
+    found = []
+    for node in graph:
+        if node.op != "Placeholder" or node.attrs.get("shape") not in ((), None):
+            continue
+        dtype = node.attrs.get("dtype", "float32")
+        key = node.name.rsplit("/", 1)[-1].lower().replace("_", "")
+        value = "false" if dtype == "bool" else _KNOBS.get(key)
+        if value is None or dtype not in ("bool", "float32", "float64", "float16", "int32"):
+            continue
+        if dtype == "int32" and not value.isdigit() or dtype != "bool" and value == "false":
+            continue
+        found.append(Knob(node.name, dtype, f"--set {node.name}={value}"))
+    return found
+
+
 def _info(graph: Graph, shapes: dict, tensor: str) -> TensorInfo:
     node = graph.producer(tensor)
     dtype = next((node.attrs[k] for k in ("dtype", "T") if isinstance(node.attrs.get(k), str)), "?")
@@ -128,6 +174,10 @@ def render_table(s: Summary) -> str:
     lines.append("outputs (graph sinks)")
     for t in s.outputs:
         lines.append(f"  {t.name:<40} {t.dtype:<9} {shape_text(t.shape)}  [{t.op}]")
+    if s.knobs:
+        lines.append("training switches (fix them for inference with --set)")
+        for k in s.knobs:
+            lines.append(f"  {k.name:<40} {k.dtype:<9} {k.suggest}")
     lines += [
         "",
         f"nodes {s.nodes}, parameters {s.parameters:,}, constant elements {s.constants:,}",

@@ -306,7 +306,8 @@ def prune(
         if missing:
             raise UsageError(
                 *(
-                    f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs does not list"
+                    f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs "
+                    f"does not list (list it, or fix its value with --set {split_ref(t)[0]}=VALUE)"
                     for t in missing
                 )
             )

@@ -66,8 +66,11 @@ def input_shapes(
     open_inputs = [
         t for t in inputs if t not in found and not _settled(graph.producer(t).attrs.get("shape"))
     ]
+    if not open_inputs:
+        return found
+    consts = Constants(graph)
     for _ in range(_ROUNDS):
-        consts = Constants(graph)  # fresh: a value left unknown last round may be known now
+        consts.forget_unknown()  # a value left unknown last round may be known now
         shapes = infer_shapes(graph, consts, found)
         needed = _needed(graph, consts, shapes)
         changed = False

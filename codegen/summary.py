@@ -19,6 +19,7 @@ from .errors import Graph2PyError, printable
 from .graph import Graph
 from .options import Options
 from .passes.prune import IDENTITY_OPS
+from .passes.settings import inference_value
 from .pipeline import load, prepare, selected_facts
 from .spec import LIFTED
 
@@ -36,23 +37,6 @@ class Knob:
     name: str
     dtype: str
     suggest: str  # e.g. "--set is_train=false"
-
-
-# Names TF1 code gave its training switches, lower-cased, without '_': the value each takes
-# for inference. A bool scalar placeholder is a switch whatever its name (false).
-_KNOBS = {
-    "istrain": "false",
-    "istraining": "false",
-    "training": "false",
-    "phasetrain": "false",
-    "train": "false",
-    "learningphase": "0",
-    "keepprob": "1.0",
-    "keepprobability": "1.0",
-    "dropoutkeepprob": "1.0",
-    "dropout": "0.0",
-    "dropoutrate": "0.0",
-}
 
 
 @dataclass
@@ -135,20 +119,13 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
 
 
 def knobs(graph: Graph) -> list[Knob]:
-    """The placeholders that look like training switches: scalars (or declared without a
-    shape) of dtype bool, or named as TF1 code named keep_prob and its kind."""
+    """The placeholders that look like training switches (passes/settings.py)."""
     found = []
     for node in graph:
-        if node.op != "Placeholder" or node.attrs.get("shape") not in ((), None):
-            continue
-        dtype = node.attrs.get("dtype", "float32")
-        key = node.name.rsplit("/", 1)[-1].lower().replace("_", "")
-        value = "false" if dtype == "bool" else _KNOBS.get(key)
-        if value is None or dtype not in ("bool", "float32", "float64", "float16", "int32"):
-            continue
-        if dtype == "int32" and not value.isdigit() or dtype != "bool" and value == "false":
-            continue
-        found.append(Knob(node.name, dtype, f"--set {node.name}={value}"))
+        value = inference_value(node)
+        if value is not None:
+            dtype = node.attrs.get("dtype", "float32")
+            found.append(Knob(node.name, dtype, f"--set {node.name}={value}"))
     return found
 
 

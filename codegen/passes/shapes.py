@@ -28,6 +28,7 @@ from ..optable.numeric import broadcast  # noqa: F401  (passes/control.py reads 
 from ..optable.arrays import strided_slice_index
 from ..optable.numeric import run_kernel
 from .fold import KERNELS, Constants
+from .settings import inference_value
 
 Shape = tuple  # of int | None
 
@@ -273,11 +274,14 @@ def _arithmetic(op: str, a, b):
 
 def undecided_rank(graph: Graph, tensor: str) -> str:
     """Why an input's shape must be given: none of its consumers fixes its rank. Names the
-    first of them (the one a reader looks at), with an example of the flag."""
-    name = graph.producer(tensor).name
+    first of them (the one a reader looks at), with an example of the flag: for a training
+    switch, a scalar or its inference value."""
+    node = graph.producer(tensor)
     users = graph.users(tensor)
     by = f"; its consumer {users[0].name!r} ({users[0].op}) does not fix it" if users else ""
-    return (
-        f"input {name!r} has no static rank{by}: give its shape, e.g. "
-        f"--inputs '{name}:0[-1,224,224,3]'"
-    )
+    value = inference_value(node)
+    if value is not None:
+        how = f"--inputs '{node.name}:0[]' (a scalar), or fix it with --set {node.name}={value}"
+    else:
+        how = f"--inputs '{node.name}:0[-1,224,224,3]'"
+    return f"input {node.name!r} has no static rank{by}: give its shape, e.g. {how}"

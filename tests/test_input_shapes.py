@@ -286,3 +286,19 @@ def test_an_input_that_feeds_no_output_stays_with_a_warning():
     assert pruned.inputs == ["x:0", "mask:0"]
     assert [n.name for n in pruned.graph] == ["x", "mask", "out"]
     assert pruned.warnings == ["input tensor 'mask:0' does not feed the outputs"]
+
+
+def test_token_ids_get_their_rank_from_what_reads_the_embeddings():
+    """ids (declared without a shape) -> embedding lookup -> a Conv1D written as ExpandDims and
+    Conv2D: batch and time stay free, the rank is 2."""
+    text = (
+        op("ids", "Placeholder", dtype=INT32, shape=Shape(None))
+        + const("table", np.zeros((50, 8)))
+        + op("axis", "Const", dtype=INT32, value=np.array(0, np.int32))
+        + op("embedded", "GatherV2", "table", "ids", "axis")
+        + op("one", "Const", dtype=INT32, value=np.array(1, np.int32))
+        + op("rows", "ExpandDims", "embedded", "one")
+        + const("k", np.zeros((1, 3, 8, 4)))
+        + op("conv", "Conv2D", "rows", "k", strides=[1, 1, 1, 1], padding="SAME")
+    )
+    assert inferred(text, ("ids",)) == {"ids:0": (None, None)}

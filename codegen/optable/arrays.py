@@ -352,7 +352,21 @@ def _gather(node, x, indices, axis):
     return np.take(x, indices, axis=axis)
 
 
-op("GatherV2", shape=_gather_shape, kernel=_gather)
+def _gather_operands(node, ins, out, c):
+    """The indices have the output's dimensions where the gathered axis was (token ids of an
+    embedding lookup: batch and time)."""
+    params, axis = ins[0], c.value(node.inputs[2])
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    if out is None or params is None or axis is None or batch_dims:
+        return [None, None, None]
+    axis = int(axis) % len(params)
+    rank = len(out) - len(params) + 1
+    if rank < 0:
+        return [None, None, None]
+    return [None, tuple(out[axis : axis + rank]), None]
+
+
+op("GatherV2", shape=_gather_shape, operands=_gather_operands, kernel=_gather)
 op("OneHot")
 op("Bucketize")
 op("MatrixBandPart")

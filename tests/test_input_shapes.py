@@ -90,6 +90,9 @@ def test_squeeze_concat_and_transpose_carry_the_shape_back():
         + op("mm", "MatMul", "joined", "w")
     )
     assert inferred(text, ("x", "y")) == {"x:0": (None, 1, None)}
+    # without the MatMul, the other piece alone fixes the rank and the size off the axis
+    alone = text.split('node { name: "w"')[0]
+    assert inferred(alone, ("x", "y")) == {"x:0": (None, 1, None)}
     transposed = (
         UNKNOWN
         + int_const("perm", [0, 2, 1])

@@ -266,7 +266,7 @@ def _concat_operands(node, ins, out, c):
     if not rank:
         return [None] * len(ins)
     axis = int(axis) % rank
-    piece = tuple(None if i == axis or out is None else d for i, d in enumerate(out or known[0]))
+    piece = tuple(None if i == axis else d for i, d in enumerate(known[0]))
     return [piece] * (len(ins) - 1) + [None]
 
 

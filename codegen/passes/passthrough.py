@@ -8,10 +8,11 @@ a `where` into a model that computes none of them; prune.py bypasses them as it 
 Identity.
 
 What is proven here, per tensor: the interval its values lie in (a constant's exactly; a
-RandomUniform's [0, 1); only scalars, so nothing is folded) and which tensor's shape it has when that is not a constant's (a
-RandomUniform of `Shape(x)` has x's). A node passes operand i through when the other operands
-cannot change it: multiplying by a value known to be 1, adding 0, selecting with a condition
-known to hold everywhere, each only when the result has operand i's shape.
+RandomUniform's [0, 1); scalars only, so nothing is folded) and which tensor's shape it has
+when that is not a scalar's (a RandomUniform of `Shape(x)` has x's). A node passes operand i
+through when the other operands cannot change it: multiplying by a value known to be 1, adding
+0, selecting with a condition known to hold everywhere, each only when the result has operand
+i's shape.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Identity-like ops are bypassed (they are TF plumbing, not model structure), and so are ops
 that return an operand unchanged once settings are constants (passthrough.py: dropout with
-keep_prob 1); control edges are already gone, and whatever does not feed an output is dropped. The result names its inputs and
-outputs explicitly, so later stages never guess.
+keep_prob 1); control edges are already gone, and whatever does not feed an output is
+dropped. The result names its inputs and outputs explicitly, so later stages never guess.
 
 A `PlaceholderWithDefault` with a constant default and a fully known shape (`is_training`,
 default False, shape []) is a switch for training code, not data: it is replaced by its
@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
+from .fold import EMBED_ATTR
 from .passthrough import PassThrough
 from .shapes import input_shapes as inferred_input_shapes
 
@@ -122,7 +123,12 @@ def apply_sets(
                 n.name,
                 "Const",
                 [],
-                {"dtype": n.attrs.get("dtype", "float32"), "value": values[n.name]},
+                # the loader cannot read it from the graph, where it is a placeholder
+                {
+                    "dtype": n.attrs.get("dtype", "float32"),
+                    "value": values[n.name],
+                    EMBED_ATTR: True,
+                },
             )
             if n.name in values
             else n

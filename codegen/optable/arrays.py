@@ -142,26 +142,28 @@ def _transpose_operands(node, ins, out, c):
 
 def _space_depth(node, ins, c):
     """DepthToSpace and SpaceToDepth: each block of the spatial grid to or from channels."""
-    x, block = ins[0], int(node.attrs.get("block_size", 0))
-    layout = node.attrs.get("data_format", "NHWC")
-    if x is None or len(x) != 4 or block < 1 or layout not in ("NHWC", "NCHW"):
+    return _blocks_moved(node, ins[0], node.op == "DepthToSpace")
+
+
+def _space_depth_operands(node, ins, out, c):
+    """The input is the output with its blocks moved back."""
+    moved = _blocks_moved(node, out, node.op != "DepthToSpace")
+    return [moved if moved is not None else (None,) * 4]
+
+
+def _blocks_moved(node, x, up: bool):
+    """x's shape with the node's blocks moved from channels to space (up) or back."""
+    block, layout = node.attrs.get("block_size"), node.attrs.get("data_format", "NHWC")
+    if x is None or len(x) != 4 or not isinstance(block, int) or block < 2:
+        return None
+    if layout not in ("NHWC", "NCHW"):
         return None
     nchw = layout == "NCHW"
     n, h, w, ch = (x[0], x[2], x[3], x[1]) if nchw else x
-    up = node.op == "DepthToSpace"
     scale = (lambda d: d * block) if up else (lambda d: d // block)
     depth = (lambda d: d // (block * block)) if up else (lambda d: d * block * block)
     h, w, ch = (None if d is None else f(d) for d, f in ((h, scale), (w, scale), (ch, depth)))
     return (n, ch, h, w) if nchw else (n, h, w, ch)
-
-
-def _space_depth_operands(node, ins, out, c):
-    """The inverse of _space_depth: the same rule run the other way."""
-    block = int(node.attrs.get("block_size", 0))
-    if out is None or len(out) != 4 or block < 1:
-        return [(None,) * 4]
-    inverse = "SpaceToDepth" if node.op == "DepthToSpace" else "DepthToSpace"
-    return [_space_depth(type(node)(node.name, inverse, node.inputs, node.attrs), [out], c)]
 
 
 op(
@@ -190,9 +192,8 @@ op(
 )
 op("BroadcastTo")
 op("Tile")
-_BLOCK = {"block_size": Attr("i", required=True, minimum=2), "data_format": Attr("s")}
-op("DepthToSpace", attrs=_BLOCK, shape=_space_depth, operands=_space_depth_operands)
-op("SpaceToDepth", attrs=_BLOCK, shape=_space_depth, operands=_space_depth_operands)
+op("DepthToSpace", shape=_space_depth, operands=_space_depth_operands)
+op("SpaceToDepth", shape=_space_depth, operands=_space_depth_operands)
 
 
 def _shape(node, ins, c):

@@ -3,7 +3,7 @@
 `Options` is parsed once from the command line (`add_arguments` defines the flags for every
 command that builds a model: convert, inspect, check), passed whole to the stages that need it
 (formats.py reads the source with signature, tag and checkpoint; the passes take inputs,
-outputs and io_layout; pipeline.load sizes the constant budget with max_constant_mb), written
+outputs, sets and io_layout; pipeline.load sizes the constant budget with max_constant_mb), written
 into model.py's header as its regenerate command (`arguments`), and read back from that header
 (`from_header`) by the language server's Regenerate and Check, so a model is rebuilt as it was
 made. Nothing here imports the converter: `graph2py --help` stays instant.
@@ -40,6 +40,9 @@ class Options:
     # MiB of constants decoding and folding may make (budget.py); None: in proportion to the
     # input's size
     max_constant_mb: int | None = None
+    # placeholders folded to constants, (name, value as typed), in the order given: a training
+    # switch or a keep_prob fixed for inference (passes/prune.py checks and applies them)
+    sets: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         from .errors import UsageError
@@ -64,6 +67,7 @@ class Options:
             checkpoint=checkpoint,
             io_layout=args.io_layout,
             max_constant_mb=args.max_constant_mb,
+            sets=split_sets(args.set),
         )
 
     def arguments(self) -> list[str]:
@@ -84,6 +88,7 @@ class Options:
             ),
             *([f"--io-layout {self.io_layout}"] if self.io_layout != "keep" else []),
             *([f"--max-constant-mb {self.max_constant_mb}"] if self.max_constant_mb else []),
+            *(f"--set {shlex.quote(f'{name}={value}')}" for name, value in self.sets),
         ]
 
     @classmethod
@@ -140,6 +145,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MiB of constants decoding and constant folding may make (default: 16 times the "
         "input's size, at least 64)",
     )
+    parser.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        help="fold placeholder NAME to the constant VALUE of its dtype, e.g. --set "
+        "is_train=false --set keep_prob=1.0 (repeatable): training branches resolve statically",
+    )
+
+
+def split_sets(given: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """`NAME=VALUE` texts as (name, value) pairs. The value is checked against the
+    placeholder's dtype once the graph is read (passes/prune.apply_sets); here only the form,
+    so that a mistake is one error line (exit 2), not argparse's usage text."""
+    from .errors import UsageError
+
+    pairs = []
+    for text in given or ():
+        name, sep, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise UsageError(f"--set {text!r}: expected NAME=VALUE, e.g. --set is_train=false")
+        if any(name == seen for seen, _ in pairs):
+            raise UsageError(f"--set {name}: given twice")
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _positive_int(text: str) -> int:

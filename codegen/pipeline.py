@@ -6,7 +6,7 @@ what a graph means:
     load      formats.open_source -> decode (graph.py, then RNN lifting and TF1 loop
               functionalisation on the node list: a lowered loop is a cycle, which a Graph
               refuses) -> signature outputs named -> calls inlined -> checkpoint variables read
-    prepare   control flow resolved -> pruned to the inputs and outputs -> channels_last ->
+    prepare   --set placeholders made constants -> control flow resolved -> pruned to the inputs and outputs -> channels_last ->
               constants -> shapes
 
 Each returns plain data. `load` and `prepare` are separate steps for the language server, which
@@ -31,7 +31,7 @@ from .passes.control import functionalize_frames, resolve_control_flow
 from .passes.fold import Constants
 from .passes.inline import inline_functions
 from .passes.layout import channels_last
-from .passes.prune import Pruned, TensorSpec, prune
+from .passes.prune import Pruned, TensorSpec, apply_sets, prune
 from .passes.rnn import lift_recurrent
 from .passes.shapes import infer_shapes
 
@@ -122,8 +122,9 @@ def prepare(loaded: Loaded) -> Prepared:
     """The passes, in order. io_layout="nhwc" gives an NCHW graph NHWC inputs and outputs
     (see passes/layout.py)."""
     with loaded.budget.active():
-        graph = resolve_control_flow(loaded.graph, loaded.inputs, loaded.outputs)
-        selected = prune(graph, loaded.inputs, loaded.outputs)
+        graph, inputs = apply_sets(loaded.graph, loaded.options.sets, loaded.inputs)
+        graph = resolve_control_flow(graph, inputs, loaded.outputs)
+        selected = prune(graph, inputs, loaded.outputs)
         pruned = channels_last(selected, loaded.options.io_layout)
         constants = Constants(pruned.graph)
         shapes = infer_shapes(pruned.graph, constants, pruned.input_shapes)

@@ -171,3 +171,47 @@ def test_header_repeats_the_options_and_regenerate_reads_them(tmp_path):
     assert options["inputs"] == [TensorSpec("input:0", (None, 28, 28, 1))]
     assert options["outputs"] == [TensorSpec("probs:0")]
     assert generated_options(str(example), str(tmp_path / "new")) == {}
+
+
+KNOBS = """
+node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }
+node { name: "keep_prob" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "shape" value { shape { } } } }
+node { name: "is_train" op: "Placeholder" attr { key: "dtype" value { type: DT_BOOL } }
+       attr { key: "shape" value { shape { } } } }
+node { name: "scaled" op: "RealDiv" input: "x" input: "keep_prob"
+       attr { key: "T" value { type: DT_FLOAT } } }
+node { name: "relu" op: "Relu" input: "scaled" attr { key: "T" value { type: DT_FLOAT } } }
+node { name: "out" op: "Select" input: "is_train" input: "relu" input: "x"
+       attr { key: "T" value { type: DT_FLOAT } } }
+"""
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["nope=1"], "--set nope: no placeholder named 'nope' in the graph"),
+        (["relu=1"], "--set relu: 'relu' is a Relu node, not a placeholder"),
+        (["is_train=maybe"], "--set is_train=maybe: a bool placeholder takes true or false"),
+        (["keep_prob=high"], "--set keep_prob=high: a float32 placeholder takes a number"),
+        (["keep_prob"], "--set 'keep_prob': expected NAME=VALUE, e.g. --set is_train=false"),
+        (["keep_prob=1", "keep_prob=0.5"], "--set keep_prob: given twice"),
+    ],
+)
+def test_a_bad_set_is_one_line_and_exit_2(tmp_path, sets, message):
+    path = tmp_path / "knobs.pbtxt"
+    path.write_text(KNOBS)
+    result = run(path, *(arg for s in sets for arg in ("--set", s)))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"graph2py: error: {message}"]
+
+
+def test_set_folds_placeholders_and_is_written_in_the_header(tmp_path):
+    path = tmp_path / "knobs.pbtxt"
+    path.write_text(KNOBS)
+    result = run(path, "--set", "is_train=false", "--set", "keep_prob=1.0")
+    assert result.returncode == 0, result.stderr
+    assert "--set is_train=false --set keep_prob=1.0 -o DIR" in result.stdout.splitlines()[2]
+    assert 'keras.Input(shape=(4,), name="x")' in result.stdout
+    assert "is_train" not in result.stdout.split("def build_model")[1]

@@ -33,6 +33,10 @@ EVERY_OPTION = [
     "nhwc",
     "--max-constant-mb",
     "512",
+    "--set",
+    "is_train=false",
+    "--set",
+    "keep_prob=1.0",
 ]
 EVERY_VALUE = Options(
     inputs=[TensorSpec("input:0", (None, 28, 28, 1)), TensorSpec("other:1")],
@@ -42,6 +46,7 @@ EVERY_VALUE = Options(
     checkpoint="model.ckpt",
     io_layout="nhwc",
     max_constant_mb=512,
+    sets=(("is_train", "false"), ("keep_prob", "1.0")),
 )
 
 

@@ -9,11 +9,17 @@ default False, shape []) is a switch for training code, not data: it is replaced
 default, so the conditions it drives resolve statically for inference. Naming it in --inputs
 keeps it as a model input; so does a default that is computed (a dataset iterator's output) or
 a shape with an unknown dimension (example data standing in for a batch of any size).
+
+`--set NAME=VALUE` does for any placeholder what a constant default does for those: the
+placeholder becomes a constant of its dtype before control flow is resolved, so the branches it
+drives (`is_train`, `keep_prob`) resolve statically and only the inference path is converted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
@@ -77,6 +83,86 @@ class Pruned:
     # the outputs as the source graph names them (the Identity a TF2 graph ends with, the
     # user's --outputs): a tensor of an inlined branch or a loop exists only here
     source_outputs: list[str] = field(default_factory=list)
+
+
+def apply_sets(
+    graph: Graph, sets: tuple[tuple[str, str], ...], inputs: list[TensorSpec] | None
+) -> tuple[Graph, list[TensorSpec] | None]:
+    """The graph with each --set placeholder a Const of its dtype (of its shape when that is
+    fully known, else a scalar, which broadcasts as the placeholder's uses expect), and the
+    inputs without them: a set placeholder is no longer fed. Every bad NAME or VALUE is
+    reported at once."""
+    if not sets:
+        return graph, inputs
+    problems, values = [], {}
+    for name, text in sets:
+        node_name, port = split_ref(tensor_ref(name))
+        node = graph.nodes.get(node_name)
+        if node is None or port != 0:
+            problems.append(f"--set {name}: no placeholder named {name!r} in the graph")
+        elif node.op not in ("Placeholder", "PlaceholderWithDefault"):
+            problems.append(f"--set {name}: {node_name!r} is a {node.op} node, not a placeholder")
+        else:
+            try:
+                values[node_name] = _set_value(node, text)
+            except ValueError as err:
+                problems.append(f"--set {name}={text}: {err}")
+    if problems:
+        raise UsageError(*problems)
+    nodes = [
+        (
+            Node(
+                n.name,
+                "Const",
+                [],
+                {"dtype": n.attrs.get("dtype", "float32"), "value": values[n.name]},
+            )
+            if n.name in values
+            else n
+        )
+        for n in graph
+    ]
+    if inputs is not None:
+        inputs = [s for s in inputs if split_ref(s.tensor)[0] not in values] or None
+    return Graph(nodes, graph.functions, graph.source), inputs
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _set_value(node: Node, text: str) -> np.ndarray:
+    """`text` as a value of the placeholder's dtype; ValueError says why it is not one."""
+    dtype = node.attrs.get("dtype", "float32")
+    shape = node.attrs.get("shape")
+    if not (isinstance(shape, tuple) and all(d is not None for d in shape)):
+        shape = ()
+    if dtype == "bool":
+        if text.lower() not in _TRUE + _FALSE:
+            raise ValueError("a bool placeholder takes true or false")
+        value = np.array(text.lower() in _TRUE)
+    elif dtype == "string":
+        value = np.array(text.encode("utf-8"), dtype=object)
+    else:
+        try:
+            kind = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"cannot set a placeholder of dtype {dtype}") from None
+        if kind.kind in "iu":
+            try:
+                number = int(text)
+            except ValueError:
+                raise ValueError(f"a {dtype} placeholder takes a whole number") from None
+            if not np.iinfo(kind).min <= number <= np.iinfo(kind).max:
+                raise ValueError(f"{number} is out of the range of {dtype}")
+            value = np.array(number, kind)
+        elif kind.kind in "fc":
+            try:
+                value = np.array(complex(text) if kind.kind == "c" else float(text), kind)
+            except ValueError:
+                raise ValueError(f"a {dtype} placeholder takes a number") from None
+        else:
+            raise ValueError(f"cannot set a placeholder of dtype {dtype}")
+    return np.full(shape, value, value.dtype) if shape else value
 
 
 def bypass_defaults(graph: Graph, inputs: list[TensorSpec] | None) -> Graph:

@@ -99,9 +99,17 @@ def reference(built: Built) -> list[np.ndarray]:
     from codegen.verify import run_graph
 
     feeds = {name: value for name, value in zip(built.inputs, built.feeds)}
-    for key in built.sets:
-        feeds.pop(key if ":" in key else f"{key}:0", None)
+    for key, value in built.sets.items():  # TensorFlow runs the graph with the values set
+        feeds[key if ":" in key else f"{key}:0"] = _set_value(value)
     return run_graph(built.path, feeds, built.outputs)
+
+
+def _set_value(text: str):
+    """A --set VALUE as TensorFlow is fed it (the session casts it to the placeholder's dtype);
+    a PlaceholderWithDefault that is set is fed the same value."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return float(text) if any(c in text for c in ".eEn") else int(text)
 
 
 def run_generated(built: Built, out: Path) -> list[np.ndarray]:

@@ -50,6 +50,55 @@ def text_model(path: Path) -> dict:
     return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
 
 
+def keras2_frames(path: Path) -> dict:
+    """Keras 2 as TF 1.x ran it (graph mode, TF1 behaviour and control flow): every layer a
+    while frame over tensor arrays. Embedding(mask_zero=True) masks an LSTM returning
+    sequences and a GRU reading them backwards; the mask is scattered into a tensor array
+    beside the sequence (reversed with it for the GRU) and each step keeps the old state where
+    it is off."""
+    import tf_keras
+    from tensorflow.python import tf2
+    from tensorflow.python.ops import control_flow_util
+
+    rng = np.random.default_rng(24)
+    graph = tf.compat.v1.Graph()
+    was, v2 = tf2.enabled(), control_flow_util.ENABLE_CONTROL_FLOW_V2
+    tf2.disable()
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = False
+    try:
+        with graph.as_default():
+            model = tf_keras.Sequential(
+                [
+                    tf_keras.Input((None,), dtype="int32", name="tokens"),
+                    tf_keras.layers.Embedding(20, F, mask_zero=True),
+                    tf_keras.layers.LSTM(UNITS, return_sequences=True),
+                    tf_keras.layers.GRU(UNITS + 1, go_backwards=True),
+                ]
+            )
+            with tf.compat.v1.Session(graph=graph) as session:
+                for v in tf.compat.v1.global_variables():
+                    value = rng.normal(0.0, 0.6, v.shape).astype(np.float32)
+                    session.run(v.initializer, {v.initial_value: value})
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    session, graph.as_graph_def(), [model.output.op.name]
+                )
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
+        if was:
+            tf2.enable()
+    path.write_bytes(frozen.SerializeToString(deterministic=True))
+    tokens = rng.integers(1, 20, (4, 9)).astype(np.int32)
+    for row, pad in enumerate((0, 3, 6, 8)):
+        tokens[row, :pad] = 0  # padded at the front, as pad_sequences does
+    tokens[1, 5] = 0  # and a token masked mid-sentence
+    return {
+        "path": path,
+        "x": tokens,
+        "classes": ["Embedding", "LSTM", "GRU"],
+        "ops": {"NotEqual": 1},
+    }
+
+
 def dynamic_rnn(path: Path, kind: str, frames: bool = False, time_major: bool = False) -> dict:
     """A TF1 graph: dynamic_rnn over LSTMCell (outputs and the final c) or GRUCell (the final
     state; with `time_major`, the outputs too), frozen with convert_variables_to_constants. Its
@@ -142,6 +191,23 @@ def static_rnn(path: Path, kind: str) -> dict:
     return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
 
 
+def static_stack(path: Path) -> dict:
+    """static_rnn over MultiRNNCell([LSTMCell, GRUCell]): the GRU's steps read the LSTM's
+    step outputs one by one, no unstacked sequence of their own; every output stacked."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    def make(x):
+        cells = legacy_cells.MultiRNNCell(
+            [legacy_cells.LSTMCell(UNITS), legacy_cells.GRUCell(UNITS + 1)]
+        )
+        outputs, _ = tf.compat.v1.nn.static_rnn(cells, tf.unstack(x, T, 1), dtype=tf.float32)
+        return [tf.stack(outputs, 1)]
+
+    path.write_bytes(_frozen_tf1(make, seed=25))
+    x = np.random.default_rng(26).uniform(-2, 2, (3, T, F)).astype(np.float32)
+    return {"path": path, "x": x, "classes": ["LSTM", "GRU"]}
+
+
 def block_lstm(path: Path, op: str) -> dict:
     """TF 1.x's fused LSTM op (LSTMBlockFusedCell): the time-major sequence in, every h
     transposed back out, and the last cell state."""
@@ -195,6 +261,8 @@ def stacked_rnn(path: Path) -> dict:
 
 BUILDERS = {
     "keras2_text": text_model,
+    "keras2_frames_masked": keras2_frames,
+    "static_rnn_stacked": static_stack,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
     "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),

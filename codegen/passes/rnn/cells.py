@@ -51,6 +51,10 @@ class StepIO:
     time_major: str  # the outer sequence the loop reads, [T, B, F]
     out_var: LoopVar | None  # the loop variable carrying the output list
     every_step: bool  # whether the list holds every step's output, or only the last one
+    mask_t: str | None = None  # the step's mask ([batch, 1] bool), if the loop is masked
+    mask: str | None = None  # the outer mask sequence the loop reads, [T, B, 1]
+    # Keras's masked loop carries the previous output besides the states (a copy of h)
+    aliases: tuple[LoopVar, ...] = ()
 
 
 @dataclass
@@ -237,7 +241,8 @@ def _stack_rows(a: Source, b: Source, size: int) -> Source:
 
 def checks(cell: Cell, weights: dict, body, io: StepIO, states: list[LoopVar], outer) -> bool:
     """Whether the step computes Keras's cell with these weights, on random values: every
-    state's next value, and the step's output (h)."""
+    state's next value, and the step's output (h). A masked step keeps the old states (and
+    output) in the rows whose mask is off, as Keras's masked RNN does."""
     rng = np.random.default_rng(0)
     n_in, units, batch = cell.values["kernel"].shape[0], cell.units, 3
     x = rng.uniform(-2, 2, (batch, n_in))
@@ -245,13 +250,20 @@ def checks(cell: Cell, weights: dict, body, io: StepIO, states: list[LoopVar], o
     known = {t: w.value.astype(np.float64) for t, w in weights.items()}
     known[io.x_t] = x
     known.update({v.inside: value for v, value in zip(states, state_values)})
-    step = Step(body, known, outer)
+    known.update({v.inside: state_values[0] for v in io.aliases})
     want = keras_step(cell, x, state_values)
+    if io.mask_t is not None:
+        mask = np.array([[True], [False], [True]])
+        known[io.mask_t] = mask
+        want = [np.where(mask, new, old) for new, old in zip(want, state_values)]
+    step = Step(body, known, outer)
     try:
         got = [step(through_identity(v.next, body)) for v in states]
         if io.y_t is not None:
             got.append(step(io.y_t))
             want.append(want[0])
+            got += [step(through_identity(v.next, body)) for v in io.aliases]
+            want += [want[0] for _ in io.aliases]
     except (NotRNN, *EVAL_ERRORS):
         return False
     return all(

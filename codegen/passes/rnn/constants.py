@@ -82,6 +82,8 @@ def is_zeros(tensor: str, by_name: dict[str, Node]) -> bool:
     node = by_name.get(split_ref(through_identity(tensor, by_name))[0])
     if node is None:
         return False
+    if node.op == "ZerosLike":  # Keras's first "previous output" of a masked loop
+        return True
     if node.op == "Fill" and len(node.inputs) == 2:
         value = small_value(node.inputs[1], by_name)
         return value is not None and value.size == 1 and float(value.reshape(())) == 0.0

@@ -190,6 +190,8 @@ def _rewrite_unrolled(xs, first_step: Node, cell: Cell, h_in, results, readers, 
                 each_step = True
             else:
                 raise NotRNN(f"a step's tensor is read by {reader.op}")
+    if not readers.get(split_ref(h_last)[0]):
+        uses["last"].append(h_last)  # read by nothing: a graph output, named in --outputs
     uses = {kind: list(dict.fromkeys(found)) for kind, found in uses.items()}
     if each_step:
         uses["last"] = []  # read from the Unpack with the other steps

@@ -57,24 +57,62 @@ def keras2_frames(path: Path) -> dict:
     beside the sequence (reversed with it for the GRU) and each step keeps the old state where
     it is off."""
     import tf_keras
+
+    def make():
+        return tf_keras.Sequential(
+            [
+                tf_keras.Input((None,), dtype="int32", name="tokens"),
+                tf_keras.layers.Embedding(20, F, mask_zero=True),
+                tf_keras.layers.LSTM(UNITS, return_sequences=True),
+                tf_keras.layers.GRU(UNITS + 1, go_backwards=True),
+            ]
+        )
+
+    rng = np.random.default_rng(24)
+    path.write_bytes(_keras2_graph(make, rng))
+    tokens = rng.integers(1, 20, (4, 9)).astype(np.int32)
+    for row, pad in enumerate((0, 3, 6, 8)):
+        tokens[row, :pad] = 0  # padded at the front, as pad_sequences does
+    tokens[1, 5] = 0  # and a token masked mid-sentence
+    classes = ["Embedding", "LSTM", "GRU"]
+    return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1}}
+
+
+def keras2_seq2seq(path: Path) -> dict:
+    """Keras 2 in TF1 frames, initial states from the graph: an encoder LSTM's final h and c
+    start a decoder LSTM (`initial_state=[h, c]`), whose sequence feeds a GRU started from a
+    Dense of the encoder's h."""
+    import tf_keras
+
+    def make():
+        source = tf_keras.Input((None, F), name="source")
+        target = tf_keras.Input((None, F - 2), name="target")
+        _, h, c = tf_keras.layers.LSTM(UNITS, return_state=True)(source)
+        y = tf_keras.layers.LSTM(UNITS, return_sequences=True)(target, initial_state=[h, c])
+        start = tf_keras.layers.Dense(UNITS + 1, activation="tanh")(h)
+        y = tf_keras.layers.GRU(UNITS + 1)(y, initial_state=start)
+        return tf_keras.Model([source, target], y)
+
+    rng = np.random.default_rng(27)
+    path.write_bytes(_keras2_graph(make, rng))
+    x = [rng.uniform(-2, 2, (3, T, F)), rng.uniform(-2, 2, (3, T + 2, F - 2))]
+    classes = ["LSTM", "LSTM", "Dense", "GRU"]
+    return {"path": path, "x": [a.astype(np.float32) for a in x], "classes": classes}
+
+
+def _keras2_graph(make, rng) -> bytes:
+    """The frozen graph of the Keras 2 model `make()` builds in a TF1 graph, as TF 1.x built
+    it (TF1 behaviour and control flow), its variables drawn from `rng`."""
     from tensorflow.python import tf2
     from tensorflow.python.ops import control_flow_util
 
-    rng = np.random.default_rng(24)
     graph = tf.compat.v1.Graph()
     was, v2 = tf2.enabled(), control_flow_util.ENABLE_CONTROL_FLOW_V2
     tf2.disable()
     control_flow_util.ENABLE_CONTROL_FLOW_V2 = False
     try:
         with graph.as_default():
-            model = tf_keras.Sequential(
-                [
-                    tf_keras.Input((None,), dtype="int32", name="tokens"),
-                    tf_keras.layers.Embedding(20, F, mask_zero=True),
-                    tf_keras.layers.LSTM(UNITS, return_sequences=True),
-                    tf_keras.layers.GRU(UNITS + 1, go_backwards=True),
-                ]
-            )
+            model = make()
             with tf.compat.v1.Session(graph=graph) as session:
                 for v in tf.compat.v1.global_variables():
                     value = rng.normal(0.0, 0.6, v.shape).astype(np.float32)
@@ -86,17 +124,7 @@ def keras2_frames(path: Path) -> dict:
         control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
         if was:
             tf2.enable()
-    path.write_bytes(frozen.SerializeToString(deterministic=True))
-    tokens = rng.integers(1, 20, (4, 9)).astype(np.int32)
-    for row, pad in enumerate((0, 3, 6, 8)):
-        tokens[row, :pad] = 0  # padded at the front, as pad_sequences does
-    tokens[1, 5] = 0  # and a token masked mid-sentence
-    return {
-        "path": path,
-        "x": tokens,
-        "classes": ["Embedding", "LSTM", "GRU"],
-        "ops": {"NotEqual": 1},
-    }
+    return frozen.SerializeToString(deterministic=True)
 
 
 def dynamic_rnn(path: Path, kind: str, frames: bool = False, time_major: bool = False) -> dict:
@@ -262,6 +290,7 @@ def stacked_rnn(path: Path) -> dict:
 BUILDERS = {
     "keras2_text": text_model,
     "keras2_frames_masked": keras2_frames,
+    "keras2_seq2seq": keras2_seq2seq,
     "static_rnn_stacked": static_stack,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
@@ -317,7 +346,9 @@ def test_loops_become_recurrent_layers(converted, name):
 @pytest.mark.parametrize("name", CASES)
 def test_parity(converted, name):
     case, model, spec = converted[name], converted[name]["model"], converted[name]["spec"]
-    references = run_graph(case["path"], {spec.inputs[0].tensor: case["x"]}, spec.outputs)
+    xs = case["x"] if isinstance(case["x"], list) else [case["x"]]
+    feeds = {i.tensor: x for i, x in zip(spec.inputs, xs)}
+    references = run_graph(case["path"], feeds, spec.outputs)
     actual = model(case["x"], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     assert len(actual) == len(references)

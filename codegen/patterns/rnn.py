@@ -42,17 +42,19 @@ def recurrent(node: Node, m: Matcher):
         views.append(view)
         for source, port in zip(view.inputs, view.attrs["ports"]):
             outputs[split_ref(source)[1]] = view.output(port)  # the graph's name for it
-    masked = a.get("mask", False)
+    keywords = (("mask", 0),) if a.get("mask") else ()
+    if a.get("initial_state"):
+        keywords += (("initial_state", a["initial_state"]),)
     layer = m.layer(
         "LSTM" if lstm else "GRU",
         [node, *views],
-        node.inputs[: 2 if masked else 1],
+        node.inputs[: 1 + sum(count or 1 for _, count in keywords)],
         args=[a["units"]],
         kwargs=kwargs,
         weights=weights,
     )
     if layer is not None:
-        layer.keywords = (("mask", 0),) if masked else ()
+        layer.keywords = keywords
         layer.outputs = outputs
         layer.name = _cell_scope(layer, m) or layer.name
     return layer

@@ -18,7 +18,7 @@ from .cells import LSTM_OP, Source, StepIO, checks, gru_candidates, lstm_candida
 from .cells import weight_products
 from .constants import is_zeros, outer_value, small_value
 from .evaluate import EVAL_ERRORS, NotRNN
-from .rewrite import follow, input_sequence, lifted_nodes, node_name, stacked_use
+from .rewrite import RESULT_OP, follow, input_sequence, lifted_nodes, node_name, stacked_use
 
 WHILE_OPS = {"While", "StatelessWhile"}
 
@@ -102,7 +102,7 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     states = [
         v
         for v in loop.vars
-        if v.inside not in outer_of and v is not io.out_var and is_zeros(v.init, by_name)
+        if v.inside not in outer_of and v is not io.out_var and _state_like(v.init, by_name)
     ]
     if io.mask_t is not None:
         aliases = tuple(v for v in states if through_identity(v.next, body) == io.y_t)
@@ -112,6 +112,22 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     x, batch_major, layers[0][0].go_backwards = input_sequence(io.time_major, by_name)
     mask = _batch_major_mask(io.mask, layers[0][0].go_backwards, by_name) if io.mask else None
     return _rewrite(loop, layers, x, batch_major, io, by_name, nodes, mask)
+
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+_NOT_STATES = {"TensorArrayV3", "TensorListReserve", "TensorListFromTensor", "EmptyTensorList"}
+
+
+def _state_like(init: str, by_name) -> bool:
+    """Whether a loop variable may be a cell's state: it starts from zeros (Keras's default),
+    or from a float tensor of the graph (`initial_state=`: a placeholder, an encoder's final
+    state), not a counter or a tensor array's flow."""
+    if is_zeros(init, by_name):
+        return True
+    node = by_name.get(split_ref(through_identity(init, by_name))[0])
+    if node is None or node.op in _NOT_STATES:
+        return False
+    return node.op == RESULT_OP or node.attrs.get("T", node.attrs.get("dtype")) in _FLOATS
 
 
 def _batch_major_mask(time_major: str, backwards: bool, by_name) -> str:
@@ -302,8 +318,10 @@ def _rewrite(
     taken = set(by_name)
     for k, (cell, _, _) in enumerate(layers):
         name = node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", taken)
+        states = layers[k][1]
+        initial = [] if all(is_zeros(v.init, by_name) for v in states) else [v.init for v in states]
         made, renamed = lifted_nodes(
-            name, cell, x, batch_major, uses[k], by_name, k + 1 < len(layers), mask
+            name, cell, x, batch_major, uses[k], by_name, k + 1 < len(layers), mask, initial
         )
         taken.update(n.name for n in made)
         new += made

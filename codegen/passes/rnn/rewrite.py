@@ -50,15 +50,18 @@ def lifted_nodes(
     by_name,
     sequences=False,
     mask: str | None = None,
+    initial: list[str] | None = None,
 ):
     """([the lifted node, its transposes, its result views], renaming) for the uses of its
     results: {"seq" | "last" | "c" | "time_major": tensors of the graph}; with `sequences`,
     the node returns every step's h whether the graph reads them or not. A `mask` ([batch,
-    time] bool) is the node's second input."""
+    time] bool) and the `initial` states ([h] or [h, c]; none: zeros) follow the sequence
+    among the node's inputs, then the constants its weights are made of."""
     return_sequences = sequences or bool(uses["seq"] or uses["time_major"])
     return_state = bool(uses["c"]) or (return_sequences and bool(uses["last"]))
     roots: list[str] = []
-    first = 2 if mask else 1  # the weights' constants follow the sequence and the mask
+    initial = list(initial or [])
+    first = 1 + bool(mask) + len(initial)
     templates = {key: _bind(t, roots, first) for key, t in cell.weights.items()}
     attrs = {
         "units": cell.units,
@@ -68,6 +71,7 @@ def lifted_nodes(
         "weights": templates,
         "shapes": {key: tuple(int(d) for d in v.shape) for key, v in cell.values.items()},
         "mask": mask is not None,
+        "initial_state": len(initial),
     }
     if cell.op == GRU_OP:
         attrs["reset_after"] = cell.reset_after
@@ -77,7 +81,8 @@ def lifted_nodes(
     taken = set(by_name) | {name}
     new = [] if batch_major else _transposed(f"{name}/batch_major", x, taken)
     masks = [mask] if mask else []
-    node = Node(name, cell.op, [new[-1].output(0) if new else x, *masks, *roots], attrs)
+    sequence = new[-1].output(0) if new else x
+    node = Node(name, cell.op, [sequence, *masks, *initial, *roots], attrs)
     time_major = uses.pop("time_major")
     for kind, found in uses.items():
         if not found:

@@ -100,6 +100,119 @@ def keras2_seq2seq(path: Path) -> dict:
     return {"path": path, "x": [a.astype(np.float32) for a in x], "classes": classes}
 
 
+def keras22(path: Path) -> dict:
+    """Keras 2.2 (standalone, and tf.keras in TF 1.x) as its TensorFlow backend wrote a
+    recurrent layer, rebuilt here op for op since neither ships any more: zero initial states
+    tiled from a sum of zeros_like(inputs), the mask read from its own tensor array and tiled
+    to the output's width per step (`where(mask, new, old)` with TF1's Select), every output
+    written, the last read back after the loop at `last_time - 1`; cells of implementation 1
+    (one product per gate, weights sliced outside the loop) with Keras 2's default
+    hard_sigmoid recurrent activation. Embedding(mask_zero=True) → LSTM(return_sequences) →
+    GRU (reset_after=False, Keras 2's only GRU)."""
+    rng = np.random.default_rng(28)
+
+    def make(tokens):
+        v1 = tf.compat.v1
+        table = v1.get_variable("embedding/embeddings", (20, F))
+        x = tf.gather(table, tokens)
+        mask = tf.not_equal(tokens, 0)
+        with v1.variable_scope("lstm_1"):
+            y = _keras22_rnn(_keras22_lstm(F, UNITS), x, 2, mask, sequences=True)
+        with v1.variable_scope("gru_1"):
+            return _keras22_rnn(_keras22_gru(UNITS, UNITS + 1), y, 1, mask)
+
+    path.write_bytes(_frozen_tf1(make, seed=29, x=(tf.int32, (None, T)), frames=True))
+    tokens = rng.integers(1, 20, (4, T)).astype(np.int32)
+    for row, pad in enumerate((0, 2, 4, 5)):
+        tokens[row, :pad] = 0
+    return {
+        "path": path,
+        "x": tokens,
+        "classes": ["Embedding", "LSTM", "GRU"],
+        "ops": {"NotEqual": 1},
+    }
+
+
+def _hard_sigmoid(x):
+    """Keras 2's: slope 0.2 (Keras 3's is 1/6)."""
+    return tf.clip_by_value(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def _keras22_lstm(n_in, units):
+    v1 = tf.compat.v1
+    kernel = v1.get_variable("kernel", (n_in, 4 * units))
+    recurrent = v1.get_variable("recurrent_kernel", (units, 4 * units))
+    bias = v1.get_variable("bias", (4 * units,))
+    gates = [slice(g * units, (g + 1) * units) for g in range(4)]
+    k = [kernel[:, g] for g in gates]
+    r = [recurrent[:, g] for g in gates]
+    b = [bias[g] for g in gates]
+
+    def step(x, states):
+        h, c = states
+        z = [tf.nn.bias_add(tf.matmul(x, k[g]), b[g]) + tf.matmul(h, r[g]) for g in range(4)]
+        i, f, o = _hard_sigmoid(z[0]), _hard_sigmoid(z[1]), _hard_sigmoid(z[3])
+        c = f * c + i * tf.tanh(z[2])
+        h = o * tf.tanh(c)
+        return h, [h, c]
+
+    return step, units
+
+
+def _keras22_gru(n_in, units):
+    v1 = tf.compat.v1
+    kernel = v1.get_variable("kernel", (n_in, 3 * units))
+    recurrent = v1.get_variable("recurrent_kernel", (units, 3 * units))
+    bias = v1.get_variable("bias", (3 * units,))
+    gates = [slice(g * units, (g + 1) * units) for g in range(3)]
+    k = [kernel[:, g] for g in gates]
+    r = [recurrent[:, g] for g in gates]
+    b = [bias[g] for g in gates]
+
+    def step(x, states):
+        (h,) = states
+        xz, xr, xh = (tf.nn.bias_add(tf.matmul(x, k[g]), b[g]) for g in range(3))
+        z = _hard_sigmoid(xz + tf.matmul(h, r[0]))
+        rr = _hard_sigmoid(xr + tf.matmul(h, r[1]))
+        hh = tf.tanh(xh + tf.matmul(rr * h, r[2]))
+        h = z * h + (1 - z) * hh
+        return h, [h]
+
+    return step, units
+
+
+def _keras22_rnn(cell, x, n_states, mask, sequences=False):
+    """Keras 2.2's backend.rnn (the while loop, masked) and RNN.get_initial_state."""
+    step_function, units = cell
+    zeros = tf.expand_dims(tf.reduce_sum(tf.zeros_like(x), axis=(1, 2)), -1)
+    states = tuple(tf.tile(zeros, [1, units]) for _ in range(n_states))
+    inputs = tf.transpose(x, [1, 0, 2])
+    mask = tf.transpose(tf.expand_dims(mask, -1), [1, 0, 2])
+    steps = tf.shape(inputs)[0]
+    input_ta = tf.TensorArray(x.dtype, size=steps, tensor_array_name="input_ta").unstack(inputs)
+    mask_ta = tf.TensorArray(tf.bool, size=steps, tensor_array_name="mask_ta").unstack(mask)
+    output_ta = tf.TensorArray(x.dtype, size=steps, tensor_array_name="output_ta")
+
+    def body(time, output_ta_t, *states):
+        mask_t = mask_ta.read(time)
+        output, new_states = step_function(input_ta.read(time), states)
+        tiled = tf.tile(mask_t, tf.stack([1, tf.shape(output)[1]]))
+        output = tf.compat.v1.where(tiled, output, states[0])
+        new_states = [
+            tf.compat.v1.where(tf.tile(mask_t, tf.stack([1, tf.shape(s)[1]])), n, s)
+            for n, s in zip(new_states, states)
+        ]
+        return (time + 1, output_ta_t.write(time, output), *new_states)
+
+    time = tf.constant(0, dtype="int32", name="time")
+    final = tf.compat.v1.while_loop(
+        lambda time, *_: time < steps, body, (time, output_ta, *states), maximum_iterations=T
+    )
+    if sequences:
+        return tf.transpose(final[1].stack(), [1, 0, 2])
+    return final[1].read(final[0] - 1)
+
+
 def _keras2_graph(make, rng) -> bytes:
     """The frozen graph of the Keras 2 model `make()` builds in a TF1 graph, as TF 1.x built
     it (TF1 behaviour and control flow), its variables drawn from `rng`."""
@@ -291,6 +404,7 @@ BUILDERS = {
     "keras2_text": text_model,
     "keras2_frames_masked": keras2_frames,
     "keras2_seq2seq": keras2_seq2seq,
+    "keras22_hard_sigmoid": keras22,
     "static_rnn_stacked": static_stack,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
@@ -380,13 +494,24 @@ def test_trainable(converted, name):
         model.set_weights(loaded)
 
 
-def _frozen_tf1(make, seed: int = 15) -> bytes:
+def _frozen_tf1(make, seed: int = 15, x=(tf.float32, (None, T, F)), frames=False) -> bytes:
     """A TF1 graph of make(x) (a tensor or a list of them) with seeded random variables,
-    frozen."""
+    frozen; with `frames`, its loops TF1's (Enter, Merge, Switch, Exit)."""
+    from tensorflow.python.ops import control_flow_util
+
+    v2 = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = not frames
+    try:
+        return _frozen(make, seed, x)
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
+
+
+def _frozen(make, seed, x) -> bytes:
     rng = np.random.default_rng(seed)
     graph = tf.compat.v1.Graph()
     with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
+        x = tf.compat.v1.placeholder(*x, name="x")
         made = make(x)
         made = made if isinstance(made, list) else [made]
         names = [tf.identity(y, name=f"y{i}").op.name for i, y in enumerate(made)]

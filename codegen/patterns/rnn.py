@@ -33,6 +33,8 @@ def recurrent(node: Node, m: Matcher):
     }
     if not lstm:
         kwargs["reset_after"] = a["reset_after"]
+    if "recurrent_activation" in a:  # Keras 2's hard sigmoid, the gates' weights scaled
+        kwargs["recurrent_activation"] = a["recurrent_activation"]
     count = (3 if lstm else 2) if a["return_state"] else 1
     outputs = [node.output(i) for i in range(count)]
     views = []

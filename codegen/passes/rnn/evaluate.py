@@ -64,7 +64,8 @@ class NotRNN(Exception):
 # evaluated, and the numeric check would still hold; widening this changes which loops lift.)
 STEP_OPS = frozenset(
     "Identity Snapshot Const MatMul BiasAdd Add AddV2 Sub Mul Sigmoid Tanh Split SplitV "
-    "ConcatV2 StridedSlice Unpack Squeeze Reshape Tile SelectV2 Select".split()
+    "ConcatV2 StridedSlice Unpack Squeeze Reshape Tile SelectV2 Select Shape Pack Minimum "
+    "Maximum ClipByValue".split()
 )
 
 
@@ -75,12 +76,16 @@ def _select(node: Node, condition, a, b):
     return np.where(condition, a, b)
 
 
-# How a masked step (Keras's `where(mask, new, old)` over the tiled mask) is evaluated: the op
-# table folds neither op, so their kernels live here.
+# How a masked step (Keras's `where(mask, new, old)` over the mask tiled to the output's
+# width) and Keras 2's hard sigmoid (clip_by_value) are evaluated: the op table has no numpy
+# kernel for these ops (constant folding evaluates Shape from inferred shapes), so theirs live
+# here.
 _MASK_KERNELS = {
     "Tile": lambda node, x, multiples: np.tile(x, [int(m) for m in multiples]),
     "SelectV2": _select,
     "Select": _select,
+    "Shape": lambda node, x: np.array(np.shape(x), np.int32),
+    "ClipByValue": lambda node, x, lo, hi: np.clip(x, lo, hi),
 }
 
 

@@ -16,7 +16,7 @@ from ...graph import Node, decode_node, split_ref
 from ..frames import Loop, LoopVar, through_identity
 from .cells import LSTM_OP, Source, StepIO, checks, gru_candidates, lstm_candidates
 from .cells import weight_products
-from .constants import is_zeros, outer_value, small_value
+from .constants import is_zeros, outer_value, sliced_weight, small_value
 from .evaluate import EVAL_ERRORS, NotRNN
 from .rewrite import RESULT_OP, follow, input_sequence, lifted_nodes, node_name, stacked_use
 
@@ -99,6 +99,9 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
         found = outer_value(outer, by_name)
         if found is not None:
             weights[inside] = Source(*found)
+        elif (sliced := sliced_weight(outer, by_name)) is not None:
+            part, value, template = sliced
+            weights[inside] = Source(value, template, part)
     states = [
         v
         for v in loop.vars
@@ -293,11 +296,15 @@ def _rewrite(
         for v, role in zip(vs, ("last", "c"))
     }
     roles.update({id(v): (len(layers) - 1, "last") for v in io.aliases})
+    last_times = _last_times(loop, readers, by_name)
     for v in loop.vars:
         outs = follow(v.out, readers, by_name) if v.out else []
         if v is io.out_var:
             top = uses[-1]
             for node in outs:
+                if node.op == "TensorArrayReadV3" and node.inputs[1] in last_times:
+                    top["last"].append(node.output(0))  # Keras 2: output_ta.read(last_time - 1)
+                    continue
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or through_identity(stacked, by_name) != v.out:
                     raise NotRNN("output list read otherwise than stacked")
@@ -310,7 +317,7 @@ def _rewrite(
         elif id(v) in roles:
             k, role = roles[id(v)]
             uses[k][role] += [v.out] if readers.get(v.out) else []
-        elif outs:
+        elif outs and not all(n.output(0) in last_times for n in outs):
             raise NotRNN("a loop counter is read after the loop")
     if not io.every_step and (uses[-1]["seq"] or uses[-1]["time_major"]):
         raise NotRNN("the sequence of a loop that keeps only its last output")
@@ -328,6 +335,22 @@ def _rewrite(
         rename.update(renamed)
         x, batch_major = made[0].output(0), True  # the next cell reads this one's sequence
     return new, rename
+
+
+def _last_times(loop: Loop, readers, by_name) -> set[str]:
+    """The tensors `last_time - 1` after the loop, its step counter's final value less one:
+    where Keras 2 reads the last output back from the array."""
+    found = set()
+    for v in loop.vars:
+        if v.out is None or not _counts_steps(v.inside, loop, by_name):
+            continue
+        for node in follow(v.out, readers, by_name):
+            if node.op in ("Sub", "AddV2", "Add") and len(node.inputs) == 2:
+                other = by_name.get(split_ref(node.inputs[1])[0])
+                step = -1 if node.op == "Sub" else 1
+                if other is not None and _const_scalar(other) == -step:
+                    found.add(node.output(0))
+    return found
 
 
 def _readers(nodes: list[Node], members: set[str]) -> dict[str, list[Node]]:

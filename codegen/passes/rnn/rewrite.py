@@ -75,6 +75,8 @@ def lifted_nodes(
     }
     if cell.op == GRU_OP:
         attrs["reset_after"] = cell.reset_after
+    if cell.recurrent_activation != "sigmoid":
+        attrs["recurrent_activation"] = cell.recurrent_activation
     ports = {"seq": 0, "last": 1 if return_sequences else 0, "c": 2}
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}

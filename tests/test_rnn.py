@@ -26,14 +26,15 @@ from codegen.verify import import_generated, max_error, run_graph
 T, F, UNITS = 6, 5, 4  # dynamic_rnn: steps, features, units (all different: no silent transposes)
 
 
-def text_model(path: Path) -> dict:
-    """Keras 2 (tf_keras) Embedding + LSTM(return_sequences) + GRU + Dense on int32 tokens."""
+def text_model(path: Path, masked: bool = False) -> dict:
+    """Keras 2 (tf_keras) Embedding + LSTM(return_sequences) + GRU + Dense on int32 tokens;
+    `masked`: Embedding(mask_zero=True), the loops reading the mask from a tensor list."""
     import tf_keras
 
     rng = np.random.default_rng(11)
     model = tf_keras.Sequential(
         [
-            tf_keras.layers.Embedding(20, 8),
+            tf_keras.layers.Embedding(20, 8, mask_zero=masked),
             tf_keras.layers.LSTM(6, return_sequences=True),
             tf_keras.layers.GRU(5),
             tf_keras.layers.Dense(3),
@@ -47,7 +48,12 @@ def text_model(path: Path) -> dict:
     frozen = convert_variables_to_constants_v2(fn)
     path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
     tokens = rng.integers(0, 20, (3, 7)).astype(np.int32)
-    return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
+    classes = ["Embedding", "LSTM", "GRU", "Dense"]
+    if not masked:
+        return {"path": path, "x": tokens, "classes": classes}
+    tokens[:, :2] = tokens[:, :2] * (tokens[:, :2] % 2)  # some padding
+    # the model casts its tokens to float (no Input layer) and back, compares with 0 for the mask
+    return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1, "Cast": 2}}
 
 
 def keras2_frames(path: Path) -> dict:
@@ -402,6 +408,7 @@ def stacked_rnn(path: Path) -> dict:
 
 BUILDERS = {
     "keras2_text": text_model,
+    "keras2_text_masked": lambda p: text_model(p, masked=True),
     "keras2_frames_masked": keras2_frames,
     "keras2_seq2seq": keras2_seq2seq,
     "keras22_hard_sigmoid": keras22,

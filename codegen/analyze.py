@@ -19,6 +19,7 @@ from .graph import Graph, split_ref
 from .names import Allocator, ScopeNamer, identifier, keras_name
 from .options import Options
 from .passes.prune import output_dtype
+from .passes.shapes import undecided_rank
 from .pipeline import Prepared, load, prepare
 from .patterns import (
     FALLBACKS,
@@ -52,14 +53,12 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         node = graph.producer(tensor)
         shape = shapes.get(tensor)
         if shape is None:
-            raise UnsupportedError(
-                f"input {node.name!r} has no static rank: give its shape, e.g. --inputs '{node.name}:0[1,224,224,3]'"
-            )
-        model_inputs.append(
-            Input(
-                tensor, keras_name(node.name), tuple(shape[1:]), node.attrs.get("dtype", "float32")
-            )
-        )
+            raise UnsupportedError(undecided_rank(graph, tensor))
+        dtype = node.attrs.get("dtype", "float32")
+        if shape:
+            model_inputs.append(Input(tensor, keras_name(node.name), tuple(shape[1:]), dtype))
+        else:  # a scalar switch fed beside the data
+            model_inputs.append(Input(tensor, keras_name(node.name), (), dtype, batched=False))
 
     input_set = set(pruned.inputs)
     outputs_of: dict[str, list[str]] = {}
@@ -91,16 +90,16 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
                 pending.append(node.name)
 
     unclaimed = Counter(graph.nodes[n].op for n in pending if n not in matcher.covered)
-    const_outputs = [t for t in pruned.outputs if consts.is_const(t)]
-    if strict and (unclaimed or const_outputs):
-        problems = [
-            f"no pattern for {count} {op} node{'s' if count > 1 else ''}"
-            for op, count in sorted(unclaimed.items())
-        ]
-        problems += [
-            f"output {t!r} is a constant; a Keras model cannot return it" for t in const_outputs
-        ]
-        raise UnsupportedError(*problems)
+    if strict and unclaimed:
+        raise UnsupportedError(
+            *(
+                f"no pattern for {count} {op} node{'s' if count > 1 else ''}"
+                for op, count in sorted(unclaimed.items())
+            )
+        )
+    # an output that folds to a constant (a setting resolved it) is returned as one
+    const_outputs = [t for t in dict.fromkeys(pruned.outputs) if consts.is_const(t)]
+    layers.extend(constants.for_tensors(const_outputs, "the model's output", own_names=True))
 
     _unique_names(layers, model_inputs)
     loaded = prepared.loaded
@@ -120,6 +119,7 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
         weights_source=loaded.weights_source,
         # the header's regenerate command (the language server's Regenerate reads it back)
         options=loaded.options.arguments(),
+        warnings=list(pruned.warnings),
     )
 
 
@@ -134,21 +134,30 @@ class _ConstantLayers:
         self.made: set[str] = set()
 
     def for_layer(self, layer: Layer) -> list[Layer]:
-        consts = self.m.consts
-        computed = [t for t in layer.inputs if not consts.is_const(t)]
+        computed = [t for t in layer.inputs if not self.m.consts.is_const(t)]
         anchor = computed[0] if computed else self.fallback_anchor
+        return self.for_tensors(layer.inputs, repr(layer.nodes[0]), anchor)
+
+    def for_tensors(
+        self, tensors: list[str], reader: str, anchor: str | None = None, own_names=False
+    ) -> list[Layer]:
+        """A Constant layer for each constant among `tensors` not made yet, placed by `anchor`
+        (by default the model's first input); `reader` names who reads them, for the error.
+        Named after the stored constant it reads, or with `own_names` (a model output) after
+        the tensor's node."""
+        consts, anchor = self.m.consts, anchor or self.fallback_anchor
         new = []
-        for tensor in layer.inputs:
+        for tensor in tensors:
             if tensor in self.made or not consts.is_const(tensor):
                 continue
             if anchor is None:
-                raise UnsupportedError(f"{layer.nodes[0]!r} computes on constants alone")
+                raise UnsupportedError(f"{reader} computes on constants alone")
             value = consts.value(tensor)
             recipe = consts.recipe(tensor)
             if recipe is None:  # folded at conversion time: the loader writes the value out
                 if literal_cells(value) > MAX_LITERAL or value.dtype.kind not in "biuf":
                     raise UnsupportedError(
-                        f"{layer.nodes[0]!r} reads a computed constant of shape "
+                        f"{reader} reads a computed constant of shape "
                         f"{tuple(value.shape)} that is too large to write out"
                     )
                 recipe = Value(value.tolist(), value.dtype.name)
@@ -162,7 +171,7 @@ class _ConstantLayers:
                 Layer(
                     kind=Kind.LAYER,
                     cls="Constant",
-                    name=self._name(node.name, recipe),
+                    name=keras_name(node.name) if own_names else self._name(node.name, recipe),
                     inputs=[anchor],
                     outputs=[tensor],
                     nodes=[node.name],

@@ -57,9 +57,10 @@ def load_inputs(spec: ModelSpec, data: str | None, seed: int, batch: int) -> lis
     from .verify import seeded_inputs
 
     if data is None:
-        return seeded_inputs(
+        arrays = seeded_inputs(
             [i.shape for i in spec.inputs], [i.dtype for i in spec.inputs], batch, seed
         )
+        return [a if i.batched else _inference_value(i) for i, a in zip(spec.inputs, arrays)]
     try:
         archive = np.load(data, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -73,6 +74,12 @@ def load_inputs(spec: ModelSpec, data: str | None, seed: int, batch: int) -> lis
         else:
             raise UsageError(f"{data}: no array named {inp.name!r} (has {sorted(archive.files)})")
     return arrays
+
+
+def _inference_value(inp) -> np.ndarray:
+    """A switch fed beside the data (is_train, keep_prob) at its inference setting: False, 1."""
+    fill = False if inp.dtype == "bool" else 1
+    return np.full(inp.shape, fill, inp.dtype)
 
 
 def check(

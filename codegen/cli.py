@@ -138,6 +138,8 @@ def _convert(args) -> int:
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
     spec, files = convert(args.source, Options.from_args(args), wanted)
+    for warning in spec.warnings:
+        say(f"warning: {warning}")
     if args.output_dir:
         write_atomically(Path(args.output_dir), files)
     else:

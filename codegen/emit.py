@@ -356,6 +356,7 @@ def model_context(spec: ModelSpec) -> dict:
             {
                 "var": var,
                 "shape": literal(tuple(inp.shape)),
+                "keyword": "shape" if inp.batched else "batch_shape",
                 "name": literal(inp.name),
                 "dtype": None if inp.dtype == "float32" else literal(inp.dtype),
             }

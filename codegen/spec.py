@@ -159,8 +159,11 @@ def forms_chain(
 class Input:
     tensor: str
     name: str
-    shape: tuple[int | None, ...]  # without the batch dimension
+    shape: tuple[int | None, ...]  # without the batch dimension (unless not batched)
     dtype: str = "float32"
+    # False: one value for the whole call, not one per example (a scalar is_train or keep_prob
+    # fed beside the data): keras.Input(batch_shape=shape)
+    batched: bool = True
 
 
 @dataclass
@@ -181,6 +184,8 @@ class ModelSpec:
     options: list[str] = field(default_factory=list)  # command-line options that shaped it
     # the outputs as the source graph names them, for running it (see passes/prune.py)
     graph_outputs: list[str] = field(default_factory=list)
+    # what the user should know that is not an error (an input that feeds no output)
+    warnings: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, dict[str, int]]:
         """Source nodes per path, by op type: what became layers, keras.ops, TensorFlow."""

@@ -19,6 +19,7 @@ from .errors import Graph2PyError, printable
 from .graph import Graph
 from .options import Options
 from .passes.prune import IDENTITY_OPS
+from .passes.settings import inference_value
 from .pipeline import load, prepare, selected_facts
 from .spec import LIFTED
 
@@ -29,6 +30,13 @@ class TensorInfo:
     op: str
     dtype: str
     shape: list | None  # None: unknown rank; None entries: unknown dimensions
+
+
+@dataclass
+class Knob:
+    name: str
+    dtype: str
+    suggest: str  # e.g. "--set is_train=false"
 
 
 @dataclass
@@ -45,6 +53,9 @@ class Summary:
     paths: dict[str, dict[str, int]] = field(default_factory=dict)
     convertible: bool = True
     problems: list[str] = field(default_factory=list)
+    # training switches left as placeholders (is_train, keep_prob), each with the --set that
+    # fixes it for inference
+    knobs: list[Knob] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -74,6 +85,7 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
             )
         ),
     )
+    summary.knobs = knobs(graph)
     try:
         spec = analyze(prepared, strict=False)
     except Graph2PyError as err:
@@ -106,6 +118,17 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
     return summary
 
 
+def knobs(graph: Graph) -> list[Knob]:
+    """The placeholders that look like training switches (passes/settings.py)."""
+    found = []
+    for node in graph:
+        value = inference_value(node)
+        if value is not None:
+            dtype = node.attrs.get("dtype", "float32")
+            found.append(Knob(node.name, dtype, f"--set {node.name}={value}"))
+    return found
+
+
 def _info(graph: Graph, shapes: dict, tensor: str) -> TensorInfo:
     node = graph.producer(tensor)
     dtype = next((node.attrs[k] for k in ("dtype", "T") if isinstance(node.attrs.get(k), str)), "?")
@@ -128,6 +151,10 @@ def render_table(s: Summary) -> str:
     lines.append("outputs (graph sinks)")
     for t in s.outputs:
         lines.append(f"  {t.name:<40} {t.dtype:<9} {shape_text(t.shape)}  [{t.op}]")
+    if s.knobs:
+        lines.append("training switches (fix them for inference with --set)")
+        for k in s.knobs:
+            lines.append(f"  {k.name:<40} {k.dtype:<9} {k.suggest}")
     lines += [
         "",
         f"nodes {s.nodes}, parameters {s.parameters:,}, constant elements {s.constants:,}",

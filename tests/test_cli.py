@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from codegen.cli import main
+from codegen.verify import import_generated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,7 +185,7 @@ node { name: "is_train" op: "Placeholder" attr { key: "dtype" value { type: DT_B
 node { name: "scaled" op: "RealDiv" input: "x" input: "keep_prob"
        attr { key: "T" value { type: DT_FLOAT } } }
 node { name: "relu" op: "Relu" input: "scaled" attr { key: "T" value { type: DT_FLOAT } } }
-node { name: "out" op: "Select" input: "is_train" input: "relu" input: "x"
+node { name: "out" op: "Select" input: "is_train" input: "x" input: "relu"
        attr { key: "T" value { type: DT_FLOAT } } }
 """
 
@@ -213,5 +215,66 @@ def test_set_folds_placeholders_and_is_written_in_the_header(tmp_path):
     result = run(path, "--set", "is_train=false", "--set", "keep_prob=1.0")
     assert result.returncode == 0, result.stderr
     assert "--set is_train=false --set keep_prob=1.0 -o DIR" in result.stdout.splitlines()[2]
-    assert 'keras.Input(shape=(4,), name="x")' in result.stdout
-    assert "is_train" not in result.stdout.split("def build_model")[1]
+    model = result.stdout.split("def build_model")[1]
+    assert 'keras.Input(shape=(4,), name="x")' in model and "keras.layers.ReLU" in model
+    # the switch resolved and x / keep_prob is x: nothing else is left
+    assert "Rescaling" not in model and "Select" not in model and "is_train" not in model
+
+
+UNUSED_AND_CONSTANT = """
+node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }
+node { name: "mask" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }
+node { name: "relu" op: "Relu" input: "x" attr { key: "T" value { type: DT_FLOAT } } }
+node { name: "c" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } }
+       attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 } }
+       float_val: 1.5 float_val: 2.5 } } } }
+node { name: "scale" op: "Mul" input: "c" input: "c" attr { key: "T" value { type: DT_FLOAT } } }
+"""
+
+
+def test_an_unused_input_is_a_warning_and_a_constant_output_is_returned(tmp_path):
+    """mask feeds nothing: it stays a model input (the caller feeds it) and a warning says so;
+    scale folds to a constant: the model returns it."""
+    path = tmp_path / "g.pbtxt"
+    path.write_text(UNUSED_AND_CONSTANT)
+    out = tmp_path / "out"
+    result = run(path, "--inputs", "x,mask", "--outputs", "relu,scale", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "graph2py: warning: input tensor 'mask:0' does not feed the outputs"
+    ]
+    model_mod, loader = import_generated(out)
+    model = loader.load_weights(model_mod.build_model(), str(path))
+    x = np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)
+    relu, scale = model([x, np.zeros_like(x)])
+    assert np.asarray(relu).tolist() == [[0.0, 2.0, 0.0, 4.0]]
+    assert np.asarray(scale).tolist() == [2.25, 6.25]
+
+
+def test_an_input_whose_rank_nothing_fixes_names_its_consumer(tmp_path):
+    path = tmp_path / "g.pbtxt"
+    path.write_text(
+        'node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }\n'
+        'node { name: "y" op: "Relu" input: "x" attr { key: "T" value { type: DT_FLOAT } } }\n'
+    )
+    result = run(path)
+    assert result.returncode == 4
+    assert result.stderr.splitlines() == [
+        "graph2py: error: input 'x' has no static rank; its consumer 'y' (Relu) does not fix "
+        "it: give its shape, e.g. --inputs 'x:0[-1,224,224,3]'"
+    ]
+
+
+def test_inspect_lists_the_training_switches_with_the_set_that_fixes_them(tmp_path):
+    path = tmp_path / "knobs.pbtxt"
+    path.write_text(KNOBS)
+    result = run("inspect", path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["knobs"] == [
+        {"name": "keep_prob", "dtype": "float32", "suggest": "--set keep_prob=1.0"},
+        {"name": "is_train", "dtype": "bool", "suggest": "--set is_train=false"},
+    ]
+    table = run("inspect", path, "--set", "is_train=false").stdout
+    assert "  keep_prob" in table and "--set keep_prob=1.0" in table and "is_train" not in table

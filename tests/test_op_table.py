@@ -53,11 +53,13 @@ class Arg:
     high: float = 3.0
     special: bool = False  # sprinkle NaN, +inf and -inf among the values
     value: tuple | None = None  # fixed values, batch included
+    batched: bool = True  # False: one value for the call (a scalar switch), no batch
+    declared: bool = True  # False: the placeholder is declared without a shape (unknown rank)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         if self.value is not None:
             return np.asarray(self.value, self.dtype)
-        dims = (BATCH, *self.shape)
+        dims = (BATCH, *self.shape) if self.batched else self.shape
         if self.dtype == "bool":
             return rng.random(dims) < 0.5
         if self.dtype == "string":
@@ -476,6 +478,12 @@ CASES = [
     # names every lifted recurrence "LSTM loop" / "GRU loop", whatever form it had)
     case("BlockLSTM", lambda a: block_lstm(a, "BlockLSTM", forget_bias=1.0), [f(6, 3)], **{"LSTM loop": L}),
     case("BlockLSTMV2", lambda a: block_lstm(a, "BlockLSTMV2"), [f(6, 3)], **{"LSTM loop": L}),
+    # wild-inputs: an input declared without a shape (the conv fixes its rank and channels, the
+    # image size stays free); scalar switches fed beside the data (is_train, keep_prob)
+    case("unknown_rank_into_Conv2D", lambda a: tf.nn.relu(tf.nn.conv2d(a, weight(11, 3, 3, 3, 4), 1, "SAME")),
+         [Arg(IMG, declared=False)], Conv2D=L, Relu=L),
+    case("scalar_knob_inputs", lambda a, t, k: tf.raw_ops.SelectV2(condition=t, t=a * k, e=tf.nn.relu(a)),
+         [f(), Arg((), "bool", batched=False), Arg((), "float32", 0.5, 1.0, batched=False)], SelectV2=O, Mul=O, Relu=L),
 ]
 # fmt: on
 
@@ -505,7 +513,14 @@ def block_lstm(x, op, **attrs):
 
 
 def freeze(fn, args, path) -> None:
-    specs = [tf.TensorSpec((None, *a.shape), a.dtype, name=name) for name, a in zip("abcd", args)]
+    specs = [
+        tf.TensorSpec(
+            None if not a.declared else (None, *a.shape) if a.batched else a.shape,
+            a.dtype,
+            name=name,
+        )
+        for name, a in zip("abcd", args)
+    ]
     concrete = tf.function(fn).get_concrete_function(*specs)
     frozen = convert_variables_to_constants_v2(concrete)
     path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))

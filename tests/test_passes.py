@@ -475,7 +475,8 @@ def test_prune_an_output_that_needs_an_unlisted_placeholder_is_an_error():
     with pytest.raises(UsageError) as err:
         prune(graph_of(text), [TensorSpec.parse("x")], [TensorSpec.parse("sum")])
     assert err.value.problems == [
-        "the outputs depend on placeholder 'y', which --inputs does not list"
+        "the outputs depend on placeholder 'y', which --inputs does not list (list it, or fix "
+        "its value with --set y=VALUE)"
     ]
 
 

@@ -110,6 +110,60 @@ def _transpose(node, ins, c):
     return tuple(ins[0][int(p)] for p in perm)
 
 
+def _squeeze_operands(node, ins, out, c):
+    """The output with a 1 put back at each squeezed axis (only when they are named)."""
+    axes = node.attrs.get("squeeze_dims") or []
+    if out is None or not axes:
+        return [None]
+    rank = len(out) + len(axes)
+    ones = {a % rank for a in axes}
+    rest = iter(out)
+    return [tuple(1 if i in ones else next(rest) for i in range(rank))]
+
+
+def _expand_operands(node, ins, out, c):
+    axis = c.value(node.inputs[1])
+    if out is None or axis is None or not out:
+        return [None, None]
+    axis = int(axis) % len(out)
+    return [(*out[:axis], *out[axis + 1 :]), None]
+
+
+def _transpose_operands(node, ins, out, c):
+    perm = c.value(node.inputs[1])
+    if perm is None:
+        return [None, None]
+    shape = [None] * len(perm)
+    if out is not None and len(out) == len(perm):
+        for i, p in enumerate(perm):
+            shape[int(p)] = out[i]
+    return [tuple(shape), None]
+
+
+def _space_depth(node, ins, c):
+    """DepthToSpace and SpaceToDepth: each block of the spatial grid to or from channels."""
+    x, block = ins[0], int(node.attrs.get("block_size", 0))
+    layout = node.attrs.get("data_format", "NHWC")
+    if x is None or len(x) != 4 or block < 1 or layout not in ("NHWC", "NCHW"):
+        return None
+    nchw = layout == "NCHW"
+    n, h, w, ch = (x[0], x[2], x[3], x[1]) if nchw else x
+    up = node.op == "DepthToSpace"
+    scale = (lambda d: d * block) if up else (lambda d: d // block)
+    depth = (lambda d: d // (block * block)) if up else (lambda d: d * block * block)
+    h, w, ch = (None if d is None else f(d) for d, f in ((h, scale), (w, scale), (ch, depth)))
+    return (n, ch, h, w) if nchw else (n, h, w, ch)
+
+
+def _space_depth_operands(node, ins, out, c):
+    """The inverse of _space_depth: the same rule run the other way."""
+    block = int(node.attrs.get("block_size", 0))
+    if out is None or len(out) != 4 or block < 1:
+        return [(None,) * 4]
+    inverse = "SpaceToDepth" if node.op == "DepthToSpace" else "DepthToSpace"
+    return [_space_depth(type(node)(node.name, inverse, node.inputs, node.attrs), [out], c)]
+
+
 op(
     "Reshape",
     shape=_reshape,
@@ -119,14 +173,26 @@ op(
     "Squeeze",
     attrs={"squeeze_dims": Attr("list(i)")},
     shape=_squeeze,
+    operands=_squeeze_operands,
     kernel=lambda n, x: np.squeeze(x, axis=tuple(n.attrs.get("squeeze_dims") or []) or None),
 )
-op("ExpandDims", shape=_expand, kernel=lambda n, x, a: np.expand_dims(x, int(a)))
-op("Transpose", shape=_transpose, kernel=lambda n, x, p: np.transpose(x, [int(i) for i in p]))
+op(
+    "ExpandDims",
+    shape=_expand,
+    operands=_expand_operands,
+    kernel=lambda n, x, a: np.expand_dims(x, int(a)),
+)
+op(
+    "Transpose",
+    shape=_transpose,
+    operands=_transpose_operands,
+    kernel=lambda n, x, p: np.transpose(x, [int(i) for i in p]),
+)
 op("BroadcastTo")
 op("Tile")
-op("DepthToSpace")
-op("SpaceToDepth")
+_BLOCK = {"block_size": Attr("i", required=True, minimum=2), "data_format": Attr("s")}
+op("DepthToSpace", attrs=_BLOCK, shape=_space_depth, operands=_space_depth_operands)
+op("SpaceToDepth", attrs=_BLOCK, shape=_space_depth, operands=_space_depth_operands)
 
 
 def _shape(node, ins, c):
@@ -190,8 +256,42 @@ def _pack_kernel(node, *xs):
     return np.stack(xs, axis=node.attrs.get("axis", 0))
 
 
-op("ConcatV2", list_min=1, shape=_concat, kernel=_concat_kernel)
-op("Pack", attrs={"axis": Attr("i")}, list_min=1, shape=_pack, kernel=_pack_kernel)
+def _concat_operands(node, ins, out, c):
+    """Every piece has the output's rank (or a known piece's) and its size off the axis."""
+    axis = c.value(node.inputs[-1])
+    known = [s for s in (out, *ins[:-1]) if s is not None]
+    if axis is None or not known:
+        return [None] * len(ins)
+    rank = len(known[0])
+    if not rank:
+        return [None] * len(ins)
+    axis = int(axis) % rank
+    piece = tuple(None if i == axis or out is None else d for i, d in enumerate(out or known[0]))
+    return [piece] * (len(ins) - 1) + [None]
+
+
+def _pack_operands(node, ins, out, c):
+    if out is None or not out:
+        return [None] * len(ins)
+    axis = node.attrs.get("axis", 0) % len(out)
+    return [(*out[:axis], *out[axis + 1 :])] * len(ins)
+
+
+op(
+    "ConcatV2",
+    list_min=1,
+    shape=_concat,
+    operands=_concat_operands,
+    kernel=_concat_kernel,
+)
+op(
+    "Pack",
+    attrs={"axis": Attr("i")},
+    list_min=1,
+    shape=_pack,
+    operands=_pack_operands,
+    kernel=_pack_kernel,
+)
 # Constant folding evaluates output 0 of an op only; the RNN step check evaluates these.
 _SEVERAL = "not folded: several outputs"
 _PARTS = Attr("i", required=True, minimum=1)
@@ -217,9 +317,20 @@ def _pad(node, ins, c):
     return tuple(None if d is None else d + int(p[0]) + int(p[1]) for d, p in zip(ins[0], pads))
 
 
-op("Pad", shape=_pad)
-op("PadV2", shape=_pad)
-op("MirrorPad", shape=_pad)
+def _pad_operands(node, ins, out, c):
+    """The paddings have a row per dimension: the input's rank, and its size where known."""
+    pads = c.value(node.inputs[1])
+    if pads is None or pads.ndim != 2:
+        return [None] * len(ins)
+    if out is None or len(out) != len(pads):
+        return [(None,) * len(pads), *[None] * (len(ins) - 1)]
+    shape = tuple(None if d is None else d - int(p[0]) - int(p[1]) for d, p in zip(out, pads))
+    return [shape, *[None] * (len(ins) - 1)]
+
+
+op("Pad", shape=_pad, operands=_pad_operands)
+op("PadV2", shape=_pad, operands=_pad_operands)
+op("MirrorPad", shape=_pad, operands=_pad_operands)
 
 # -- gathering ---------------------------------------------------------------------------------
 

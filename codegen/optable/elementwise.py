@@ -11,7 +11,7 @@ import statistics
 
 import numpy as np
 
-from .numeric import dtype_of
+from .numeric import dtype_of, same_operand
 from .record import binary, op, reduction, unary
 from .signature import Attr
 
@@ -240,9 +240,20 @@ reduction("ArgMin", attrs={})
 
 # -- more inputs, handled by their patterns ----------------------------------------------------
 
-op("AddN", list_min=1)
-op("ClipByValue")
-op("Select")  # shape rule: passes/control.py, which resolves conditions into Selects
+
+def _same_operands(node, ins, out, c):
+    """Every operand has the output's shape (AddN's; Select's branches)."""
+    return [out] * len(ins)
+
+
+def _branch_operands(node, ins, out, c):
+    return [None, out, out]
+
+
+op("AddN", list_min=1, operands=_same_operands)
+op("ClipByValue", operands=same_operand)
+# shape rule: passes/control.py, which resolves conditions into Selects
+op("Select", operands=_branch_operands)
 op("SelectV2")
 op("EuclideanNorm")
 op("L2Loss")

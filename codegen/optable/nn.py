@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numeric import broadcast
+from .numeric import broadcast, same_operand
 from .record import NCHW, op
 from .signature import Attr
 
@@ -117,11 +117,85 @@ def _pool(node, ins, c):
 
 
 def _deconv(node, ins, c):
+    """The output shape is the input_sizes operand; computed from tf.shape of the input (a
+    fully convolutional net), its entries may be unknown, but its length is the rank and the
+    filter gives the channels."""
     sizes = c.partial_vector(node.inputs[0])
+    if sizes is None and ins[0] is not None and ins[0] == (4,):
+        sizes = [None] * 4
+        channels = ins[1][2] if ins[1] is not None and len(ins[1]) == 4 else None
+        sizes[1 if node.attrs.get("data_format") == "NCHW" else 3] = channels
     if sizes is None or len(sizes) != 4:
         return None
     batch = ins[2][0] if ins[2] else None
     return (batch, *sizes[1:])
+
+
+# -- what an image op fixes of its input -------------------------------------------------------
+
+
+def _image(node, batch=None, spatial=(None, None), channels=None) -> tuple:
+    """A 4-D shape in the node's data_format."""
+    if node.attrs.get("data_format", "NHWC") == "NCHW":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
+
+
+def _image_dims(node, shape) -> tuple | None:
+    """(batch, (height, width), channels) of a 4-D shape in the node's data_format."""
+    if shape is None or len(shape) != 4:
+        return None
+    if node.attrs.get("data_format", "NHWC") == "NCHW":
+        return shape[0], tuple(shape[2:]), shape[1]
+    return shape[0], tuple(shape[1:3]), shape[3]
+
+
+def _same_spatial(node, out) -> tuple:
+    """With SAME padding and stride 1 a window op keeps the spatial sizes."""
+    dims = _image_dims(node, out)
+    if dims is None or node.attrs.get("padding") != "SAME":
+        return (None, None)
+    strides = _image_dims(node, node.attrs.get("strides", [1] * 4))[1]
+    return tuple(d if s == 1 else None for d, s in zip(dims[1], strides))
+
+
+def _conv_operands(node, ins, out, c):
+    """A convolution's filter fixes its input's rank (4) and channels (its third dimension);
+    the output gives the batch (and, with stride 1 and SAME padding, the spatial sizes)."""
+    fshape = ins[1]
+    channels = fshape[2] if fshape is not None and len(fshape) == 4 else None
+    batch = (_image_dims(node, out) or (None,))[0]
+    return [_image(node, batch, _same_spatial(node, out), channels), None]
+
+
+def _deconv_operands(node, ins, out, c):
+    """A transposed convolution reads out_backprop: 4-D, the filter's last dimension deep."""
+    fshape = ins[1]
+    channels = fshape[3] if fshape is not None and len(fshape) == 4 else None
+    batch = (_image_dims(node, out) or (None,))[0]
+    return [None, None, _image(node, batch, (None, None), channels)]
+
+
+def _pool_operands(node, ins, out, c):
+    dims = _image_dims(node, out)
+    if dims is None:
+        return [_image(node)]
+    return [_image(node, dims[0], _same_spatial(node, out), dims[2])]
+
+
+def _normalized_operands(node, ins, out, c):
+    """FusedBatchNorm: a 4-D input with as many channels as the scale has entries."""
+    scale = ins[1] if len(ins) > 1 else None
+    channels = scale[0] if scale is not None and len(scale) == 1 else None
+    shape = out if out is not None and len(out) == 4 else _image(node)
+    dims = _image_dims(node, shape)
+    found = _image(node, dims[0], dims[1], dims[2] if dims[2] is not None else channels)
+    return [found, *[None] * (len(ins) - 1)]
+
+
+def _resize_operands(node, ins, out, c):
+    dims = _image_dims(node, out)
+    return [_image(node) if dims is None else _image(node, dims[0], (None, None), dims[2]), None]
 
 
 def _input_shape(node, ins, c):
@@ -140,17 +214,19 @@ def _bias_add(node, x, bias):
 # operands, and constant folding leaves them to them. The RNN step check evaluates them.
 _LAYER = "not folded: a layer pattern reads it"
 
-op("Conv2D", attrs=_CONV, family=NCHW, channels_last=True, shape=_conv)
-op("DepthwiseConv2dNative", attrs=_CONV, family=NCHW, channels_last=True, shape=_conv)
-op("Conv2DBackpropInput", attrs=_CONV, shape=_deconv)
-op("MaxPool", attrs=_POOL, family=NCHW, channels_last=True, shape=_pool)
-op("AvgPool", attrs=_POOL, family=NCHW, channels_last=True, shape=_pool)
+_IMAGE = {"family": NCHW, "channels_last": True}
+op("Conv2D", attrs=_CONV, **_IMAGE, shape=_conv, operands=_conv_operands)
+op("DepthwiseConv2dNative", attrs=_CONV, **_IMAGE, shape=_conv, operands=_conv_operands)
+op("Conv2DBackpropInput", attrs=_CONV, shape=_deconv, operands=_deconv_operands)
+op("MaxPool", attrs=_POOL, **_IMAGE, shape=_pool, operands=_pool_operands)
+op("AvgPool", attrs=_POOL, **_IMAGE, shape=_pool, operands=_pool_operands)
 op(
     "BiasAdd",
     attrs={"data_format": _FORMAT},
     family=NCHW,
     channels_last=True,
     shape=_input_shape,
+    operands=same_operand,
     kernel=_bias_add,
     folds=False,
     why=_LAYER,
@@ -162,6 +238,7 @@ for _op in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"):
         family=NCHW,
         channels_last=True,
         shape=_input_shape,
+        operands=_normalized_operands,
     )
 
 # -- matrix products ---------------------------------------------------------------------------
@@ -174,6 +251,18 @@ def _matmul_shape(node, ins, c):
     rows = a[1] if node.attrs.get("transpose_a") else a[0]
     cols = b[0] if node.attrs.get("transpose_b") else b[1]
     return (rows, cols)
+
+
+def _matmul_operands(node, ins, out, c):
+    """Each operand is a matrix; the other gives its inner dimension, the output its outer."""
+    a, b = (s if s is not None and len(s) == 2 else (None, None) for s in ins)
+    ta, tb = node.attrs.get("transpose_a"), node.attrs.get("transpose_b")
+    rows, cols = out if out is not None and len(out) == 2 else (None, None)
+    inner_b, inner_a = b[1 if tb else 0], a[0 if ta else 1]
+    return [
+        (inner_b, rows) if ta else (rows, inner_b),
+        (cols, inner_a) if tb else (inner_a, cols),
+    ]
 
 
 def _matmul(node, a, b):
@@ -215,6 +304,7 @@ op(
     "MatMul",
     attrs={"transpose_a": Attr("b"), "transpose_b": Attr("b")},
     shape=_matmul_shape,
+    operands=_matmul_operands,
     kernel=_matmul,
     folds=False,
     why=_LAYER,
@@ -225,5 +315,5 @@ op("Einsum", shape=_einsum)
 
 # -- images ------------------------------------------------------------------------------------
 
-op("ResizeBilinear")
-op("ResizeNearestNeighbor")
+op("ResizeBilinear", operands=_resize_operands)
+op("ResizeNearestNeighbor", operands=_resize_operands)

@@ -8,6 +8,12 @@ a predicate gives bool. It raises one of KERNEL_ERRORS on operands it cannot eva
 A shape rule is `rule(node, input shapes, constants) -> shape of output 0 | None`. Shapes are
 tuples with None for unknown dimensions, or None when even the rank is unknown; `constants`
 answers `value(tensor)` and `partial_vector(tensor)` (passes/fold.py's Constants).
+
+An operand rule runs the other way: `rule(node, input shapes, output shape, constants) -> one
+shape or None per input`, what the op fixes of each operand given what is known of its output
+(from the ops that read it) and of its other operands. A Conv2D's filter fixes its input's
+rank and channels; an element-wise op gives an operand the output's shape. passes/shapes.py
+infers a model input declared without a shape (or fed by a dataset iterator) from these.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ..budget import current
 
 Kernel = Callable[..., object]
 ShapeRule = Callable[..., "tuple | None"]
+OperandRule = Callable[..., "list[tuple | None]"]
 
 # What a kernel raises on operands it cannot evaluate: the tensor is then not a constant.
 KERNEL_ERRORS = (ValueError, TypeError, IndexError, ArithmeticError, np.exceptions.AxisError)
@@ -91,6 +98,40 @@ def same_shape(node, ins, c):
 def broadcast_shape(node, ins, c):
     """The shape rule of a binary op that broadcasts its two operands."""
     return broadcast(ins[0], ins[1]) if len(ins) == 2 else None
+
+
+def same_operand(node, ins, out, c):
+    """The operand rule of an op whose output has its (first) input's shape."""
+    return [out] + [None] * (len(ins) - 1)
+
+
+def broadcast_operands(node, ins, out, c):
+    """An operand of a broadcasting op, given the output and the other operand: the output's
+    rank when the other has fewer dimensions (so this one made the rank), each dimension the
+    output's where the other operand's is 1 (so this one made it)."""
+    if len(ins) != 2:
+        return [None] * len(ins)
+    return [_broadcast_operand(out, ins[1]), _broadcast_operand(out, ins[0])]
+
+
+def _broadcast_operand(out, other):
+    """Only when the other operand has fewer dimensions is this one's rank the output's (with
+    as many it could have fewer itself)."""
+    if out is None or other is None or len(other) >= len(out):
+        return None
+    other = (1,) * (len(out) - len(other)) + tuple(other)
+    return tuple(o if d == 1 else None for o, d in zip(out, other))
+
+
+def reduced_operands(node, ins, out, c):
+    """A reduction that keeps its dims has its input's rank, and its size on every axis it
+    does not reduce."""
+    axes = c.value(node.inputs[1]) if len(node.inputs) > 1 else None
+    keep = node.attrs.get("keep_dims", False)
+    if out is None or axes is None or not keep or node.op in ("ArgMax", "ArgMin"):
+        return [None] * len(ins)
+    axes = {int(a) % len(out) for a in np.atleast_1d(axes)} if len(out) else set()
+    return [tuple(None if i in axes else d for i, d in enumerate(out)), None]
 
 
 def reduced_shape(node, ins, c):

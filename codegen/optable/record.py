@@ -4,8 +4,8 @@ is one line:
 
     unary("Tan", np.tan, "tan")
 
-declares Tan's signature (one input, one output, from TensorFlow's registry), its shape rule
-(the input's shape), its fold kernel (np.tan of the value, which keeps its dtype) and its
+declares Tan's signature (one input, one output, from TensorFlow's registry), its shape rules
+(the output has the input's shape, and so the input has the output's), its fold kernel (np.tan of the value, which keeps its dtype) and its
 keras.ops spelling (`keras.ops.tan`).
 """
 
@@ -17,7 +17,18 @@ from typing import Callable
 
 import numpy as np
 
-from .numeric import Kernel, ShapeRule, broadcast_shape, limit, reduced_shape, same_shape
+from .numeric import (
+    Kernel,
+    OperandRule,
+    ShapeRule,
+    broadcast_operands,
+    broadcast_shape,
+    limit,
+    reduced_operands,
+    reduced_shape,
+    same_operand,
+    same_shape,
+)
 from .signature import Attr, Signature, derive
 
 # Families: what passes/shapes.py, passes/layout.py and patterns/ops.py know about an op
@@ -36,6 +47,9 @@ class OpInfo:
     signature: Signature
     family: str | None = None
     shape: ShapeRule | None = None  # shape of output 0; see numeric.py
+    # what output 0's shape and the other operands fix of each operand's shape (how
+    # passes/shapes.py infers a model input's shape from its consumers); see numeric.py
+    operands: OperandRule | None = None
     kernel: Kernel | None = None  # numpy evaluation; see numeric.py
     folds: bool = True  # constant folding evaluates it (else only the RNN step check does)
     keras: str | None = None  # the keras.ops function computing it, arguments one to one
@@ -58,6 +72,7 @@ def op(
     list_min: int = 0,
     family: str | None = None,
     shape: ShapeRule | None = None,
+    operands: OperandRule | None = None,
     kernel: Kernel | None = None,
     folds: bool = True,
     keras: str | None = None,
@@ -74,6 +89,7 @@ def op(
         derive(name, attrs, list_min),
         family,
         shape,
+        operands,
         kernel,
         folds,
         keras,
@@ -88,13 +104,30 @@ def op(
 def unary(name: str, fn: Callable | None = None, keras: str | None = None, **more) -> OpInfo:
     """A one-input op whose output has the input's shape; `fn(x)` computes it with numpy."""
     kernel = more.pop("kernel", None) or (_of_value(fn) if fn is not None else None)
-    return op(name, family=UNARY, shape=same_shape, kernel=kernel, keras=keras, **more)
+    operands = more.pop("operands", same_operand)
+    return op(
+        name,
+        family=UNARY,
+        shape=same_shape,
+        operands=operands,
+        kernel=kernel,
+        keras=keras,
+        **more,
+    )
 
 
 def binary(name: str, fn: Callable | None = None, keras: str | None = None, **more) -> OpInfo:
     """A broadcasting two-input op; `fn(a, b)` computes it with numpy."""
     kernel = more.pop("kernel", None) or (_of_values(fn) if fn is not None else None)
-    return op(name, family=BINARY, shape=broadcast_shape, kernel=kernel, keras=keras, **more)
+    return op(
+        name,
+        family=BINARY,
+        shape=broadcast_shape,
+        operands=broadcast_operands,
+        kernel=kernel,
+        keras=keras,
+        **more,
+    )
 
 
 def reduction(name: str, fn: Callable | None = None, keras: str | None = None, **more) -> OpInfo:
@@ -102,7 +135,16 @@ def reduction(name: str, fn: Callable | None = None, keras: str | None = None, *
     kernel = _reduce(fn) if fn is not None else None
     attrs = more.pop("attrs", {"keep_dims": Attr("b")})
     shape = reduced_shape
-    return op(name, family=REDUCTION, attrs=attrs, shape=shape, kernel=kernel, keras=keras, **more)
+    return op(
+        name,
+        family=REDUCTION,
+        attrs=attrs,
+        shape=shape,
+        operands=reduced_operands,
+        kernel=kernel,
+        keras=keras,
+        **more,
+    )
 
 
 def _of_value(fn: Callable) -> Kernel:

@@ -90,6 +90,12 @@ class Constants:
             return []
         return node.inputs
 
+    def forget_unknown(self) -> None:
+        """Forget which tensors were found not constant, keeping the values found: with more
+        shapes known (an input's, inferred from its consumers) a Shape may fold now. Values
+        already found stay right, and are not paid for twice."""
+        self._values = {t: v for t, v in self._values.items() if v is not None}
+
     def is_const(self, tensor: str) -> bool:
         return self.value(tensor) is not None
 

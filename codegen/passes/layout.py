@@ -81,7 +81,12 @@ class _Rewrite:
                     self._restore_output(tensor)
         graph = Graph(self.nodes, self.pruned.graph.functions, self.pruned.graph.source)
         return Pruned(
-            graph, self.pruned.inputs, self.pruned.outputs, input_shapes, self.pruned.source_outputs
+            graph,
+            self.pruned.inputs,
+            self.pruned.outputs,
+            input_shapes,
+            self.pruned.source_outputs,
+            self.pruned.warnings,
         )
 
     # nodes ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Cut the graph down to what computes the requested outputs from the requested inputs.
 
-Identity-like ops are bypassed (they are TF plumbing, not model structure), control edges are
-already gone, and whatever does not feed an output is dropped. The result names its inputs and
+Identity-like ops are bypassed (they are TF plumbing, not model structure), and so are ops
+that return an operand unchanged once settings are constants (passthrough.py: dropout with
+keep_prob 1); control edges are already gone, and whatever does not feed an output is dropped. The result names its inputs and
 outputs explicitly, so later stages never guess.
 
 A `PlaceholderWithDefault` with a constant default and a fully known shape (`is_training`,
@@ -23,6 +24,8 @@ import numpy as np
 
 from ..errors import UsageError, BadInputError
 from ..graph import Graph, Node, split_ref, tensor_ref
+from .passthrough import PassThrough
+from .shapes import input_shapes as inferred_input_shapes
 
 # Ops that forward input i to output i unchanged at inference time.
 IDENTITY_OPS = {
@@ -79,10 +82,14 @@ class Pruned:
     graph: Graph
     inputs: list[str]  # placeholder tensors, in the model's input order
     outputs: list[str]  # output tensors, in the model's output order
-    input_shapes: dict[str, tuple[int | None, ...]]  # overrides from the command line
+    # the inputs' shapes where the graph's declarations do not give them: from the command
+    # line, else what their consumers fix (shapes.input_shapes)
+    input_shapes: dict[str, tuple[int | None, ...] | None]
     # the outputs as the source graph names them (the Identity a TF2 graph ends with, the
     # user's --outputs): a tensor of an inlined branch or a loop exists only here
     source_outputs: list[str] = field(default_factory=list)
+    # not errors: an input named in --inputs that feeds no output (it stays a model input)
+    warnings: list[str] = field(default_factory=list)
 
 
 def apply_sets(
@@ -205,12 +212,17 @@ def prune(
             tensor = alias[tensor]
         return tensor
 
+    passes = PassThrough(graph, resolve)
+    bypassed = set()
     for node in graph:
         if node.op in IDENTITY_OPS:
             for i, src in enumerate(node.inputs):
                 alias[node.output(i)] = src
+        elif (kept := passes.operand(node)) is not None:
+            alias[node.output(0)] = node.inputs[kept]
+            bypassed.add(node.name)
 
-    nodes = {n.name: n for n in graph if n.op not in IDENTITY_OPS}
+    nodes = {n.name: n for n in graph if n.op not in IDENTITY_OPS and n.name not in bypassed}
     for name, node in nodes.items():
         nodes[name] = Node(node.name, node.op, [resolve(t) for t in node.inputs], node.attrs)
 
@@ -274,8 +286,15 @@ def prune(
             continue
         stack.extend(split_ref(t)[0] for t in node.inputs)
 
+    warnings = []
     if input_tensors is not None:
-        _check_inputs(input_tensors, keep)
+        _check_inputs(input_tensors)
+        for tensor in dict.fromkeys(input_tensors):
+            name = split_ref(tensor)[0]
+            if name not in keep:  # fed by the caller all the same: keep it, say so
+                warnings.append(f"input tensor {tensor!r} does not feed the outputs")
+                keep[name] = nodes[name]
+                nodes[name].inputs = []
     placeholders = [
         n.output() for n in graph if n.name in keep and keep[n.name].op in PLACEHOLDER_OPS
     ]
@@ -287,30 +306,27 @@ def prune(
         if missing:
             raise UsageError(
                 *(
-                    f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs does not list"
+                    f"the outputs depend on placeholder {split_ref(t)[0]!r}, which --inputs "
+                    f"does not list (list it, or fix its value with --set {split_ref(t)[0]}=VALUE)"
                     for t in missing
                 )
             )
-    ordered = [keep[n] for n in nodes if n in keep]
+    ordered = Graph([keep[n] for n in nodes if n in keep], source=graph.source)
+    input_shapes = inferred_input_shapes(ordered, input_tensors, input_shapes)
     return Pruned(
-        Graph(ordered, source=graph.source),
+        ordered,
         input_tensors,
         output_tensors,
         input_shapes,
         source_outputs,
+        warnings,
     )
 
 
-def _check_inputs(inputs: list[str], keep: dict[str, Node]) -> None:
-    """Each --inputs tensor once, and each one something an output depends on: a model input
-    that feeds nothing (the cut is below it, or it is the graph's last tensor) is a mistake."""
+def _check_inputs(inputs: list[str]) -> None:
+    """Each --inputs tensor once."""
     problems = [
         f"input tensor {t!r} is listed twice" for t in sorted(set(inputs)) if inputs.count(t) > 1
-    ]
-    problems += [
-        f"input tensor {t!r} does not feed the outputs"
-        for t in dict.fromkeys(inputs)
-        if split_ref(t)[0] not in keep
     ]
     if problems:
         raise UsageError(*problems)

@@ -6,11 +6,18 @@ rank is unknown. Each op's rule is declared with the op in codegen/optable; the 
 create (the RNN layers) or own (Select, for control flow) register theirs here with `rule`. An
 op without a rule but with a fold kernel gets its shape from running the kernel on zeros; any
 other op gets unknown shapes, and patterns that need one then decline.
+
+A model input declared without a shape (`tf.placeholder(tf.float32)`, a dataset iterator's
+output) gets the shape its consumers fix (`input_shapes`): each op's operand rule (codegen/
+optable) says what it fixes of its operands given its output and its other operands, and one
+sweep against the topological order carries that back from the outputs to the inputs. What no
+consumer fixes stays None: the spatial sizes of a fully convolutional net, a sequence's length.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,8 +25,10 @@ import numpy as np
 from .. import optable
 from ..graph import Graph, Node
 from ..optable.numeric import broadcast  # noqa: F401  (passes/control.py reads it here)
+from ..optable.arrays import strided_slice_index
 from ..optable.numeric import run_kernel
 from .fold import KERNELS, Constants
+from .settings import inference_value
 
 Shape = tuple  # of int | None
 
@@ -40,6 +49,76 @@ def rule(*ops):
 
 def shape_rule(op: str) -> Callable | None:
     return optable.shape_rule(op) or RULES.get(op)
+
+
+def operand_rule(op: str) -> Callable | None:
+    info = optable.get(op)
+    return None if info is None else info.operands
+
+
+def input_shapes(
+    graph: Graph, inputs: list[str], given: dict[str, Shape] | None = None
+) -> dict[str, Shape | None]:
+    """`given` (the command line's shapes), and for each other input whose declared shape lacks
+    its rank or a dimension past the batch, what its consumers fix of it. Each round of
+    forward and backward inference can fix more (a conv's output, once its input has a rank,
+    tells the next op its operand), so this repeats until nothing changes."""
+    found: dict[str, Shape | None] = dict(given or {})
+    open_inputs = [
+        t for t in inputs if t not in found and not _settled(graph.producer(t).attrs.get("shape"))
+    ]
+    if not open_inputs:
+        return found
+    consts = Constants(graph)
+    for _ in range(_ROUNDS):
+        consts.forget_unknown()  # a value left unknown last round may be known now
+        shapes = infer_shapes(graph, consts, found)
+        needed = _needed(graph, consts, shapes)
+        changed = False
+        for tensor in open_inputs:
+            shape = merge(shapes.get(tensor), needed.get(tensor))
+            if shape != shapes.get(tensor):
+                found[tensor], changed = shape, True
+        if not changed:
+            break
+    return found
+
+
+_ROUNDS = 4
+
+
+def _settled(shape) -> bool:
+    return isinstance(shape, tuple) and all(d is not None for d in shape[1:])
+
+
+def _needed(graph: Graph, consts: Constants, shapes: dict) -> dict[str, Shape]:
+    """What the consumers fix of each tensor, in one sweep from the outputs back: a node's
+    consumers all come after it, so its output is complete when the sweep reaches it."""
+    needed: dict[str, Shape] = {}
+    for node in reversed(list(graph)):
+        rule = operand_rule(node.op)
+        if rule is None or not node.inputs:
+            continue
+        out = merge(shapes.get(node.output(0)), needed.get(node.output(0)))
+        ins = [merge(shapes.get(t), needed.get(t)) for t in node.inputs]
+        try:
+            fixed = rule(node, ins, out, consts)
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
+            continue  # operands the rule cannot make sense of: they fix nothing
+        for tensor, shape in zip(node.inputs, fixed):
+            if shape is not None:
+                needed[tensor] = merge(needed.get(tensor), _checked(shape))
+    return needed
+
+
+def merge(a: Shape | None, b: Shape | None) -> Shape | None:
+    """What two facts about one shape say together: `a` wins where they disagree (a graph
+    that contradicts itself fails later, where TensorFlow would)."""
+    if a is None or b is None:
+        return a if b is None else b
+    if len(a) != len(b):
+        return a
+    return tuple(x if x is not None else y for x, y in zip(a, b))
 
 
 def _via_numpy(node: Node, ins: list, c: Constants) -> Shape | None:
@@ -109,3 +188,100 @@ def _size(dim) -> int | None:
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
         return int(dim)
     return None
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One entry of a shape vector computed in the graph: `tensor`'s size on `axis`, times
+    `scale`, plus `offset` (a transposed convolution's output size from tf.shape of its input,
+    `h * stride`, or `h * stride + k - stride` with VALID padding)."""
+
+    tensor: str
+    axis: int
+    scale: int = 1
+    offset: int = 0
+
+
+def dim_terms(
+    graph: Graph, consts: Constants, tensor: str, depth: int = 0
+) -> list[int | Dim | None] | None:
+    """A 1-D integer tensor entry by entry: a constant, a `Dim` of some tensor's dynamic shape,
+    or None; None for the whole when it is not shape arithmetic. Enough to tell that a shape
+    computed with tf.shape is the one a Keras layer computes itself on any input size."""
+    ints = consts.ints(tensor)
+    if ints is not None:
+        return list(ints)
+    if depth > _TERM_DEPTH:
+        return None
+    node = graph.producer(tensor)
+    ins = node.inputs
+    if node.op == "Shape":
+        shape = consts.shapes.get(ins[0])
+        if shape is None:
+            return None
+        return [d if d is not None else Dim(ins[0], i) for i, d in enumerate(shape)]
+    if node.op == "Cast":
+        return dim_terms(graph, consts, ins[0], depth + 1)
+    if node.op == "Pack":
+        parts = [dim_terms(graph, consts, t, depth + 1) for t in ins]
+        if any(p is None or len(p) != 1 for p in parts):
+            return None
+        return [p[0] for p in parts]
+    if node.op == "ConcatV2":
+        parts = [dim_terms(graph, consts, t, depth + 1) for t in ins[:-1]]
+        return None if any(p is None for p in parts) else [d for p in parts for d in p]
+    if node.op == "StridedSlice":
+        vector = dim_terms(graph, consts, ins[0], depth + 1)
+        bounds = [consts.ints(t) for t in ins[1:4]]
+        if vector is None or any(b is None for b in bounds):
+            return None
+        try:
+            index = strided_slice_index(node, *bounds, 1)
+        except ValueError:
+            return None
+        if len(index) != 1 or not isinstance(index[0], (int, slice)):
+            return None
+        if isinstance(index[0], int):
+            return [vector[index[0]]] if -len(vector) <= index[0] < len(vector) else None
+        return list(vector[index[0]])
+    if node.op in ("Mul", "Add", "AddV2", "Sub") and len(ins) == 2:
+        a, b = (dim_terms(graph, consts, t, depth + 1) for t in ins)
+        if a is None or b is None or len(a) != 1 or len(b) != 1:
+            return None
+        return [_arithmetic(node.op, a[0], b[0])]
+    return None
+
+
+_TERM_DEPTH = 16
+
+
+def _arithmetic(op: str, a, b):
+    """a op b for an int or a Dim and an int; None for anything else."""
+    if isinstance(a, int) and isinstance(b, int):
+        return {"Mul": a * b, "Sub": a - b}.get(op, a + b)
+    if op == "Mul":
+        dim, k = (a, b) if isinstance(a, Dim) else (b, a)
+        if isinstance(dim, Dim) and isinstance(k, int):
+            return Dim(dim.tensor, dim.axis, dim.scale * k, dim.offset * k)
+        return None
+    if op == "Sub":
+        b = -b if isinstance(b, int) else None
+    dim, k = (a, b) if isinstance(a, Dim) else (b, a)
+    if isinstance(dim, Dim) and isinstance(k, int):
+        return Dim(dim.tensor, dim.axis, dim.scale, dim.offset + k)
+    return None
+
+
+def undecided_rank(graph: Graph, tensor: str) -> str:
+    """Why an input's shape must be given: none of its consumers fixes its rank. Names the
+    first of them (the one a reader looks at), with an example of the flag: for a training
+    switch, a scalar or its inference value."""
+    node = graph.producer(tensor)
+    users = graph.users(tensor)
+    by = f"; its consumer {users[0].name!r} ({users[0].op}) does not fix it" if users else ""
+    value = inference_value(node)
+    if value is not None:
+        how = f"--inputs '{node.name}:0[]' (a scalar), or fix it with --set {node.name}={value}"
+    else:
+        how = f"--inputs '{node.name}:0[-1,224,224,3]'"
+    return f"input {node.name!r} has no static rank{by}: give its shape, e.g. {how}"

@@ -5,6 +5,7 @@ when it sits in the same layer scope, its activation."""
 from __future__ import annotations
 
 from ..graph import Node
+from ..passes.shapes import Dim, dim_terms
 from .registry import Matcher, pattern
 from .activation import fused_activation
 
@@ -160,6 +161,17 @@ def depthwise(node: Node, m: Matcher):
     )
 
 
+def _dynamic_size(m: Matcher, sizes: str, x: str, i: int) -> tuple[int, int] | None:
+    """(scale, offset + scale) when output size i is computed as x's size times scale plus
+    offset (Keras's Conv2DTranspose computes size * stride with SAME padding, (size - 1) *
+    stride + kernel with VALID), else None."""
+    terms = dim_terms(m.graph, m.consts, sizes)
+    dim = terms[1 + i] if terms is not None and len(terms) == 4 else None
+    if not isinstance(dim, Dim) or dim.tensor != x or dim.axis != 1 + i:
+        return None
+    return dim.scale, dim.offset + dim.scale
+
+
 @pattern("Conv2DBackpropInput")
 def conv2d_transpose(node: Node, m: Matcher):
     sizes, f, x = node.inputs
@@ -181,13 +193,18 @@ def conv2d_transpose(node: Node, m: Matcher):
     for i in range(2):
         k, s, size, want = kernel.shape[i], strides[i], in_shape[1 + i], out_shape[1 + i]
         if size is None or want is None:
-            return None
+            # any size, the output's computed from tf.shape of x: only Keras's own formula
+            if _dynamic_size(m, sizes, x, i) != (s, s if same else k) or not same and k < s:
+                return None
+            natural.append(want)
+            padding.append(None)
+            continue
         # Keras's output size without output_padding, and its formula once output_padding is
         # set: (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
         natural.append(size * s if same else (size - 1) * s + k)
         padding.append(want - ((size - 1) * s + k - 2 * (k // 2 if same else 0)))
     if list(out_shape[1:3]) != natural:
-        if any(not 0 <= p < s for p, s in zip(padding, strides)):
+        if any(p is None or not 0 <= p < s for p, s in zip(padding, strides)):
             return None
         kwargs["output_padding"] = pair(padding)
     plumbing = m.shape_plumbing(sizes, x)

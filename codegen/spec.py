@@ -106,6 +106,9 @@ class Layer:
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword constructor arguments
     weights: list[Weight] = field(default_factory=list)
     list_input: bool = False  # merge layers take a list of tensors
+    # the trailing inputs passed by keyword, in order: (name, 0) one tensor, (name, n) a list
+    # of n (an RNN's `mask=`, `initial_state=[h, c]`)
+    keywords: tuple[tuple[str, int], ...] = ()
     expr: Any = None  # Kind.OPS: a Call/Item/Ref/Lambda tree over the inputs
     tfop: TFOp | None = None  # Kind.TENSORFLOW
 

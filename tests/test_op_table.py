@@ -474,6 +474,10 @@ CASES = [
     # strings and other dtypes through the TensorFlow-only layer
     case("StringLength", lambda s: tf.strings.length(s), [Arg(S, "string")], StringLength=T),
     case("StringToHashBucketFast", lambda s: tf.strings.to_hash_bucket_fast(s, 7), [Arg(S, "string")], StringToHashBucketFast=T),
+    # wild-rnn: fused LSTM ops over a whole sequence, lifted to keras.layers.LSTM (the report
+    # names every lifted recurrence "LSTM loop" / "GRU loop", whatever form it had)
+    case("BlockLSTM", lambda a: block_lstm(a, "BlockLSTM", forget_bias=1.0), [f(6, 3)], **{"LSTM loop": L}),
+    case("BlockLSTMV2", lambda a: block_lstm(a, "BlockLSTMV2"), [f(6, 3)], **{"LSTM loop": L}),
     # wild-inputs: an input declared without a shape (the conv fixes its rank and channels, the
     # image size stays free); scalar switches fed beside the data (is_train, keep_prob)
     case("unknown_rank_into_Conv2D", lambda a: tf.nn.relu(tf.nn.conv2d(a, weight(11, 3, 3, 3, 4), 1, "SAME")),
@@ -482,6 +486,30 @@ CASES = [
          [f(), Arg((), "bool", batched=False), Arg((), "float32", 0.5, 1.0, batched=False)], SelectV2=O, Mul=O, Relu=L),
 ]
 # fmt: on
+
+
+def block_lstm(x, op, **attrs):
+    """The fused op as LSTMBlockFusedCell ran it: the time-major sequence in, zero states,
+    every h transposed back out."""
+    units = 4
+    xt = tf.transpose(x, [1, 0, 2])
+    zeros = tf.zeros(tf.stack([tf.shape(x)[0], units]))
+    peephole = tf.zeros([units])
+    outputs = getattr(tf.raw_ops, op)(
+        seq_len_max=tf.cast(tf.shape(xt)[0], tf.int64),
+        x=xt,
+        cs_prev=zeros,
+        h_prev=zeros,
+        w=weight(11, 3 + units, 4 * units),
+        wci=peephole,
+        wcf=peephole,
+        wco=peephole,
+        b=weight(12, 4 * units),
+        cell_clip=-1.0,
+        use_peephole=False,
+        **attrs,
+    )
+    return tf.transpose(outputs[-1], [1, 0, 2])
 
 
 def freeze(fn, args, path) -> None:

@@ -26,14 +26,15 @@ from codegen.verify import import_generated, max_error, run_graph
 T, F, UNITS = 6, 5, 4  # dynamic_rnn: steps, features, units (all different: no silent transposes)
 
 
-def text_model(path: Path) -> dict:
-    """Keras 2 (tf_keras) Embedding + LSTM(return_sequences) + GRU + Dense on int32 tokens."""
+def text_model(path: Path, masked: bool = False) -> dict:
+    """Keras 2 (tf_keras) Embedding + LSTM(return_sequences) + GRU + Dense on int32 tokens;
+    `masked`: Embedding(mask_zero=True), the loops reading the mask from a tensor list."""
     import tf_keras
 
     rng = np.random.default_rng(11)
     model = tf_keras.Sequential(
         [
-            tf_keras.layers.Embedding(20, 8),
+            tf_keras.layers.Embedding(20, 8, mask_zero=masked),
             tf_keras.layers.LSTM(6, return_sequences=True),
             tf_keras.layers.GRU(5),
             tf_keras.layers.Dense(3),
@@ -47,7 +48,202 @@ def text_model(path: Path) -> dict:
     frozen = convert_variables_to_constants_v2(fn)
     path.write_bytes(frozen.graph.as_graph_def().SerializeToString(deterministic=True))
     tokens = rng.integers(0, 20, (3, 7)).astype(np.int32)
-    return {"path": path, "x": tokens, "classes": ["Embedding", "LSTM", "GRU", "Dense"]}
+    classes = ["Embedding", "LSTM", "GRU", "Dense"]
+    if not masked:
+        return {"path": path, "x": tokens, "classes": classes}
+    tokens[:, :2] = tokens[:, :2] * (tokens[:, :2] % 2)  # some padding
+    # the model casts its tokens to float (no Input layer) and back, compares with 0 for the mask
+    return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1, "Cast": 2}}
+
+
+def keras2_frames(path: Path) -> dict:
+    """Keras 2 as TF 1.x ran it (graph mode, TF1 behaviour and control flow): every layer a
+    while frame over tensor arrays. Embedding(mask_zero=True) masks an LSTM returning
+    sequences and a GRU reading them backwards; the mask is scattered into a tensor array
+    beside the sequence (reversed with it for the GRU) and each step keeps the old state where
+    it is off."""
+    import tf_keras
+
+    def make():
+        return tf_keras.Sequential(
+            [
+                tf_keras.Input((None,), dtype="int32", name="tokens"),
+                tf_keras.layers.Embedding(20, F, mask_zero=True),
+                tf_keras.layers.LSTM(UNITS, return_sequences=True),
+                tf_keras.layers.GRU(UNITS + 1, go_backwards=True),
+            ]
+        )
+
+    rng = np.random.default_rng(24)
+    path.write_bytes(_keras2_graph(make, rng))
+    tokens = rng.integers(1, 20, (4, 9)).astype(np.int32)
+    for row, pad in enumerate((0, 3, 6, 8)):
+        tokens[row, :pad] = 0  # padded at the front, as pad_sequences does
+    tokens[1, 5] = 0  # and a token masked mid-sentence
+    classes = ["Embedding", "LSTM", "GRU"]
+    return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1}}
+
+
+def keras2_seq2seq(path: Path) -> dict:
+    """Keras 2 in TF1 frames, initial states from the graph: an encoder LSTM's final h and c
+    start a decoder LSTM (`initial_state=[h, c]`), whose sequence feeds a GRU started from a
+    Dense of the encoder's h."""
+    import tf_keras
+
+    def make():
+        source = tf_keras.Input((None, F), name="source")
+        target = tf_keras.Input((None, F - 2), name="target")
+        _, h, c = tf_keras.layers.LSTM(UNITS, return_state=True)(source)
+        y = tf_keras.layers.LSTM(UNITS, return_sequences=True)(target, initial_state=[h, c])
+        start = tf_keras.layers.Dense(UNITS + 1, activation="tanh")(h)
+        y = tf_keras.layers.GRU(UNITS + 1)(y, initial_state=start)
+        return tf_keras.Model([source, target], y)
+
+    rng = np.random.default_rng(27)
+    path.write_bytes(_keras2_graph(make, rng))
+    x = [rng.uniform(-2, 2, (3, T, F)), rng.uniform(-2, 2, (3, T + 2, F - 2))]
+    classes = ["LSTM", "LSTM", "Dense", "GRU"]
+    return {"path": path, "x": [a.astype(np.float32) for a in x], "classes": classes}
+
+
+def keras22(path: Path) -> dict:
+    """Keras 2.2 (standalone, and tf.keras in TF 1.x) as its TensorFlow backend wrote a
+    recurrent layer, rebuilt here op for op since neither ships any more: zero initial states
+    tiled from a sum of zeros_like(inputs), the mask read from its own tensor array and tiled
+    to the output's width per step (`where(mask, new, old)` with TF1's Select), every output
+    written, the last read back after the loop at `last_time - 1`; cells of implementation 1
+    (one product per gate, weights sliced outside the loop) with Keras 2's default
+    hard_sigmoid recurrent activation. Embedding(mask_zero=True) → LSTM(return_sequences) →
+    GRU (reset_after=False, Keras 2's only GRU)."""
+    rng = np.random.default_rng(28)
+
+    def make(tokens):
+        v1 = tf.compat.v1
+        table = v1.get_variable("embedding/embeddings", (20, F))
+        x = tf.gather(table, tokens)
+        mask = tf.not_equal(tokens, 0)
+        with v1.variable_scope("lstm_1"):
+            y = _keras22_rnn(_keras22_lstm(F, UNITS), x, 2, mask, sequences=True)
+        with v1.variable_scope("gru_1"):
+            return _keras22_rnn(_keras22_gru(UNITS, UNITS + 1), y, 1, mask)
+
+    path.write_bytes(_frozen_tf1(make, seed=29, x=(tf.int32, (None, T)), frames=True))
+    tokens = rng.integers(1, 20, (4, T)).astype(np.int32)
+    for row, pad in enumerate((0, 2, 4, 5)):
+        tokens[row, :pad] = 0
+    return {
+        "path": path,
+        "x": tokens,
+        "classes": ["Embedding", "LSTM", "GRU"],
+        "ops": {"NotEqual": 1},
+    }
+
+
+def _hard_sigmoid(x):
+    """Keras 2's: slope 0.2 (Keras 3's is 1/6)."""
+    return tf.clip_by_value(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def _keras22_lstm(n_in, units):
+    v1 = tf.compat.v1
+    kernel = v1.get_variable("kernel", (n_in, 4 * units))
+    recurrent = v1.get_variable("recurrent_kernel", (units, 4 * units))
+    bias = v1.get_variable("bias", (4 * units,))
+    gates = [slice(g * units, (g + 1) * units) for g in range(4)]
+    k = [kernel[:, g] for g in gates]
+    r = [recurrent[:, g] for g in gates]
+    b = [bias[g] for g in gates]
+
+    def step(x, states):
+        h, c = states
+        z = [tf.nn.bias_add(tf.matmul(x, k[g]), b[g]) + tf.matmul(h, r[g]) for g in range(4)]
+        i, f, o = _hard_sigmoid(z[0]), _hard_sigmoid(z[1]), _hard_sigmoid(z[3])
+        c = f * c + i * tf.tanh(z[2])
+        h = o * tf.tanh(c)
+        return h, [h, c]
+
+    return step, units
+
+
+def _keras22_gru(n_in, units):
+    v1 = tf.compat.v1
+    kernel = v1.get_variable("kernel", (n_in, 3 * units))
+    recurrent = v1.get_variable("recurrent_kernel", (units, 3 * units))
+    bias = v1.get_variable("bias", (3 * units,))
+    gates = [slice(g * units, (g + 1) * units) for g in range(3)]
+    k = [kernel[:, g] for g in gates]
+    r = [recurrent[:, g] for g in gates]
+    b = [bias[g] for g in gates]
+
+    def step(x, states):
+        (h,) = states
+        xz, xr, xh = (tf.nn.bias_add(tf.matmul(x, k[g]), b[g]) for g in range(3))
+        z = _hard_sigmoid(xz + tf.matmul(h, r[0]))
+        rr = _hard_sigmoid(xr + tf.matmul(h, r[1]))
+        hh = tf.tanh(xh + tf.matmul(rr * h, r[2]))
+        h = z * h + (1 - z) * hh
+        return h, [h]
+
+    return step, units
+
+
+def _keras22_rnn(cell, x, n_states, mask, sequences=False):
+    """Keras 2.2's backend.rnn (the while loop, masked) and RNN.get_initial_state."""
+    step_function, units = cell
+    zeros = tf.expand_dims(tf.reduce_sum(tf.zeros_like(x), axis=(1, 2)), -1)
+    states = tuple(tf.tile(zeros, [1, units]) for _ in range(n_states))
+    inputs = tf.transpose(x, [1, 0, 2])
+    mask = tf.transpose(tf.expand_dims(mask, -1), [1, 0, 2])
+    steps = tf.shape(inputs)[0]
+    input_ta = tf.TensorArray(x.dtype, size=steps, tensor_array_name="input_ta").unstack(inputs)
+    mask_ta = tf.TensorArray(tf.bool, size=steps, tensor_array_name="mask_ta").unstack(mask)
+    output_ta = tf.TensorArray(x.dtype, size=steps, tensor_array_name="output_ta")
+
+    def body(time, output_ta_t, *states):
+        mask_t = mask_ta.read(time)
+        output, new_states = step_function(input_ta.read(time), states)
+        tiled = tf.tile(mask_t, tf.stack([1, tf.shape(output)[1]]))
+        output = tf.compat.v1.where(tiled, output, states[0])
+        new_states = [
+            tf.compat.v1.where(tf.tile(mask_t, tf.stack([1, tf.shape(s)[1]])), n, s)
+            for n, s in zip(new_states, states)
+        ]
+        return (time + 1, output_ta_t.write(time, output), *new_states)
+
+    time = tf.constant(0, dtype="int32", name="time")
+    final = tf.compat.v1.while_loop(
+        lambda time, *_: time < steps, body, (time, output_ta, *states), maximum_iterations=T
+    )
+    if sequences:
+        return tf.transpose(final[1].stack(), [1, 0, 2])
+    return final[1].read(final[0] - 1)
+
+
+def _keras2_graph(make, rng) -> bytes:
+    """The frozen graph of the Keras 2 model `make()` builds in a TF1 graph, as TF 1.x built
+    it (TF1 behaviour and control flow), its variables drawn from `rng`."""
+    from tensorflow.python import tf2
+    from tensorflow.python.ops import control_flow_util
+
+    graph = tf.compat.v1.Graph()
+    was, v2 = tf2.enabled(), control_flow_util.ENABLE_CONTROL_FLOW_V2
+    tf2.disable()
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = False
+    try:
+        with graph.as_default():
+            model = make()
+            with tf.compat.v1.Session(graph=graph) as session:
+                for v in tf.compat.v1.global_variables():
+                    value = rng.normal(0.0, 0.6, v.shape).astype(np.float32)
+                    session.run(v.initializer, {v.initial_value: value})
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    session, graph.as_graph_def(), [model.output.op.name]
+                )
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
+        if was:
+            tf2.enable()
+    return frozen.SerializeToString(deterministic=True)
 
 
 def dynamic_rnn(path: Path, kind: str, frames: bool = False, time_major: bool = False) -> dict:
@@ -142,6 +338,23 @@ def static_rnn(path: Path, kind: str) -> dict:
     return {"path": path, "x": rng.uniform(-2, 2, (3, T, F)).astype(np.float32), "classes": classes}
 
 
+def static_stack(path: Path) -> dict:
+    """static_rnn over MultiRNNCell([LSTMCell, GRUCell]): the GRU's steps read the LSTM's
+    step outputs one by one, no unstacked sequence of their own; every output stacked."""
+    from tf_keras.src.layers.rnn import legacy_cells
+
+    def make(x):
+        cells = legacy_cells.MultiRNNCell(
+            [legacy_cells.LSTMCell(UNITS), legacy_cells.GRUCell(UNITS + 1)]
+        )
+        outputs, _ = tf.compat.v1.nn.static_rnn(cells, tf.unstack(x, T, 1), dtype=tf.float32)
+        return [tf.stack(outputs, 1)]
+
+    path.write_bytes(_frozen_tf1(make, seed=25))
+    x = np.random.default_rng(26).uniform(-2, 2, (3, T, F)).astype(np.float32)
+    return {"path": path, "x": x, "classes": ["LSTM", "GRU"]}
+
+
 def block_lstm(path: Path, op: str) -> dict:
     """TF 1.x's fused LSTM op (LSTMBlockFusedCell): the time-major sequence in, every h
     transposed back out, and the last cell state."""
@@ -195,6 +408,11 @@ def stacked_rnn(path: Path) -> dict:
 
 BUILDERS = {
     "keras2_text": text_model,
+    "keras2_text_masked": lambda p: text_model(p, masked=True),
+    "keras2_frames_masked": keras2_frames,
+    "keras2_seq2seq": keras2_seq2seq,
+    "keras22_hard_sigmoid": keras22,
+    "static_rnn_stacked": static_stack,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),
     "dynamic_rnn_gru": lambda p: dynamic_rnn(p, "gru"),
     "dynamic_rnn_lstm_frames": lambda p: dynamic_rnn(p, "lstm", frames=True),
@@ -249,7 +467,9 @@ def test_loops_become_recurrent_layers(converted, name):
 @pytest.mark.parametrize("name", CASES)
 def test_parity(converted, name):
     case, model, spec = converted[name], converted[name]["model"], converted[name]["spec"]
-    references = run_graph(case["path"], {spec.inputs[0].tensor: case["x"]}, spec.outputs)
+    xs = case["x"] if isinstance(case["x"], list) else [case["x"]]
+    feeds = {i.tensor: x for i, x in zip(spec.inputs, xs)}
+    references = run_graph(case["path"], feeds, spec.outputs)
     actual = model(case["x"], training=False)
     actual = actual if isinstance(actual, (list, tuple)) else [actual]
     assert len(actual) == len(references)
@@ -281,13 +501,24 @@ def test_trainable(converted, name):
         model.set_weights(loaded)
 
 
-def _frozen_tf1(make, seed: int = 15) -> bytes:
+def _frozen_tf1(make, seed: int = 15, x=(tf.float32, (None, T, F)), frames=False) -> bytes:
     """A TF1 graph of make(x) (a tensor or a list of them) with seeded random variables,
-    frozen."""
+    frozen; with `frames`, its loops TF1's (Enter, Merge, Switch, Exit)."""
+    from tensorflow.python.ops import control_flow_util
+
+    v2 = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = not frames
+    try:
+        return _frozen(make, seed, x)
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = v2
+
+
+def _frozen(make, seed, x) -> bytes:
     rng = np.random.default_rng(seed)
     graph = tf.compat.v1.Graph()
     with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, (None, T, F), name="x")
+        x = tf.compat.v1.placeholder(*x, name="x")
         made = make(x)
         made = made if isinstance(made, list) else [made]
         names = [tf.identity(y, name=f"y{i}").op.name for i, y in enumerate(made)]

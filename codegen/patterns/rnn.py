@@ -5,6 +5,7 @@ loops become `keras.layers.LSTM`/`GRU`, and a gather of rows from a constant tab
 from __future__ import annotations
 
 import os
+import re
 
 from ..graph import Node, split_ref
 from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
@@ -32,6 +33,8 @@ def recurrent(node: Node, m: Matcher):
     }
     if not lstm:
         kwargs["reset_after"] = a["reset_after"]
+    if "recurrent_activation" in a:  # Keras 2's hard sigmoid, the gates' weights scaled
+        kwargs["recurrent_activation"] = a["recurrent_activation"]
     count = (3 if lstm else 2) if a["return_state"] else 1
     outputs = [node.output(i) for i in range(count)]
     views = []
@@ -41,15 +44,19 @@ def recurrent(node: Node, m: Matcher):
         views.append(view)
         for source, port in zip(view.inputs, view.attrs["ports"]):
             outputs[split_ref(source)[1]] = view.output(port)  # the graph's name for it
+    keywords = (("mask", 0),) if a.get("mask") else ()
+    if a.get("initial_state"):
+        keywords += (("initial_state", a["initial_state"]),)
     layer = m.layer(
         "LSTM" if lstm else "GRU",
         [node, *views],
-        node.inputs[:1],
+        node.inputs[: 1 + sum(count or 1 for _, count in keywords)],
         args=[a["units"]],
         kwargs=kwargs,
         weights=weights,
     )
     if layer is not None:
+        layer.keywords = keywords
         layer.outputs = outputs
         layer.name = _cell_scope(layer, m) or layer.name
     return layer
@@ -62,7 +69,15 @@ def _cell_scope(layer, m: Matcher) -> str | None:
         return None
     paths = [variable_path(name) for w in layer.weights for name in w.recipe.graph_reads()]
     common = os.path.commonprefix(paths)
-    return m.namer.layer_name(["/".join(common) + "/"]) if len(common) > 1 else None
+    if len(common) > 1 and _KERAS_CELL.fullmatch(common[-1]) and not _TF_SCOPES.match(common[-2]):
+        common = common[:-1]  # Keras's `gru_1/gru_cell/kernel`: the layer is gru_1
+    return m.namer.layer_name(["/".join(common) + "/"]) if common else None
+
+
+# The cell scope Keras puts under every recurrent layer's, and the scopes TF's own RNN
+# functions put above a cell (dynamic_rnn's `rnn`, MultiRNNCell's `multi_rnn_cell/cell_0`).
+_KERAS_CELL = re.compile(r"(lstm|gru|simple_rnn)_cell(_\d+)?")
+_TF_SCOPES = re.compile(r"(rnn|multi_rnn_cell|cell_\d+|bidirectional_rnn|fw|bw)$")
 
 
 @pattern("GatherV2")

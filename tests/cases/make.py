@@ -1227,6 +1227,108 @@ def control_batch_statistics(b):
     b.op("Relu", "Relu", h)
 
 
+@case("--inputs x:0 --outputs rnn/multi_rnn_cell_2/cell_1/gru_cell/add_2:0")
+def rnn_static_stacked(b):
+    """contrib's static_rnn over MultiRNNCell([LSTMCell(3), GRUCell(2)]), 3 steps, written as
+    TF 1.x built it: per step the LSTM's [x, h] @ kernel split into i, j, f, o (forget_bias 1
+    added to f), then the GRU's gates over [h_lstm, h] and candidate over [h_lstm, r * h]; the
+    GRU reads the LSTM's step outputs one by one. Lifted to keras.layers.LSTM(3,
+    return_sequences=True) and keras.layers.GRU(2, reset_after=False): gate blocks reordered
+    and the forget bias folded into the bias in load_weights.py."""
+    steps, features, n_lstm, n_gru = 3, 4, 3, 2
+    x = b.placeholder("x", [None, steps, features])
+    xs = b.op("unstack", "Unpack", x, num=steps, axis=1)
+    one = b.const("Const", np.int32(1))
+    with b.scope("rnn"):
+        shape = b.op("Shape", "Shape", xs, T=FLOAT, out_type=INT32)
+        batch = b.op(
+            "strided_slice",
+            "StridedSlice",
+            shape,
+            *(
+                b.const(f"strided_slice/stack{k}", np.array([v], np.int32))
+                for k, v in enumerate((0, 1, 1))
+            ),
+            T=INT32,
+            Index=INT32,
+            shrink_axis_mask=1,
+        )
+
+        def zeros(name, units):
+            dims = b.op(
+                f"{name}/packed",
+                "Pack",
+                batch,
+                b.const(f"{name}/units", np.int32(units)),
+                T=INT32,
+                N=2,
+                axis=0,
+            )
+            return b.op(
+                name, "Fill", dims, b.const(f"{name}/Const", np.float32(0.0)), index_type=INT32
+            )
+
+        c, h, g = zeros("zeros", n_lstm), zeros("zeros_1", n_lstm), zeros("zeros_2", n_gru)
+        with b.scope("multi_rnn_cell/cell_0/lstm_cell"):
+            kernel = variable(b, "kernel", features + n_lstm, 4 * n_lstm)
+            bias = variable(b, "bias", 4 * n_lstm)
+        with b.scope("multi_rnn_cell/cell_1/gru_cell"):
+            gate_kernel = variable(b, "gates/kernel", n_lstm + n_gru, 2 * n_gru)
+            gate_bias = variable(b, "gates/bias", 2 * n_gru)
+            kernel_c = variable(b, "candidate/kernel", n_lstm + n_gru, n_gru)
+            bias_c = variable(b, "candidate/bias", n_gru)
+        for t in range(steps):
+            scope = "multi_rnn_cell" + (f"_{t}" if t else "")
+            with b.scope(f"{scope}/cell_0/lstm_cell"):
+                xh = b.op("concat", "ConcatV2", f"{xs}:{t}" if t else xs, h, one, N=2, Tidx=INT32)
+                z = b.op("MatMul", "MatMul", xh, kernel, transpose_a=False)
+                z = b.op("BiasAdd", "BiasAdd", z, bias, **NHWC)
+                gates = b.op("split", "Split", one, z, num_split=4)
+                f = b.op("add", "AddV2", f"{gates}:2", b.const("add/y", np.float32(1.0)))
+                c = b.op(
+                    "add_1",
+                    "AddV2",
+                    b.op("mul", "Mul", b.op("Sigmoid", "Sigmoid", f), c),
+                    b.op(
+                        "mul_1",
+                        "Mul",
+                        b.op("Sigmoid_1", "Sigmoid", gates),
+                        b.op("Tanh", "Tanh", f"{gates}:1"),
+                    ),
+                )
+                h = b.op(
+                    "mul_2",
+                    "Mul",
+                    b.op("Sigmoid_2", "Sigmoid", f"{gates}:3"),
+                    b.op("Tanh_1", "Tanh", c),
+                )
+            with b.scope(f"{scope}/cell_1/gru_cell"):
+                xg = b.op("concat", "ConcatV2", h, g, one, N=2, Tidx=INT32)
+                rz = b.op(
+                    "BiasAdd",
+                    "BiasAdd",
+                    b.op("MatMul", "MatMul", xg, gate_kernel, transpose_a=False),
+                    gate_bias,
+                    **NHWC,
+                )
+                r_u = b.op("split", "Split", one, b.op("Sigmoid", "Sigmoid", rz), num_split=2)
+                xr = b.op(
+                    "concat_1", "ConcatV2", h, b.op("mul", "Mul", r_u, g), one, N=2, Tidx=INT32
+                )
+                cand = b.op(
+                    "BiasAdd_1",
+                    "BiasAdd",
+                    b.op("MatMul_1", "MatMul", xr, kernel_c, transpose_a=False),
+                    bias_c,
+                    **NHWC,
+                )
+                keep = b.op("mul_1", "Mul", f"{r_u}:1", g)
+                fresh = b.op("sub", "Sub", b.const("sub/x", np.float32(1.0)), f"{r_u}:1")
+                g = b.op(
+                    "add_2", "AddV2", keep, b.op("mul_2", "Mul", fresh, b.op("Tanh", "Tanh", cand))
+                )
+
+
 def main(names: list[str]) -> None:
     for name in names or sorted(CASES):
         (HERE / f"{name}.pbtxt").write_text(build(name), encoding="utf-8")

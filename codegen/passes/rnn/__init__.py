@@ -44,14 +44,14 @@ from .evaluate import STEP_OPS
 from .fused import BLOCK_ORDER, lift_block
 from .loops import WHILE_OPS, lift_loop, read_functional
 from .rewrite import RESULT_OP
-from .unrolled import lift_unrolled, tensor_readers, unstacked
+from .unrolled import chains, lift_unrolled, tensor_readers
 
 __all__ = ["GRU_OP", "LSTM_OP", "RESULT_OP", "STEP_OPS", "lift_recurrent"]
 
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
     """The node list with every recognised LSTM/GRU loop replaced by one synthetic node."""
-    if not any(n.op in ("Enter", "Unpack", *BLOCK_ORDER) or n.op in WHILE_OPS for n in nodes):
+    if not any(n.op in ("Enter", "ConcatV2", *BLOCK_ORDER) or n.op in WHILE_OPS for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}
     try:
@@ -69,10 +69,23 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
             new_nodes, rename, chain = lifted
             nodes = replace_loop(nodes, chain, new_nodes, rename)
             by_name = {n.name: n for n in nodes}
-    for unpack in unstacked(nodes):
-        lifted = lift_unrolled(unpack, tensor_readers(nodes), by_name)
-        if lifted is not None:
-            new_nodes, rename, chain = lifted
-            nodes = replace_loop(nodes, chain, new_nodes, rename)
-            by_name = {n.name: n for n in nodes}
-    return nodes
+    return _lift_chains(nodes, by_name)
+
+
+def _lift_chains(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
+    """Unrolled chains, found again after each one lifted: a stack's upper cell reads the
+    lower one's steps, which lifting rewrites."""
+    tried: set[str] = set()
+    while True:
+        readers = tensor_readers(nodes)
+        candidates = [c for c in chains(nodes, readers, by_name) if c[0][0].name not in tried]
+        for chain in candidates:
+            tried.add(chain[0][0].name)
+            lifted = lift_unrolled(chain, readers, by_name)
+            if lifted is not None:
+                new_nodes, rename, removed = lifted
+                nodes = replace_loop(nodes, removed, new_nodes, rename)
+                by_name = {n.name: n for n in nodes}
+                break
+        else:
+            return nodes

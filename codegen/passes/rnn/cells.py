@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...graph import Node, split_ref
-from ...optable.elementwise import sigmoid
+from ...optable.elementwise import sigmoid as _sigmoid
 from ...recipes import Concat, Recipe, Reshape, Slice, Ufunc
 from ..frames import LoopVar, through_identity
 from .evaluate import EVAL_ERRORS, NotRNN, Step
@@ -32,6 +32,7 @@ class Source:
 
     value: np.ndarray
     template: Recipe
+    step_value: np.ndarray | None = None  # what the step reads, when a slice of the value
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Cell:
     values: dict[str, np.ndarray]  # Keras weight -> value, for the check
     reset_after: bool = False
     go_backwards: bool = False
+    recurrent_activation: str = "sigmoid"  # or "hard_sigmoid" (see with_hard_sigmoid)
 
 
 @dataclass
@@ -51,6 +53,10 @@ class StepIO:
     time_major: str  # the outer sequence the loop reads, [T, B, F]
     out_var: LoopVar | None  # the loop variable carrying the output list
     every_step: bool  # whether the list holds every step's output, or only the last one
+    mask_t: str | None = None  # the step's mask ([batch, 1] bool), if the loop is masked
+    mask: str | None = None  # the outer mask sequence the loop reads, [T, B, 1]
+    # Keras's masked loop carries the previous output besides the states (a copy of h)
+    aliases: tuple[LoopVar, ...] = ()
 
 
 @dataclass
@@ -88,13 +94,18 @@ def weight_products(body: dict[str, Node], x_t: str, lookup=None) -> list[_Produ
 
 
 def _by(products, weights, left) -> list[Source]:
-    """The weights multiplying `left`, each once."""
-    found = {p.right: weights[p.right] for p in products if p.left == left and p.right in weights}
+    """The weights multiplying `left`, each once (the gates' slices of one weight, once)."""
+    found = {
+        weights[p.right].template: weights[p.right]
+        for p in products
+        if p.left == left and p.right in weights
+    }
     return list(found.values())
 
 
 def _vectors(weights: dict[str, Source], size: int) -> list[Source]:
-    return [w for w in weights.values() if w.value.shape == (size,)]
+    found = {w.template: w for w in weights.values() if w.value.shape == (size,)}
+    return list(found.values())
 
 
 def gate_blocks(source: Source, order, units, axis, rows=None) -> tuple[Concat, np.ndarray]:
@@ -144,7 +155,7 @@ def lstm_candidates(products, weights, h: str, body, outer) -> list[Cell]:
                         },
                     )
                 )
-    return candidates
+    return with_hard_sigmoid(candidates)
 
 
 def with_forget_bias(template: Concat, value: np.ndarray, units: int, forget_bias: float):
@@ -222,7 +233,55 @@ def gru_candidates(products, weights, h: str) -> list[Cell]:
                     templates["bias"] = Concat(0, (*bt.parts, bc.template))
                     values["bias"] = np.concatenate([bv, bc.value])
                     candidates.append(Cell(GRU_OP, units, dict(templates), dict(values)))
-    return candidates
+    return with_hard_sigmoid(candidates)
+
+
+# Keras 2's hard sigmoid, clip(0.2 x + 0.5, 0, 1), is Keras 3's, clip(x / 6 + 0.5, 0, 1), of
+# 1.2 x: a cell with Keras 2's recurrent activation is Keras 3's with its gates' weight columns
+# scaled by 1.2 (the gates the recurrent activation applies to: i, f, o and z, r).
+_HARD_SIGMOID_SCALE = 1.2
+_GATES = {LSTM_OP: (4, (0, 1, 3)), GRU_OP: (3, (0, 1))}
+
+
+def with_hard_sigmoid(cells: list[Cell]) -> list[Cell]:
+    """Each candidate, then each again with Keras 2's hard sigmoid as recurrent activation."""
+    return cells + [_hard_sigmoid(cell) for cell in cells]
+
+
+def _hard_sigmoid(cell: Cell) -> Cell:
+    count, scaled = _GATES[cell.op]
+    templates, values = {}, {}
+    for name, template in cell.weights.items():
+        value = cell.values[name]
+        axis = value.ndim - 1  # gate columns: the last axis (a GRU's 2-row bias too)
+        width = value.shape[axis] // count
+        parts = (
+            template.parts
+            if isinstance(template, Concat)
+            and template.axis == axis
+            and len(template.parts) == count
+            else tuple(Slice(template, g * width, (g + 1) * width, axis) for g in range(count))
+        )
+        templates[name] = Concat(
+            axis,
+            tuple(
+                Ufunc("multiply", (part, _HARD_SIGMOID_SCALE)) if g in scaled else part
+                for g, part in enumerate(parts)
+            ),
+        )
+        factors = np.repeat(
+            [_HARD_SIGMOID_SCALE if g in scaled else 1.0 for g in range(count)], width
+        )
+        values[name] = value * factors
+    return Cell(
+        cell.op,
+        cell.units,
+        templates,
+        values,
+        cell.reset_after,
+        cell.go_backwards,
+        "hard_sigmoid",
+    )
 
 
 def _stack_rows(a: Source, b: Source, size: int) -> Source:
@@ -237,21 +296,32 @@ def _stack_rows(a: Source, b: Source, size: int) -> Source:
 
 def checks(cell: Cell, weights: dict, body, io: StepIO, states: list[LoopVar], outer) -> bool:
     """Whether the step computes Keras's cell with these weights, on random values: every
-    state's next value, and the step's output (h)."""
+    state's next value, and the step's output (h). A masked step keeps the old states (and
+    output) in the rows whose mask is off, as Keras's masked RNN does."""
     rng = np.random.default_rng(0)
     n_in, units, batch = cell.values["kernel"].shape[0], cell.units, 3
     x = rng.uniform(-2, 2, (batch, n_in))
     state_values = [rng.uniform(-1, 1, (batch, units)) for _ in states]
-    known = {t: w.value.astype(np.float64) for t, w in weights.items()}
+    known = {
+        t: (w.value if w.step_value is None else w.step_value).astype(np.float64)
+        for t, w in weights.items()
+    }
     known[io.x_t] = x
     known.update({v.inside: value for v, value in zip(states, state_values)})
-    step = Step(body, known, outer)
+    known.update({v.inside: state_values[0] for v in io.aliases})
     want = keras_step(cell, x, state_values)
+    if io.mask_t is not None:
+        mask = np.array([[True], [False], [True]])
+        known[io.mask_t] = mask
+        want = [np.where(mask, new, old) for new, old in zip(want, state_values)]
+    step = Step(body, known, outer)
     try:
         got = [step(through_identity(v.next, body)) for v in states]
         if io.y_t is not None:
             got.append(step(io.y_t))
             want.append(want[0])
+            got += [step(through_identity(v.next, body)) for v in io.aliases]
+            want += [want[0] for _ in io.aliases]
     except (NotRNN, *EVAL_ERRORS):
         return False
     return all(
@@ -264,6 +334,7 @@ def keras_step(cell: Cell, x, states):
     """One step of Keras's cell in numpy (float64)."""
     k, r, b = (cell.values[n].astype(np.float64) for n in ("kernel", "recurrent_kernel", "bias"))
     u = cell.units
+    sigmoid = _sigmoid if cell.recurrent_activation == "sigmoid" else _keras3_hard_sigmoid
     if cell.op == LSTM_OP:
         h, c = states
         z = x @ k + h @ r + b
@@ -282,3 +353,7 @@ def keras_step(cell: Cell, x, states):
         rr = sigmoid(xs[:, u : 2 * u] + h @ r[:, u : 2 * u])
         hh = np.tanh(xs[:, 2 * u :] + (rr * h) @ r[:, 2 * u :])
     return [z * h + (1 - z) * hh]
+
+
+def _keras3_hard_sigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import optable
 from ...graph import Node, split_ref
 from ...recipes import Operand, Reshape, Slice
 from ..frames import through_identity
@@ -39,6 +40,22 @@ def outer_value(tensor: str, by_name: dict[str, Node], depth: int = 0):
         part = Reshape(Slice(template, port, port + 1, 0), tuple(value.shape[1:]))
         return value[port], part
     return None
+
+
+def sliced_weight(tensor: str, by_name: dict[str, Node]):
+    """(the slice's value, the whole weight's value and template) of a loop input that is a
+    constant slice of a stored weight (Keras 2's LSTMCell slices its kernel per gate outside
+    the loop), or None. A cell is proposed from the whole weight; the step reads the slice."""
+    node = by_name.get(split_ref(through_identity(tensor, by_name))[0])
+    if node is None or node.op != "StridedSlice" or len(node.inputs) != 4:
+        return None
+    whole = outer_value(node.inputs[0], by_name)
+    bounds = [small_value(t, by_name) for t in node.inputs[1:]]
+    info = optable.get("StridedSlice")
+    if whole is None or any(b is None for b in bounds) or info.kernel is None:
+        return None
+    part = np.asarray(info.kernel(node, whole[0], *bounds))
+    return part, whole[0], whole[1]
 
 
 def small_value(tensor: str, by_name: dict[str, Node], depth: int = 0, memo=None):
@@ -77,11 +94,20 @@ def _small_value_of(tensor: str, by_name: dict[str, Node], depth: int, memo: dic
     return None
 
 
-def is_zeros(tensor: str, by_name: dict[str, Node]) -> bool:
+# Ops whose result is zeros when their first input is (Keras 2 tiles its zero states from a
+# sum of zeros_like(inputs)).
+_KEEP_ZEROS = {"Tile", "ExpandDims", "Sum", "Reshape", "Identity", "Snapshot"}
+
+
+def is_zeros(tensor: str, by_name: dict[str, Node], depth: int = 0) -> bool:
     """Whether a loop's initial state is zeros (Keras's default initial state)."""
     node = by_name.get(split_ref(through_identity(tensor, by_name))[0])
-    if node is None:
+    if node is None or depth > 16:
         return False
+    if node.op == "ZerosLike":  # Keras's first "previous output" of a masked loop
+        return True
+    if node.op in _KEEP_ZEROS and node.inputs:
+        return is_zeros(node.inputs[0], by_name, depth + 1)
     if node.op == "Fill" and len(node.inputs) == 2:
         value = small_value(node.inputs[1], by_name)
         return value is not None and value.size == 1 and float(value.reshape(())) == 0.0

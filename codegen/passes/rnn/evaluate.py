@@ -42,10 +42,11 @@ class Step:
                 continue
             stack.pop()
             info = optable.get(node.op) if node.op in STEP_OPS else None
-            if info is None or info.kernel is None:
+            kernel = _MASK_KERNELS.get(node.op) or (info and info.kernel)
+            if node.op not in STEP_OPS or kernel is None:
                 raise NotRNN(f"step computes {node.op}")
             with np.errstate(all="ignore"):  # overflow is a value like any other here
-                result = info.kernel(node, *[self.values[t] for t in node.inputs])
+                result = kernel(node, *[self.values[t] for t in node.inputs])
             results = result if isinstance(result, list) else [result]
             if port >= len(results):
                 raise NotRNN("bad port")
@@ -63,8 +64,29 @@ class NotRNN(Exception):
 # evaluated, and the numeric check would still hold; widening this changes which loops lift.)
 STEP_OPS = frozenset(
     "Identity Snapshot Const MatMul BiasAdd Add AddV2 Sub Mul Sigmoid Tanh Split SplitV "
-    "ConcatV2 StridedSlice Unpack Squeeze Reshape".split()
+    "ConcatV2 StridedSlice Unpack Squeeze Reshape Tile SelectV2 Select Shape Pack Minimum "
+    "Maximum ClipByValue".split()
 )
+
+
+def _select(node: Node, condition, a, b):
+    """TF1's Select: a vector condition picks rows; SelectV2 broadcasts."""
+    if node.op == "Select" and condition.ndim == 1 and a.ndim > 1:
+        condition = condition.reshape((-1,) + (1,) * (a.ndim - 1))
+    return np.where(condition, a, b)
+
+
+# How a masked step (Keras's `where(mask, new, old)` over the mask tiled to the output's
+# width) and Keras 2's hard sigmoid (clip_by_value) are evaluated: the op table has no numpy
+# kernel for these ops (constant folding evaluates Shape from inferred shapes), so theirs live
+# here.
+_MASK_KERNELS = {
+    "Tile": lambda node, x, multiples: np.tile(x, [int(m) for m in multiples]),
+    "SelectV2": _select,
+    "Select": _select,
+    "Shape": lambda node, x: np.array(np.shape(x), np.int32),
+    "ClipByValue": lambda node, x, lo, hi: np.clip(x, lo, hi),
+}
 
 
 EVAL_ERRORS = (KeyError, IndexError, ValueError, TypeError, ArithmeticError)

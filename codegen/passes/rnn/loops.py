@@ -8,15 +8,17 @@ keras.ops.while_loop by patterns/control.py, which inlines their bodies with inl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...graph import Node, decode_node, split_ref
 from ..frames import Loop, LoopVar, through_identity
 from .cells import LSTM_OP, Source, StepIO, checks, gru_candidates, lstm_candidates
 from .cells import weight_products
-from .constants import is_zeros, outer_value
+from .constants import is_zeros, outer_value, sliced_weight, small_value
 from .evaluate import EVAL_ERRORS, NotRNN
-from .rewrite import follow, input_sequence, lifted_nodes, node_name, stacked_use
+from .rewrite import RESULT_OP, follow, input_sequence, lifted_nodes, node_name, stacked_use
 
 WHILE_OPS = {"While", "StatelessWhile"}
 
@@ -97,14 +99,58 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
         found = outer_value(outer, by_name)
         if found is not None:
             weights[inside] = Source(*found)
+        elif (sliced := sliced_weight(outer, by_name)) is not None:
+            part, value, template = sliced
+            weights[inside] = Source(value, template, part)
     states = [
         v
         for v in loop.vars
-        if v.inside not in outer_of and v is not io.out_var and is_zeros(v.init, by_name)
+        if v.inside not in outer_of and v is not io.out_var and _state_like(v.init, by_name)
     ]
+    if io.mask_t is not None:
+        aliases = tuple(v for v in states if through_identity(v.next, body) == io.y_t)
+        states = [v for v in states if all(v is not a for a in aliases)]
+        io = replace(io, aliases=aliases)
     layers = _stacked_cells(weights, io, states, body, by_name)
     x, batch_major, layers[0][0].go_backwards = input_sequence(io.time_major, by_name)
-    return _rewrite(loop, layers, x, batch_major, io, by_name, nodes)
+    mask = _batch_major_mask(io.mask, layers[0][0].go_backwards, by_name) if io.mask else None
+    return _rewrite(loop, layers, x, batch_major, io, by_name, nodes, mask)
+
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+_NOT_STATES = {"TensorArrayV3", "TensorListReserve", "TensorListFromTensor", "EmptyTensorList"}
+
+
+def _state_like(init: str, by_name) -> bool:
+    """Whether a loop variable may be a cell's state: it starts from zeros (Keras's default),
+    or from a float tensor of the graph (`initial_state=`: a placeholder, an encoder's final
+    state), not a counter or a tensor array's flow."""
+    if is_zeros(init, by_name):
+        return True
+    node = by_name.get(split_ref(through_identity(init, by_name))[0])
+    if node is None or node.op in _NOT_STATES:
+        return False
+    return node.op == RESULT_OP or node.attrs.get("T", node.attrs.get("dtype")) in _FLOATS
+
+
+def _batch_major_mask(time_major: str, backwards: bool, by_name) -> str:
+    """The [batch, time] mask Keras's masked loop scattered as [time, batch, 1] (transposed
+    from its ExpandDims; reversed with the sequence when the layer reads it backwards)."""
+    tensor, batch_major, reversed_ = input_sequence(time_major, by_name)
+    node = by_name.get(split_ref(through_identity(tensor, by_name))[0])
+    axis = (
+        small_value(node.inputs[1], by_name)
+        if node is not None and node.op == "ExpandDims"
+        else None
+    )
+    if (
+        not batch_major
+        or reversed_ != backwards
+        or axis is None
+        or int(axis.reshape(-1)[0]) not in (-1, 2)
+    ):
+        raise NotRNN("a mask Keras does not read")
+    return node.inputs[0]
 
 
 def _stacked_cells(weights, io: StepIO, states: list[LoopVar], body, outer) -> list:
@@ -122,7 +168,7 @@ def _stacked_cells(weights, io: StepIO, states: list[LoopVar], body, outer) -> l
     if not layers:
         raise NotRNN("no state")
     top, top_states, top_input = layers[-1]
-    top_io = StepIO(top_input, io.y_t, io.time_major, io.out_var, io.every_step)
+    top_io = replace(io, x_t=top_input)
     if io.y_t is not None and not checks(top, weights, body, top_io, top_states, outer):
         raise NotRNN("the step's output is not the top cell's h")
     return layers
@@ -131,7 +177,7 @@ def _stacked_cells(weights, io: StepIO, states: list[LoopVar], body, outer) -> l
 def _cell_reading(x_in: str, weights, io: StepIO, remaining, body, outer):
     """(cell, [h] or [h, c], x_in) of the cell whose input is `x_in`, among the states."""
     products = weight_products(body, x_in)
-    step = StepIO(x_in, None, io.time_major, None, io.every_step)
+    step = replace(io, x_t=x_in, y_t=None, out_var=None)
     for h in remaining:
         for c in [v for v in remaining if v is not h]:
             for cell in lstm_candidates(products, weights, h.inside, body, outer):
@@ -149,11 +195,13 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> StepIO:
     the final state is used."""
     body = loop.body
     reads = [n for n in body.values() if n.op in _READS]
+    masks = [n for n in reads if _element_dtype(n) == "bool"]  # Keras's mask, read per step
+    reads = [n for n in reads if all(n is not m for m in masks)]
     writes = [n for n in body.values() if n.op in _WRITES]
-    if len(reads) != 1 or len(writes) > 1:
+    if len(reads) != 1 or len(masks) > 1 or len(writes) > 1:
         raise NotRNN("not one read and at most one write per step")
     read = reads[0]
-    if not _counts_steps(read.inputs[1], loop, by_name):
+    if not all(_counts_steps(r.inputs[1], loop, by_name) for r in [read, *masks]):
         raise NotRNN("the sequence is not read at the step index")
     # Keras 2 keeps only the last output, overwriting element 0 of a one-element list
     every_step = bool(writes) and _counts_steps(writes[0].inputs[1], loop, by_name)
@@ -161,13 +209,35 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> StepIO:
     index = writes and lookup.get(split_ref(through_identity(writes[0].inputs[1], lookup))[0])
     if writes and not every_step and (index is None or _const_scalar(index) != 0):
         raise NotRNN("the outputs are not written at the step index")
+    time_major = _read_sequence(read, body, outer_of, by_name)
+    masked = {}
+    if masks:
+        masked = {"mask_t": masks[0].output(0)}
+        masked["mask"] = _read_sequence(masks[0], body, outer_of, by_name)
+    if not writes:
+        return StepIO(read.output(0), None, time_major, None, False, **masked)
+    written = writes[0].output(0)
+    out_vars = [v for v in loop.vars if through_identity(v.next, body) == written]
+    if len(out_vars) != 1:
+        raise NotRNN("output list")
+    y_t = writes[0].inputs[2]
+    return StepIO(read.output(0), y_t, time_major, out_vars[0], every_step, **masked)
+
+
+def _element_dtype(read: Node):
+    return read.attrs.get("dtype", read.attrs.get("element_dtype"))
+
+
+def _read_sequence(read: Node, body, outer_of: dict[str, str], by_name) -> str:
+    """The outer time-major tensor a step's read takes its rows from: the tensor a list was
+    made from (TF2), or the one scattered into the array before the loop (TF1)."""
     source = outer_of.get(through_identity(read.inputs[0], body))
     source_node = by_name.get(split_ref(through_identity(source or "", by_name))[0])
     if read.op == "TensorListGetItem" and source_node is not None:
         if source_node.op != "TensorListFromTensor":
             raise NotRNN("input list not from a tensor")
-        time_major = source_node.inputs[0]
-    elif source_node is not None and source_node.op == "TensorArrayV3":
+        return source_node.inputs[0]
+    if source_node is not None and source_node.op == "TensorArrayV3":
         # the read's flow input is the scatter that filled the array
         flow = outer_of.get(through_identity(read.inputs[2], body), "")
         scatter = by_name.get(split_ref(through_identity(flow, by_name))[0])
@@ -175,16 +245,8 @@ def _sequence_io(loop: Loop, outer_of: dict[str, str], by_name) -> StepIO:
             raise NotRNN("input array not scattered")
         if scatter.inputs[0] != source_node.output(0):
             raise NotRNN("input array scattered into another array")
-        time_major = scatter.inputs[2]
-    else:
-        raise NotRNN("input sequence")
-    if not writes:
-        return StepIO(read.output(0), None, time_major, None, False)
-    written = writes[0].output(0)
-    out_vars = [v for v in loop.vars if through_identity(v.next, body) == written]
-    if len(out_vars) != 1:
-        raise NotRNN("output list")
-    return StepIO(read.output(0), writes[0].inputs[2], time_major, out_vars[0], every_step)
+        return scatter.inputs[2]
+    raise NotRNN("input sequence")
 
 
 def _counts_steps(index: str, loop: Loop, by_name) -> bool:
@@ -213,7 +275,9 @@ def _const_scalar(node: Node):
     return None
 
 
-def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: StepIO, by_name, nodes):
+def _rewrite(
+    loop: Loop, layers: list, x: str, batch_major: bool, io: StepIO, by_name, nodes, mask=None
+):
     """The lifted nodes (one per cell, each reading the sequence of the one below) and their
     result views, and the renaming of duplicate results.
 
@@ -231,11 +295,16 @@ def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: StepIO, by
         for k, (_, vs, _) in enumerate(layers)
         for v, role in zip(vs, ("last", "c"))
     }
+    roles.update({id(v): (len(layers) - 1, "last") for v in io.aliases})
+    last_times = _last_times(loop, readers, by_name)
     for v in loop.vars:
         outs = follow(v.out, readers, by_name) if v.out else []
         if v is io.out_var:
             top = uses[-1]
             for node in outs:
+                if node.op == "TensorArrayReadV3" and node.inputs[1] in last_times:
+                    top["last"].append(node.output(0))  # Keras 2: output_ta.read(last_time - 1)
+                    continue
                 stacked = node.op in STACKS and node.inputs[STACKS[node.op]]
                 if not stacked or through_identity(stacked, by_name) != v.out:
                     raise NotRNN("output list read otherwise than stacked")
@@ -248,7 +317,7 @@ def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: StepIO, by
         elif id(v) in roles:
             k, role = roles[id(v)]
             uses[k][role] += [v.out] if readers.get(v.out) else []
-        elif outs:
+        elif outs and not all(n.output(0) in last_times for n in outs):
             raise NotRNN("a loop counter is read after the loop")
     if not io.every_step and (uses[-1]["seq"] or uses[-1]["time_major"]):
         raise NotRNN("the sequence of a loop that keeps only its last output")
@@ -256,14 +325,32 @@ def _rewrite(loop: Loop, layers: list, x: str, batch_major: bool, io: StepIO, by
     taken = set(by_name)
     for k, (cell, _, _) in enumerate(layers):
         name = node_name(loop.name, "lstm" if cell.op == LSTM_OP else "gru", taken)
+        states = layers[k][1]
+        initial = [] if all(is_zeros(v.init, by_name) for v in states) else [v.init for v in states]
         made, renamed = lifted_nodes(
-            name, cell, x, batch_major, uses[k], by_name, k + 1 < len(layers)
+            name, cell, x, batch_major, uses[k], by_name, k + 1 < len(layers), mask, initial
         )
         taken.update(n.name for n in made)
         new += made
         rename.update(renamed)
         x, batch_major = made[0].output(0), True  # the next cell reads this one's sequence
     return new, rename
+
+
+def _last_times(loop: Loop, readers, by_name) -> set[str]:
+    """The tensors `last_time - 1` after the loop, its step counter's final value less one:
+    where Keras 2 reads the last output back from the array."""
+    found = set()
+    for v in loop.vars:
+        if v.out is None or not _counts_steps(v.inside, loop, by_name):
+            continue
+        for node in follow(v.out, readers, by_name):
+            if node.op in ("Sub", "AddV2", "Add") and len(node.inputs) == 2:
+                other = by_name.get(split_ref(node.inputs[1])[0])
+                step = -1 if node.op == "Sub" else 1
+                if other is not None and _const_scalar(other) == -step:
+                    found.add(node.output(0))
+    return found
 
 
 def _readers(nodes: list[Node], members: set[str]) -> dict[str, list[Node]]:

@@ -42,15 +42,27 @@ def input_sequence(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool
 
 
 def lifted_nodes(
-    name: str, cell: Cell, x: str, batch_major: bool, uses: dict, by_name, sequences=False
+    name: str,
+    cell: Cell,
+    x: str,
+    batch_major: bool,
+    uses: dict,
+    by_name,
+    sequences=False,
+    mask: str | None = None,
+    initial: list[str] | None = None,
 ):
     """([the lifted node, its transposes, its result views], renaming) for the uses of its
     results: {"seq" | "last" | "c" | "time_major": tensors of the graph}; with `sequences`,
-    the node returns every step's h whether the graph reads them or not."""
+    the node returns every step's h whether the graph reads them or not. A `mask` ([batch,
+    time] bool) and the `initial` states ([h] or [h, c]; none: zeros) follow the sequence
+    among the node's inputs, then the constants its weights are made of."""
     return_sequences = sequences or bool(uses["seq"] or uses["time_major"])
     return_state = bool(uses["c"]) or (return_sequences and bool(uses["last"]))
     roots: list[str] = []
-    templates = {key: _bind(t, roots) for key, t in cell.weights.items()}
+    initial = list(initial or [])
+    first = 1 + bool(mask) + len(initial)
+    templates = {key: _bind(t, roots, first) for key, t in cell.weights.items()}
     attrs = {
         "units": cell.units,
         "return_sequences": return_sequences,
@@ -58,15 +70,21 @@ def lifted_nodes(
         "go_backwards": cell.go_backwards,
         "weights": templates,
         "shapes": {key: tuple(int(d) for d in v.shape) for key, v in cell.values.items()},
+        "mask": mask is not None,
+        "initial_state": len(initial),
     }
     if cell.op == GRU_OP:
         attrs["reset_after"] = cell.reset_after
+    if cell.recurrent_activation != "sigmoid":
+        attrs["recurrent_activation"] = cell.recurrent_activation
     ports = {"seq": 0, "last": 1 if return_sequences else 0, "c": 2}
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}
     taken = set(by_name) | {name}
     new = [] if batch_major else _transposed(f"{name}/batch_major", x, taken)
-    node = Node(name, cell.op, [new[-1].output(0) if new else x, *roots], attrs)
+    masks = [mask] if mask else []
+    sequence = new[-1].output(0) if new else x
+    node = Node(name, cell.op, [sequence, *masks, *initial, *roots], attrs)
     time_major = uses.pop("time_major")
     for kind, found in uses.items():
         if not found:
@@ -132,13 +150,14 @@ def stacked_use(user: Node, by_name) -> str:
     return "time_major"
 
 
-def _bind(template: Recipe, roots: list[str]) -> Recipe:
-    """A recipe template with its Operand(tensor) leaves numbered by the node's inputs."""
+def _bind(template: Recipe, roots: list[str], first: int) -> Recipe:
+    """A recipe template with its Operand(tensor) leaves numbered by the node's inputs, the
+    first constant being input `first`."""
 
     def number(tensor: str) -> Operand:
         if tensor not in roots:
             roots.append(tensor)
-        return Operand(1 + roots.index(tensor))
+        return Operand(first + roots.index(tensor))
 
     return bind(template, number)
 

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numeric import broadcast
+from .numeric import broadcast, same_shape
 from .record import NCHW, op
 from .signature import Attr
 
@@ -227,3 +227,6 @@ op("Einsum", shape=_einsum)
 
 op("ResizeBilinear")
 op("ResizeNearestNeighbor")
+# colour and contrast adjustments keep the image's shape
+for _op in ("AdjustContrastv2", "AdjustSaturation", "AdjustHue", "RGBToHSV", "HSVToRGB"):
+    op(_op, shape=same_shape)

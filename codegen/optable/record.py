@@ -36,6 +36,8 @@ class OpInfo:
     signature: Signature
     family: str | None = None
     shape: ShapeRule | None = None  # shape of output 0; see numeric.py
+    # shapes of every output, for an op with several (a TensorFlow-only layer states them all)
+    shapes: Callable[..., "list | None"] | None = None
     kernel: Kernel | None = None  # numpy evaluation; see numeric.py
     folds: bool = True  # constant folding evaluates it (else only the RNN step check does)
     keras: str | None = None  # the keras.ops function computing it, arguments one to one
@@ -58,6 +60,7 @@ def op(
     list_min: int = 0,
     family: str | None = None,
     shape: ShapeRule | None = None,
+    shapes: Callable | None = None,
     kernel: Kernel | None = None,
     folds: bool = True,
     keras: str | None = None,
@@ -74,6 +77,7 @@ def op(
         derive(name, attrs, list_min),
         family,
         shape,
+        shapes,
         kernel,
         folds,
         keras,

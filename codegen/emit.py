@@ -127,7 +127,7 @@ def literal(value: Any) -> str:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return f"float({str(value)!r})"  # repr gives `nan`/`inf`, which are not Python literals
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return repr(value)
     if isinstance(value, tuple):
         items = ", ".join(literal(v) for v in value)

@@ -164,7 +164,28 @@ def strided_slice(node: Node, m: Matcher):
     except ValueError:
         return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+    return m.ops([node], indexed(x, index, len(shape)), inputs)
+
+
+def indexed(x, index: tuple, rank: int):
+    """`x[index]` as Keras tensors take it. They refuse an index that is only None (a new axis)
+    or only Ellipsis, which slices nothing: new axes alone are expand_dims, and an index that
+    selects everything is a copy."""
+    if not all(i is None or i is Ellipsis or i == slice(None) for i in index):
+        return Item(x, _tuple_index(index))
+    new_axes, position = [], 0
+    for item in index:
+        if item is None:
+            new_axes.append(position)
+            position += 1
+        elif item is Ellipsis:
+            position += rank - sum(1 for i in index if i is not None and i is not Ellipsis)
+        else:
+            position += 1
+    expr = x
+    for axis in new_axes:
+        expr = Call("expand_dims", (expr, axis))
+    return Call("copy", (x,)) if expr is x else expr
 
 
 def _tuple_index(index: tuple) -> tuple:
@@ -182,7 +203,7 @@ def slice_(node: Node, m: Matcher):
         return None
     index = tuple(slice(b or None, None if s == -1 else b + s) for b, s in zip(begin, size))
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+    return m.ops([node], indexed(x, index, len(index)), inputs)
 
 
 @fallback("ConcatV2")
@@ -259,7 +280,8 @@ def gather(node: Node, m: Matcher):
 def select(node: Node, m: Matcher):
     shapes = [m.shape(t) for t in node.inputs]
     if node.op == "Select" and (shapes[0] is None or len(set(map(len, shapes))) != 1):
-        return None  # v1 Select with a vector condition picks whole rows: no broadcast
+        if shapes[0] != ():  # a scalar condition picks one operand whole, as where does
+            return None  # v1 Select with a vector condition picks whole rows: no broadcast
     refs, inputs = operands(m, node.inputs)
     return m.ops([node], Call("where", tuple(refs)), inputs)
 
@@ -348,8 +370,12 @@ def cumulative(node: Node, m: Matcher):
 
 @fallback("ClipByValue")
 def clip(node: Node, m: Matcher):
-    refs, inputs = operands(m, node.inputs[:3])
-    return m.ops([node], Call("clip", tuple(refs)), inputs)
+    """keras.ops.clip takes its bounds as numbers (it keeps them as attributes, not inputs):
+    bounds that are tensors (computed, or constant arrays) clip with minimum and maximum."""
+    (x, low, high), inputs = operands(m, node.inputs[:3])
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        return m.ops([node], Call("clip", (x, low, high)), inputs)
+    return m.ops([node], Call("maximum", (Call("minimum", (x, high)), low)), inputs)
 
 
 @fallback("DepthToSpace", "SpaceToDepth")

@@ -12,7 +12,7 @@ A record (record.OpInfo) holds
   * its keras.ops spelling, when the arguments line up one to one (patterns/ops.py).
 
 Records of one family are declared together, one module per family (elementwise, arrays, nn,
-quantize, plumbing, audio), with the helpers of record.py; an element-wise op is one line there.
+quantize, plumbing, audio, tfonly), with the helpers of record.py; an element-wise op is one line there.
 Patterns stay in codegen/patterns: the table says what an op is, patterns what to write for it.
 Control flow (If, Case, While, frames) belongs to passes/control.py and passes/rnn/.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from . import arrays, audio, elementwise, nn, plumbing, quantize  # noqa: F401  (they declare)
+from . import arrays, audio, elementwise, nn, plumbing, quantize, tfonly  # noqa: F401  (declare)
 from .numeric import Kernel, ShapeRule
 from .record import BINARY, NCHW, RECORDS, REDUCTION, UNARY, OpInfo
 from .signature import Signature, derive

@@ -487,7 +487,7 @@ op("LinSpace", shape=_linspace_shape, kernel=_linspace)
 
 # -- along an axis -----------------------------------------------------------------------------
 
-op("Cumsum")
-op("Cumprod")
-op("ReverseV2")
-op("Roll")
+op("Cumsum", shape=same_shape)
+op("Cumprod", shape=same_shape)
+op("ReverseV2", shape=same_shape)
+op("Roll", shape=same_shape)

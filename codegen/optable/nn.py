@@ -225,8 +225,17 @@ op("Einsum", shape=_einsum)
 
 # -- images ------------------------------------------------------------------------------------
 
-op("ResizeBilinear")
-op("ResizeNearestNeighbor")
+
+def resized_shape(node, ins, c):
+    """(batch, the size operand, channels)."""
+    size = c.partial_vector(node.inputs[1])
+    if ins[0] is None or len(ins[0]) != 4 or size is None or len(size) != 2:
+        return None
+    return (ins[0][0], *size, ins[0][3])
+
+
+op("ResizeBilinear", shape=resized_shape)
+op("ResizeNearestNeighbor", shape=resized_shape)
 # colour and contrast adjustments keep the image's shape
 for _op in ("AdjustContrastv2", "AdjustSaturation", "AdjustHue", "RGBToHSV", "HSVToRGB"):
     op(_op, shape=same_shape)

@@ -527,12 +527,45 @@ def fill(node: Node, m: Matcher):
         (value,), inputs = operands(m, node.inputs[1:2])
         expr = Call("full", (tuple(dims), value), _kw(dtype=dtype))
         return m.ops([node, *plumbing], expr, inputs, [node.output(0)])
+    if dtype not in (*NUMBERS, "bool"):
+        return None
+    batched = _batch_fill(node, m, dtype)
+    if batched is not None:
+        return batched
     shape = _shape_of(m, node.inputs[0])
-    if shape is None or dtype not in (*NUMBERS, "bool"):
+    if shape is None:
         return None
     (like, value), inputs = operands(m, [shape.inputs[0], node.inputs[1]])
     expr = Call("full_like", (like, value), _kw(dtype=dtype))
     return m.ops([node, shape], expr, inputs, [node.output(0)])
+
+
+def _batch_fill(node: Node, m: Matcher, dtype: str):
+    """Fill([tf.shape(y)[0], d1, ..., dk], v), a zero state sized to the batch: v like one
+    element of each of y's examples, tiled to d1 x ... x dk. y's other dimensions must be
+    known and not empty, so that its first element exists."""
+    dims, pack = m.consts.partial_vector(node.inputs[0]), m.node(node.inputs[0])
+    if dims is None or dims[0] is not None or None in dims[1:] or pack.op != "Pack":
+        return None
+    first = m.node(pack.inputs[0])
+    if first.op != "StridedSlice" or m.node(first.inputs[0]).op != "Shape":
+        return None
+    if m.ints(first.inputs[1]) != [0] or first.attrs.get("shrink_axis_mask") != 1:
+        return None
+    y = m.node(first.inputs[0]).inputs[0]
+    plumbing, shape = m.shape_plumbing(node.inputs[0], y), m.shape(y)
+    if plumbing is None or not shape or None in shape[1:] or 0 in shape[1:]:
+        return None
+    (like, value), inputs = operands(m, [y, node.inputs[1]])
+    rest = tuple(dims[1:])
+    if len(shape) > 1:
+        like = Item(like, (slice(None), *[slice(None, 1)] * (len(shape) - 1)))
+    if len(shape) != len(dims) or len(shape) == 1:
+        like = Call("reshape", (like, (-1, *[1] * len(rest))))
+    expr = Call("full_like", (like, value), _kw(dtype=dtype))
+    if any(d != 1 for d in rest):
+        expr = Call("tile", (expr, (1, *rest)))
+    return m.ops([node, *plumbing], expr, inputs, [node.output(0)])
 
 
 @pattern("BroadcastTo")

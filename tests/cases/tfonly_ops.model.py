@@ -134,9 +134,13 @@ def build_model() -> keras.Model:
     softplus = keras.layers.Activation("softplus", name="Softplus")(x)
     add = keras.layers.Rescaling(1.0, offset=1.5, name="add")(softplus)
     # TensorFlow-only (graph2py: tf-only)
-    zeta = TFZeta(name="Zeta")(add, keras.ops.convert_to_tensor(2.0))
+    zeta = TFZeta(
+        output_shapes=[(None, 4, 4, 1)], output_dtypes=["float32"], name="Zeta"
+    )(add, keras.ops.convert_to_tensor(2.0))
     # TensorFlow-only (graph2py: tf-only)
-    lgamma = TFLgamma(name="Lgamma")(zeta)
+    lgamma = TFLgamma(
+        output_shapes=[(None, 4, 4, 1)], output_dtypes=["float32"], name="Lgamma"
+    )(zeta)
     # TensorFlow-only (graph2py: tf-only)
     extract_image_patches = TFExtractImagePatches(
         ksizes=[1, 2, 2, 1],

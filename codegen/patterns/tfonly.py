@@ -106,11 +106,12 @@ def output_specs(node: Node, m: Matcher, count: int) -> tuple[list, list] | None
 
 
 def _restored(op: opdefs.OpDef, attrs: dict) -> dict:
-    """The node's attributes with quantized dtypes named as such: the loader decodes quint8 as
-    uint8 (its storage), which is right for a constant's values but not for an op whose type
-    attribute allows quint8 and not uint8 (QuantizeV2, Dequantize)."""
+    """The node's attributes, defaults filled in, with quantized dtypes named as such: the
+    loader decodes quint8 as uint8 (its storage), which is right for a constant's values but
+    not for an op whose type attribute allows quint8 and not uint8 (QuantizeV2, Dequantize)."""
     storage_of = {storage: dtype for dtype, storage in QUANTIZED_STORAGE.items()}
-    restored = dict(attrs)
+    restored = {name: default for name, _, default in op.attrs if default is not None}
+    restored.update(attrs)
     for name, (kind, allowed) in op.allowed_values.items():
         value = attrs.get(name)
         if kind == "type" and value not in allowed and storage_of.get(value) in allowed:

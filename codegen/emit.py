@@ -29,7 +29,19 @@ from .recipes import (
     Value,
     Variable,
 )
-from .spec import HELPERS, PATHS, Call, Item, Kind, Lambda, Layer, ModelSpec, Ref, TFOp
+from .spec import (
+    HELPERS,
+    PATHS,
+    QUANTIZED_STORAGE,
+    Call,
+    Item,
+    Kind,
+    Lambda,
+    Layer,
+    ModelSpec,
+    Ref,
+    TFOp,
+)
 
 # Keras 3 constructor defaults, so generated calls only state what differs. A test checks this
 # table against the installed Keras's signatures.
@@ -115,7 +127,7 @@ def literal(value: Any) -> str:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return f"float({str(value)!r})"  # repr gives `nan`/`inf`, which are not Python literals
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return repr(value)
     if isinstance(value, tuple):
         items = ", ".join(literal(v) for v in value)
@@ -279,9 +291,14 @@ def tf_class_name(op: str) -> str:
 def tf_classes(spec: ModelSpec) -> list[dict]:
     """One TensorFlow-only layer class per op type, from the TFOp the pattern recorded."""
     seen: dict[str, TFOp] = {}
+    quantized: dict[str, set[str]] = {}
+    stores_quantized: set[str] = set()
     for layer in spec.layers:
         if layer.kind is Kind.TENSORFLOW:
             seen.setdefault(layer.tfop.op, layer.tfop)
+            quantized.setdefault(layer.tfop.op, set()).update(layer.quantized)
+            if layer.stores_quantized:
+                stores_quantized.add(layer.tfop.op)
     from .opdefs import get
 
     classes = []
@@ -298,6 +315,8 @@ def tf_classes(spec: ModelSpec) -> list[dict]:
                 "call": ", ".join(f"{p}={p}" for p in params),
                 # several outputs, or a list: Keras wants a flat tuple of tensors
                 "flatten": len(definition.outputs) > 1 or any(n for _, n in definition.outputs),
+                "quantized": [p for p in params if p in quantized[op]],
+                "stores_quantized": op in stores_quantized,
             }
         )
     return classes
@@ -315,6 +334,11 @@ def _layer_call(layer: Layer, args: list[str]) -> str:
             grouped.append("[" + ", ".join(part) + "]" if count else part[0])
             i += take
         kwargs = [f"{identifier_kw(k)}={literal(v)}" for k, v in layer.kwargs.items()]
+        if layer.output_specs is not None:
+            shapes, dtypes = layer.output_specs
+            kwargs += [f"output_shapes={literal(list(shapes))}", f"output_dtypes={literal(dtypes)}"]
+        if layer.quantized:
+            kwargs.append(f"quantized={literal(dict(sorted(layer.quantized.items())))}")
         ctor = ", ".join([*kwargs, f"name={literal(layer.name)}"])
         return f"{tf_class_name(layer.tfop.op)}({ctor})({', '.join(grouped)})"
     keywords, taken = [], sum(count or 1 for _, count in layer.keywords)
@@ -352,13 +376,14 @@ def model_context(spec: ModelSpec) -> dict:
     for inp in spec.inputs:
         var = variables.claim(identifier(inp.name))
         var_of[inp.tensor] = var
+        dtype = QUANTIZED_STORAGE.get(inp.dtype, inp.dtype)  # fed as its integer storage
         inputs.append(
             {
                 "var": var,
                 "shape": literal(tuple(inp.shape)),
                 "keyword": "shape" if inp.batched else "batch_shape",
                 "name": literal(inp.name),
-                "dtype": None if inp.dtype == "float32" else literal(inp.dtype),
+                "dtype": None if dtype == "float32" else literal(dtype),
             }
         )
     layers = []

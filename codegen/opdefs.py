@@ -12,6 +12,9 @@ Per op:
     "in":    [[name, list_attr]]   list_attr names the attr holding the length of a list input
                                     (a number_attr or type_list_attr), "" for one tensor
     "out":   [[name, list_attr]]   the same for outputs
+    "in_types", "out_types": [type]  per input and output argument, what its dtype is: a
+                                    dtype in TF's spelling ("float32", "string"), "attr:T" for
+                                    the node's dtype attribute T, "list:T" for a type-list one
     "attrs": [[name, type, default]]  attributes `tf.raw_ops` takes (none of the inferred ones);
                                     default is null when there is none or it is not JSON-able
     "handles": true                 present when an input or output is a resource or variant
@@ -45,6 +48,8 @@ class OpDef:
     handles: bool = False
     renamed: dict = field(default_factory=dict)
     allowed_values: dict = field(default_factory=dict)  # name -> (type, values)
+    input_types: tuple[str, ...] = ()  # per input argument; see the module docstring
+    output_types: tuple[str, ...] = ()  # per output argument
 
     def keyword(self, name: str) -> str:
         """The keyword `tf.raw_ops.<op>` takes for the registry's input or attribute `name`."""
@@ -66,6 +71,37 @@ class OpDef:
                 return None
         return total
 
+    def output_dtypes(self, attrs: dict) -> list[str | None] | None:
+        """The dtype of each output of a node with these attributes, in TensorFlow's spelling
+        (None where an attribute it follows is missing); None when a list length is unknown."""
+        return _dtypes(self.outputs, self.output_types, attrs)
+
+    def input_dtypes(self, attrs: dict) -> list[str | None] | None:
+        """The dtype of each input tensor, as `output_dtypes` gives the outputs'."""
+        return _dtypes(self.inputs, self.input_types, attrs)
+
+
+def _dtypes(args, types, attrs: dict) -> list[str | None] | None:
+    if len(types) != len(args):
+        return None
+    dtypes: list[str | None] = []
+    for (_, length), kind in zip(args, types):
+        source, _, name = kind.partition(":")
+        if source == "list":
+            listed = attrs.get(name)
+            if not isinstance(listed, list):
+                return None
+            dtypes += [d if isinstance(d, str) else None for d in listed]
+            continue
+        dtype = attrs.get(name) if source == "attr" else kind
+        count = 1
+        if length:
+            count = attrs.get(length)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                return None
+        dtypes += [dtype if isinstance(dtype, str) else None] * count
+    return dtypes
+
 
 @functools.cache
 def _table() -> dict:
@@ -84,6 +120,8 @@ def get(op: str) -> OpDef | None:
         entry.get("handles", False),
         entry.get("renamed", {}),
         {k: (kind, tuple(values)) for k, (kind, values) in entry.get("allowed_values", {}).items()},
+        tuple(entry.get("in_types", ())),
+        tuple(entry.get("out_types", ())),
     )
 
 
@@ -124,6 +162,8 @@ def extract() -> dict:
             "in": [[a.name, length(a)] for a in op.input_arg],
             "out": [[a.name, length(a)] for a in op.output_arg],
             "attrs": attrs,
+            "in_types": [_arg_type(tf, a) for a in op.input_arg],
+            "out_types": [_arg_type(tf, a) for a in op.output_arg],
         }
         handle_types = (types_pb2.DT_RESOURCE, types_pb2.DT_VARIANT)
         if any(a.type in handle_types for a in [*op.input_arg, *op.output_arg]):
@@ -148,6 +188,12 @@ def _allowed(tf, attr) -> list:
     else:
         names = [v.decode("utf-8") for v in values.s]
     return [attr.type, list(dict.fromkeys(names))]
+
+
+def _arg_type(tf, arg) -> str:
+    if arg.type:
+        return tf.dtypes.as_dtype(arg.type).name
+    return f"attr:{arg.type_attr}" if arg.type_attr else f"list:{arg.type_list_attr}"
 
 
 def _renamed(registry: list[str], keywords: list[str]) -> dict[str, str]:

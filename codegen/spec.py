@@ -75,6 +75,16 @@ class Kind(Enum):
 
 PATHS = tuple(kind.value for kind in Kind)
 
+# What a quantized TensorFlow dtype travels between layers as (Keras tensors have none): the
+# integer of the same width, which a TensorFlow-only layer bitcasts back for its op.
+QUANTIZED_STORAGE = {
+    "qint8": "int8",
+    "quint8": "uint8",
+    "qint16": "int16",
+    "quint16": "uint16",
+    "qint32": "int32",
+}
+
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
 HELPERS = {"ChannelScale", "Constant"}
 
@@ -111,6 +121,11 @@ class Layer:
     keywords: tuple[tuple[str, int], ...] = ()
     expr: Any = None  # Kind.OPS: a Call/Item/Ref/Lambda tree over the inputs
     tfop: TFOp | None = None  # Kind.TENSORFLOW
+    # Kind.TENSORFLOW: (shapes, Keras dtypes) of the outputs as graph2py inferred them, which
+    # the layer returns to Keras when it builds; None to let Keras trace the op
+    output_specs: tuple[list, list] | None = None
+    quantized: dict[str, str] = field(default_factory=dict)  # input keyword -> quantized dtype
+    stores_quantized: bool = False  # an output is quantized: it leaves as its storage dtype
 
     def __post_init__(self):
         given = {Kind.LAYER: bool(self.cls), Kind.OPS: self.expr is not None}

@@ -141,10 +141,21 @@ def tensorflow_only_candidates() -> tuple[int, int]:
     return len(names), callable_
 
 
+def _writes_ops(fn) -> bool:
+    """A pattern of patterns/ops.py: a keras.ops expression that runs with the layer patterns
+    (to take the shape arithmetic before it) rather than after them."""
+    return fn.__module__.endswith(".patterns.ops")
+
+
 def generate() -> str:
     load_all()
-    layer_ops = sorted(op for op in PATTERNS if not op.startswith("_"))
-    ops_ops = sorted(op for op in FALLBACKS if op != "*")
+    layer_ops = sorted(
+        op
+        for op, fns in PATTERNS.items()
+        if not op.startswith("_") and not all(_writes_ops(fn) for fn in fns)
+    )
+    early = {op: [fn for fn in fns if _writes_ops(fn)] for op, fns in PATTERNS.items()}
+    ops_ops = sorted({op for op in FALLBACKS if op != "*"} | {op for op in early if early[op]})
     total, callable_ = tensorflow_only_candidates()
     covered = len(set(layer_ops) | set(ops_ops))
     lines = [
@@ -180,13 +191,16 @@ def generate() -> str:
     for op in layer_ops:
         names = []
         for fn in PATTERNS[op]:
+            if _writes_ops(fn):
+                continue
             for name in layer_names(op, fn).split(", "):
                 if name not in names:
                     names.append(name)
         lines.append(f"| {op} | {', '.join(names)} |")
     lines += ["", "## keras.ops", "", "| Op | keras.ops |", "| --- | --- |"]
     for op in ops_ops:
-        names = ", ".join(ops_names(op, fn) for fn in FALLBACKS[op])
+        fns = [*early.get(op, []), *FALLBACKS.get(op, [])]
+        names = ", ".join(dict.fromkeys(ops_names(op, fn) for fn in fns))
         lines.append(f"| {op} | {names} |")
     lines += [
         "",

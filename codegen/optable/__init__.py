@@ -12,7 +12,7 @@ A record (record.OpInfo) holds
   * its keras.ops spelling, when the arguments line up one to one (patterns/ops.py).
 
 Records of one family are declared together, one module per family (elementwise, arrays, nn,
-quantize, plumbing), with the helpers of record.py; an element-wise op is one line there.
+quantize, plumbing, audio, tfonly), with the helpers of record.py; an element-wise op is one line there.
 Patterns stay in codegen/patterns: the table says what an op is, patterns what to write for it.
 Control flow (If, Case, While, frames) belongs to passes/control.py and passes/rnn/.
 """
@@ -20,8 +20,9 @@ Control flow (If, Case, While, frames) belongs to passes/control.py and passes/r
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
-from . import arrays, elementwise, nn, plumbing, quantize  # noqa: F401  (they declare)
+from . import arrays, audio, elementwise, nn, plumbing, quantize, tfonly  # noqa: F401  (declare)
 from .numeric import Kernel, ShapeRule
 from .record import BINARY, NCHW, RECORDS, REDUCTION, UNARY, OpInfo
 from .signature import Signature, derive
@@ -38,6 +39,7 @@ __all__ = [
     "keras_spellings",
     "layout_class",
     "output_count",
+    "output_shapes",
     "recipe_ufuncs",
     "shape_rule",
     "signature",
@@ -94,6 +96,12 @@ def layout_class(op: str) -> str | None:
     NCHW); None for any other op."""
     info = RECORDS.get(op)
     return info.family if info is not None and info.channels_last else None
+
+
+def output_shapes(op: str) -> Callable | None:
+    """The rule giving the shapes of every output of `op` (for an op with several), if any."""
+    info = RECORDS.get(op)
+    return None if info is None else info.shapes
 
 
 def shape_rule(op: str) -> ShapeRule | None:

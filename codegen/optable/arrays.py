@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .numeric import limit
+from .numeric import limit, same_shape, shape_operand
 from .record import op
 from .signature import Attr
 
@@ -47,9 +47,66 @@ def _strided_slice(node, x, begin, end, strides):
     return np.asarray(x[strided_slice_index(node, begin, end, strides, x.ndim)])
 
 
+def _sliced_dim(dim, item):
+    if isinstance(item, slice) and item == slice(None):
+        return dim
+    if dim is None or isinstance(item, int):
+        return None
+    return len(range(dim)[item])
+
+
+def _strided_slice_shape(node, ins, c):
+    """Bounds known: the index applied to the known dimensions. Bounds computed at run time:
+    the rank from the masks, a dimension known only where the slice takes all of it."""
+    shape = ins[0]
+    if shape is None:
+        return None
+    bounds = [c.ints(t) for t in node.inputs[1:4]]
+    count = ins[1][0] if ins[1] is not None and len(ins[1]) == 1 else None
+    if bounds[0] is not None:
+        count = len(bounds[0])
+    if count is None:
+        return None
+    strides = bounds[2] or [0] * count
+    fake = [b if b is not None else [0] * count for b in bounds[:2]]
+    index = strided_slice_index(node, *fake, [s or 1 for s in strides], len(shape))
+    known = all(b is not None for b in bounds)
+    out, axis = [], 0
+    for i, item in enumerate(index):
+        if item is None:
+            out.append(1)
+        elif item is Ellipsis:
+            rest = sum(1 for x in index[i + 1 :] if x is not None)
+            for _ in range(len(shape) - axis - rest):
+                out.append(shape[axis])
+                axis += 1
+        else:
+            if not isinstance(item, int):
+                bit = 1 << i
+                full = node.attrs.get("begin_mask", 0) & node.attrs.get("end_mask", 0) & bit
+                if not known and not (full and strides[i] == 1):
+                    item = slice(0, None, 2)  # some slice: the dimension is unknown
+                out.append(_sliced_dim(shape[axis], item))
+            axis += 1
+    out += shape[axis:]
+    return tuple(out)
+
+
+def _slice_shape(node, ins, c):
+    shape, begin, size = ins[0], c.ints(node.inputs[1]), c.ints(node.inputs[2])
+    if shape is None:
+        return None
+    if size is None:
+        return (None,) * len(shape)
+    return tuple(
+        (d - b if d is not None and b is not None else None) if s == -1 else s
+        for d, b, s in zip(shape, begin or [None] * len(shape), size)
+    )
+
+
 _MASKS = {f"{k}_mask": Attr("i") for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")}
-op("StridedSlice", attrs=_MASKS, kernel=_strided_slice)
-op("Slice")
+op("StridedSlice", attrs=_MASKS, shape=_strided_slice_shape, kernel=_strided_slice)
+op("Slice", shape=_slice_shape)
 
 # -- reshaping ---------------------------------------------------------------------------------
 
@@ -97,8 +154,10 @@ def _squeeze(node, ins, c):
 
 def _expand(node, ins, c):
     shape, axis = ins[0], c.value(node.inputs[1])
-    if shape is None or axis is None:
+    if shape is None:
         return None
+    if axis is None:  # an axis computed at run time: one more dimension, which one unknown
+        return (None,) * (len(shape) + 1)
     axis = int(axis) % (len(shape) + 1)
     return (*shape[:axis], 1, *shape[axis:])
 
@@ -190,10 +249,35 @@ op(
     operands=_transpose_operands,
     kernel=lambda n, x, p: np.transpose(x, [int(i) for i in p]),
 )
-op("BroadcastTo")
-op("Tile")
 op("DepthToSpace", shape=_space_depth, operands=_space_depth_operands)
 op("SpaceToDepth", shape=_space_depth, operands=_space_depth_operands)
+
+
+def _broadcast_to(node, ins, c):
+    """The target shape; where it is computed, a dimension of the input other than 1 is it."""
+    target = shape_operand(c, node.inputs[1], ins[1])
+    if target is None:
+        return None
+    x = ins[0]
+    out = list(target)
+    if x is not None and len(x) <= len(out):
+        for i, d in enumerate(x, len(out) - len(x)):
+            if out[i] is None and d not in (None, 1):
+                out[i] = d
+    return tuple(out)
+
+
+def _tile(node, ins, c):
+    shape, reps = ins[0], c.partial_vector(node.inputs[1])
+    if shape is None:
+        return None
+    if reps is None or len(reps) != len(shape):
+        return (None,) * len(shape)
+    return tuple(None if d is None or r is None else d * r for d, r in zip(shape, reps))
+
+
+op("BroadcastTo", shape=_broadcast_to)
+op("Tile", shape=_tile)
 
 
 def _shape(node, ins, c):
@@ -305,8 +389,18 @@ op(
     folds=False,
     why=_SEVERAL,
 )
-op("TopKV2")
-op("Unique")
+
+
+def _top_k_shapes(node, ins, c):
+    shape, k = ins[0], c.value(node.inputs[1])
+    if shape is None:
+        return None
+    out = (*shape[:-1], None if k is None else int(k))
+    return [out, out]
+
+
+op("TopKV2", shapes=_top_k_shapes)
+op("Unique", shapes=lambda node, ins, c: [(None,), ins[0]])
 
 # -- padding -----------------------------------------------------------------------------------
 
@@ -368,11 +462,110 @@ def _gather_operands(node, ins, out, c):
 
 
 op("GatherV2", shape=_gather_shape, operands=_gather_operands, kernel=_gather)
-op("OneHot")
-op("Bucketize")
-op("MatrixBandPart")
-op("MatrixDiagPart")
-op("MatrixDiagPartV3")
+
+
+def _one_hot(node, ins, c):
+    shape, depth = ins[0], c.value(node.inputs[1])
+    if shape is None:
+        return None
+    axis = node.attrs.get("axis", -1)
+    axis = len(shape) if axis == -1 else axis
+    return (*shape[:axis], None if depth is None else int(depth), *shape[axis:])
+
+
+def _diagonal_length(rows, cols, k):
+    if rows is None or cols is None:
+        return None
+    return max(0, min(rows, cols - k) if k >= 0 else min(rows + k, cols))
+
+
+def _diag_part(node, ins, c):
+    """The k-th diagonal, or the band of diagonals k[0]..k[1] padded to the longest."""
+    shape = ins[0]
+    if shape is None or len(shape) < 2:
+        return None
+    *batch, rows, cols = shape
+    k = [0] if node.op == "MatrixDiagPart" else c.ints(node.inputs[1])
+    if k is None:
+        return None
+    if len(k) == 1 or k[0] == k[-1]:
+        return (*batch, _diagonal_length(rows, cols, k[0]))
+    lengths = [_diagonal_length(rows, cols, d) for d in range(k[0], k[1] + 1)]
+    return (*batch, k[1] - k[0] + 1, None if None in lengths else max(lengths))
+
+
+def _diag(node, ins, c):
+    """A matrix holding the diagonal(s) k[0]..k[-1]: num_rows x num_cols, a side of -1 the
+    least that holds them, both -1 a square (matrix_diag_op.cc)."""
+    shape = ins[0]
+    if shape is None or not shape:
+        return None
+    if node.op == "MatrixDiag":
+        return (*shape, shape[-1])
+    k = c.ints(node.inputs[1])
+    rows, cols = c.scalar(node.inputs[2]), c.scalar(node.inputs[3])
+    if k is None or rows is None or cols is None:
+        return None
+    low, high = k[0], k[-1]
+    batch = shape[:-2] if low != high else shape[:-1]
+    length = shape[-1]
+    rows, cols = int(rows), int(cols)
+    fewest_rows = None if length is None else length - min(high, 0)
+    fewest_cols = None if length is None else length + max(low, 0)
+    if rows == -1 and cols == -1:
+        side = None if length is None else max(fewest_rows, fewest_cols)
+        return (*batch, side, side)
+    return (*batch, fewest_rows if rows == -1 else rows, fewest_cols if cols == -1 else cols)
+
+
+op("OneHot", shape=_one_hot)
+op("Bucketize", shape=same_shape)
+op("MatrixBandPart", shape=same_shape)
+op("MatrixDiagPart", shape=_diag_part)
+op("MatrixDiagPartV2", shape=_diag_part)
+op("MatrixDiagPartV3", shape=_diag_part)
+op("MatrixDiag", shape=_diag)
+op("MatrixDiagV2", shape=_diag)
+op("MatrixDiagV3", shape=_diag)
+for _op in ("MatrixSetDiag", "MatrixSetDiagV2", "MatrixSetDiagV3"):
+    op(_op, shape=same_shape)
+
+
+def _scatter_nd(node, ins, c):
+    return shape_operand(c, node.inputs[2], ins[2])
+
+
+def _sparse_to_dense(node, ins, c):
+    return shape_operand(c, node.inputs[1], ins[1])
+
+
+def _batch_to_space(node, ins, c):
+    """BatchToSpaceND: the batch divided by the block, each spatial dimension multiplied by
+    its block size and cropped; SpaceToBatchND the other way round."""
+    shape, block = ins[0], c.ints(node.inputs[1])
+    if shape is None:
+        return None
+    if block is None:
+        return (None,) * len(shape)
+    edges = c.value(node.inputs[2])
+    edges = None if edges is None else [[int(e) for e in row] for row in np.reshape(edges, (-1, 2))]
+    size = math.prod(block)
+    out = list(shape)
+    for i, b in enumerate(block, 1):
+        d, trim = shape[i], sum(edges[i - 1]) if edges is not None else None
+        if node.op == "BatchToSpaceND":
+            out[i] = None if d is None or trim is None else d * b - trim
+        else:
+            out[i] = None if d is None or trim is None else (d + trim) // b
+    if shape[0] is not None:
+        out[0] = shape[0] // size if node.op == "BatchToSpaceND" else shape[0] * size
+    return tuple(out)
+
+
+op("ScatterNd", shape=_scatter_nd)
+op("SparseToDense", shape=_sparse_to_dense)
+op("BatchToSpaceND", shape=_batch_to_space)
+op("SpaceToBatchND", shape=_batch_to_space)
 
 # -- making arrays -----------------------------------------------------------------------------
 
@@ -397,13 +590,30 @@ def _linspace(node, start, stop, num):
     return np.linspace(start, stop, num).astype(np.result_type(start))
 
 
-op("Fill", kernel=_fill)
-op("Range", kernel=_range)
-op("LinSpace", kernel=_linspace)
+def _fill_shape(node, ins, c):
+    return shape_operand(c, node.inputs[0], ins[0])
+
+
+def _range_shape(node, ins, c):
+    values = [c.scalar(t) for t in node.inputs]
+    if None in values or not values[2]:
+        return (None,)
+    start, stop, delta = values
+    return (max(0, math.ceil((stop - start) / delta)),)
+
+
+def _linspace_shape(node, ins, c):
+    num = c.scalar(node.inputs[2])
+    return (None if num is None else max(int(num), 0),)
+
+
+op("Fill", shape=_fill_shape, kernel=_fill)
+op("Range", shape=_range_shape, kernel=_range)
+op("LinSpace", shape=_linspace_shape, kernel=_linspace)
 
 # -- along an axis -----------------------------------------------------------------------------
 
-op("Cumsum")
-op("Cumprod")
-op("ReverseV2")
-op("Roll")
+op("Cumsum", shape=same_shape)
+op("Cumprod", shape=same_shape)
+op("ReverseV2", shape=same_shape)
+op("Roll", shape=same_shape)

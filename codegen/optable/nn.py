@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numeric import broadcast, same_operand
+from .numeric import broadcast, same_operand, same_shape
 from .record import NCHW, op
 from .signature import Attr
 
@@ -315,5 +315,17 @@ op("Einsum", shape=_einsum)
 
 # -- images ------------------------------------------------------------------------------------
 
-op("ResizeBilinear", operands=_resize_operands)
-op("ResizeNearestNeighbor", operands=_resize_operands)
+
+def resized_shape(node, ins, c):
+    """(batch, the size operand, channels)."""
+    size = c.partial_vector(node.inputs[1])
+    if ins[0] is None or len(ins[0]) != 4 or size is None or len(size) != 2:
+        return None
+    return (ins[0][0], *size, ins[0][3])
+
+
+op("ResizeBilinear", shape=resized_shape, operands=_resize_operands)
+op("ResizeNearestNeighbor", shape=resized_shape, operands=_resize_operands)
+# colour and contrast adjustments keep the image's shape
+for _op in ("AdjustContrastv2", "AdjustSaturation", "AdjustHue", "RGBToHSV", "HSVToRGB"):
+    op(_op, shape=same_shape)

@@ -71,6 +71,17 @@ def dtype_of(node, key: str, default=np.float32) -> np.dtype:
         raise ValueError(f"numpy has no dtype {name!r}") from None
 
 
+def shape_operand(c, tensor: str, shape: tuple | None) -> list[int | None] | None:
+    """The entries of a 1-D shape operand (a Fill's dims, a ScatterNd's shape), None for each
+    one computed at run time: all of them when only the operand's length is known."""
+    found = c.partial_vector(tensor)
+    if found is not None:
+        return [d if d is not None and d >= 0 else None for d in found]
+    if shape is not None and len(shape) == 1 and shape[0] is not None:
+        return [None] * shape[0]
+    return None
+
+
 def broadcast(a: tuple | None, b: tuple | None) -> tuple | None:
     """numpy's broadcast of two shapes, an unknown dimension taking the other's size."""
     if a is None or b is None:
@@ -135,9 +146,18 @@ def reduced_operands(node, ins, out, c):
 
 
 def reduced_shape(node, ins, c):
-    """The input's shape less the reduced axes (kept as 1 with keep_dims)."""
+    """The input's shape less the reduced axes (kept as 1 with keep_dims). Axes computed at run
+    time leave the rank known when their count is: every dimension is then unknown."""
     shape, axes = ins[0], c.value(node.inputs[1])
-    if shape is None or axes is None:
+    if shape is None:
+        return None
+    if axes is None:
+        keep = node.attrs.get("keep_dims", False) and node.op not in ("ArgMax", "ArgMin")
+        count = 1 if ins[1] == () or node.op in ("ArgMax", "ArgMin") else None
+        if ins[1] is not None and len(ins[1]) == 1:
+            count = ins[1][0]
+        if keep or count is not None:
+            return (None,) * (len(shape) if keep else len(shape) - count)
         return None
     axes = {int(a) % len(shape) for a in np.atleast_1d(axes)}
     if node.op in ("ArgMax", "ArgMin"):

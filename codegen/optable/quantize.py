@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numeric import dtype_of
+from .numeric import dtype_of, same_shape
 from .record import op
 
 
@@ -78,7 +78,17 @@ def _dequantize(node, x, low, high):
     return out.astype(dtype_of(node, "dtype"))
 
 
-op("Dequantize", kernel=_dequantize)
+def _quantize_v2(node, ins, c):
+    """The quantized tensor, and the range it used: one per slice along `axis`, or a scalar."""
+    axis = node.attrs.get("axis", -1)
+    if ins[0] is None:
+        return None
+    ranges = () if axis == -1 else (ins[0][axis],)
+    return [ins[0], ranges, ranges]
+
+
+op("Dequantize", shape=same_shape, kernel=_dequantize)
+op("QuantizeV2", shape=same_shape, shapes=_quantize_v2)
 op("FakeQuantWithMinMaxArgs", kernel=_fake_quant)
 op("FakeQuantWithMinMaxVars", kernel=_fake_quant)
 op("FakeQuantWithMinMaxVarsPerChannel", kernel=_fake_quant)

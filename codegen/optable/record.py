@@ -50,6 +50,8 @@ class OpInfo:
     # what output 0's shape and the other operands fix of each operand's shape (how
     # passes/shapes.py infers a model input's shape from its consumers); see numeric.py
     operands: OperandRule | None = None
+    # shapes of every output, for an op with several (a TensorFlow-only layer states them all)
+    shapes: Callable[..., "list | None"] | None = None
     kernel: Kernel | None = None  # numpy evaluation; see numeric.py
     folds: bool = True  # constant folding evaluates it (else only the RNN step check does)
     keras: str | None = None  # the keras.ops function computing it, arguments one to one
@@ -73,6 +75,7 @@ def op(
     family: str | None = None,
     shape: ShapeRule | None = None,
     operands: OperandRule | None = None,
+    shapes: Callable | None = None,
     kernel: Kernel | None = None,
     folds: bool = True,
     keras: str | None = None,
@@ -90,6 +93,7 @@ def op(
         family,
         shape,
         operands,
+        shapes,
         kernel,
         folds,
         keras,

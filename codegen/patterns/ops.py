@@ -20,7 +20,7 @@ from ..graph import Node
 from ..optable.arrays import strided_slice_index
 from ..optable.quantize import fake_quant_range
 from ..spec import Call, Item, Ref
-from .registry import INLINE_CONSTANT, Matcher, fallback, tensor_literal
+from .registry import INLINE_CONSTANT, Matcher, fallback, pattern, tensor_literal
 
 # op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
 # op in codegen/optable).
@@ -164,7 +164,28 @@ def strided_slice(node: Node, m: Matcher):
     except ValueError:
         return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+    return m.ops([node], indexed(x, index, len(shape)), inputs)
+
+
+def indexed(x, index: tuple, rank: int):
+    """`x[index]` as Keras tensors take it. They refuse an index that is only None (a new axis)
+    or only Ellipsis, which slices nothing: new axes alone are expand_dims, and an index that
+    selects everything is a copy."""
+    if not all(i is None or i is Ellipsis or i == slice(None) for i in index):
+        return Item(x, _tuple_index(index))
+    new_axes, position = [], 0
+    for item in index:
+        if item is None:
+            new_axes.append(position)
+            position += 1
+        elif item is Ellipsis:
+            position += rank - sum(1 for i in index if i is not None and i is not Ellipsis)
+        else:
+            position += 1
+    expr = x
+    for axis in new_axes:
+        expr = Call("expand_dims", (expr, axis))
+    return Call("copy", (x,)) if expr is x else expr
 
 
 def _tuple_index(index: tuple) -> tuple:
@@ -182,7 +203,7 @@ def slice_(node: Node, m: Matcher):
         return None
     index = tuple(slice(b or None, None if s == -1 else b + s) for b, s in zip(begin, size))
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+    return m.ops([node], indexed(x, index, len(index)), inputs)
 
 
 @fallback("ConcatV2")
@@ -259,7 +280,8 @@ def gather(node: Node, m: Matcher):
 def select(node: Node, m: Matcher):
     shapes = [m.shape(t) for t in node.inputs]
     if node.op == "Select" and (shapes[0] is None or len(set(map(len, shapes))) != 1):
-        return None  # v1 Select with a vector condition picks whole rows: no broadcast
+        if shapes[0] != ():  # a scalar condition picks one operand whole, as where does
+            return None  # v1 Select with a vector condition picks whole rows: no broadcast
     refs, inputs = operands(m, node.inputs)
     return m.ops([node], Call("where", tuple(refs)), inputs)
 
@@ -348,8 +370,12 @@ def cumulative(node: Node, m: Matcher):
 
 @fallback("ClipByValue")
 def clip(node: Node, m: Matcher):
-    refs, inputs = operands(m, node.inputs[:3])
-    return m.ops([node], Call("clip", tuple(refs)), inputs)
+    """keras.ops.clip takes its bounds as numbers (it keeps them as attributes, not inputs):
+    bounds that are tensors (computed, or constant arrays) clip with minimum and maximum."""
+    (x, low, high), inputs = operands(m, node.inputs[:3])
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        return m.ops([node], Call("clip", (x, low, high)), inputs)
+    return m.ops([node], Call("maximum", (Call("minimum", (x, high)), low)), inputs)
 
 
 @fallback("DepthToSpace", "SpaceToDepth")
@@ -409,12 +435,43 @@ def band_part(node: Node, m: Matcher):
     return m.ops([node], x, inputs)
 
 
-@fallback("MatrixDiagPart", "MatrixDiagPartV3")
+def _one_diagonal(m: Matcher, node: Node) -> int | None:
+    """The k of a MatrixDiag* or MatrixDiagPart* node that names one diagonal, else None."""
+    if node.op in ("MatrixDiag", "MatrixDiagPart"):
+        return 0
+    k = m.ints(node.inputs[1])
+    if k is None or not 1 <= len(k) <= 2 or k[0] != k[-1]:
+        return None  # several diagonals, padded and aligned: the TensorFlow-only layer
+    return k[0]
+
+
+@fallback("MatrixDiagPart", "MatrixDiagPartV2", "MatrixDiagPartV3")
 def diag_part(node: Node, m: Matcher):
-    if node.op == "MatrixDiagPartV3" and m.ints(node.inputs[1]) != [0]:
-        return None  # several diagonals, padded: the TensorFlow-only layer
+    """One diagonal (k above the main one, -k below) is exactly long enough: no padding."""
+    k = _one_diagonal(m, node)
+    if k is None:
+        return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Call("diagonal", (x,), _kw(axis1=-2, axis2=-1)), inputs)
+    kwargs = _kw(offset=k, axis1=-2, axis2=-1) if k else _kw(axis1=-2, axis2=-1)
+    return m.ops([node], Call("diagonal", (x,), kwargs), inputs)
+
+
+NUMBERS = (*FLOATS, "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+@fallback("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
+def diag(node: Node, m: Matcher):
+    """The main diagonal of a square matrix, zero elsewhere: x[..., None] * eye(n)."""
+    shape, dtype = m.shape(node.inputs[0]), node.attrs.get("T", "float32")
+    if not shape or shape[-1] is None or dtype not in NUMBERS or _one_diagonal(m, node) != 0:
+        return None
+    if node.op != "MatrixDiag":
+        rows, cols, padding = (m.scalar(t) for t in node.inputs[2:5])
+        if rows != -1 or cols != -1 or padding != 0:
+            return None  # a wider matrix, or padded with something other than zeros
+    (x,), inputs = operands(m, node.inputs[:1])
+    eye = Call("eye", (shape[-1],), _kw(dtype=dtype) if dtype != "float32" else ())
+    return m.ops([node], Call("multiply", (Call("expand_dims", (x, -1)), eye)), inputs)
 
 
 @fallback("AddN")
@@ -444,6 +501,100 @@ def roll(node: Node, m: Matcher):
         return None
     (x,), inputs = operands(m, node.inputs[:1])
     return m.ops([node], Call("roll", (x, shift), _kw(axis=axis)), inputs)
+
+
+def _shape_of(m: Matcher, tensor: str) -> Node | None:
+    """The Shape node computing `tensor` when that is all it is (and nothing else reads it): a
+    Fill or BroadcastTo to another tensor's shape, which keras.ops spells with *_like."""
+    node = m.node(tensor)
+    if node.op != "Shape" or m.shape_plumbing(tensor, node.inputs[0]) != [node]:
+        return None
+    return node
+
+
+@pattern("Fill")
+def fill(node: Node, m: Matcher):
+    """A shape known at conversion time is keras.ops.full's; the shape of another tensor is
+    full_like's (the value is computed: a constant one was folded)."""
+    dtype = node.attrs.get("T", "float32")
+    dims, plumbing = m.ints(node.inputs[0]), []
+    if dims is None:  # the static part of a shape, e.g. Shape(x)[1:]
+        dims = m.consts.partial_vector(node.inputs[0])
+        plumbing = m.shape_plumbing(node.inputs[0], node.inputs[1])
+        if dims is None or None in dims or plumbing is None:
+            dims = None
+    if dims is not None:
+        (value,), inputs = operands(m, node.inputs[1:2])
+        expr = Call("full", (tuple(dims), value), _kw(dtype=dtype))
+        return m.ops([node, *plumbing], expr, inputs, [node.output(0)])
+    if dtype not in (*NUMBERS, "bool"):
+        return None
+    batched = _batch_fill(node, m, dtype)
+    if batched is not None:
+        return batched
+    shape = _shape_of(m, node.inputs[0])
+    if shape is None:
+        return None
+    (like, value), inputs = operands(m, [shape.inputs[0], node.inputs[1]])
+    expr = Call("full_like", (like, value), _kw(dtype=dtype))
+    return m.ops([node, shape], expr, inputs, [node.output(0)])
+
+
+def _batch_fill(node: Node, m: Matcher, dtype: str):
+    """Fill([tf.shape(y)[0], d1, ..., dk], v), a zero state sized to the batch: v like one
+    element of each of y's examples, tiled to d1 x ... x dk. y's other dimensions must be
+    known and not empty, so that its first element exists."""
+    dims, pack = m.consts.partial_vector(node.inputs[0]), m.node(node.inputs[0])
+    if dims is None or dims[0] is not None or None in dims[1:] or pack.op != "Pack":
+        return None
+    first = m.node(pack.inputs[0])
+    if first.op != "StridedSlice" or m.node(first.inputs[0]).op != "Shape":
+        return None
+    if m.ints(first.inputs[1]) != [0] or first.attrs.get("shrink_axis_mask") != 1:
+        return None
+    y = m.node(first.inputs[0]).inputs[0]
+    plumbing, shape = m.shape_plumbing(node.inputs[0], y), m.shape(y)
+    if plumbing is None or not shape or None in shape[1:] or 0 in shape[1:]:
+        return None
+    (like, value), inputs = operands(m, [y, node.inputs[1]])
+    rest = tuple(dims[1:])
+    if len(shape) > 1:
+        like = Item(like, (slice(None), *[slice(None, 1)] * (len(shape) - 1)))
+    if len(shape) != len(dims) or len(shape) == 1:
+        like = Call("reshape", (like, (-1, *[1] * len(rest))))
+    expr = Call("full_like", (like, value), _kw(dtype=dtype))
+    if any(d != 1 for d in rest):
+        expr = Call("tile", (expr, (1, *rest)))
+    return m.ops([node, *plumbing], expr, inputs, [node.output(0)])
+
+
+@pattern("BroadcastTo")
+def broadcast_like(node: Node, m: Matcher):
+    """x broadcast to the shape of y: x plus zeros like y (or with False, for booleans)."""
+    shape, dtype = _shape_of(m, node.inputs[1]), node.attrs.get("T", "float32")
+    if shape is None or dtype not in (*NUMBERS, "bool"):
+        return None
+    (x, like), inputs = operands(m, [node.inputs[0], shape.inputs[0]])
+    zeros = Call("zeros_like", (like,), _kw(dtype=dtype))
+    expr = Call("logical_or" if dtype == "bool" else "add", (x, zeros))
+    return m.ops([node, shape], expr, inputs, [node.output(0)])
+
+
+@pattern("Reshape")
+def reshape_computed(node: Node, m: Matcher):
+    """A target computed from shapes at run time with one entry graph2py cannot know: that
+    entry is the -1 keras.ops.reshape infers, and the shape arithmetic goes with it."""
+    if m.consts.is_const(node.inputs[1]):
+        return None  # the keras.ops fallback's, when no layer took it
+    target = m.consts.partial_vector(node.inputs[1])
+    if target is None or sum(d is None or d == -1 for d in target) != 1:
+        return None
+    plumbing = m.shape_plumbing(node.inputs[1], node.inputs[0])
+    if plumbing is None:
+        return None
+    (x,), inputs = operands(m, node.inputs[:1])
+    target = tuple(-1 if d is None else d for d in target)
+    return m.ops([node, *plumbing], Call("reshape", (x, target)), inputs, [node.output(0)])
 
 
 @fallback("BroadcastTo")

@@ -23,7 +23,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from graphs import BOOL, FLOAT, INT32, INT64, VARIANT, Builder, Func, Shape  # noqa: E402
+from graphs import BOOL, FLOAT, INT32, INT64, VARIANT, Builder, Dtype, Func, Shape  # noqa: E402
+from tensorboard.compat.proto import types_pb2  # noqa: E402
 
 CASES: dict = {}  # name -> (function, options)
 
@@ -727,6 +728,49 @@ def tfonly_ops(b):
         strides=[1, 2, 2, 1],
         rates=[1, 1, 1, 1],
         padding="VALID",
+    )
+
+
+@case("--inputs wav,x --outputs Mfcc,Dequantize,fill")
+def tfonly_specs(b):
+    """TensorFlow-only layers state the shapes and dtypes graph2py inferred, so Keras builds
+    them without tracing the op: DecodeWav of a string (audio (800, 1) float32 and a scalar
+    int32 sample rate), AudioSpectrogram and Mfcc after it, QuantizeV2 whose quint8 output
+    leaves as uint8 and Dequantize bitcasting it back; a Fill to another tensor's shape is
+    keras.ops.full_like (branch wild-tfonly, issue 9)."""
+    wav = b.placeholder("wav", [None], dtype=Dtype(types_pb2.DT_STRING))
+    first = b.op(
+        "first",
+        "StridedSlice",
+        wav,
+        b.const("first/begin", np.int32([0])),
+        b.const("first/end", np.int32([1])),
+        b.const("first/strides", np.int32([1])),
+        T=Dtype(types_pb2.DT_STRING),
+        Index=INT32,
+        shrink_axis_mask=1,
+    )
+    audio = b.node("DecodeWav", "DecodeWav", [first], desired_channels=1, desired_samples=800)
+    spectrogram = b.node(
+        "AudioSpectrogram", "AudioSpectrogram", [audio], window_size=256, stride=128
+    )
+    b.node("Mfcc", "Mfcc", [spectrogram, "DecodeWav:1"], dct_coefficient_count=12)
+    x = b.placeholder("x", [None, 5])
+    low, high = b.const("low", np.float32(-2.0)), b.const("high", np.float32(2.0))
+    quantized = b.node("QuantizeV2", "QuantizeV2", [x, low, high], T=Dtype(types_pb2.DT_QUINT8))
+    b.node(
+        "Dequantize",
+        "Dequantize",
+        [quantized, "QuantizeV2:1", "QuantizeV2:2"],
+        T=Dtype(types_pb2.DT_QUINT8),
+    )
+    shape = b.op("shape", "Shape", x, T=FLOAT, out_type=INT32)
+    b.op(
+        "fill",
+        "Fill",
+        shape,
+        b.op("peak", "Max", x, b.const("axes", np.int32([0, 1])), Tidx=INT32),
+        index_type=INT32,
     )
 
 

@@ -16,9 +16,19 @@ import keras
 @keras.saving.register_keras_serializable(package="graph2py")
 class TFExtractImagePatches(keras.layers.Layer):
     """TensorFlow-only: calls `tf.raw_ops.ExtractImagePatches`, which has no Keras equivalent, so
-    this layer runs on the TensorFlow backend only."""
+    this layer runs on the TensorFlow backend only. `output_shapes` and `output_dtypes` are
+    what graph2py inferred the op returns; Keras builds the model from them."""
 
-    def __init__(self, ksizes=None, strides=None, rates=None, padding=None, **kwargs):
+    def __init__(
+        self,
+        ksizes=None,
+        strides=None,
+        rates=None,
+        padding=None,
+        output_shapes=None,
+        output_dtypes=None,
+        **kwargs
+    ):
         super().__init__(autocast=False, **kwargs)
         self.op_attrs = {
             "ksizes": ksizes,
@@ -26,50 +36,97 @@ class TFExtractImagePatches(keras.layers.Layer):
             "rates": rates,
             "padding": padding,
         }
+        self.output_shapes = output_shapes
+        self.output_dtypes = output_dtypes
 
     def call(self, images):
         import tensorflow as tf
 
         return tf.raw_ops.ExtractImagePatches(images=images, **self.op_attrs)
 
+    def compute_output_spec(self, *args, **kwargs):
+        if self.output_shapes is None:  # not inferred: Keras traces the op
+            return super().compute_output_spec(*args, **kwargs)
+        specs = [
+            keras.KerasTensor(s, d)
+            for s, d in zip(self.output_shapes, self.output_dtypes)
+        ]
+        return specs[0]
+
     def get_config(self):
-        return {**super().get_config(), **self.op_attrs}
+        config = {**super().get_config(), **self.op_attrs}
+        config.update(
+            output_shapes=self.output_shapes, output_dtypes=self.output_dtypes
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="graph2py")
 class TFLgamma(keras.layers.Layer):
     """TensorFlow-only: calls `tf.raw_ops.Lgamma`, which has no Keras equivalent, so
-    this layer runs on the TensorFlow backend only."""
+    this layer runs on the TensorFlow backend only. `output_shapes` and `output_dtypes` are
+    what graph2py inferred the op returns; Keras builds the model from them."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, output_shapes=None, output_dtypes=None, **kwargs):
         super().__init__(autocast=False, **kwargs)
         self.op_attrs = {}
+        self.output_shapes = output_shapes
+        self.output_dtypes = output_dtypes
 
     def call(self, x):
         import tensorflow as tf
 
         return tf.raw_ops.Lgamma(x=x, **self.op_attrs)
 
+    def compute_output_spec(self, *args, **kwargs):
+        if self.output_shapes is None:  # not inferred: Keras traces the op
+            return super().compute_output_spec(*args, **kwargs)
+        specs = [
+            keras.KerasTensor(s, d)
+            for s, d in zip(self.output_shapes, self.output_dtypes)
+        ]
+        return specs[0]
+
     def get_config(self):
-        return {**super().get_config(), **self.op_attrs}
+        config = {**super().get_config(), **self.op_attrs}
+        config.update(
+            output_shapes=self.output_shapes, output_dtypes=self.output_dtypes
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="graph2py")
 class TFZeta(keras.layers.Layer):
     """TensorFlow-only: calls `tf.raw_ops.Zeta`, which has no Keras equivalent, so
-    this layer runs on the TensorFlow backend only."""
+    this layer runs on the TensorFlow backend only. `output_shapes` and `output_dtypes` are
+    what graph2py inferred the op returns; Keras builds the model from them."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, output_shapes=None, output_dtypes=None, **kwargs):
         super().__init__(autocast=False, **kwargs)
         self.op_attrs = {}
+        self.output_shapes = output_shapes
+        self.output_dtypes = output_dtypes
 
     def call(self, x, q):
         import tensorflow as tf
 
         return tf.raw_ops.Zeta(x=x, q=q, **self.op_attrs)
 
+    def compute_output_spec(self, *args, **kwargs):
+        if self.output_shapes is None:  # not inferred: Keras traces the op
+            return super().compute_output_spec(*args, **kwargs)
+        specs = [
+            keras.KerasTensor(s, d)
+            for s, d in zip(self.output_shapes, self.output_dtypes)
+        ]
+        return specs[0]
+
     def get_config(self):
-        return {**super().get_config(), **self.op_attrs}
+        config = {**super().get_config(), **self.op_attrs}
+        config.update(
+            output_shapes=self.output_shapes, output_dtypes=self.output_dtypes
+        )
+        return config
 
 
 def build_model() -> keras.Model:
@@ -77,9 +134,13 @@ def build_model() -> keras.Model:
     softplus = keras.layers.Activation("softplus", name="Softplus")(x)
     add = keras.layers.Rescaling(1.0, offset=1.5, name="add")(softplus)
     # TensorFlow-only (graph2py: tf-only)
-    zeta = TFZeta(name="Zeta")(add, keras.ops.convert_to_tensor(2.0))
+    zeta = TFZeta(
+        output_shapes=[(None, 4, 4, 1)], output_dtypes=["float32"], name="Zeta"
+    )(add, keras.ops.convert_to_tensor(2.0))
     # TensorFlow-only (graph2py: tf-only)
-    lgamma = TFLgamma(name="Lgamma")(zeta)
+    lgamma = TFLgamma(
+        output_shapes=[(None, 4, 4, 1)], output_dtypes=["float32"], name="Lgamma"
+    )(zeta)
     # TensorFlow-only (graph2py: tf-only)
     extract_image_patches = TFExtractImagePatches(
         ksizes=[1, 2, 2, 1],

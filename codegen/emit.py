@@ -58,6 +58,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "activation": None,
         "use_bias": True,
     },
+    "Conv3D": {
+        "strides": 1,
+        "padding": "valid",
+        "dilation_rate": 1,
+        "groups": 1,
+        "activation": None,
+        "use_bias": True,
+    },
     "Conv2DTranspose": {
         "strides": 1,
         "padding": "valid",

@@ -412,7 +412,7 @@ CASES = [
     case("Max_global_pool", lambda a: tf.reduce_max(a, [1, 2]), [f(*IMG)], Max=L),
     case("MaxPool3D", lambda a: tf.nn.max_pool3d(a, 2, 2, "VALID"), [f(4, 6, 4, 2)], MaxPool3D=T),
     case("AvgPool3D", lambda a: tf.nn.avg_pool3d(a, 2, 1, "SAME"), [f(4, 6, 4, 2)], AvgPool3D=T),
-    case("Conv3D", lambda a: tf.nn.conv3d(a, weight(3, 2, 2, 2, 2, 3), [1] * 5, "SAME"), [f(4, 6, 4, 2)], Conv3D=T),
+    case("Conv3D", lambda a: tf.nn.conv3d(a, weight(3, 2, 2, 2, 2, 3), [1] * 5, "SAME"), [f(4, 6, 4, 2)], Conv3D=L),
     case("Dilation2D", lambda a: tf.nn.dilation2d(a, weight(4, 2, 3, 3), [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1]), [f(*IMG)], Dilation2D=T),
     case("Conv2DBackpropInput", lambda a: tf.nn.conv2d_transpose(a, weight(5, 3, 3, 4, 3), [2, 12, 10, 4], 2, "SAME"), [f(*IMG)], Conv2DBackpropInput=L),
     case("InTopKV2", lambda a, t: tf.math.in_top_k(t[:, 0], a, 2), [f(7), i32(1, low=0, high=6)], InTopKV2=T, StridedSlice=O),
@@ -472,6 +472,35 @@ CASES = [
     # strings and other dtypes through the TensorFlow-only layer
     case("StringLength", lambda s: tf.strings.length(s), [Arg(S, "string")], StringLength=T),
     case("StringToHashBucketFast", lambda s: tf.strings.to_hash_bucket_fast(s, 7), [Arg(S, "string")], StringToHashBucketFast=T),
+    # wild-edge: issue 9, class 6 (layer patterns)
+    case("Tensordot_3d", lambda a: tf.tensordot(a, weight(31, 5, 6), [[2], [0]]) + const(np.linspace(-1, 1, 6)), [f(3, 5)],
+         Shape=L, GatherV2=L, Prod=L, Pack=L, Transpose=L, Reshape=L, MatMul=L, ConcatV2=L, AddV2=L),
+    case("Tensordot_4d", lambda a: tf.nn.relu(tf.tensordot(a, weight(32, 5, 3), 1)), [f(2, 4, 5)],
+         Shape=L, GatherV2=L, Prod=L, Pack=L, Transpose=L, Reshape=L, MatMul=L, ConcatV2=L, Relu=L),
+    case("Reshape_runtime_heads", lambda a: tf.transpose(tf.reshape(a, [tf.shape(a)[0], tf.shape(a)[1], 2, 3]), [0, 2, 1, 3])
+         + tf.transpose(tf.reshape(a * 2.0, [tf.shape(a)[0], tf.shape(a)[1], 2, 3]), [0, 2, 1, 3]), [f(4, 6)],
+         Shape=L, StridedSlice=L, Pack=L, Reshape=L, Transpose=L, Mul=L, AddV2=L),
+    case("LeakyRelu_int32", lambda a: tf.nn.leaky_relu(a, 0.3), [i32(low=-50, high=50)], Cast=O, LeakyRelu=L),
+    case("LeakyRelu_int64_negative", lambda a: tf.nn.leaky_relu(a, -0.1), [i32(low=-50, high=50, dtype="int64")], Cast=O, LeakyRelu=O),
+    case("LeakyRelu_negative", lambda a: tf.nn.leaky_relu(a, -1.0), [f()], LeakyRelu=O),
+    case("LeakyRelu_steep", lambda a: tf.nn.leaky_relu(a, 10.0), [f()], LeakyRelu=L),
+    case("Conv2D_strided_dilated_same", lambda a: tf.raw_ops.Conv2D(input=a, filter=weight(33, 3, 3, 3, 4), strides=[1, 2, 2, 1], padding="SAME", dilations=[1, 2, 2, 1]),
+         [f(11, 10, 3)], Conv2D=L),
+    case("Conv2D_strided_dilated_valid", lambda a: tf.nn.relu(tf.nn.bias_add(tf.raw_ops.Conv2D(input=a, filter=weight(34, 3, 2, 3, 4), strides=[1, 3, 2, 1], padding="VALID",
+         dilations=[1, 2, 3, 1]), const(np.linspace(-1, 1, 4)))), [f(12, 13, 3)], Conv2D=L, BiasAdd=L, Relu=L),
+    case("FusedBatchNormV3_5d", lambda a: tf.raw_ops.FusedBatchNormV3(x=a, scale=const([0.5, 1.5, 1.2]), offset=const([0.1, -0.2, 0.3]), mean=const([0.2, -0.1, 0.4]),
+         variance=const([0.7, 1.3, 0.9]), epsilon=1e-3, data_format="NDHWC", is_training=False)[0], [f(2, 4, 3, 3)], FusedBatchNormV3=L),
+    case("Conv3D_bias_relu", lambda a: tf.nn.relu(tf.nn.conv3d(a, weight(35, 2, 3, 2, 3, 4), [1, 1, 2, 1, 1], "SAME") + const(np.linspace(-1, 1, 4))), [f(3, 6, 5, 3)],
+         Conv3D=L, AddV2=L, Relu=L),
+    case("Conv2DBackpropInput_const_shape", lambda a: tf.raw_ops.Conv2DBackpropInput(input_sizes=const([BATCH, 11, 9, 4], "int32"), filter=weight(36, 3, 3, 4, 3),
+         out_backprop=a, strides=[1, 2, 2, 1], padding="SAME"), [f(6, 5, 3)], Conv2DBackpropInput=L),
+    case("Conv2DBackpropInput_valid_output_padding", lambda a: tf.nn.conv2d_transpose(a, weight(37, 3, 2, 4, 3), tf.stack([tf.shape(a)[0], 14, 12, 4]), [1, 2, 3, 1], "VALID"),
+         [f(6, 4, 3)], Shape=L, StridedSlice=L, Pack=L, Conv2DBackpropInput=L),
+    case("Conv2DBackpropInput_from_input_shape", lambda a: tf.nn.conv2d_transpose(a, weight(38, 4, 4, 2, 3), tf.stack([tf.shape(a)[0], tf.shape(a)[1] * 2, tf.shape(a)[2] * 2, 2]),
+         [1, 2, 2, 1], "SAME"), [f(6, 5, 3)], Shape=L, StridedSlice=L, Mul=L, Pack=L, Conv2DBackpropInput=L),
+    case("Conv2DBackpropInput_shared_shape", lambda a: (lambda s: tf.nn.conv2d_transpose(a, weight(39, 3, 3, 2, 3), s, 2, "SAME")
+         + tf.nn.conv2d_transpose(a * 2.0, weight(40, 3, 3, 2, 3), s, 2, "SAME"))(tf.stack([tf.shape(a)[0], 12, 10, 2])),
+         [f(6, 5, 3)], Shape=L, StridedSlice=L, Pack=L, Conv2DBackpropInput=L, Mul=L, AddV2=L),
 ]
 # fmt: on
 

@@ -5,8 +5,9 @@ when it sits in the same layer scope, its activation."""
 from __future__ import annotations
 
 from ..graph import Node
-from .registry import Matcher, pattern
 from .activation import fused_activation
+from .plumbing import Dim, absorbed, consumer, shape_vector
+from .registry import Matcher, pattern
 
 
 def pair(values) -> int | tuple[int, int]:
@@ -160,39 +161,59 @@ def depthwise(node: Node, m: Matcher):
     )
 
 
+@consumer("Conv2DBackpropInput", 0)
+def transpose_kwargs(node: Node, m: Matcher) -> dict | None:
+    """Conv2DTranspose's strides/padding/output_padding for a Conv2DBackpropInput, whose
+    output size is its own operand: a constant, or computed at run time from its input's size
+    (`tf.shape(x)[1] * 2`, as super-resolution nets write it). Keras derives the size from the
+    input instead, (in - 1) * s + k - 2 * pad + output_padding (pad = k // 2 for "same"), or
+    without output_padding in * s ("same") and in * s + max(k - s, 0) ("valid"); an output
+    size that differs from those by a constant is an output_padding in [0, s)."""
+    sizes, f, x = node.inputs
+    kernel, spatial, in_shape = m.const(f), spatial_attrs(node), m.shape(x)
+    if not _kernel(kernel) or spatial is None or spatial["dilation_rate"] != 1:
+        return None
+    if in_shape is None or len(in_shape) != 4:
+        return None
+    out_shape = m.shape(node.output(0))
+    vec = shape_vector(m, sizes)
+    if vec is None or len(vec) != 4:
+        return None
+    same = spatial["padding"] == "same"
+    natural, padding = [], []
+    for i, s in enumerate(node.attrs["strides"][1:3]):
+        k, size = int(kernel.shape[i]), in_shape[1 + i]
+        pad = k // 2 if same else 0
+        want = out_shape[1 + i] if out_shape is not None and len(out_shape) == 4 else None
+        want = vec[1 + i] if want is None else want
+        if size is not None and isinstance(want, int):
+            natural.append(want == (size * s if same else size * s + max(k - s, 0)))
+            padding.append(want - ((size - 1) * s + k - 2 * pad))
+        elif isinstance(want, Dim) and (want.tensor, want.axis, want.scale) == (x, 1 + i, s):
+            natural.append(want.offset == (0 if same else max(k - s, 0)))
+            padding.append(want.offset + s - k + 2 * pad)
+        else:
+            return None
+    kwargs = dict(spatial)
+    del kwargs["dilation_rate"]
+    if not all(natural):
+        if any(not 0 <= p < s for p, s in zip(padding, node.attrs["strides"][1:3])):
+            return None
+        kwargs["output_padding"] = pair(padding)
+    return kwargs
+
+
 @pattern("Conv2DBackpropInput")
 def conv2d_transpose(node: Node, m: Matcher):
     sizes, f, x = node.inputs
-    kernel = m.const(f)
-    spatial = spatial_attrs(node)
-    in_shape, out_shape = m.shape(x), m.shape(node.output(0))
-    if not _kernel(kernel) or spatial is None:
+    kwargs = transpose_kwargs(node, m)
+    if kwargs is None:
         return None
-    if in_shape is None or len(in_shape) != 4 or out_shape is None or len(out_shape) != 4:
-        return None
-    if spatial["dilation_rate"] != 1:
-        return None
-    filters = kernel.shape[2]
-    kwargs = dict(spatial)
-    del kwargs["dilation_rate"]
-    strides = node.attrs["strides"][1:3]
-    same = spatial["padding"] == "same"
-    natural, padding = [], []
-    for i in range(2):
-        k, s, size, want = kernel.shape[i], strides[i], in_shape[1 + i], out_shape[1 + i]
-        if size is None or want is None:
-            return None
-        # Keras's output size without output_padding, and its formula once output_padding is
-        # set: (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
-        natural.append(size * s if same else (size - 1) * s + k)
-        padding.append(want - ((size - 1) * s + k - 2 * (k // 2 if same else 0)))
-    if list(out_shape[1:3]) != natural:
-        if any(not 0 <= p < s for p, s in zip(padding, strides)):
-            return None
-        kwargs["output_padding"] = pair(padding)
-    plumbing = m.shape_plumbing(sizes, x)
+    plumbing = absorbed(m, node)
     if plumbing is None:
         return None
+    kernel = m.const(f)
+    filters = kernel.shape[2]
     nodes, weights = [*plumbing, node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
     return m.layer(
@@ -204,3 +225,45 @@ def conv2d_transpose(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
+
+
+@pattern("Conv3D")
+def conv3d(node: Node, m: Matcher):
+    """Conv3D on NDHWC input (strides and dilation not both above 1, which Keras refuses)."""
+    x, f = node.inputs
+    kernel, in_shape, a = m.const(f), m.shape(x), node.attrs
+    if kernel is None or kernel.ndim != 5 or kernel.size == 0:
+        return None
+    if in_shape is not None and len(in_shape) != 5:
+        return None
+    strides, dilations = a.get("strides", [1] * 5), a.get("dilations", [1] * 5)
+    if a.get("data_format", "NDHWC") != "NDHWC" or a.get("padding") not in ("SAME", "VALID"):
+        return None
+    if strides[0] != 1 or strides[4] != 1 or dilations[0] != 1 or dilations[4] != 1:
+        return None
+    if max(strides[1:4]) > 1 and max(dilations[1:4]) > 1:
+        return None
+    if in_shape is not None and in_shape[-1] and in_shape[-1] != kernel.shape[3]:
+        return None  # grouped: TF's CPU kernel has none either
+    filters = kernel.shape[4]
+    kwargs = {
+        "strides": _triple(strides[1:4]),
+        "padding": a["padding"].lower(),
+        "dilation_rate": _triple(dilations[1:4]),
+    }
+    nodes, weights = [node], [m.weight("kernel", f)]
+    out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
+    return m.layer(
+        "Conv3D",
+        nodes,
+        [x],
+        args=[filters, _triple(kernel.shape[:3])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )
+
+
+def _triple(values) -> int | tuple[int, int, int]:
+    values = tuple(int(v) for v in values)
+    return values[0] if len(set(values)) == 1 else values

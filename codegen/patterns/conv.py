@@ -5,6 +5,7 @@ when it sits in the same layer scope, its activation."""
 from __future__ import annotations
 
 from ..graph import Node
+from ..spec import Item, Kind, Layer, Ref, internal_tensor
 from .activation import fused_activation
 from .plumbing import Dim, absorbed, consumer, shape_vector
 from .registry import Matcher, pattern
@@ -94,9 +95,15 @@ def conv2d(node: Node, m: Matcher):
         if in_shape[-1] % kernel.shape[2]:
             return None
         kwargs["groups"] = in_shape[-1] // kernel.shape[2]
+    stride = None
+    if kwargs["strides"] != 1 and kwargs["dilation_rate"] != 1:
+        stride = _stride_of_dilated(node, kernel.shape, in_shape)
+        if stride is None or node.attrs.get("T", "float32") != "float32":
+            return None
+        del kwargs["strides"]
     nodes, weights = [node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
-    return m.layer(
+    layer = m.layer(
         "Conv2D",
         nodes,
         [x],
@@ -105,6 +112,49 @@ def conv2d(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
+    if layer is None or stride is None:
+        return layer
+    # bias and activation commute with dropping positions, so the stride may come last
+    layer.outputs = [internal_tensor(node.name, "dilated")]
+    strided = Layer(
+        kind=Kind.OPS,
+        name=f"{layer.name}_strided",
+        inputs=layer.outputs,
+        outputs=[out],
+        nodes=[],
+        ops=[],
+        expr=Item(Ref(0), (slice(None), *stride, slice(None))),
+    )
+    return [layer, strided]
+
+
+def _stride_of_dilated(node: Node, kernel_shape, in_shape) -> tuple[slice, slice] | None:
+    """A Conv2D with strides and dilations both above 1, which Keras refuses, is the dilated
+    conv at stride 1 sampled every s-th position: output i of the strided conv reads the window
+    at i*s - pad_s, the stride-1 conv's output j the window at j - pad_1 (pad_* the top/left
+    padding TF chooses for each), so i is j = i*s + pad_1 - pad_s. With "valid" padding both
+    pads are 0; with "same" they depend on the input size, which must then be known."""
+    a = node.attrs
+    index = []
+    for i in range(2):
+        k, s, d = int(kernel_shape[i]), int(a["strides"][1 + i]), int(a["dilations"][1 + i])
+        reach = (k - 1) * d + 1
+        size = in_shape[1 + i] if in_shape is not None else None
+        if a["padding"] == "VALID":
+            if size is None:
+                index.append(slice(None, None, s))
+                continue
+            if size < reach:
+                return None
+            out, full, offset = (size - reach) // s + 1, size - reach + 1, 0
+        else:
+            if size is None:
+                return None
+            out, full = -(-size // s), size
+            offset = (reach - 1) // 2 - max((out - 1) * s + reach - size, 0) // 2
+        end = offset + (out - 1) * s + 1
+        index.append(slice(offset or None, end if end < full else None, s))
+    return tuple(index)
 
 
 @pattern("DepthwiseConv2dNative")

@@ -75,16 +75,20 @@ def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
             if consts.is_const(node.output(0)):
                 continue
             for fn in [*registry.get(node.op, ()), *registry.get("*", ())]:
-                layer = fn(node, matcher)
+                found = fn(node, matcher)
+                # a pattern may give a short chain of layers (a dilated conv, then its stride)
+                chain = found if isinstance(found, list) else [found] if found else []
+                covers = {n for layer in chain for n in layer.nodes}
                 if (
-                    layer is not None
-                    and not (set(layer.nodes) & matcher.covered)
-                    and not _hides_output(layer, outputs_of)
-                    and _keeps_dtype(layer, graph)
+                    chain
+                    and not (covers & matcher.covered)
+                    and not _hides_output(covers, chain, outputs_of)
+                    and _keeps_dtype(chain[-1], graph)
                 ):
-                    matcher.covered.update(layer.nodes)
-                    layers.extend(constants.for_layer(layer))
-                    layers.append(layer)
+                    matcher.covered.update(covers)
+                    for layer in chain:
+                        layers.extend(constants.for_layer(layer))
+                        layers.append(layer)
                     break
             else:
                 pending.append(node.name)
@@ -136,7 +140,8 @@ class _ConstantLayers:
     def for_layer(self, layer: Layer) -> list[Layer]:
         computed = [t for t in layer.inputs if not self.m.consts.is_const(t)]
         anchor = computed[0] if computed else self.fallback_anchor
-        return self.for_tensors(layer.inputs, repr(layer.nodes[0]), anchor)
+        reader = repr(layer.nodes[0]) if layer.nodes else repr(layer.name)
+        return self.for_tensors(layer.inputs, reader, anchor)
 
     def for_tensors(
         self, tensors: list[str], reader: str, anchor: str | None = None, own_names=False
@@ -223,11 +228,13 @@ def _keeps_dtype(layer: Layer, graph: Graph) -> bool:
     return dtype == "float32" or (layer.cls in _INT_EXACT and dtype.startswith(("int", "uint")))
 
 
-def _hides_output(layer: Layer, outputs: dict[str, list[str]]) -> bool:
-    """Whether the layer swallows a model output: a tensor of one of its inner nodes that the
-    user asked for (--outputs) would exist nowhere in the Keras model. `outputs`: the model's
-    outputs by node (a graph of 100,000 sinks has as many outputs, asked about per layer)."""
-    return any(t not in layer.outputs for n in layer.nodes for t in outputs.get(n, ()))
+def _hides_output(nodes: set[str], chain: list[Layer], outputs: dict[str, list[str]]) -> bool:
+    """Whether a pattern's layers swallow a model output: a tensor of one of the nodes they
+    cover that the user asked for (--outputs) would exist nowhere in the Keras model.
+    `outputs`: the model's outputs by node (a graph of 100,000 sinks has as many outputs,
+    asked about per layer)."""
+    made = {t for layer in chain for t in layer.outputs}
+    return any(t not in made for n in nodes for t in outputs.get(n, ()))
 
 
 def _unique_names(layers: list[Layer], inputs: list[Input]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import UsageError, printable
 from .options import Options
-from .spec import Kind, ModelSpec
+from .spec import INTERNAL, Kind, ModelSpec
 
 
 @dataclass
@@ -126,7 +126,11 @@ def check(
     if per_layer:
         # keras.ops expressions are no layers to probe; a multi-output layer's first result
         # is not the one tensor a graph node gives
-        layers = [l for l in spec.layers if l.kind is not Kind.OPS and len(l.outputs) == 1]
+        layers = [
+            l
+            for l in spec.layers
+            if l.kind is not Kind.OPS and len(l.outputs) == 1 and INTERNAL not in l.outputs[0]
+        ]
         tensors = [layer.outputs[0] for layer in layers]
         reference = run_graph(source, feeds, tensors)
         probe = keras.Model(model.inputs, [model.get_layer(l.name).output for l in layers])

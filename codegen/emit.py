@@ -70,6 +70,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "activation": None,
         "use_bias": True,
     },
+    "Conv3D": {
+        "strides": 1,
+        "padding": "valid",
+        "dilation_rate": 1,
+        "groups": 1,
+        "activation": None,
+        "use_bias": True,
+    },
     "Conv2DTranspose": {
         "strides": 1,
         "padding": "valid",
@@ -195,7 +203,7 @@ def provenance(layer: Layer, scope: str = "") -> str | None:
     node of the same name needs no comment."""
     prefix = scope + "/" if scope else ""
     names = [n[len(prefix) :] if prefix and n.startswith(prefix) else n for n in layer.nodes]
-    if names == [layer.name]:
+    if names == [layer.name] or not names:  # a chain's later layer: its first names the nodes
         return None
     scope = names[0].rsplit("/", 1)[0] if "/" in names[0] else ""
     for n in names[1:]:

@@ -84,6 +84,14 @@ QUANTIZED_STORAGE = {
     "quint16": "uint16",
     "qint32": "int32",
 }
+# Marks a tensor that passes between the layers of one pattern's chain (a dilated conv, then
+# its stride): no graph node computes it, so nothing may look it up in the source graph.
+INTERNAL = "#"
+
+
+def internal_tensor(node: str, what: str) -> str:
+    return f"{node}{INTERNAL}{what}:0"
+
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
 HELPERS = {"ChannelScale", "Constant"}

@@ -18,7 +18,7 @@ import pytest
 from codegen.errors import UsageError
 from codegen.passes.fold import Constants
 from codegen.passes.prune import TensorSpec, apply_sets, prune
-from codegen.passes.shapes import Dim, dim_terms, infer_shapes, undecided_rank
+from codegen.passes.shapes import infer_shapes, undecided_rank
 from graphs import BOOL, FLOAT, INT32, Shape, const, describe, graph_of, int_const, op
 
 UNKNOWN = op("x", "Placeholder", dtype=FLOAT, shape=Shape(None))
@@ -168,12 +168,6 @@ def test_a_transposed_conv_sized_from_tf_shape_has_a_rank_and_channels():
     consts = Constants(graph)
     shapes = infer_shapes(graph, consts)
     assert shapes["up:0"] == (None, None, None, 8)
-    assert dim_terms(graph, consts, "sizes:0") == [
-        Dim("x:0", 0),
-        Dim("x:0", 1, scale=2),
-        Dim("x:0", 2, scale=2),
-        8,
-    ]
 
 
 # -- --set and the settings it resolves -----------------------------------------------------------

@@ -220,6 +220,33 @@ op("DepthwiseConv2dNative", attrs=_CONV, **_IMAGE, shape=_conv, operands=_conv_o
 op("Conv2DBackpropInput", attrs=_CONV, shape=_deconv, operands=_deconv_operands)
 op("MaxPool", attrs=_POOL, **_IMAGE, shape=_pool, operands=_pool_operands)
 op("AvgPool", attrs=_POOL, **_IMAGE, shape=_pool, operands=_pool_operands)
+
+
+def _conv3d(node, ins, c):
+    """NDHWC only (a layer pattern reads nothing else); the filter is DHWIO."""
+    a, shape, fshape = node.attrs, ins[0], ins[1]
+    if a.get("data_format", "NDHWC") != "NDHWC" or shape is None or len(shape) != 5:
+        return None
+    if fshape is None or len(fshape) != 5:
+        return None
+    strides, dilations = a["strides"], a.get("dilations", [1] * 5)
+    spatial = [
+        _window(shape[1 + i], fshape[i], strides[1 + i], dilations[1 + i], a["padding"])
+        for i in range(3)
+    ]
+    return (shape[0], *spatial, fshape[4])
+
+
+op(
+    "Conv3D",
+    attrs={
+        "strides": Attr("list(i)", required=True, lengths=(5,), minimum=1),
+        "padding": _PADDING,
+        "data_format": _FORMAT,
+        "dilations": Attr("list(i)", lengths=(5,), minimum=1),
+    },
+    shape=_conv3d,
+)
 op(
     "BiasAdd",
     attrs={"data_format": _FORMAT},

@@ -17,7 +17,6 @@ consumer fixes stays None: the spatial sizes of a fully convolutional net, a seq
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -25,7 +24,6 @@ import numpy as np
 from .. import optable
 from ..graph import Graph, Node
 from ..optable.numeric import broadcast  # noqa: F401  (passes/control.py reads it here)
-from ..optable.arrays import strided_slice_index
 from ..optable.numeric import run_kernel
 from .fold import KERNELS, Constants
 from .settings import inference_value
@@ -187,88 +185,6 @@ def _checked(shape) -> Shape | None:
 def _size(dim) -> int | None:
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
         return int(dim)
-    return None
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One entry of a shape vector computed in the graph: `tensor`'s size on `axis`, times
-    `scale`, plus `offset` (a transposed convolution's output size from tf.shape of its input,
-    `h * stride`, or `h * stride + k - stride` with VALID padding)."""
-
-    tensor: str
-    axis: int
-    scale: int = 1
-    offset: int = 0
-
-
-def dim_terms(
-    graph: Graph, consts: Constants, tensor: str, depth: int = 0
-) -> list[int | Dim | None] | None:
-    """A 1-D integer tensor entry by entry: a constant, a `Dim` of some tensor's dynamic shape,
-    or None; None for the whole when it is not shape arithmetic. Enough to tell that a shape
-    computed with tf.shape is the one a Keras layer computes itself on any input size."""
-    ints = consts.ints(tensor)
-    if ints is not None:
-        return list(ints)
-    if depth > _TERM_DEPTH:
-        return None
-    node = graph.producer(tensor)
-    ins = node.inputs
-    if node.op == "Shape":
-        shape = consts.shapes.get(ins[0])
-        if shape is None:
-            return None
-        return [d if d is not None else Dim(ins[0], i) for i, d in enumerate(shape)]
-    if node.op == "Cast":
-        return dim_terms(graph, consts, ins[0], depth + 1)
-    if node.op == "Pack":
-        parts = [dim_terms(graph, consts, t, depth + 1) for t in ins]
-        if any(p is None or len(p) != 1 for p in parts):
-            return None
-        return [p[0] for p in parts]
-    if node.op == "ConcatV2":
-        parts = [dim_terms(graph, consts, t, depth + 1) for t in ins[:-1]]
-        return None if any(p is None for p in parts) else [d for p in parts for d in p]
-    if node.op == "StridedSlice":
-        vector = dim_terms(graph, consts, ins[0], depth + 1)
-        bounds = [consts.ints(t) for t in ins[1:4]]
-        if vector is None or any(b is None for b in bounds):
-            return None
-        try:
-            index = strided_slice_index(node, *bounds, 1)
-        except ValueError:
-            return None
-        if len(index) != 1 or not isinstance(index[0], (int, slice)):
-            return None
-        if isinstance(index[0], int):
-            return [vector[index[0]]] if -len(vector) <= index[0] < len(vector) else None
-        return list(vector[index[0]])
-    if node.op in ("Mul", "Add", "AddV2", "Sub") and len(ins) == 2:
-        a, b = (dim_terms(graph, consts, t, depth + 1) for t in ins)
-        if a is None or b is None or len(a) != 1 or len(b) != 1:
-            return None
-        return [_arithmetic(node.op, a[0], b[0])]
-    return None
-
-
-_TERM_DEPTH = 16
-
-
-def _arithmetic(op: str, a, b):
-    """a op b for an int or a Dim and an int; None for anything else."""
-    if isinstance(a, int) and isinstance(b, int):
-        return {"Mul": a * b, "Sub": a - b}.get(op, a + b)
-    if op == "Mul":
-        dim, k = (a, b) if isinstance(a, Dim) else (b, a)
-        if isinstance(dim, Dim) and isinstance(k, int):
-            return Dim(dim.tensor, dim.axis, dim.scale * k, dim.offset * k)
-        return None
-    if op == "Sub":
-        b = -b if isinstance(b, int) else None
-    dim, k = (a, b) if isinstance(a, Dim) else (b, a)
-    if isinstance(dim, Dim) and isinstance(k, int):
-        return Dim(dim.tensor, dim.axis, dim.scale, dim.offset + k)
     return None
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 from ..graph import Node
+from ..spec import Call, Ref
+from .norm import f32
 from .registry import Matcher, pattern
 
 # op -> Keras activation name usable as `activation=` or `Activation(...)`
@@ -218,9 +220,11 @@ def softmax(node: Node, m: Matcher):
 
 @pattern("LeakyRelu")
 def leaky_relu(node: Node, m: Matcher):
-    return m.layer(
-        "LeakyReLU",
-        [node],
-        [node.inputs[0]],
-        kwargs={"negative_slope": float(node.attrs.get("alpha", 0.2))},
-    )
+    """LeakyReLU; a negative slope (which TF allows and the Keras layer refuses) is
+    keras.ops.leaky_relu, the same select on every backend. TF computes an integer input's
+    leaky relu in float32 (tf.nn.leaky_relu casts first), so the op itself is always float."""
+    alpha = f32(float(node.attrs.get("alpha", 0.2)))
+    if alpha < 0:
+        kwargs = (("negative_slope", alpha),)
+        return m.ops([node], Call("leaky_relu", (Ref(0),), kwargs), [node.inputs[0]])
+    return m.layer("LeakyReLU", [node], [node.inputs[0]], kwargs={"negative_slope": alpha})

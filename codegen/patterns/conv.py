@@ -5,9 +5,10 @@ when it sits in the same layer scope, its activation."""
 from __future__ import annotations
 
 from ..graph import Node
-from ..passes.shapes import Dim, dim_terms
-from .registry import Matcher, pattern
+from ..spec import Item, Kind, Layer, Ref, internal_tensor
 from .activation import fused_activation
+from .plumbing import Dim, absorbed, consumer, shape_vector
+from .registry import Matcher, pattern
 
 
 def pair(values) -> int | tuple[int, int]:
@@ -94,9 +95,15 @@ def conv2d(node: Node, m: Matcher):
         if in_shape[-1] % kernel.shape[2]:
             return None
         kwargs["groups"] = in_shape[-1] // kernel.shape[2]
+    stride = None
+    if kwargs["strides"] != 1 and kwargs["dilation_rate"] != 1:
+        stride = _stride_of_dilated(node, kernel.shape, in_shape)
+        if stride is None or node.attrs.get("T", "float32") != "float32":
+            return None
+        del kwargs["strides"]
     nodes, weights = [node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
-    return m.layer(
+    layer = m.layer(
         "Conv2D",
         nodes,
         [x],
@@ -105,6 +112,49 @@ def conv2d(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
+    if layer is None or stride is None:
+        return layer
+    # bias and activation commute with dropping positions, so the stride may come last
+    layer.outputs = [internal_tensor(node.name, "dilated")]
+    strided = Layer(
+        kind=Kind.OPS,
+        name=f"{layer.name}_strided",
+        inputs=layer.outputs,
+        outputs=[out],
+        nodes=[],
+        ops=[],
+        expr=Item(Ref(0), (slice(None), *stride, slice(None))),
+    )
+    return [layer, strided]
+
+
+def _stride_of_dilated(node: Node, kernel_shape, in_shape) -> tuple[slice, slice] | None:
+    """A Conv2D with strides and dilations both above 1, which Keras refuses, is the dilated
+    conv at stride 1 sampled every s-th position: output i of the strided conv reads the window
+    at i*s - pad_s, the stride-1 conv's output j the window at j - pad_1 (pad_* the top/left
+    padding TF chooses for each), so i is j = i*s + pad_1 - pad_s. With "valid" padding both
+    pads are 0; with "same" they depend on the input size, which must then be known."""
+    a = node.attrs
+    index = []
+    for i in range(2):
+        k, s, d = int(kernel_shape[i]), int(a["strides"][1 + i]), int(a["dilations"][1 + i])
+        reach = (k - 1) * d + 1
+        size = in_shape[1 + i] if in_shape is not None else None
+        if a["padding"] == "VALID":
+            if size is None:
+                index.append(slice(None, None, s))
+                continue
+            if size < reach:
+                return None
+            out, full, offset = (size - reach) // s + 1, size - reach + 1, 0
+        else:
+            if size is None:
+                return None
+            out, full = -(-size // s), size
+            offset = (reach - 1) // 2 - max((out - 1) * s + reach - size, 0) // 2
+        end = offset + (out - 1) * s + 1
+        index.append(slice(offset or None, end if end < full else None, s))
+    return tuple(index)
 
 
 @pattern("DepthwiseConv2dNative")
@@ -161,55 +211,59 @@ def depthwise(node: Node, m: Matcher):
     )
 
 
-def _dynamic_size(m: Matcher, sizes: str, x: str, i: int) -> tuple[int, int] | None:
-    """(scale, offset + scale) when output size i is computed as x's size times scale plus
-    offset (Keras's Conv2DTranspose computes size * stride with SAME padding, (size - 1) *
-    stride + kernel with VALID), else None."""
-    terms = dim_terms(m.graph, m.consts, sizes)
-    dim = terms[1 + i] if terms is not None and len(terms) == 4 else None
-    if not isinstance(dim, Dim) or dim.tensor != x or dim.axis != 1 + i:
+@consumer("Conv2DBackpropInput", 0)
+def transpose_kwargs(node: Node, m: Matcher) -> dict | None:
+    """Conv2DTranspose's strides/padding/output_padding for a Conv2DBackpropInput, whose
+    output size is its own operand: a constant, or computed at run time from its input's size
+    (`tf.shape(x)[1] * 2`, as super-resolution nets write it). Keras derives the size from the
+    input instead, (in - 1) * s + k - 2 * pad + output_padding (pad = k // 2 for "same"), or
+    without output_padding in * s ("same") and in * s + max(k - s, 0) ("valid"); an output
+    size that differs from those by a constant is an output_padding in [0, s)."""
+    sizes, f, x = node.inputs
+    kernel, spatial, in_shape = m.const(f), spatial_attrs(node), m.shape(x)
+    if not _kernel(kernel) or spatial is None or spatial["dilation_rate"] != 1:
         return None
-    return dim.scale, dim.offset + dim.scale
+    if in_shape is None or len(in_shape) != 4:
+        return None
+    out_shape = m.shape(node.output(0))
+    vec = shape_vector(m, sizes)
+    if vec is None or len(vec) != 4:
+        return None
+    same = spatial["padding"] == "same"
+    natural, padding = [], []
+    for i, s in enumerate(node.attrs["strides"][1:3]):
+        k, size = int(kernel.shape[i]), in_shape[1 + i]
+        pad = k // 2 if same else 0
+        want = out_shape[1 + i] if out_shape is not None and len(out_shape) == 4 else None
+        want = vec[1 + i] if want is None else want
+        if size is not None and isinstance(want, int):
+            natural.append(want == (size * s if same else size * s + max(k - s, 0)))
+            padding.append(want - ((size - 1) * s + k - 2 * pad))
+        elif isinstance(want, Dim) and (want.tensor, want.axis, want.scale) == (x, 1 + i, s):
+            natural.append(want.offset == (0 if same else max(k - s, 0)))
+            padding.append(want.offset + s - k + 2 * pad)
+        else:
+            return None
+    kwargs = dict(spatial)
+    del kwargs["dilation_rate"]
+    if not all(natural):
+        if any(not 0 <= p < s for p, s in zip(padding, node.attrs["strides"][1:3])):
+            return None
+        kwargs["output_padding"] = pair(padding)
+    return kwargs
 
 
 @pattern("Conv2DBackpropInput")
 def conv2d_transpose(node: Node, m: Matcher):
     sizes, f, x = node.inputs
-    kernel = m.const(f)
-    spatial = spatial_attrs(node)
-    in_shape, out_shape = m.shape(x), m.shape(node.output(0))
-    if not _kernel(kernel) or spatial is None:
+    kwargs = transpose_kwargs(node, m)
+    if kwargs is None:
         return None
-    if in_shape is None or len(in_shape) != 4 or out_shape is None or len(out_shape) != 4:
-        return None
-    if spatial["dilation_rate"] != 1:
-        return None
-    filters = kernel.shape[2]
-    kwargs = dict(spatial)
-    del kwargs["dilation_rate"]
-    strides = node.attrs["strides"][1:3]
-    same = spatial["padding"] == "same"
-    natural, padding = [], []
-    for i in range(2):
-        k, s, size, want = kernel.shape[i], strides[i], in_shape[1 + i], out_shape[1 + i]
-        if size is None or want is None:
-            # any size, the output's computed from tf.shape of x: only Keras's own formula
-            if _dynamic_size(m, sizes, x, i) != (s, s if same else k) or not same and k < s:
-                return None
-            natural.append(want)
-            padding.append(None)
-            continue
-        # Keras's output size without output_padding, and its formula once output_padding is
-        # set: (in - 1) * s + k - 2 * pad + output_padding, pad = k // 2 for "same"
-        natural.append(size * s if same else (size - 1) * s + k)
-        padding.append(want - ((size - 1) * s + k - 2 * (k // 2 if same else 0)))
-    if list(out_shape[1:3]) != natural:
-        if any(p is None or not 0 <= p < s for p, s in zip(padding, strides)):
-            return None
-        kwargs["output_padding"] = pair(padding)
-    plumbing = m.shape_plumbing(sizes, x)
+    plumbing = absorbed(m, node)
     if plumbing is None:
         return None
+    kernel = m.const(f)
+    filters = kernel.shape[2]
     nodes, weights = [*plumbing, node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
     return m.layer(
@@ -221,3 +275,45 @@ def conv2d_transpose(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
+
+
+@pattern("Conv3D")
+def conv3d(node: Node, m: Matcher):
+    """Conv3D on NDHWC input (strides and dilation not both above 1, which Keras refuses)."""
+    x, f = node.inputs
+    kernel, in_shape, a = m.const(f), m.shape(x), node.attrs
+    if kernel is None or kernel.ndim != 5 or kernel.size == 0:
+        return None
+    if in_shape is not None and len(in_shape) != 5:
+        return None
+    strides, dilations = a.get("strides", [1] * 5), a.get("dilations", [1] * 5)
+    if a.get("data_format", "NDHWC") != "NDHWC" or a.get("padding") not in ("SAME", "VALID"):
+        return None
+    if strides[0] != 1 or strides[4] != 1 or dilations[0] != 1 or dilations[4] != 1:
+        return None
+    if max(strides[1:4]) > 1 and max(dilations[1:4]) > 1:
+        return None
+    if in_shape is not None and in_shape[-1] and in_shape[-1] != kernel.shape[3]:
+        return None  # grouped: TF's CPU kernel has none either
+    filters = kernel.shape[4]
+    kwargs = {
+        "strides": _triple(strides[1:4]),
+        "padding": a["padding"].lower(),
+        "dilation_rate": _triple(dilations[1:4]),
+    }
+    nodes, weights = [node], [m.weight("kernel", f)]
+    out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
+    return m.layer(
+        "Conv3D",
+        nodes,
+        [x],
+        args=[filters, _triple(kernel.shape[:3])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )
+
+
+def _triple(values) -> int | tuple[int, int, int]:
+    values = tuple(int(v) for v in values)
+    return values[0] if len(set(values)) == 1 else values

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..graph import Node
 from ..recipes import Transpose
+from ..spec import Layer, internal_tensor
 from .registry import Matcher, pattern
 from .conv import with_bias_and_activation
 
@@ -47,10 +48,42 @@ def matmul(node: Node, m: Matcher):
         anchor = region[-1]  # the layer's scope is the Tensordot's, not its MatMul's (one deeper)
     elif not batched and m.shape(x) is not None and len(m.shape(x)) != 2:
         return None
+    features = int(kernel.shape[1] if transposed else kernel.shape[0])
+    shape = m.shape(inputs[0])
+    if shape is not None and shape[-1] not in (None, features):
+        return None
     kwargs: dict = {}
     weights = [weight]
     out = with_bias_and_activation(m, anchor, nodes, out, units, kwargs, weights)
-    return m.layer("Dense", nodes, inputs, args=[units], kwargs=kwargs, weights=weights, output=out)
+    dense = m.layer(
+        "Dense", nodes, inputs, args=[units], kwargs=kwargs, weights=weights, output=out
+    )
+    if dense is None or shape is None or shape[-1] is not None:
+        return dense
+    return _with_features(dense, shape, features)
+
+
+def _with_features(dense: Layer, shape: tuple, features: int) -> list[Layer] | None:
+    """A Dense builds its kernel from its input's last axis. Where the graph leaves that axis
+    unknown (x reshaped to [-1, prod(shape(x)[-1:])] by a Tensordot over an input of unknown
+    width), the kernel still says it: a Reshape to the same shape with the width stated goes
+    first, so the model builds. Needs the axes between batch and width known but one."""
+    middle = list(shape[1:-1])
+    if middle.count(None) > 1:
+        return None
+    target = (*(-1 if d is None else int(d) for d in middle), features)
+    widened = internal_tensor(dense.nodes[0], "features")
+    reshape = Layer(
+        name=f"{dense.name}_features",
+        inputs=list(dense.inputs),
+        outputs=[widened],
+        nodes=[],
+        ops=[],
+        cls="Reshape",
+        args=[target],
+    )
+    dense.inputs = [widened]
+    return [reshape, dense]
 
 
 def _tensordot(m: Matcher, mm: Node):

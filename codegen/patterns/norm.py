@@ -15,7 +15,12 @@ from .registry import Matcher, pattern
 
 @pattern("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 def fused_batch_norm(node: Node, m: Matcher):
-    if node.attrs.get("is_training") or node.attrs.get("data_format", "NHWC") != "NHWC":
+    # channels last: NHWC, or NDHWC on volumetric input (FusedBatchNormV3 only)
+    layout = node.attrs.get("data_format", "NHWC")
+    if node.attrs.get("is_training") or layout not in ("NHWC", "NDHWC"):
+        return None
+    shape = m.shape(node.inputs[0])
+    if layout == "NDHWC" and (shape is None or len(shape) != 5):
         return None
     if any(m.graph.users(node.output(i)) for i in range(1, 6)):
         return None
@@ -204,6 +209,65 @@ def layer_norm(node: Node, m: Matcher):
     return m.layer(
         "LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=final.output(0)
     )
+
+
+@pattern("Mean")
+def centred_layer_norm(node: Node, m: Matcher):
+    """LayerNormalization as TF1 code spells it out (tensor2tensor, BERT ports):
+    (x - mean) * rsqrt(var + eps) [* gamma] [+ beta], the variance the mean of
+    SquaredDifference(x, mean) (`tf.nn.moments`) or of Square(x - mean)."""
+    x = node.inputs[0]
+    shape, axes = m.shape(x), m.ints(node.inputs[1])
+    if not shape or axes is None or [a % len(shape) for a in axes] != [len(shape) - 1]:
+        return None
+    if shape[-1] is None or not node.attrs.get("keep_dims"):
+        return None
+    mean = node.output(0)
+    users = m.graph.users(mean)
+    sub = next((u for u in users if u.op == "Sub" and u.inputs == [x, mean]), None)
+    if sub is None or mean in m.outputs:
+        return None
+    sqdiff = next((u for u in users if u.op == "SquaredDifference" and x in u.inputs), None)
+    if sqdiff is not None and len(users) == 2:
+        spread = sqdiff
+    elif len(users) == 1:
+        spread = next((u for u in m.graph.users(sub.output(0)) if u.op == "Square"), None)
+    else:
+        return None
+    if spread is None or spread.output(0) in m.outputs:
+        return None
+    variance = m.user(spread.output(0), "Mean")
+    if (
+        variance is None
+        or m.ints(variance.inputs[1]) != axes
+        or not variance.attrs.get("keep_dims")
+    ):
+        return None
+    add = m.user(variance.output(0), "AddV2", "Add")
+    split = m.split_const(add) if add else None
+    eps = m.scalar(split[1]) if split else None
+    rsqrt = m.user(add.output(0), "Rsqrt") if eps is not None else None
+    scaled = m.user(rsqrt.output(0), "Mul") if rsqrt is not None else None
+    if scaled is None or set(scaled.inputs) != {sub.output(0), rsqrt.output(0)}:
+        return None
+    readers = {u.name for u in m.graph.users(sub.output(0))}
+    if readers != {scaled.name} | ({spread.name} if spread is not sqdiff else set()):
+        return None
+    nodes = [node, sub, spread, variance, add, rsqrt, scaled]
+    c, out = (shape[-1],), scaled.output(0)
+    kwargs: dict = {"epsilon": f32(eps)}
+    weights = []
+    for op, key, flag in (("Mul", "gamma", "scale"), ("AddV2", "beta", "center")):
+        user = m.user(out, op, "Add") if op == "AddV2" else m.user(out, op)
+        split = m.split_const(user) if user is not None else None
+        value = m.const(split[1]) if split and split[0] == out else None
+        if value is None or value.size != shape[-1] or value.shape[-1:] != c:
+            kwargs[flag] = False
+            continue
+        weights.append(m.weight(key, split[1], c))
+        nodes.append(user)
+        out = user.output(0)
+    return m.layer("LayerNormalization", nodes, [x], kwargs=kwargs, weights=weights, output=out)
 
 
 @pattern("Sub")

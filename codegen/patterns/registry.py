@@ -38,7 +38,8 @@ def tensor_literal(value: np.ndarray) -> Call:
     return Call("convert_to_tensor", (value.tolist(),), () if inferred else (("dtype", dtype),))
 
 
-PatternFn = Callable[[Node, "Matcher"], "Layer | None"]
+# a Layer, or a short chain of them (the first ones' outputs internal tensors, spec.INTERNAL)
+PatternFn = Callable[[Node, "Matcher"], "Layer | list[Layer] | None"]
 PATTERNS: dict[str, list[PatternFn]] = {}
 # Ops that only compute shapes (of a dynamic batch, usually) for a reshape or transposed conv.
 SHAPE_PLUMBING = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ..graph import Node
+from .plumbing import Dim, absorbed, consumer, shape_vector
 from .registry import Matcher, pattern
 
 
@@ -47,6 +48,48 @@ def batch_free(target, in_shape):
 
 @pattern("Reshape")
 def reshape(node: Node, m: Matcher):
+    if not m.consts.is_const(node.inputs[1]):
+        target = runtime_target(node, m)
+        if target is not None:
+            plumbing = absorbed(m, node)
+            if plumbing is None:
+                return None
+            layer = _reshape_layer(m, node, node.inputs[0], target)
+            if layer is not None:
+                layer.nodes[:0] = [n.name for n in plumbing]
+                layer.ops[:0] = [n.op for n in plumbing]
+            return layer
+    return _static_reshape(node, m)
+
+
+@consumer("Reshape", 1)
+def runtime_target(node: Node, m: Matcher) -> tuple | None:
+    """The output shape of a reshape to a vector computed at run time whose first entry is the
+    batch size read from a tensor's shape (`tf.shape(y)[0]`, y of the same batch) and whose
+    other entries are constants but for at most one (the -1 of a Keras Reshape): TF1 code
+    splitting attention heads, `reshape(t, [batch, seq, heads, size])`."""
+    x = node.inputs[0]
+    vec, in_shape = shape_vector(m, node.inputs[1]), m.shape(x)
+    if not vec or in_shape is None or in_shape[0] is not None:
+        return None
+    first = vec[0]
+    if not (isinstance(first, Dim) and first.plain() and first.axis == 0):
+        return None
+    batch_source = m.shape(first.tensor)
+    if batch_source is None or batch_source[0] is not None:
+        return None
+    rest = [d if isinstance(d, int) and d >= 0 else None for d in vec[1:]]
+    if rest.count(None) > 1 or any(d == 0 for d in rest):
+        return None
+    if None not in in_shape[1:]:
+        size, known = math.prod(in_shape[1:]), math.prod(d for d in rest if d is not None)
+        if size % known if None in rest else size != known:
+            return None  # the reshape moves data across the batch axis
+    out = (None, *rest)
+    return out if _reshape_layer(m, node, x, out) is not None else None
+
+
+def _static_reshape(node: Node, m: Matcher):
     x = node.inputs[0]
     target = m.consts.partial_vector(node.inputs[1])
     in_shape = m.shape(x)

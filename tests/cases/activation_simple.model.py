@@ -29,9 +29,7 @@ def build_model() -> keras.Model:
     # dense_6/{MatMul, BiasAdd, Softsign}
     dense_6 = keras.layers.Dense(4, activation="softsign", name="dense_6")(dense_5)
     add = keras.layers.Add(name="add")([dense_6, x])
-    leaky_relu = keras.layers.LeakyReLU(
-        negative_slope=0.20000000298023224, name="LeakyRelu"
-    )(add)
+    leaky_relu = keras.layers.LeakyReLU(negative_slope=0.2, name="LeakyRelu")(add)
     # dense_7/MatMul, dense_7/BiasAdd, Relu
     dense_7 = keras.layers.Dense(3, activation="relu", name="dense_7")(leaky_relu)
     softmax = keras.layers.Softmax(name="Softmax")(dense_7)

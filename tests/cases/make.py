@@ -1371,6 +1371,202 @@ def rnn_static_stacked(b):
                 g = b.op(
                     "add_2", "AddV2", keep, b.op("mul_2", "Mul", fresh, b.op("Tanh", "Tanh", cand))
                 )
+# -- issue 9, class 6: the edges of the layer patterns (wild-edge) --------------------------------
+
+
+def _shape_entry(b, name, shape, index):
+    """tf.shape(x)[index]: a StridedSlice of the shape vector with the axis shrunk."""
+    return b.op(
+        name,
+        "StridedSlice",
+        shape,
+        b.const(f"{name}/stack", np.array([index], np.int32)),
+        b.const(f"{name}/stack_1", np.array([index + 1], np.int32)),
+        b.const(f"{name}/stack_2", np.array([1], np.int32)),
+        T=INT32,
+        Index=INT32,
+        shrink_axis_mask=1,
+    )
+
+
+def _tensordot(b, scope, x, rank, n_in, n_out):
+    """tf.tensordot(x, kernel, [[rank - 1], [0]]) on x of unknown width, as TF builds it: the
+    free and contracted sizes gathered from Shape(x) and multiplied, x reshaped to 2-D, MatMul,
+    reshaped back to the free sizes and the units."""
+    with b.scope(scope):
+        kernel = variable(b, "kernel", n_in, n_out)
+        with b.scope("Tensordot"):
+            free = b.const("free", np.arange(rank - 1, dtype=np.int32))
+            axes = b.const("axes", np.array([rank - 1], np.int32))
+            shape = b.op("Shape", "Shape", x, T=FLOAT, out_type=INT32)
+            zero = b.const("GatherV2/axis", np.int32(0))
+            ints = {"Tparams": INT32, "Taxis": INT32, "Tindices": INT32}
+            kept = b.op("GatherV2", "GatherV2", shape, free, zero, **ints)
+            summed = b.op("GatherV2_1", "GatherV2", shape, axes, zero, **ints)
+            prod = {"T": INT32, "Tidx": INT32, "keep_dims": False}
+            rows = b.op("Prod", "Prod", kept, b.const("Const", np.array([0], np.int32)), **prod)
+            width = b.op(
+                "Prod_1", "Prod", summed, b.const("Const_1", np.array([0], np.int32)), **prod
+            )
+            target = b.op("stack", "Pack", rows, width, T=INT32, N=2, axis=0)
+            perm = b.const("concat", np.arange(rank, dtype=np.int32))
+            h = b.op("transpose", "Transpose", x, perm, Tperm=INT32)
+            h = b.op("Reshape", "Reshape", h, target, Tshape=INT32)
+            h = b.op("MatMul", "MatMul", h, kernel, transpose_a=False, transpose_b=False)
+            units = b.const("Const_2", np.array([n_out], np.int32))
+            back = b.op(
+                "concat_1",
+                "ConcatV2",
+                kept,
+                units,
+                b.const("concat_1/axis", np.int32(0)),
+                N=2,
+                T=INT32,
+                Tidx=INT32,
+            )
+            h = b.op("Tensordot", "Reshape", h, back, Tshape=INT32)
+        return b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", n_out), **NHWC)
+
+
+@case()
+def dense_tensordot_unknown_width(b):
+    """A TF1 feed-forward block of tf.tensordot layers on a sequence whose width the graph does
+    not state: the kernel does (6), so a Reshape stating it goes before the first Dense, which
+    Keras builds its kernel from; the second Dense's input width is the first's units."""
+    x = b.placeholder("features", [None, 5, None])
+    h = _tensordot(b, "ffn_in", x, 3, 6, 8)
+    h = b.op("ffn_in/Relu", "Relu", h)
+    _tensordot(b, "ffn_out", h, 3, 8, 4)
+
+
+@case()
+def conv_strided_dilated(b):
+    """Conv2D with strides 2 and dilations 2 (SAME, then VALID with strides 3 and dilations 2),
+    which Keras refuses together: a dilated Conv2D (bias and ReLU fused), then the strided
+    slice x[:, offset::2, offset::2, :] of its output, exactly TF's windows."""
+    x = b.placeholder("image", [None, 10, 9, 3])
+    h = conv(b, "atrous", x, 3, 4, k=3, stride=2, dilation=2)
+    conv(b, "atrous_1", h, 4, 2, k=2, stride=3, padding="VALID", act=None, dilation=2)
+
+
+@case()
+def reshape_runtime_heads(b):
+    """TF1 attention splitting heads: query and key reshaped to [tf.shape(x)[0],
+    tf.shape(x)[1], 2, 3] from one Shape(x) (the batch and the free sequence length), then
+    transposed: Keras Reshape((-1, 2, 3)) layers, the shared shape arithmetic absorbed by the
+    first."""
+    x = b.placeholder("features", [None, None, 6])
+    shape = b.op("Shape", "Shape", x, T=FLOAT, out_type=INT32)
+    batch = _shape_entry(b, "strided_slice", shape, 0)
+    length = _shape_entry(b, "strided_slice_1", shape, 1)
+    outs = []
+    for i, scope in enumerate(("query", "key")):
+        with b.scope(scope):
+            h = b.op("mul", "Mul", x, b.const("mul/y", np.float32(i + 1.5)))
+            target = b.op(
+                "Reshape/shape",
+                "Pack",
+                batch,
+                length,
+                b.const("Reshape/shape/2", np.int32(2)),
+                b.const("Reshape/shape/3", np.int32(3)),
+                T=INT32,
+                N=4,
+                axis=0,
+            )
+            h = b.op("Reshape", "Reshape", h, target, Tshape=INT32)
+            perm = b.const("transpose/perm", np.array([0, 2, 1, 3], np.int32))
+            outs.append(b.op("transpose", "Transpose", h, perm, Tperm=INT32))
+    b.op("add", "AddV2", *outs)
+
+
+@case()
+def norm_centred_layer_norm(b):
+    """LayerNormalization written out as tensor2tensor and BERT ports did, after a projection:
+    (x - mean) * rsqrt(mean((x - mean)^2) + eps) * gamma + beta over the last axis."""
+    x = b.placeholder("tokens", [None, 4, 6])
+    with b.scope("proj"):
+        x = b.op("MatMul", "BatchMatMulV2", x, variable(b, "kernel", 6, 6))
+    with b.scope("layer_norm"):
+        gamma = variable(b, "scale", 6, positive=True)
+        beta = variable(b, "bias", 6)
+        axis = b.const("Mean/reduction_indices", np.array([-1], np.int32))
+        mean = b.op("Mean", "Mean", x, axis, Tidx=INT32, keep_dims=True)
+        centred = b.op("sub", "Sub", x, mean)
+        square = b.op("Square", "Square", centred)
+        axis2 = b.const("Mean_1/reduction_indices", np.array([-1], np.int32))
+        var = b.op("Mean_1", "Mean", square, axis2, Tidx=INT32, keep_dims=True)
+        add = b.op("add", "AddV2", var, b.const("add/y", np.float32(1e-6)))
+        rs = b.op("Rsqrt", "Rsqrt", add)
+        h = b.op("mul", "Mul", centred, rs)
+        h = b.op("mul_1", "Mul", h, gamma)
+        b.op("add_1", "AddV2", h, beta)
+
+
+@case()
+def conv3d_batch_norm(b):
+    """Volumetric TF1 layers: Conv3D + BiasAdd (tf.layers.conv3d), FusedBatchNormV3 on NDHWC
+    input (BatchNormalization), LeakyRelu with a negative slope (keras.ops.leaky_relu: the
+    Keras layer refuses one)."""
+    x = b.placeholder("volume", [None, 4, 5, 6, 2])
+    with b.scope("conv3d"):
+        h = b.op(
+            "Conv3D",
+            "Conv3D",
+            x,
+            variable(b, "kernel", 2, 3, 3, 2, 4),
+            strides=[1, 1, 2, 2, 1],
+            padding="SAME",
+            dilations=[1, 1, 1, 1, 1],
+            data_format="NDHWC",
+        )
+        h = b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 4), **NHWC)
+    h = fused_batch_norm(b, "bn", h, 4, fmt="NDHWC")
+    b.op("LeakyRelu", "LeakyRelu", h, alpha=-0.25)
+
+
+@case()
+def conv_transpose_input_shape(b):
+    """Super-resolution upsampling in a fully convolutional net (height and width free):
+    Conv2DBackpropInput whose output size is computed from the input's, [tf.shape(x)[0],
+    tf.shape(x)[1] * 2 + c, tf.shape(x)[2] * 2 + c, C]. Two SAME ones (3x3 and 4x4 kernels)
+    share one such vector (c = 0, Keras's own size); a third has c = -1, which is Keras's
+    output_padding 0 (the second output)."""
+    x = b.placeholder("image", [None, None, None, 3])
+    shape = b.op("Shape", "Shape", x, T=FLOAT, out_type=INT32)
+    batch = _shape_entry(b, "strided_slice", shape, 0)
+    two = b.const("mul/y", np.int32(2))
+    height = b.op("mul", "Mul", _shape_entry(b, "strided_slice_1", shape, 1), two, T=INT32)
+    width = b.op("mul_1", "Mul", _shape_entry(b, "strided_slice_2", shape, 2), two, T=INT32)
+    channels = b.const("stack/3", np.int32(3))
+    sizes = b.op("stack", "Pack", batch, height, width, channels, T=INT32, N=4, axis=0)
+    one = b.const("sub/y", np.int32(1))
+    odd = b.op(
+        "stack_1",
+        "Pack",
+        batch,
+        b.op("sub", "Sub", height, one, T=INT32),
+        b.op("sub_1", "Sub", width, one, T=INT32),
+        channels,
+        T=INT32,
+        N=4,
+        axis=0,
+    )
+    outs = []
+    for scope, k, vector in (("up", 3, sizes), ("up_1", 4, sizes), ("up_odd", 3, odd)):
+        with b.scope(scope):
+            h = b.op(
+                "conv2d_transpose",
+                "Conv2DBackpropInput",
+                vector,
+                variable(b, "kernel", k, k, 3, 3),
+                x,
+                strides=[1, 2, 2, 1],
+                padding="SAME",
+                **NHWC,
+            )
+            outs.append(b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 3), **NHWC))
+    b.op("add", "AddV2", *outs[:2])
 
 
 def main(names: list[str]) -> None:

@@ -25,7 +25,21 @@ from ..graph import Graph, split_ref
 from ..optable.arrays import strided_slice_index
 from ..optable.numeric import dtype_of as _dtype_of
 from ..optable.numeric import run_kernel
-from ..recipes import AsType, Read, Recipe, Reshape, Transpose, Ufunc, Value, Variable
+from ..optable.quantize import code_dtype
+from ..quantization import float32_literal
+from ..recipes import (
+    AsType,
+    Dequantize,
+    FakeQuant,
+    Quantize,
+    Read,
+    Recipe,
+    Reshape,
+    Transpose,
+    Ufunc,
+    Value,
+    Variable,
+)
 
 # Const nodes made from a checkpoint (see formats.py) carry their key in this attribute; the
 # other Const nodes of such a graph carry EMBED_ATTR: the loader cannot read them by node name.
@@ -39,6 +53,14 @@ MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
 # both declared with the op in codegen/optable.
 KERNELS = optable.fold_kernels()
 _UFUNC_OF = optable.recipe_ufuncs()
+# Ops whose recipe step is TensorFlow's quantization arithmetic (recipes.Dequantize, ...).
+_QUANTIZATION = {
+    "Dequantize",
+    "QuantizeV2",
+    "FakeQuantWithMinMaxArgs",
+    "FakeQuantWithMinMaxVars",
+    "FakeQuantWithMinMaxVarsPerChannel",
+}
 
 
 # A recipe nests one step per op and the loader spells out every step; a longer chain of
@@ -55,6 +77,7 @@ class Constants:
         self._values: dict[str, np.ndarray | None] = {}
         self._recipes: dict[str, Recipe | None] = {}
         self._depth: dict[str, int] = {}  # nesting of each recipe
+        self._several: dict[str, tuple | None] = {}  # the outputs of a node that has several
 
     def value(self, tensor: str) -> np.ndarray | None:
         """The tensor's value if it is a constant, else None. Operands are evaluated before
@@ -86,7 +109,7 @@ class Constants:
         """The tensors whose values evaluating `tensor` reads."""
         name, port = split_ref(tensor)
         node = self.graph.nodes.get(name)
-        if node is None or port != 0 or node.op not in KERNELS:
+        if node is None or node.op not in KERNELS:
             return []
         return node.inputs
 
@@ -125,8 +148,11 @@ class Constants:
             except (OverflowError, TypeError):  # a dim too large for the requested int type
                 return None
         kernel = KERNELS.get(node.op)
-        if kernel is None or port != 0:
+        if kernel is None:
             return None
+        if name in self._several:  # another output of a node already evaluated
+            outputs = self._several[name]
+            return outputs[port] if outputs is not None and port < len(outputs) else None
         args = []
         for t in node.inputs:
             v = self.value(t)
@@ -134,9 +160,15 @@ class Constants:
                 return None
             args.append(v)
         result = run_kernel(kernel, node, args)  # a kernel that can grow checks first
-        if result is not None:
+        if isinstance(result, tuple):  # kept: the budget pays for every output once
+            self._several[name] = result
+            for value in result:
+                current().charge(node, allocated(value, args))
+            return result[port] if port < len(result) else None
+        if result is not None and port == 0:
             current().charge(node, allocated(result, args))  # kept: the budget pays for it
-        return result
+            return result
+        return None
 
     def recipe(self, tensor: str) -> Recipe | None:
         """How to rebuild this constant from the graph's stored constants, or None (also when
@@ -151,6 +183,8 @@ class Constants:
             return []
         if node.op in ("Reshape", "Squeeze", "ExpandDims", "Transpose", "Cast"):
             return node.inputs[:1]
+        if node.op in _QUANTIZATION:
+            return node.inputs if split_ref(tensor)[1] == 0 else []
         return node.inputs if node.op in _UFUNC_OF else []
 
     def _make_recipe(self, tensor: str) -> Recipe | None:
@@ -201,7 +235,46 @@ class Constants:
                 if parts[-1] is None:
                     return None
             return Ufunc(_UFUNC_OF[node.op], tuple(parts))
+        if node.op in _QUANTIZATION and split_ref(tensor)[1] == 0:
+            return self._quantization_recipe(node)
         return None
+
+    def _range_operand(self, tensor: str):
+        """A quantization range as the loader reads it: a scalar as its float32 value written
+        out, a per-channel range by its recipe."""
+        value = self.value(tensor)
+        if value is not None and value.size == 1 and value.dtype == np.float32:
+            return float32_literal(value.reshape(()))
+        return self.recipe(tensor)
+
+    def _quantization_recipe(self, node) -> Recipe | None:
+        """Dequantize, QuantizeV2 (its codes) or FakeQuant of a stored weight, as a recipe step
+        whose arithmetic the loader spells out in numpy (codegen/quantization.py)."""
+        inner = self.recipe(node.inputs[0])
+        a = node.attrs
+        if node.op == "FakeQuantWithMinMaxArgs":
+            low, high = float32_literal(a.get("min", -6.0)), float32_literal(a.get("max", 6.0))
+        else:
+            low, high = (self._range_operand(t) for t in node.inputs[1:3])
+        if inner is None or low is None or high is None:
+            return None
+        if node.op == "Dequantize":
+            mode, axis = a.get("mode", "MIN_COMBINED"), a.get("axis", -1)
+            return Dequantize(inner, low, high, mode, axis, a.get("narrow_range", False))
+        if node.op == "QuantizeV2":
+            return Quantize(
+                inner,
+                low,
+                high,
+                code_dtype(a.get("T", "quint8")).name,
+                a.get("mode", "MIN_COMBINED"),
+                a.get("round_mode", "HALF_AWAY_FROM_ZERO"),
+                a.get("narrow_range", False),
+                a.get("axis", -1),
+                float32_literal(a.get("ensure_minimum_range", 0.01)),
+            )
+        bits, narrow = a.get("num_bits", 8), a.get("narrow_range", False)
+        return FakeQuant(inner, node.op, low, high, bits, narrow)
 
     def partial_vector(self, tensor: str, depth: int = 0) -> list[int | None] | None:
         """A 1-D integer tensor whose entries may be unknown (None), e.g. a Reshape target

@@ -204,3 +204,58 @@ def conv2d_transpose(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
+
+
+@pattern("SpaceToBatchND")
+def atrous_conv2d(node: Node, m: Matcher):
+    """TF1's dilated convolution (tf.nn.atrous_conv2d, or conv2d with dilations through
+    tf.nn.convolution): SpaceToBatchND with block [r, r], a stride-1 VALID Conv2D, then
+    BatchToSpaceND with the same block, is one Conv2D with dilation_rate r. The paddings less
+    the crops are what the dilated conv pads: none for "valid", TensorFlow's SAME split (the
+    odd pixel at the end) for "same"."""
+    x, block_t, pads_t = node.inputs
+    block, pads = m.const(block_t), m.const(pads_t)
+    conv = m.user(node.output(0), "Conv2D")
+    if block is None or pads is None or conv is None or conv.inputs[0] != node.output(0):
+        return None
+    back = m.user(conv.output(0), "BatchToSpaceND")
+    kernel = m.const(conv.inputs[1])
+    if back is None or not _kernel(kernel) or not _image(m.shape(x)):
+        return None
+    crops = m.const(back.inputs[2])
+    if crops is None or m.const(back.inputs[1]) is None:
+        return None
+    if block.shape != (2,) or pads.shape != (2, 2) or crops.shape != (2, 2):
+        return None
+    if list(m.const(back.inputs[1])) != list(block) or block[0] < 1 or block[1] < 1:
+        return None
+    spatial = spatial_attrs(conv)
+    if spatial != {"strides": 1, "padding": "valid", "dilation_rate": 1}:
+        return None
+    in_shape = m.shape(x)
+    if in_shape[-1] is not None and in_shape[-1] != kernel.shape[2]:
+        return None  # grouped atrous convs are not what TF1 wrote
+    net = [(int(p[0]) - int(c[0]), int(p[1]) - int(c[1])) for p, c in zip(pads, crops)]
+    same = []
+    for (before, after), k, r in zip(net, kernel.shape[:2], block):
+        total = (int(k) - 1) * int(r)
+        same.append((before, after) == (total // 2, total - total // 2))
+    if all(n == (0, 0) for n in net):
+        padding = "valid"
+    elif all(same):
+        padding = "same"
+    else:
+        return None
+    kwargs = {"padding": padding, "dilation_rate": pair(block)}
+    filters = kernel.shape[3]
+    nodes, weights = [node, conv, back], [m.weight("kernel", conv.inputs[1])]
+    out = with_bias_and_activation(m, conv, nodes, back.output(0), filters, kwargs, weights)
+    return m.layer(
+        "Conv2D",
+        nodes,
+        [x],
+        args=[filters, pair(kernel.shape[:2])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )

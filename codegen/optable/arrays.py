@@ -129,6 +129,39 @@ op("DepthToSpace")
 op("SpaceToDepth")
 
 
+def _blocks(node, ins, c, sign: int):
+    """SpaceToBatchND (sign 1) and BatchToSpaceND (-1): the batch times (or divided by) the
+    product of the block, each blocked dimension padded and divided (or multiplied and
+    cropped); the dilated convolutions of TF1 (patterns/conv.py) read these."""
+    shape, block, edges = ins[0], c.value(node.inputs[1]), c.value(node.inputs[2])
+    if shape is None or block is None or edges is None or block.ndim != 1:
+        return None
+    m = block.size
+    if edges.shape != (m, 2) or len(shape) < m + 1 or np.any(block < 1):
+        return None
+    size = int(np.prod(block))
+    batch = shape[0]
+    if batch is not None:
+        if sign < 0 and batch % size:
+            return None
+        batch = batch * size if sign > 0 else batch // size
+    dims = []
+    for d, b, (lo, hi) in zip(shape[1 : m + 1], block.tolist(), edges.tolist()):
+        if d is None:
+            dims.append(None)
+        elif sign > 0:
+            if (d + lo + hi) % b:
+                return None
+            dims.append((d + lo + hi) // b)
+        else:
+            dims.append(d * b - lo - hi)
+    return (batch, *dims, *shape[m + 1 :])
+
+
+op("SpaceToBatchND", shape=lambda n, ins, c: _blocks(n, ins, c, 1))
+op("BatchToSpaceND", shape=lambda n, ins, c: _blocks(n, ins, c, -1))
+
+
 def _shape(node, ins, c):
     return None if ins[0] is None else (len(ins[0]),)
 

@@ -147,6 +147,57 @@ def dequantized(dtype, mode):
     return tf.quantization.dequantize(tf.constant(stored, dtype), -0.7, 1.3, mode=mode)
 
 
+# quantized dtype -> (TensorFlow's, numpy's for its codes)
+QUANTIZED = {
+    "quint8": (tf.quint8, np.uint8),
+    "qint8": (tf.qint8, np.int8),
+    "quint16": (tf.quint16, np.uint16),
+    "qint16": (tf.qint16, np.int16),
+    "qint32": (tf.qint32, np.int32),
+}
+
+
+def codes(dtype, shape, seed):
+    """Stored quantized codes spanning the dtype's whole range, as a constant of that dtype."""
+    info = np.iinfo(QUANTIZED[dtype][1])
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.integers(info.min, info.max, shape, endpoint=True), QUANTIZED[dtype][0])
+
+
+def ranges(seed, count=None):
+    """A quantization range with min < 0 < max, one per channel when `count` is given."""
+    rng = np.random.default_rng(seed)
+    size = () if count is None else (count,)
+    return const(-rng.uniform(0.05, 1.5, size)), const(rng.uniform(0.05, 1.5, size))
+
+
+def dequantized_weight(dtype, mode, shape, axis=-1, narrow_range=False, seed=0):
+    """A quantized weight as quantize_weights and TFLite converters stored it: codes, a range
+    (per slice of `axis`) and the Dequantize that gives the float weight."""
+    low, high = ranges(seed, shape[axis] if axis >= 0 else None)
+    return tf.quantization.dequantize(
+        codes(dtype, shape, seed), low, high, mode=mode, axis=None if axis < 0 else axis,
+        narrow_range=narrow_range,
+    )
+
+
+def requantized_weight(dtype, mode, shape, axis=-1, seed=0):
+    """A float weight through QuantizeV2 and back (Dequantize of its codes and output range)."""
+    low, high = ranges(seed, shape[axis] if axis >= 0 else None)
+    q = tf.raw_ops.QuantizeV2(input=weight(seed, *shape), min_range=low, max_range=high,
+                              T=QUANTIZED[dtype][0], mode=mode, axis=axis)
+    return tf.raw_ops.Dequantize(input=q.output, min_range=q.output_min, max_range=q.output_max,
+                                 mode=mode, axis=axis)
+
+
+def conv_on(kernel):
+    return lambda a: tf.nn.conv2d(a, kernel(), 1, "SAME")
+
+
+def dense_on(kernel):
+    return lambda a: tf.matmul(a, kernel())
+
+
 # An embedding table held in a variable: tf.gather on it is a ResourceGather until freezing.
 TABLE = tf.Variable(np.random.default_rng(3).normal(size=(7, 4)).astype(np.float32))
 
@@ -449,9 +500,9 @@ CASES = [
                                   lambda c: tf.bitwise.bitwise_xor(c, 6), lambda c: tf.bitwise.left_shift(c, const([0, 1, 2, 3, 4], "int32")),
                                   lambda c: tf.bitwise.right_shift(c, const([0, 1, 2, 3, 4], "int32")), tf.bitwise.invert,
                                   lambda c: tf.math.floormod(c, 4), lambda c: tf.pow(c, 2), dtype="int32"), [f()], Mul=O),
-    case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=O),
+    case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=L),
     case("FakeQuantWithMinMaxVarsPerChannel_wide", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const(-np.linspace(1, 2, 20)), const(np.linspace(0.5, 3, 20))),
-         [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=T),
+         [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=O),
     # more TensorFlow-only ops: shape-changing, data-dependent, several outputs
     case("MatrixDiag", raw("MatrixDiag"), [f(3)], MatrixDiag=T),
     case("MatrixDiagPart", raw("MatrixDiagPart"), [f(4, 3)], MatrixDiagPart=O),
@@ -472,6 +523,29 @@ CASES = [
     # strings and other dtypes through the TensorFlow-only layer
     case("StringLength", lambda s: tf.strings.length(s), [Arg(S, "string")], StringLength=T),
     case("StringToHashBucketFast", lambda s: tf.strings.to_hash_bucket_fast(s, 7), [Arg(S, "string")], StringToHashBucketFast=T),
+    # wild-quant: quantized and QAT weights become plain float weights of Conv2D/Dense (the
+    # dequantization or fake quantization is a recipe step of load_weights.py); fake
+    # quantization of activations is keras.ops
+    case("Dequantize_MIN_FIRST_quint8_weight", conv_on(lambda: dequantized_weight("quint8", "MIN_FIRST", (3, 2, 3, 4))), [f(*IMG)], Conv2D=L),
+    case("Dequantize_MIN_FIRST_qint8_weight", dense_on(lambda: dequantized_weight("qint8", "MIN_FIRST", (5, 3), seed=1)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_FIRST_quint16_weight", dense_on(lambda: dequantized_weight("quint16", "MIN_FIRST", (5, 3), seed=2)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_COMBINED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "MIN_COMBINED", (5, 3), seed=3)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_COMBINED_quint8_weight", conv_on(lambda: dequantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=4)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_MIN_COMBINED_qint16_axis", conv_on(lambda: dequantized_weight("qint16", "MIN_COMBINED", (3, 2, 3, 4), axis=3, seed=5)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_SCALED_qint8_axis_narrow", conv_on(lambda: dequantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, narrow_range=True, seed=6)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_SCALED_quint8_weight", dense_on(lambda: dequantized_weight("quint8", "SCALED", (5, 3), seed=7)), [f(5)], MatMul=L),
+    case("Dequantize_SCALED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "SCALED", (5, 3), seed=8)), [f(5)], MatMul=L),
+    case("QuantizeV2_MIN_COMBINED_quint8_weight", conv_on(lambda: requantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=9)), [f(*IMG)], Conv2D=L),
+    case("QuantizeV2_SCALED_qint8_axis_weight", conv_on(lambda: requantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, seed=10)), [f(*IMG)], Conv2D=L),
+    case("QuantizeV2_MIN_FIRST_qint16_weight", dense_on(lambda: requantized_weight("qint16", "MIN_FIRST", (5, 3), seed=11)), [f(5)], MatMul=L),
+    case("FakeQuantWithMinMaxArgs_weight", dense_on(lambda: tf.quantization.fake_quant_with_min_max_args(weight(12, 5, 3), -0.6, 0.4, 6)), [f(5)], MatMul=L),
+    case("FakeQuantWithMinMaxVars_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars(weight(13, 3, 2, 3, 4), *ranges(13), narrow_range=True)), [f(*IMG)], Conv2D=L),
+    case("FakeQuantWithMinMaxVarsPerChannel_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars_per_channel(weight(14, 3, 2, 3, 4), *ranges(14, 4), 5)),
+         [f(*IMG)], Conv2D=L),
+    case("FakeQuantWithMinMaxVars_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars(a, *ranges(15), 4, narrow_range=True), [f()], FakeQuantWithMinMaxVars=O),
+    case("FakeQuantWithMinMaxArgs_activation16", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.5, 0.7, 16), [f()], FakeQuantWithMinMaxArgs=O),
+    case("FakeQuantWithMinMaxVarsPerChannel_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, *ranges(16, 5), 3, True), [f()],
+         FakeQuantWithMinMaxVarsPerChannel=O),
 ]
 # fmt: on
 

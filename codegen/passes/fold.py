@@ -46,6 +46,7 @@ from ..recipes import (
 CHECKPOINT_KEY_ATTR = "_checkpoint_key"
 EMBED_ATTR = "_embed"
 MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
+MAX_RANGE = 4096  # channels of a computed quantization range written out as a literal
 
 
 # op -> kernel(node, *input values) -> value, for the ops constant folding evaluates, and
@@ -241,11 +242,15 @@ class Constants:
 
     def _range_operand(self, tensor: str):
         """A quantization range as the loader reads it: a scalar as its float32 value written
-        out, a per-channel range by its recipe."""
+        out, a per-channel range by its recipe, or written out when it is computed (QuantizeV2's
+        output range: one number per channel)."""
         value = self.value(tensor)
         if value is not None and value.size == 1 and value.dtype == np.float32:
             return float32_literal(value.reshape(()))
-        return self.recipe(tensor)
+        recipe = self.recipe(tensor)
+        if recipe is None and value is not None and value.ndim == 1 and value.size <= MAX_RANGE:
+            return Value([float32_literal(v) for v in value], value.dtype.name)
+        return recipe
 
     def _quantization_recipe(self, node) -> Recipe | None:
         """Dequantize, QuantizeV2 (its codes) or FakeQuant of a stored weight, as a recipe step

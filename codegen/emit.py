@@ -23,12 +23,15 @@ from .recipes import (
     Concat,
     Dequantize,
     FakeQuant,
+    Index,
     Quantize,
     Read,
     Recipe,
     Reshape,
     Slice,
+    Stack,
     Step,
+    Take,
     Transpose,
     Ufunc,
     Value,
@@ -158,6 +161,14 @@ def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
                 recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args
             )
             return f"np.{name}({', '.join(sources)})"
+        case Index(inner, index):
+            return f"{recipe_source(inner, reader)}[{_index(index)}]"
+        case Stack(axis, parts):
+            sources = ", ".join(recipe_source(p, reader) for p in parts)
+            return f"np.stack([{sources}], axis={literal(axis)})"
+        case Take(inner, indices, axis):
+            sources = f"{recipe_source(inner, reader)}, {recipe_source(indices, reader)}"
+            return f"np.take({sources}, axis={literal(axis)})"
         case Dequantize(inner, low, high, mode, axis, narrow_range):
             options = {"mode": (mode, "MIN_COMBINED"), "axis": (axis, -1)}
             options["narrow_range"] = (narrow_range, False)

@@ -159,6 +159,41 @@ class Ufunc(Step):
         return tuple(a for a in self.args if isinstance(a, Step))
 
 
+@dataclass(frozen=True)
+class Index(Step):
+    """inner[index]: a slice of a stored constant (a folded StridedSlice), `index` a tuple of
+    ints, slices, None (a new axis) and Ellipsis."""
+
+    inner: Recipe
+    index: tuple
+
+    def children(self):
+        return (self.inner,)
+
+
+@dataclass(frozen=True)
+class Stack(Step):
+    """np.stack of the parts along a new axis (a folded Pack)."""
+
+    axis: int
+    parts: tuple[Recipe, ...]
+
+    def children(self):
+        return self.parts
+
+
+@dataclass(frozen=True)
+class Take(Step):
+    """np.take(inner, indices, axis=axis): rows of a table gathered (a folded GatherV2)."""
+
+    inner: Recipe
+    indices: Recipe
+    axis: int
+
+    def children(self):
+        return (self.inner, self.indices)
+
+
 def _steps(*args) -> tuple:
     return tuple(a for a in args if isinstance(a, Step))
 
@@ -234,6 +269,9 @@ Recipe = Union[
     Slice,
     Concat,
     Ufunc,
+    Index,
+    Stack,
+    Take,
     Dequantize,
     Quantize,
     FakeQuant,
@@ -274,6 +312,12 @@ def evaluate(recipe: Recipe, reader: Mapping[str | int, np.ndarray]) -> np.ndarr
         case Ufunc(name, args):
             values = [evaluate(a, reader) if isinstance(a, Step) else a for a in args]
             return getattr(np, name)(*values)
+        case Index(inner, index):
+            return evaluate(inner, reader)[index]
+        case Stack(axis, parts):
+            return np.stack([evaluate(p, reader) for p in parts], axis=axis)
+        case Take(inner, indices, axis):
+            return np.take(evaluate(inner, reader), evaluate(indices, reader), axis=axis)
         case Dequantize(inner, low, high, mode, axis, narrow_range):
             low, high = _operand(low, reader), _operand(high, reader)
             codes = evaluate(inner, reader)
@@ -301,12 +345,15 @@ def bind(template: Recipe, recipe_of) -> Recipe | None:
     match template:
         case Operand(ref):
             return recipe_of(ref)
-        case Reshape() | Transpose() | AsType() | Slice():
+        case Reshape() | Transpose() | AsType() | Slice() | Index():
             inner = bind(template.inner, recipe_of)
             return None if inner is None else replace(template, inner=inner)
-        case Concat(axis, parts):
+        case Concat(axis, parts) | Stack(axis, parts):
             bound = [bind(p, recipe_of) for p in parts]
-            return None if any(b is None for b in bound) else Concat(axis, tuple(bound))
+            return None if any(b is None for b in bound) else replace(template, parts=tuple(bound))
+        case Take(inner, indices, axis):
+            inner, indices = bind(inner, recipe_of), bind(indices, recipe_of)
+            return None if inner is None or indices is None else Take(inner, indices, axis)
         case Ufunc(name, args):
             bound = [bind(a, recipe_of) if isinstance(a, Step) else a for a in args]
             return None if any(b is None for b in bound) else Ufunc(name, tuple(bound))

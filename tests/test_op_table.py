@@ -546,6 +546,10 @@ CASES = [
     case("FakeQuantWithMinMaxArgs_activation16", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.5, 0.7, 16), [f()], FakeQuantWithMinMaxArgs=O),
     case("FakeQuantWithMinMaxVarsPerChannel_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, *ranges(16, 5), 3, True), [f()],
          FakeQuantWithMinMaxVarsPerChannel=O),
+    # a computed constant too large to write out is computed by the loader from stored ones
+    case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
+    case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),
+    case("computed_constant_gathered_table", lambda a: a * tf.gather(weight(23, 90, 70), [5, 1, 88] * 30), [f(90, 70)], Mul=O),
 ]
 # fmt: on
 

@@ -15,11 +15,14 @@ from codegen.recipes import (
     Concat,
     Dequantize,
     FakeQuant,
+    Index,
     Operand,
     Quantize,
     Read,
     Reshape,
     Slice,
+    Stack,
+    Take,
     Transpose,
     Ufunc,
     Value,
@@ -53,6 +56,9 @@ RECIPES = [
     Concat(0, (Variable("b"), Slice(Variable("b"), 2, 4, 0))),
     Ufunc("add", (Slice(Variable("b"), 0, 4, 0), 1.0)),
     Ufunc("multiply", (Reshape(Read("w"), (24,)), Reshape(Read("w"), (24,)))),
+    Index(Read("w"), (1, slice(None, None, -1), None, Ellipsis)),
+    Stack(-1, (Read("w"), Ufunc("negative", (Read("w"),)))),
+    Take(Read("w"), Value([2, 0, 2], "int32"), 1),
     Dequantize(Read("codes"), -0.7, 1.3, "MIN_FIRST"),
     Dequantize(Read("codes"), -0.7, 1.3),
     Dequantize(Read("signed"), -0.7, 1.3, "SCALED", narrow_range=True),
@@ -238,3 +244,39 @@ def test_the_loader_embeds_the_quantization_functions_only_when_a_weight_needs_t
         "def dequantize(" in weights_context(spec(Dequantize(Read("q"), -1.0, 1.0)))["quantization"]
     )
     assert weights_context(spec(Read("w")))["quantization"] == ""
+
+
+def test_computed_constants_of_stored_ones_have_recipes():
+    """Slices, joins and gathers of stored constants are computed by the loader (a constant
+    too large to write out is never an error); shape arithmetic made of values alone stays a
+    folded value."""
+    w = np.arange(40, dtype=np.float32).reshape(5, 8)
+    nodes = [
+        _const("w", w),
+        _const("b", np.float32([[-1.0] * 8])),
+        _const("axis", np.int32(0)),
+        _const("begin", np.int32([1, 0])),
+        _const("end", np.int32([4, 0])),
+        _const("strides", np.int32([1, 2])),
+        _const("rows", np.int32([2, 0, 2])),
+        _const("two", np.int32(2)),
+        _const("three", np.int32(3)),
+        Node("cat", "ConcatV2", ["w:0", "b:0", "axis:0"], _attrs(N=2)),
+        Node("sl", "StridedSlice", ["cat:0", "begin:0", "end:0", "strides:0"], _attrs(end_mask=2)),
+        Node("st", "Pack", ["sl:0", "sl:0"], _attrs(axis=1, N=2)),
+        Node("g", "GatherV2", ["st:0", "rows:0", "axis:0"], {}),
+        Node("dims", "Pack", ["two:0", "three:0"], _attrs(N=2)),
+    ]
+    consts = Constants(Graph(nodes))
+    recipe = consts.recipe("g:0")
+    assert recipe == Take(
+        Stack(
+            1, (Index(Concat(0, (Read("w"), Read("b"))), (slice(1, 4), slice(0, None, 2))),) * 2
+        ),
+        Value([2, 0, 2], "int32"),
+        0,
+    )
+    stored = {"w": w, "b": nodes[1].attrs["value"], "rows": nodes[6].attrs["value"]}
+    value = eval(recipe_source(recipe), {"np": np, "graph": stored})
+    assert np.array_equal(value, consts.value("g:0")) and value.dtype == np.float32
+    assert consts.value("dims:0").tolist() == [2, 3] and consts.recipe("dims:0") is None

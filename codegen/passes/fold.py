@@ -29,12 +29,16 @@ from ..optable.quantize import code_dtype
 from ..quantization import float32_literal
 from ..recipes import (
     AsType,
+    Concat,
     Dequantize,
     FakeQuant,
+    Index,
     Quantize,
     Read,
     Recipe,
     Reshape,
+    Stack,
+    Take,
     Transpose,
     Ufunc,
     Value,
@@ -67,6 +71,10 @@ _QUANTIZATION = {
 # A recipe nests one step per op and the loader spells out every step; a longer chain of
 # constant arithmetic is no weight anyone could read (nor render without deep recursion).
 MAX_RECIPE_DEPTH = 64
+
+
+def _stored(step: Recipe) -> bool:
+    return isinstance(step, (Read, Variable))
 
 
 class Constants:
@@ -186,6 +194,10 @@ class Constants:
             return node.inputs[:1]
         if node.op in _QUANTIZATION:
             return node.inputs if split_ref(tensor)[1] == 0 else []
+        if node.op in ("StridedSlice", "GatherV2"):
+            return node.inputs[:2] if node.op == "GatherV2" else node.inputs[:1]
+        if node.op in ("ConcatV2", "Pack"):
+            return node.inputs[:-1] if node.op == "ConcatV2" else node.inputs
         return node.inputs if node.op in _UFUNC_OF else []
 
     def _make_recipe(self, tensor: str) -> Recipe | None:
@@ -238,6 +250,44 @@ class Constants:
             return Ufunc(_UFUNC_OF[node.op], tuple(parts))
         if node.op in _QUANTIZATION and split_ref(tensor)[1] == 0:
             return self._quantization_recipe(node)
+        recipe = self._array_recipe(node)
+        # made of values written out alone (shape arithmetic): the folded value is the recipe
+        return recipe if recipe is not None and any(_stored(s) for s in recipe.leaves()) else None
+
+    def _part(self, tensor: str) -> Recipe | None:
+        """An operand's recipe, or its value written out when it is small and either computed
+        or integers (indices and sizes read better as literals than as graph reads)."""
+        value = self.value(tensor)
+        small = value is not None and value.dtype.kind in "biuf" and value.size <= MAX_EMBEDDED
+        if small and value.dtype.kind in "biu":
+            return Value(value.tolist(), value.dtype.name)
+        recipe = self.recipe(tensor)
+        return Value(value.tolist(), value.dtype.name) if recipe is None and small else recipe
+
+    def _array_recipe(self, node) -> Recipe | None:
+        """Slicing, joining and gathering of stored constants (a constant too large to write
+        out is computed by the loader from what it is made of)."""
+        ins = node.inputs
+        if node.op == "StridedSlice":
+            inner, begin, end, strides = self.recipe(ins[0]), *(self.ints(t) for t in ins[1:4])
+            if inner is None or begin is None or end is None or strides is None:
+                return None
+            try:
+                index = strided_slice_index(node, begin, end, strides, self.value(ins[0]).ndim)
+            except ValueError:
+                return None
+            return Index(inner, index)
+        if node.op in ("ConcatV2", "Pack"):
+            parts = [self._part(t) for t in (ins[:-1] if node.op == "ConcatV2" else ins)]
+            axis = self.ints(ins[-1]) if node.op == "ConcatV2" else [node.attrs.get("axis", 0)]
+            if any(p is None for p in parts) or not axis or len(axis) != 1:
+                return None
+            return (Concat if node.op == "ConcatV2" else Stack)(axis[0], tuple(parts))
+        if node.op == "GatherV2":
+            inner, indices, axis = self.recipe(ins[0]), self._part(ins[1]), self.ints(ins[2])
+            if inner is None or indices is None or not axis or node.attrs.get("batch_dims", 0):
+                return None
+            return Take(inner, indices, axis[0])
         return None
 
     def _range_operand(self, tensor: str):

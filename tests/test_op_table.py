@@ -176,7 +176,11 @@ def dequantized_weight(dtype, mode, shape, axis=-1, narrow_range=False, seed=0):
     (per slice of `axis`) and the Dequantize that gives the float weight."""
     low, high = ranges(seed, shape[axis] if axis >= 0 else None)
     return tf.quantization.dequantize(
-        codes(dtype, shape, seed), low, high, mode=mode, axis=None if axis < 0 else axis,
+        codes(dtype, shape, seed),
+        low,
+        high,
+        mode=mode,
+        axis=None if axis < 0 else axis,
         narrow_range=narrow_range,
     )
 
@@ -184,10 +188,17 @@ def dequantized_weight(dtype, mode, shape, axis=-1, narrow_range=False, seed=0):
 def requantized_weight(dtype, mode, shape, axis=-1, seed=0):
     """A float weight through QuantizeV2 and back (Dequantize of its codes and output range)."""
     low, high = ranges(seed, shape[axis] if axis >= 0 else None)
-    q = tf.raw_ops.QuantizeV2(input=weight(seed, *shape), min_range=low, max_range=high,
-                              T=QUANTIZED[dtype][0], mode=mode, axis=axis)
-    return tf.raw_ops.Dequantize(input=q.output, min_range=q.output_min, max_range=q.output_max,
-                                 mode=mode, axis=axis)
+    q = tf.raw_ops.QuantizeV2(
+        input=weight(seed, *shape),
+        min_range=low,
+        max_range=high,
+        T=QUANTIZED[dtype][0],
+        mode=mode,
+        axis=axis,
+    )
+    return tf.raw_ops.Dequantize(
+        input=q.output, min_range=q.output_min, max_range=q.output_max, mode=mode, axis=axis
+    )
 
 
 def conv_on(kernel):
@@ -546,6 +557,11 @@ CASES = [
     case("FakeQuantWithMinMaxArgs_activation16", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.5, 0.7, 16), [f()], FakeQuantWithMinMaxArgs=O),
     case("FakeQuantWithMinMaxVarsPerChannel_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, *ranges(16, 5), 3, True), [f()],
          FakeQuantWithMinMaxVarsPerChannel=O),
+    # TF1's atrous conv (SpaceToBatchND, Conv2D, BatchToSpaceND) as one dilated Conv2D
+    case("SpaceToBatchND_atrous_same", lambda a: tf.nn.atrous_conv2d(a, weight(31, 3, 3, 3, 4), 2, "SAME"), [f(*IMG)],
+         SpaceToBatchND=L, Conv2D=L, BatchToSpaceND=L),
+    case("SpaceToBatchND_atrous_valid", lambda a: tf.nn.relu(tf.nn.atrous_conv2d(a, weight(32, 2, 3, 3, 4), 3, "VALID")), [f(9, 8, 3)],
+         SpaceToBatchND=L, Conv2D=L, BatchToSpaceND=L, Relu=L),
     # a computed constant too large to write out is computed by the loader from stored ones
     case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
     case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),

@@ -134,9 +134,12 @@ def _blocks(node, ins, c, sign: int):
     product of the block, each blocked dimension padded and divided (or multiplied and
     cropped); the dilated convolutions of TF1 (patterns/conv.py) read these."""
     shape, block, edges = ins[0], c.value(node.inputs[1]), c.value(node.inputs[2])
-    if shape is None or block is None or edges is None or block.ndim != 1:
+    if shape is None or block is None or block.ndim != 1:
         return None
     m = block.size
+    if edges is None:  # computed from the input's own shape (its height and width unknown)
+        edges = np.zeros((m, 2), np.int64)
+        shape = (shape[0], *[None] * m, *shape[m + 1 :]) if len(shape) > m else shape
     if edges.shape != (m, 2) or len(shape) < m + 1 or np.any(block < 1):
         return None
     size = int(np.prod(block))

@@ -270,9 +270,7 @@ def test_computed_constants_of_stored_ones_have_recipes():
     consts = Constants(Graph(nodes))
     recipe = consts.recipe("g:0")
     assert recipe == Take(
-        Stack(
-            1, (Index(Concat(0, (Read("w"), Read("b"))), (slice(1, 4), slice(0, None, 2))),) * 2
-        ),
+        Stack(1, (Index(Concat(0, (Read("w"), Read("b"))), (slice(1, 4), slice(0, None, 2))),) * 2),
         Value([2, 0, 2], "int32"),
         0,
     )
@@ -280,3 +278,35 @@ def test_computed_constants_of_stored_ones_have_recipes():
     value = eval(recipe_source(recipe), {"np": np, "graph": stored})
     assert np.array_equal(value, consts.value("g:0")) and value.dtype == np.float32
     assert consts.value("dims:0").tolist() == [2, 3] and consts.recipe("dims:0") is None
+
+
+def test_checkpoint_ranges_are_read_from_the_checkpoint():
+    """A QAT net restored from a checkpoint: the weight and its range are variables, so the
+    loader reads the range the checkpoint holds, not the value seen at conversion."""
+    from codegen.passes.fold import CHECKPOINT_KEY_ATTR
+
+    def variable(name, value):
+        node = _const(name, value)
+        node.attrs[CHECKPOINT_KEY_ATTR] = name
+        return node
+
+    w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    nodes = [
+        variable("conv/weights", w),
+        variable("conv/weights_quant/min", np.float32(-0.4)),
+        _const("max", np.float32(0.5)),
+        Node(
+            "fq",
+            "FakeQuantWithMinMaxVars",
+            ["conv/weights:0", "conv/weights_quant/min:0", "max:0"],
+            _attrs(narrow_range=True),
+        ),
+    ]
+    recipe = Constants(Graph(nodes)).recipe("fq:0")
+    assert recipe == FakeQuant(
+        Variable("conv/weights"),
+        "FakeQuantWithMinMaxVars",
+        Variable("conv/weights_quant/min"),
+        0.5,
+        narrow_range=True,
+    )

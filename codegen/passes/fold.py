@@ -291,13 +291,16 @@ class Constants:
         return None
 
     def _range_operand(self, tensor: str):
-        """A quantization range as the loader reads it: a scalar as its float32 value written
-        out, a per-channel range by its recipe, or written out when it is computed (QuantizeV2's
+        """A quantization range as the loader reads it: a checkpoint variable by its key (the
+        loader reads what the checkpoint holds now), a scalar as its float32 value written out,
+        a per-channel range by its recipe, or written out when it is computed (QuantizeV2's
         output range: one number per channel)."""
         value = self.value(tensor)
+        recipe = self.recipe(tensor)
+        if isinstance(recipe, Variable):
+            return recipe
         if value is not None and value.size == 1 and value.dtype == np.float32:
             return float32_literal(value.reshape(()))
-        recipe = self.recipe(tensor)
         if recipe is None and value is not None and value.ndim == 1 and value.size <= MAX_RANGE:
             return Value([float32_literal(v) for v in value], value.dtype.name)
         return recipe

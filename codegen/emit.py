@@ -15,19 +15,28 @@ from typing import Any
 
 import jinja2
 
+from . import quantization
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
 from .recipes import (
+    FAKE_QUANT,
     AsType,
     Concat,
+    Dequantize,
+    FakeQuant,
+    Index,
+    Quantize,
     Read,
     Recipe,
     Reshape,
     Slice,
+    Stack,
     Step,
+    Take,
     Transpose,
     Ufunc,
     Value,
     Variable,
+    quantizes,
 )
 from .spec import (
     HELPERS,
@@ -172,7 +181,42 @@ def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
                 recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args
             )
             return f"np.{name}({', '.join(sources)})"
+        case Index(inner, index):
+            return f"{recipe_source(inner, reader)}[{_index(index)}]"
+        case Stack(axis, parts):
+            sources = ", ".join(recipe_source(p, reader) for p in parts)
+            return f"np.stack([{sources}], axis={literal(axis)})"
+        case Take(inner, indices, axis):
+            sources = f"{recipe_source(inner, reader)}, {recipe_source(indices, reader)}"
+            return f"np.take({sources}, axis={literal(axis)})"
+        case Dequantize(inner, low, high, mode, axis, narrow_range):
+            options = {"mode": (mode, "MIN_COMBINED"), "axis": (axis, -1)}
+            options["narrow_range"] = (narrow_range, False)
+            return _quantization_call("dequantize", (inner, low, high), options, reader)
+        case Quantize(inner, low, high, dtype, mode, round_mode, narrow_range, axis, ensure):
+            options = {
+                "dtype": (dtype, None),
+                "mode": (mode, "MIN_COMBINED"),
+                "round_mode": (round_mode, "HALF_AWAY_FROM_ZERO"),
+                "narrow_range": (narrow_range, False),
+                "axis": (axis, -1),
+                "ensure_minimum_range": (ensure, 0.01),
+            }
+            return _quantization_call("quantize", (inner, low, high), options, reader)
+        case FakeQuant(inner, op, low, high, num_bits, narrow_range):
+            options = {"num_bits": (num_bits, 8), "narrow_range": (narrow_range, False)}
+            return _quantization_call(FAKE_QUANT[op], (inner, low, high), options, reader)
     raise ValueError(f"no loader source for the recipe step {recipe!r}")
+
+
+def _quantization_call(fn: str, args: tuple, options: dict, reader: str) -> str:
+    """A call of one of codegen/quantization.py's functions (embedded in the loader): the
+    operands, then the attributes that differ from TensorFlow's defaults, by keyword."""
+    parts = [recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args]
+    parts += [
+        f"{key}={literal(value)}" for key, (value, default) in options.items() if value != default
+    ]
+    return f"{fn}({', '.join(parts)})"
 
 
 def constructor_args(layer: Layer) -> str:
@@ -468,6 +512,12 @@ def weights_context(spec: ModelSpec) -> dict:
         "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
         "reader": reader_source() if checkpoint else "",
         "decoder": "" if checkpoint else decoder_source(),
+        # TensorFlow's quantization arithmetic, for weights dequantized or fake-quantized here
+        "quantization": (
+            quantization.loader_source()
+            if any(quantizes(w.recipe) for layer in spec.layers for w in layer.weights)
+            else ""
+        ),
     }
 
 

@@ -11,6 +11,11 @@ computes the same value with numpy.
 Leaves: `Read` (a graph constant), `Variable` (a checkpoint variable), `Value` (a value written
 out), and, only inside passes/rnn/'s templates, `Operand` (an input of the lifted node,
 replaced by that input's recipe when the pattern builds the layer).
+
+Quantized and quantization-aware weights keep their quantization as steps too (`Dequantize`,
+`Quantize`, `FakeQuant`): the loader calls numpy functions named after TensorFlow's
+(`dequantize(...)`, `fake_quant_with_min_max_vars(...)`), whose source codegen/quantization.py
+holds and the loader embeds, so the Keras weight is a plain float weight whose origin is in view.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterator, Mapping, Union
 
 import numpy as np
+
+from . import quantization
 
 
 class Step:
@@ -152,7 +159,134 @@ class Ufunc(Step):
         return tuple(a for a in self.args if isinstance(a, Step))
 
 
-Recipe = Union[Read, Variable, Value, Operand, Reshape, Transpose, AsType, Slice, Concat, Ufunc]
+@dataclass(frozen=True)
+class Index(Step):
+    """inner[index]: a slice of a stored constant (a folded StridedSlice), `index` a tuple of
+    ints, slices, None (a new axis) and Ellipsis."""
+
+    inner: Recipe
+    index: tuple
+
+    def children(self):
+        return (self.inner,)
+
+
+@dataclass(frozen=True)
+class Stack(Step):
+    """np.stack of the parts along a new axis (a folded Pack)."""
+
+    axis: int
+    parts: tuple[Recipe, ...]
+
+    def children(self):
+        return self.parts
+
+
+@dataclass(frozen=True)
+class Take(Step):
+    """np.take(inner, indices, axis=axis): rows of a table gathered (a folded GatherV2)."""
+
+    inner: Recipe
+    indices: Recipe
+    axis: int
+
+    def children(self):
+        return (self.inner, self.indices)
+
+
+def _steps(*args) -> tuple:
+    return tuple(a for a in args if isinstance(a, Step))
+
+
+@dataclass(frozen=True)
+class Dequantize(Step):
+    """tf.quantization.dequantize of stored codes (`inner`, uint8 for quint8, ...) in the range
+    [low, high] (recipes, or plain numbers when they are scalars), per slice of `axis`."""
+
+    inner: Recipe
+    low: Any  # Recipe | float
+    high: Any
+    mode: str = "MIN_COMBINED"
+    axis: int = -1
+    narrow_range: bool = False
+
+    def children(self):
+        return _steps(self.inner, self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Quantize(Step):
+    """tf.quantization.quantize's codes (QuantizeV2's first output) of a float weight."""
+
+    inner: Recipe
+    low: Any  # Recipe | float
+    high: Any
+    dtype: str  # numpy's dtype of the codes: uint8 for quint8, ...
+    mode: str = "MIN_COMBINED"
+    round_mode: str = "HALF_AWAY_FROM_ZERO"
+    narrow_range: bool = False
+    axis: int = -1
+    ensure_minimum_range: float = 0.01
+
+    def children(self):
+        return _steps(self.inner, self.low, self.high)
+
+
+# FakeQuant op -> the numpy function (codegen/quantization.py, embedded in loaders) computing it
+FAKE_QUANT = {
+    "FakeQuantWithMinMaxArgs": "fake_quant_with_min_max_args",
+    "FakeQuantWithMinMaxVars": "fake_quant_with_min_max_vars",
+    "FakeQuantWithMinMaxVarsPerChannel": "fake_quant_with_min_max_vars_per_channel",
+}
+
+
+@dataclass(frozen=True)
+class FakeQuant(Step):
+    """A weight quantized to num_bits and back, as the FakeQuant op `op` (a key of FAKE_QUANT)
+    computes it, in the range [low, high] (recipes, or plain numbers)."""
+
+    inner: Recipe
+    op: str
+    low: Any  # Recipe | float
+    high: Any
+    num_bits: int = 8
+    narrow_range: bool = False
+
+    def children(self):
+        return _steps(self.inner, self.low, self.high)
+
+
+QUANTIZATION = (Dequantize, Quantize, FakeQuant)
+
+Recipe = Union[
+    Read,
+    Variable,
+    Value,
+    Operand,
+    Reshape,
+    Transpose,
+    AsType,
+    Slice,
+    Concat,
+    Ufunc,
+    Index,
+    Stack,
+    Take,
+    Dequantize,
+    Quantize,
+    FakeQuant,
+]
+
+
+def quantizes(recipe: Recipe) -> bool:
+    """Whether the recipe has a quantization step: its loader needs codegen/quantization.py."""
+    stack = [recipe]
+    while stack:
+        step = stack.pop()
+        if isinstance(step, QUANTIZATION):
+            return True
+        stack.extend(step.children())
+    return False
 
 
 def evaluate(recipe: Recipe, reader: Mapping[str | int, np.ndarray]) -> np.ndarray:
@@ -178,7 +312,31 @@ def evaluate(recipe: Recipe, reader: Mapping[str | int, np.ndarray]) -> np.ndarr
         case Ufunc(name, args):
             values = [evaluate(a, reader) if isinstance(a, Step) else a for a in args]
             return getattr(np, name)(*values)
+        case Index(inner, index):
+            return evaluate(inner, reader)[index]
+        case Stack(axis, parts):
+            return np.stack([evaluate(p, reader) for p in parts], axis=axis)
+        case Take(inner, indices, axis):
+            return np.take(evaluate(inner, reader), evaluate(indices, reader), axis=axis)
+        case Dequantize(inner, low, high, mode, axis, narrow_range):
+            low, high = _operand(low, reader), _operand(high, reader)
+            codes = evaluate(inner, reader)
+            return quantization.dequantize(codes, low, high, mode, axis, narrow_range)
+        case Quantize(inner, low, high, dtype, mode, round_mode, narrow_range, axis, ensure):
+            low, high = _operand(low, reader), _operand(high, reader)
+            values = evaluate(inner, reader)
+            return quantization.quantize(
+                values, low, high, dtype, mode, round_mode, narrow_range, axis, ensure
+            )
+        case FakeQuant(inner, op, low, high, num_bits, narrow_range):
+            fn = getattr(quantization, FAKE_QUANT[op])
+            low, high = _operand(low, reader), _operand(high, reader)
+            return fn(evaluate(inner, reader), low, high, num_bits, narrow_range)
     raise ValueError(f"not a recipe step: {recipe!r}")
+
+
+def _operand(value, reader):
+    return evaluate(value, reader) if isinstance(value, Step) else value
 
 
 def bind(template: Recipe, recipe_of) -> Recipe | None:
@@ -187,13 +345,23 @@ def bind(template: Recipe, recipe_of) -> Recipe | None:
     match template:
         case Operand(ref):
             return recipe_of(ref)
-        case Reshape() | Transpose() | AsType() | Slice():
+        case Reshape() | Transpose() | AsType() | Slice() | Index():
             inner = bind(template.inner, recipe_of)
             return None if inner is None else replace(template, inner=inner)
-        case Concat(axis, parts):
+        case Concat(axis, parts) | Stack(axis, parts):
             bound = [bind(p, recipe_of) for p in parts]
-            return None if any(b is None for b in bound) else Concat(axis, tuple(bound))
+            return None if any(b is None for b in bound) else replace(template, parts=tuple(bound))
+        case Take(inner, indices, axis):
+            inner, indices = bind(inner, recipe_of), bind(indices, recipe_of)
+            return None if inner is None or indices is None else Take(inner, indices, axis)
         case Ufunc(name, args):
             bound = [bind(a, recipe_of) if isinstance(a, Step) else a for a in args]
             return None if any(b is None for b in bound) else Ufunc(name, tuple(bound))
+        case Dequantize() | Quantize() | FakeQuant():
+            parts = {
+                key: bind(value, recipe_of)
+                for key in ("inner", "low", "high")
+                if isinstance(value := getattr(template, key), Step)
+            }
+            return None if any(p is None for p in parts.values()) else replace(template, **parts)
     return template

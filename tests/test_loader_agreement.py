@@ -60,8 +60,22 @@ FIELDS = {
     "DT_COMPLEX128": ("dcomplex_val", [1.5, -2, 0, 1, 3, 4, 5, 6, 7, 8, 9, 10], np.complex128),
     "DT_STRING": ("string_val", [b"a", b"bc", b"", b"\xff", b"e", b"f"], None),
 }
-# What a converted graph's weights are made of: these must decode, in every form.
-MUST_DECODE = ("DT_UINT16", "DT_UINT32", "DT_UINT64", "DT_INT8", "DT_INT16", "DT_BOOL", "DT_HALF")
+# What a converted graph's weights are made of: these must decode, in every form (the quantized
+# types hold the codes of quantized weights, which Dequantize reads).
+MUST_DECODE = (
+    "DT_UINT16",
+    "DT_UINT32",
+    "DT_UINT64",
+    "DT_INT8",
+    "DT_INT16",
+    "DT_BOOL",
+    "DT_HALF",
+    "DT_QUINT8",
+    "DT_QINT8",
+    "DT_QUINT16",
+    "DT_QINT16",
+    "DT_QINT32",
+)
 
 
 def tensor(dtype: int, shape, content: bytes = b"", field: str | None = None, values=()):

@@ -175,6 +175,66 @@ def quantized(a):
     """A runtime tensor quantized to quint8 and dequantized again (MIN_FIRST, then SCALED)."""
     q = tf.quantization.quantize(a, -3.0, 3.0, tf.quint8, mode="MIN_FIRST")
     return tf.quantization.dequantize(q.output, q.output_min, q.output_max, mode="MIN_FIRST")
+# quantized dtype -> (TensorFlow's, numpy's for its codes)
+QUANTIZED = {
+    "quint8": (tf.quint8, np.uint8),
+    "qint8": (tf.qint8, np.int8),
+    "quint16": (tf.quint16, np.uint16),
+    "qint16": (tf.qint16, np.int16),
+    "qint32": (tf.qint32, np.int32),
+}
+
+
+def codes(dtype, shape, seed):
+    """Stored quantized codes spanning the dtype's whole range, as a constant of that dtype."""
+    info = np.iinfo(QUANTIZED[dtype][1])
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.integers(info.min, info.max, shape, endpoint=True), QUANTIZED[dtype][0])
+
+
+def ranges(seed, count=None):
+    """A quantization range with min < 0 < max, one per channel when `count` is given."""
+    rng = np.random.default_rng(seed)
+    size = () if count is None else (count,)
+    return const(-rng.uniform(0.05, 1.5, size)), const(rng.uniform(0.05, 1.5, size))
+
+
+def dequantized_weight(dtype, mode, shape, axis=-1, narrow_range=False, seed=0):
+    """A quantized weight as quantize_weights and TFLite converters stored it: codes, a range
+    (per slice of `axis`) and the Dequantize that gives the float weight."""
+    low, high = ranges(seed, shape[axis] if axis >= 0 else None)
+    return tf.quantization.dequantize(
+        codes(dtype, shape, seed),
+        low,
+        high,
+        mode=mode,
+        axis=None if axis < 0 else axis,
+        narrow_range=narrow_range,
+    )
+
+
+def requantized_weight(dtype, mode, shape, axis=-1, seed=0):
+    """A float weight through QuantizeV2 and back (Dequantize of its codes and output range)."""
+    low, high = ranges(seed, shape[axis] if axis >= 0 else None)
+    q = tf.raw_ops.QuantizeV2(
+        input=weight(seed, *shape),
+        min_range=low,
+        max_range=high,
+        T=QUANTIZED[dtype][0],
+        mode=mode,
+        axis=axis,
+    )
+    return tf.raw_ops.Dequantize(
+        input=q.output, min_range=q.output_min, max_range=q.output_max, mode=mode, axis=axis
+    )
+
+
+def conv_on(kernel):
+    return lambda a: tf.nn.conv2d(a, kernel(), 1, "SAME")
+
+
+def dense_on(kernel):
+    return lambda a: tf.matmul(a, kernel())
 
 
 # An embedding table held in a variable: tf.gather on it is a ResourceGather until freezing.
@@ -479,9 +539,9 @@ CASES = [
                                   lambda c: tf.bitwise.bitwise_xor(c, 6), lambda c: tf.bitwise.left_shift(c, const([0, 1, 2, 3, 4], "int32")),
                                   lambda c: tf.bitwise.right_shift(c, const([0, 1, 2, 3, 4], "int32")), tf.bitwise.invert,
                                   lambda c: tf.math.floormod(c, 4), lambda c: tf.pow(c, 2), dtype="int32"), [f()], Mul=O),
-    case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=O),
+    case("FakeQuant_const", lambda a: a * tf.quantization.fake_quant_with_min_max_vars(weight(6, 5), const(-0.4), const(0.9), 5), [f()], Mul=L),
     case("FakeQuantWithMinMaxVarsPerChannel_wide", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, const(-np.linspace(1, 2, 20)), const(np.linspace(0.5, 3, 20))),
-         [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=T),
+         [f(3, 20)], FakeQuantWithMinMaxVarsPerChannel=O),
     # more TensorFlow-only ops: shape-changing, data-dependent, several outputs
     case("MatrixDiag", raw("MatrixDiag"), [f(3)], MatrixDiag=O),
     case("MatrixDiagPart", raw("MatrixDiagPart"), [f(4, 3)], MatrixDiagPart=O),
@@ -607,6 +667,38 @@ CASES = [
     case("Conv2DBackpropInput_shared_shape", lambda a: (lambda s: tf.nn.conv2d_transpose(a, weight(39, 3, 3, 2, 3), s, 2, "SAME")
          + tf.nn.conv2d_transpose(a * 2.0, weight(40, 3, 3, 2, 3), s, 2, "SAME"))(tf.stack([tf.shape(a)[0], 12, 10, 2])),
          [f(6, 5, 3)], Shape=L, StridedSlice=L, Pack=L, Conv2DBackpropInput=L, Mul=L, AddV2=L),
+    # wild-quant: quantized and QAT weights become plain float weights of Conv2D/Dense (the
+    # dequantization or fake quantization is a recipe step of load_weights.py); fake
+    # quantization of activations is keras.ops
+    case("Dequantize_MIN_FIRST_quint8_weight", conv_on(lambda: dequantized_weight("quint8", "MIN_FIRST", (3, 2, 3, 4))), [f(*IMG)], Conv2D=L),
+    case("Dequantize_MIN_FIRST_qint8_weight", dense_on(lambda: dequantized_weight("qint8", "MIN_FIRST", (5, 3), seed=1)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_FIRST_quint16_weight", dense_on(lambda: dequantized_weight("quint16", "MIN_FIRST", (5, 3), seed=2)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_COMBINED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "MIN_COMBINED", (5, 3), seed=3)), [f(5)], MatMul=L),
+    case("Dequantize_MIN_COMBINED_quint8_weight", conv_on(lambda: dequantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=4)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_MIN_COMBINED_qint16_axis", conv_on(lambda: dequantized_weight("qint16", "MIN_COMBINED", (3, 2, 3, 4), axis=3, seed=5)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_SCALED_qint8_axis_narrow", conv_on(lambda: dequantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, narrow_range=True, seed=6)), [f(*IMG)], Conv2D=L),
+    case("Dequantize_SCALED_quint8_weight", dense_on(lambda: dequantized_weight("quint8", "SCALED", (5, 3), seed=7)), [f(5)], MatMul=L),
+    case("Dequantize_SCALED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "SCALED", (5, 3), seed=8)), [f(5)], MatMul=L),
+    case("QuantizeV2_MIN_COMBINED_quint8_weight", conv_on(lambda: requantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=9)), [f(*IMG)], Conv2D=L),
+    case("QuantizeV2_SCALED_qint8_axis_weight", conv_on(lambda: requantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, seed=10)), [f(*IMG)], Conv2D=L),
+    case("QuantizeV2_MIN_FIRST_qint16_weight", dense_on(lambda: requantized_weight("qint16", "MIN_FIRST", (5, 3), seed=11)), [f(5)], MatMul=L),
+    case("FakeQuantWithMinMaxArgs_weight", dense_on(lambda: tf.quantization.fake_quant_with_min_max_args(weight(12, 5, 3), -0.6, 0.4, 6)), [f(5)], MatMul=L),
+    case("FakeQuantWithMinMaxVars_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars(weight(13, 3, 2, 3, 4), *ranges(13), narrow_range=True)), [f(*IMG)], Conv2D=L),
+    case("FakeQuantWithMinMaxVarsPerChannel_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars_per_channel(weight(14, 3, 2, 3, 4), *ranges(14, 4), 5)),
+         [f(*IMG)], Conv2D=L),
+    case("FakeQuantWithMinMaxVars_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars(a, *ranges(15), 4, narrow_range=True), [f()], FakeQuantWithMinMaxVars=O),
+    case("FakeQuantWithMinMaxArgs_activation16", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.5, 0.7, 16), [f()], FakeQuantWithMinMaxArgs=O),
+    case("FakeQuantWithMinMaxVarsPerChannel_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, *ranges(16, 5), 3, True), [f()],
+         FakeQuantWithMinMaxVarsPerChannel=O),
+    # TF1's atrous conv (SpaceToBatchND, Conv2D, BatchToSpaceND) as one dilated Conv2D
+    case("SpaceToBatchND_atrous_same", lambda a: tf.nn.atrous_conv2d(a, weight(31, 3, 3, 3, 4), 2, "SAME"), [f(*IMG)],
+         SpaceToBatchND=L, Conv2D=L, BatchToSpaceND=L),
+    case("SpaceToBatchND_atrous_valid", lambda a: tf.nn.relu(tf.nn.atrous_conv2d(a, weight(32, 2, 3, 3, 4), 3, "VALID")), [f(9, 8, 3)],
+         SpaceToBatchND=L, Conv2D=L, BatchToSpaceND=L, Relu=L),
+    # a computed constant too large to write out is computed by the loader from stored ones
+    case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
+    case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),
+    case("computed_constant_gathered_table", lambda a: a * tf.gather(weight(23, 90, 70), [5, 1, 88] * 30), [f(90, 70)], Mul=O),
 ]
 # fmt: on
 

@@ -6,28 +6,43 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.emit import recipe_source
+from codegen import quantization
+from codegen.emit import recipe_source, weights_context
 from codegen.graph import Graph, Node
 from codegen.passes.fold import Constants
 from codegen.recipes import (
     AsType,
     Concat,
+    Dequantize,
+    FakeQuant,
+    Index,
     Operand,
+    Quantize,
     Read,
     Reshape,
     Slice,
+    Stack,
+    Take,
     Transpose,
     Ufunc,
     Value,
     Variable,
     bind,
     evaluate,
+    quantizes,
 )
+from codegen.spec import Kind, Layer, ModelSpec, Weight
 
 STORED = {
     "w": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
     "b": np.linspace(-1, 1, 8).astype(np.float32),
+    "codes": np.arange(0, 240, 10, dtype=np.uint8).reshape(2, 3, 4),
+    "signed": np.arange(-120, 120, 10, dtype=np.int8).reshape(2, 3, 4),
+    "wide": np.arange(-(2**31), 2**31 - 1, 2**27, dtype=np.int64).astype(np.int32)[:24],
+    "lows": np.float32([-0.5, -1.25, -0.75, -2.0]),
+    "highs": np.float32([0.5, 1.0, 2.25, 0.125]),
 }
+SCALED = Ufunc("multiply", (Read("w"), 0.05))
 
 RECIPES = [
     Read("w"),
@@ -41,7 +56,30 @@ RECIPES = [
     Concat(0, (Variable("b"), Slice(Variable("b"), 2, 4, 0))),
     Ufunc("add", (Slice(Variable("b"), 0, 4, 0), 1.0)),
     Ufunc("multiply", (Reshape(Read("w"), (24,)), Reshape(Read("w"), (24,)))),
+    Index(Read("w"), (1, slice(None, None, -1), None, Ellipsis)),
+    Stack(-1, (Read("w"), Ufunc("negative", (Read("w"),)))),
+    Take(Read("w"), Value([2, 0, 2], "int32"), 1),
+    Dequantize(Read("codes"), -0.7, 1.3, "MIN_FIRST"),
+    Dequantize(Read("codes"), -0.7, 1.3),
+    Dequantize(Read("signed"), -0.7, 1.3, "SCALED", narrow_range=True),
+    Dequantize(Read("signed"), Read("lows"), Read("highs"), "MIN_COMBINED", axis=2),
+    Dequantize(Variable("wide"), -3.0, 2.5, "MIN_COMBINED"),
+    Quantize(SCALED, -0.6, 0.9, "uint8"),
+    Quantize(SCALED, -0.6, 0.9, "int16", "MIN_FIRST"),
+    Quantize(SCALED, Read("lows"), Read("highs"), "int8", "SCALED", "HALF_TO_EVEN", True, 2),
+    Dequantize(Quantize(SCALED, -0.6, 0.9, "int8", "SCALED"), -0.6, 0.9, "SCALED"),
+    FakeQuant(SCALED, "FakeQuantWithMinMaxArgs", -0.5, 0.8, 4),
+    FakeQuant(SCALED, "FakeQuantWithMinMaxVars", -0.3, 0.6, 8, True),
+    FakeQuant(SCALED, "FakeQuantWithMinMaxVarsPerChannel", Read("lows"), Read("highs"), 5),
 ]
+
+
+def loader_namespace(reader: str) -> dict:
+    """What a generated loader's weight lines see: numpy, the reader, and the quantization
+    functions it embeds."""
+    namespace = {"np": np, reader: STORED}
+    exec(quantization.loader_source(), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=repr)
@@ -49,7 +87,7 @@ def test_source_and_evaluate_agree(recipe):
     """What load_weights.py computes is what evaluate computes, value and dtype."""
     expected = evaluate(recipe, STORED)
     for reader in ("graph", "checkpoint"):
-        got = eval(recipe_source(recipe, reader), {"np": np, reader: STORED})
+        got = eval(recipe_source(recipe, reader), loader_namespace(reader))
         assert got.dtype == expected.dtype and np.array_equal(got, expected)
 
 
@@ -97,3 +135,178 @@ def test_folded_recipe_rebuilds_the_folded_value():
     value = evaluate(recipe, {"w": w})
     assert value.dtype == consts.value("m:0").dtype
     assert np.array_equal(value, consts.value("m:0"))
+
+
+def test_quantization_steps_walk_and_bind():
+    recipe = Dequantize(Read("q"), Read("lo"), 1.5, "MIN_FIRST")
+    assert recipe.graph_reads() == ["q", "lo"] and recipe.first_source() == "q"
+    assert quantizes(Reshape(recipe, (4,))) and not quantizes(Reshape(Read("q"), (4,)))
+    template = FakeQuant(Operand("w:0"), "FakeQuantWithMinMaxVars", Operand("lo:0"), 0.5)
+    bound = bind(template, lambda ref: Read(ref.split(":")[0]))
+    assert bound == FakeQuant(Read("w"), "FakeQuantWithMinMaxVars", Read("lo"), 0.5)
+    assert bind(template, lambda ref: None) is None
+
+
+def test_quantization_source_reads_as_tensorflow_calls():
+    """Attributes at TensorFlow's defaults are left out; the rest are named (black turns the
+    quotes double afterwards)."""
+    assert (
+        recipe_source(Dequantize(Read("q"), -0.5, 1.0, "MIN_FIRST"))
+        == "dequantize(graph['q'], -0.5, 1.0, mode='MIN_FIRST')"
+    )
+    assert (
+        recipe_source(
+            FakeQuant(Variable("k"), "FakeQuantWithMinMaxVars", -0.25, 0.5, 8, True), "checkpoint"
+        )
+        == "fake_quant_with_min_max_vars(checkpoint['k'], -0.25, 0.5, narrow_range=True)"
+    )
+    assert (
+        recipe_source(Quantize(Read("w"), -1.0, 1.0, "int8", "SCALED", axis=3))
+        == "quantize(graph['w'], -1.0, 1.0, dtype='int8', mode='SCALED', axis=3)"
+    )
+
+
+def _attrs(**attrs):
+    return attrs
+
+
+def test_folded_quantized_weights_keep_their_quantization_as_steps():
+    """Dequantize, QuantizeV2 (its codes; its output range written out) and FakeQuant of
+    stored constants fold to TensorFlow's values, and their recipes rebuild those values from
+    the stored constants with the loader's numpy."""
+    codes = np.arange(0, 240, 10, dtype=np.uint8).reshape(4, 6)
+    w = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
+    nodes = [
+        _const("codes", codes),
+        _const("w", w),
+        _const("lo", np.float32(-0.7)),
+        _const("hi", np.float32(1.3)),
+        _const("los", np.float32([-0.1, -0.2, -0.3, -0.4, -0.5, -0.6])),
+        _const("his", np.float32([0.6, 0.5, 0.4, 0.3, 0.2, 0.1])),
+        Node(
+            "dq",
+            "Dequantize",
+            ["codes:0", "lo:0", "hi:0"],
+            _attrs(mode="MIN_FIRST", dtype="float32"),
+        ),
+        Node(
+            "q", "QuantizeV2", ["w:0", "los:0", "his:0"], _attrs(T="qint8", mode="SCALED", axis=1)
+        ),
+        Node("back", "Dequantize", ["q:0", "q:1", "q:2"], _attrs(mode="SCALED", axis=1)),
+        Node("fq", "FakeQuantWithMinMaxVars", ["w:0", "lo:0", "hi:0"], _attrs(num_bits=5)),
+        Node("pc", "FakeQuantWithMinMaxVarsPerChannel", ["w:0", "los:0", "his:0"], {}),
+        Node("args", "FakeQuantWithMinMaxArgs", ["w:0"], _attrs(min=-0.5, max=0.25)),
+    ]
+    consts = Constants(Graph(nodes))
+    stored = {
+        "codes": codes,
+        "w": w,
+        "los": nodes[4].attrs["value"],
+        "his": nodes[5].attrs["value"],
+    }
+    assert consts.recipe("dq:0") == Dequantize(Read("codes"), -0.7, 1.3, "MIN_FIRST")
+    assert consts.value("q:1").shape == (6,)
+    back = consts.recipe("back:0")
+    assert isinstance(back, Dequantize) and isinstance(back.inner, Quantize)
+    assert isinstance(back.low, Value) and back.axis == 1
+    for name in ("dq", "back", "fq", "pc", "args"):
+        recipe = consts.recipe(f"{name}:0")
+        value = eval(recipe_source(recipe), {**loader_namespace("graph"), "graph": stored})
+        assert value.dtype == np.float32, name
+        assert np.array_equal(value, consts.value(f"{name}:0")), name
+        assert np.array_equal(evaluate(recipe, stored), value), name
+
+
+def test_the_loader_embeds_the_quantization_functions_only_when_a_weight_needs_them():
+    def spec(recipe):
+        layer = Layer(
+            kind=Kind.LAYER,
+            cls="Dense",
+            name="fc",
+            inputs=[],
+            outputs=[],
+            nodes=[],
+            ops=[],
+            weights=[Weight("kernel", recipe, (4, 6))],
+        )
+        return ModelSpec(
+            name="m",
+            scope="",
+            source="m.pb",
+            sha256="",
+            inputs=[],
+            layers=[layer],
+            outputs=[],
+            source_kind="graphdef",
+        )
+
+    assert (
+        "def dequantize(" in weights_context(spec(Dequantize(Read("q"), -1.0, 1.0)))["quantization"]
+    )
+    assert weights_context(spec(Read("w")))["quantization"] == ""
+
+
+def test_computed_constants_of_stored_ones_have_recipes():
+    """Slices, joins and gathers of stored constants are computed by the loader (a constant
+    too large to write out is never an error); shape arithmetic made of values alone stays a
+    folded value."""
+    w = np.arange(40, dtype=np.float32).reshape(5, 8)
+    nodes = [
+        _const("w", w),
+        _const("b", np.float32([[-1.0] * 8])),
+        _const("axis", np.int32(0)),
+        _const("begin", np.int32([1, 0])),
+        _const("end", np.int32([4, 0])),
+        _const("strides", np.int32([1, 2])),
+        _const("rows", np.int32([2, 0, 2])),
+        _const("two", np.int32(2)),
+        _const("three", np.int32(3)),
+        Node("cat", "ConcatV2", ["w:0", "b:0", "axis:0"], _attrs(N=2)),
+        Node("sl", "StridedSlice", ["cat:0", "begin:0", "end:0", "strides:0"], _attrs(end_mask=2)),
+        Node("st", "Pack", ["sl:0", "sl:0"], _attrs(axis=1, N=2)),
+        Node("g", "GatherV2", ["st:0", "rows:0", "axis:0"], {}),
+        Node("dims", "Pack", ["two:0", "three:0"], _attrs(N=2)),
+    ]
+    consts = Constants(Graph(nodes))
+    recipe = consts.recipe("g:0")
+    assert recipe == Take(
+        Stack(1, (Index(Concat(0, (Read("w"), Read("b"))), (slice(1, 4), slice(0, None, 2))),) * 2),
+        Value([2, 0, 2], "int32"),
+        0,
+    )
+    stored = {"w": w, "b": nodes[1].attrs["value"], "rows": nodes[6].attrs["value"]}
+    value = eval(recipe_source(recipe), {"np": np, "graph": stored})
+    assert np.array_equal(value, consts.value("g:0")) and value.dtype == np.float32
+    assert consts.value("dims:0").tolist() == [2, 3] and consts.recipe("dims:0") is None
+
+
+def test_checkpoint_ranges_are_read_from_the_checkpoint():
+    """A QAT net restored from a checkpoint: the weight and its range are variables, so the
+    loader reads the range the checkpoint holds, not the value seen at conversion."""
+    from codegen.passes.fold import CHECKPOINT_KEY_ATTR
+
+    def variable(name, value):
+        node = _const(name, value)
+        node.attrs[CHECKPOINT_KEY_ATTR] = name
+        return node
+
+    w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    nodes = [
+        variable("conv/weights", w),
+        variable("conv/weights_quant/min", np.float32(-0.4)),
+        _const("max", np.float32(0.5)),
+        Node(
+            "fq",
+            "FakeQuantWithMinMaxVars",
+            ["conv/weights:0", "conv/weights_quant/min:0", "max:0"],
+            _attrs(narrow_range=True),
+        ),
+    ]
+    recipe = Constants(Graph(nodes)).recipe("fq:0")
+    assert recipe == FakeQuant(
+        Variable("conv/weights"),
+        "FakeQuantWithMinMaxVars",
+        Variable("conv/weights_quant/min"),
+        0.5,
+        narrow_range=True,
+    )

@@ -280,6 +280,42 @@ op("BroadcastTo", shape=_broadcast_to)
 op("Tile", shape=_tile)
 
 
+def _blocks(node, ins, c, sign: int):
+    """SpaceToBatchND (sign 1) and BatchToSpaceND (-1): the batch times (or divided by) the
+    product of the block, each blocked dimension padded and divided (or multiplied and
+    cropped); the dilated convolutions of TF1 (patterns/conv.py) read these."""
+    shape, block, edges = ins[0], c.value(node.inputs[1]), c.value(node.inputs[2])
+    if shape is None or block is None or block.ndim != 1:
+        return None
+    m = block.size
+    if edges is None:  # computed from the input's own shape (its height and width unknown)
+        edges = np.zeros((m, 2), np.int64)
+        shape = (shape[0], *[None] * m, *shape[m + 1 :]) if len(shape) > m else shape
+    if edges.shape != (m, 2) or len(shape) < m + 1 or np.any(block < 1):
+        return None
+    size = int(np.prod(block))
+    batch = shape[0]
+    if batch is not None:
+        if sign < 0 and batch % size:
+            return None
+        batch = batch * size if sign > 0 else batch // size
+    dims = []
+    for d, b, (lo, hi) in zip(shape[1 : m + 1], block.tolist(), edges.tolist()):
+        if d is None:
+            dims.append(None)
+        elif sign > 0:
+            if (d + lo + hi) % b:
+                return None
+            dims.append((d + lo + hi) // b)
+        else:
+            dims.append(d * b - lo - hi)
+    return (batch, *dims, *shape[m + 1 :])
+
+
+op("SpaceToBatchND", shape=lambda n, ins, c: _blocks(n, ins, c, 1))
+op("BatchToSpaceND", shape=lambda n, ins, c: _blocks(n, ins, c, -1))
+
+
 def _shape(node, ins, c):
     return None if ins[0] is None else (len(ins[0]),)
 
@@ -539,33 +575,8 @@ def _sparse_to_dense(node, ins, c):
     return shape_operand(c, node.inputs[1], ins[1])
 
 
-def _batch_to_space(node, ins, c):
-    """BatchToSpaceND: the batch divided by the block, each spatial dimension multiplied by
-    its block size and cropped; SpaceToBatchND the other way round."""
-    shape, block = ins[0], c.ints(node.inputs[1])
-    if shape is None:
-        return None
-    if block is None:
-        return (None,) * len(shape)
-    edges = c.value(node.inputs[2])
-    edges = None if edges is None else [[int(e) for e in row] for row in np.reshape(edges, (-1, 2))]
-    size = math.prod(block)
-    out = list(shape)
-    for i, b in enumerate(block, 1):
-        d, trim = shape[i], sum(edges[i - 1]) if edges is not None else None
-        if node.op == "BatchToSpaceND":
-            out[i] = None if d is None or trim is None else d * b - trim
-        else:
-            out[i] = None if d is None or trim is None else (d + trim) // b
-    if shape[0] is not None:
-        out[0] = shape[0] // size if node.op == "BatchToSpaceND" else shape[0] * size
-    return tuple(out)
-
-
 op("ScatterNd", shape=_scatter_nd)
 op("SparseToDense", shape=_sparse_to_dense)
-op("BatchToSpaceND", shape=_batch_to_space)
-op("SpaceToBatchND", shape=_batch_to_space)
 
 # -- making arrays -----------------------------------------------------------------------------
 

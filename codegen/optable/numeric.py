@@ -47,15 +47,19 @@ def limit(node, size: int, *operands, arrays: int = 1) -> None:
     current().check(node, size * itemsize + arrays * ARRAY_OVERHEAD)
 
 
-def run_kernel(kernel: Kernel, node, args: list) -> np.ndarray | None:
-    """The kernel's result, or None when the operands are not something it can evaluate.
+def run_kernel(kernel: Kernel, node, args: list) -> np.ndarray | tuple | None:
+    """The kernel's result (a tuple of values for a kernel returning one value per output),
+    or None when the operands are not something it can evaluate.
     NaN and infinity are results like any other (TF computes them too), so numpy's warnings
     about them are silenced rather than printed into the user's terminal."""
     try:
         with np.errstate(all="ignore"):
-            return np.asarray(kernel(node, *args))
+            result = kernel(node, *args)
     except KERNEL_ERRORS:
         return None
+    if isinstance(result, tuple):  # an op with several outputs: one value each
+        return tuple(np.asarray(r) for r in result)
+    return np.asarray(result)
 
 
 def dtype_of(node, key: str, default=np.float32) -> np.dtype:

@@ -25,13 +25,32 @@ from ..graph import Graph, split_ref
 from ..optable.arrays import strided_slice_index
 from ..optable.numeric import dtype_of as _dtype_of
 from ..optable.numeric import run_kernel
-from ..recipes import AsType, Read, Recipe, Reshape, Transpose, Ufunc, Value, Variable
+from ..optable.quantize import code_dtype
+from ..quantization import float32_literal
+from ..recipes import (
+    AsType,
+    Concat,
+    Dequantize,
+    FakeQuant,
+    Index,
+    Quantize,
+    Read,
+    Recipe,
+    Reshape,
+    Stack,
+    Take,
+    Transpose,
+    Ufunc,
+    Value,
+    Variable,
+)
 
 # Const nodes made from a checkpoint (see formats.py) carry their key in this attribute; the
 # other Const nodes of such a graph carry EMBED_ATTR: the loader cannot read them by node name.
 CHECKPOINT_KEY_ATTR = "_checkpoint_key"
 EMBED_ATTR = "_embed"
 MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
+MAX_RANGE = 4096  # channels of a computed quantization range written out as a literal
 
 
 # op -> kernel(node, *input values) -> value, for the ops constant folding evaluates, and
@@ -39,11 +58,23 @@ MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
 # both declared with the op in codegen/optable.
 KERNELS = optable.fold_kernels()
 _UFUNC_OF = optable.recipe_ufuncs()
+# Ops whose recipe step is TensorFlow's quantization arithmetic (recipes.Dequantize, ...).
+_QUANTIZATION = {
+    "Dequantize",
+    "QuantizeV2",
+    "FakeQuantWithMinMaxArgs",
+    "FakeQuantWithMinMaxVars",
+    "FakeQuantWithMinMaxVarsPerChannel",
+}
 
 
 # A recipe nests one step per op and the loader spells out every step; a longer chain of
 # constant arithmetic is no weight anyone could read (nor render without deep recursion).
 MAX_RECIPE_DEPTH = 64
+
+
+def _stored(step: Recipe) -> bool:
+    return isinstance(step, (Read, Variable))
 
 
 class Constants:
@@ -55,6 +86,7 @@ class Constants:
         self._values: dict[str, np.ndarray | None] = {}
         self._recipes: dict[str, Recipe | None] = {}
         self._depth: dict[str, int] = {}  # nesting of each recipe
+        self._several: dict[str, tuple | None] = {}  # the outputs of a node that has several
 
     def value(self, tensor: str) -> np.ndarray | None:
         """The tensor's value if it is a constant, else None. Operands are evaluated before
@@ -86,7 +118,7 @@ class Constants:
         """The tensors whose values evaluating `tensor` reads."""
         name, port = split_ref(tensor)
         node = self.graph.nodes.get(name)
-        if node is None or port != 0 or node.op not in KERNELS:
+        if node is None or node.op not in KERNELS:
             return []
         return node.inputs
 
@@ -131,8 +163,11 @@ class Constants:
             except (OverflowError, TypeError):  # a dim too large for the requested int type
                 return None
         kernel = KERNELS.get(node.op)
-        if kernel is None or port != 0:
+        if kernel is None:
             return None
+        if name in self._several:  # another output of a node already evaluated
+            outputs = self._several[name]
+            return outputs[port] if outputs is not None and port < len(outputs) else None
         args = []
         for t in node.inputs:
             v = self.value(t)
@@ -140,9 +175,15 @@ class Constants:
                 return None
             args.append(v)
         result = run_kernel(kernel, node, args)  # a kernel that can grow checks first
-        if result is not None:
+        if isinstance(result, tuple):  # kept: the budget pays for every output once
+            self._several[name] = result
+            for value in result:
+                current().charge(node, allocated(value, args))
+            return result[port] if port < len(result) else None
+        if result is not None and port == 0:
             current().charge(node, allocated(result, args))  # kept: the budget pays for it
-        return result
+            return result
+        return None
 
     def recipe(self, tensor: str) -> Recipe | None:
         """How to rebuild this constant from the graph's stored constants, or None (also when
@@ -157,6 +198,12 @@ class Constants:
             return []
         if node.op in ("Reshape", "Squeeze", "ExpandDims", "Transpose", "Cast"):
             return node.inputs[:1]
+        if node.op in _QUANTIZATION:
+            return node.inputs if split_ref(tensor)[1] == 0 else []
+        if node.op in ("StridedSlice", "GatherV2"):
+            return node.inputs[:2] if node.op == "GatherV2" else node.inputs[:1]
+        if node.op in ("ConcatV2", "Pack"):
+            return node.inputs[:-1] if node.op == "ConcatV2" else node.inputs
         return node.inputs if node.op in _UFUNC_OF else []
 
     def _make_recipe(self, tensor: str) -> Recipe | None:
@@ -207,7 +254,91 @@ class Constants:
                 if parts[-1] is None:
                     return None
             return Ufunc(_UFUNC_OF[node.op], tuple(parts))
+        if node.op in _QUANTIZATION and split_ref(tensor)[1] == 0:
+            return self._quantization_recipe(node)
+        recipe = self._array_recipe(node)
+        # made of values written out alone (shape arithmetic): the folded value is the recipe
+        return recipe if recipe is not None and any(_stored(s) for s in recipe.leaves()) else None
+
+    def _part(self, tensor: str) -> Recipe | None:
+        """An operand's recipe, or its value written out when it is small and either computed
+        or integers (indices and sizes read better as literals than as graph reads)."""
+        value = self.value(tensor)
+        small = value is not None and value.dtype.kind in "biuf" and value.size <= MAX_EMBEDDED
+        if small and value.dtype.kind in "biu":
+            return Value(value.tolist(), value.dtype.name)
+        recipe = self.recipe(tensor)
+        return Value(value.tolist(), value.dtype.name) if recipe is None and small else recipe
+
+    def _array_recipe(self, node) -> Recipe | None:
+        """Slicing, joining and gathering of stored constants (a constant too large to write
+        out is computed by the loader from what it is made of)."""
+        ins = node.inputs
+        if node.op == "StridedSlice":
+            inner, begin, end, strides = self.recipe(ins[0]), *(self.ints(t) for t in ins[1:4])
+            if inner is None or begin is None or end is None or strides is None:
+                return None
+            try:
+                index = strided_slice_index(node, begin, end, strides, self.value(ins[0]).ndim)
+            except ValueError:
+                return None
+            return Index(inner, index)
+        if node.op in ("ConcatV2", "Pack"):
+            parts = [self._part(t) for t in (ins[:-1] if node.op == "ConcatV2" else ins)]
+            axis = self.ints(ins[-1]) if node.op == "ConcatV2" else [node.attrs.get("axis", 0)]
+            if any(p is None for p in parts) or not axis or len(axis) != 1:
+                return None
+            return (Concat if node.op == "ConcatV2" else Stack)(axis[0], tuple(parts))
+        if node.op == "GatherV2":
+            inner, indices, axis = self.recipe(ins[0]), self._part(ins[1]), self.ints(ins[2])
+            if inner is None or indices is None or not axis or node.attrs.get("batch_dims", 0):
+                return None
+            return Take(inner, indices, axis[0])
         return None
+
+    def _range_operand(self, tensor: str):
+        """A quantization range as the loader reads it: a checkpoint variable by its key (the
+        loader reads what the checkpoint holds now), a scalar as its float32 value written out,
+        a per-channel range by its recipe, or written out when it is computed (QuantizeV2's
+        output range: one number per channel)."""
+        value = self.value(tensor)
+        recipe = self.recipe(tensor)
+        if isinstance(recipe, Variable):
+            return recipe
+        if value is not None and value.size == 1 and value.dtype == np.float32:
+            return float32_literal(value.reshape(()))
+        if recipe is None and value is not None and value.ndim == 1 and value.size <= MAX_RANGE:
+            return Value([float32_literal(v) for v in value], value.dtype.name)
+        return recipe
+
+    def _quantization_recipe(self, node) -> Recipe | None:
+        """Dequantize, QuantizeV2 (its codes) or FakeQuant of a stored weight, as a recipe step
+        whose arithmetic the loader spells out in numpy (codegen/quantization.py)."""
+        inner = self.recipe(node.inputs[0])
+        a = node.attrs
+        if node.op == "FakeQuantWithMinMaxArgs":
+            low, high = float32_literal(a.get("min", -6.0)), float32_literal(a.get("max", 6.0))
+        else:
+            low, high = (self._range_operand(t) for t in node.inputs[1:3])
+        if inner is None or low is None or high is None:
+            return None
+        if node.op == "Dequantize":
+            mode, axis = a.get("mode", "MIN_COMBINED"), a.get("axis", -1)
+            return Dequantize(inner, low, high, mode, axis, a.get("narrow_range", False))
+        if node.op == "QuantizeV2":
+            return Quantize(
+                inner,
+                low,
+                high,
+                code_dtype(a.get("T", "quint8")).name,
+                a.get("mode", "MIN_COMBINED"),
+                a.get("round_mode", "HALF_AWAY_FROM_ZERO"),
+                a.get("narrow_range", False),
+                a.get("axis", -1),
+                float32_literal(a.get("ensure_minimum_range", 0.01)),
+            )
+        bits, narrow = a.get("num_bits", 8), a.get("narrow_range", False)
+        return FakeQuant(inner, node.op, low, high, bits, narrow)
 
     def partial_vector(self, tensor: str, depth: int = 0) -> list[int | None] | None:
         """A 1-D integer tensor whose entries may be unknown (None), e.g. a Reshape target

@@ -4,7 +4,10 @@ when it sits in the same layer scope, its activation."""
 
 from __future__ import annotations
 
+from collections import ChainMap
+
 from ..graph import Node
+from ..passes.fold import Constants
 from ..spec import Item, Kind, Layer, Ref, internal_tensor
 from .activation import fused_activation
 from .plumbing import Dim, absorbed, consumer, shape_vector
@@ -308,6 +311,127 @@ def conv3d(node: Node, m: Matcher):
         nodes,
         [x],
         args=[filters, _triple(kernel.shape[:3])],
+        kwargs=kwargs,
+        weights=weights,
+        output=out,
+    )
+
+
+# What tf.nn.convolution computes a dilated conv's paddings and crops with when the input's
+# height and width are unknown (required_space_to_batch_paddings): shape arithmetic on Shape(x).
+_PADDING_ARITHMETIC = {
+    "Shape",
+    "StridedSlice",
+    "Pack",
+    "ConcatV2",
+    "Add",
+    "AddV2",
+    "Sub",
+    "FloorMod",
+    "Cast",
+}
+
+
+def _padding_plumbing(m: Matcher, tensors: list[str], x: str, own: set[str]) -> list[Node] | None:
+    """The nodes computing `tensors` from Shape(x) alone, or None when anything else feeds
+    them or reads one of them (`own`: the nodes allowed to read them)."""
+    found: dict[str, Node] = {}
+    stack = list(tensors)
+    while stack:
+        t = stack.pop()
+        node = m.node(t)
+        if node.name in found or m.consts.is_const(t):
+            continue
+        if node.op not in _PADDING_ARITHMETIC or node.name in m.covered:
+            return None
+        if node.op == "Shape" and node.inputs[0] != x:
+            return None
+        found[node.name] = node
+        if node.op != "Shape":
+            stack.extend(node.inputs)
+    readers = set(found) | own
+    for node in found.values():
+        if any(u.name not in readers for u in m.graph.users(node.output(0))):
+            return None
+    return m.graph.in_order(found)
+
+
+def _net_padding(m: Matcher, x: str, pads_t: str, crops_t: str) -> list | None:
+    """What the paddings less the crops pad the dilated conv's input by, per spatial axis, for
+    every input size: read from the constants, or, when they are computed from the input's
+    shape, by evaluating that arithmetic for several heights and widths (it must not vary)."""
+    pads, crops = m.const(pads_t), m.const(crops_t)
+    if pads is not None and crops is not None:
+        trials = [(pads, crops)]
+    else:
+        shape = m.shape(x)
+        if shape is None or len(shape) != 4:
+            return None
+        trials = []
+        for h, w in ((7, 9), (8, 8), (11, 6), (12, 13)):
+            probe = Constants(m.graph, ChainMap({x: (1, h, w, shape[3] or 1)}, m.shapes))
+            pads, crops = probe.value(pads_t), probe.value(crops_t)
+            if pads is None or crops is None:
+                return None
+            trials.append((pads, crops))
+    found = None
+    for pads, crops in trials:
+        if pads.shape != (2, 2) or crops.shape != (2, 2):
+            return None
+        net = [(int(p[0]) - int(c[0]), int(p[1]) - int(c[1])) for p, c in zip(pads, crops)]
+        if found is not None and net != found:
+            return None
+        found = net
+    return found
+
+
+@pattern("SpaceToBatchND")
+def atrous_conv2d(node: Node, m: Matcher):
+    """TF1's dilated convolution (tf.nn.atrous_conv2d, or conv2d with dilations through
+    tf.nn.convolution): SpaceToBatchND with block [r, r], a stride-1 VALID Conv2D, then
+    BatchToSpaceND with the same block, is one Conv2D with dilation_rate r. The paddings less
+    the crops are what the dilated conv pads: none for "valid", TensorFlow's SAME split (the
+    odd pixel at the end) for "same". With the height and width unknown, TF computed paddings
+    and crops from Shape(x); that arithmetic joins the layer."""
+    x, block_t, pads_t = node.inputs
+    block = m.ints(block_t)
+    conv = m.user(node.output(0), "Conv2D")
+    if block is None or len(block) != 2 or min(block) < 1 or conv is None:
+        return None
+    back = m.user(conv.output(0), "BatchToSpaceND")
+    kernel = m.const(conv.inputs[1])
+    if conv.inputs[0] != node.output(0) or back is None or not _kernel(kernel):
+        return None
+    in_shape = m.shape(x)
+    if not _image(in_shape) or m.ints(back.inputs[1]) != block:
+        return None
+    if spatial_attrs(conv) != {"strides": 1, "padding": "valid", "dilation_rate": 1}:
+        return None
+    if in_shape is not None and in_shape[-1] is not None and in_shape[-1] != kernel.shape[2]:
+        return None  # grouped atrous convs are not what TF1 wrote
+    net = _net_padding(m, x, pads_t, back.inputs[2])
+    plumbing = _padding_plumbing(m, [pads_t, back.inputs[2]], x, {node.name, back.name})
+    if net is None or plumbing is None:
+        return None
+    same = []
+    for (before, after), k, r in zip(net, kernel.shape[:2], block):
+        total = (int(k) - 1) * int(r)
+        same.append((before, after) == (total // 2, total - total // 2))
+    if all(n == (0, 0) for n in net):
+        padding = "valid"
+    elif all(same):
+        padding = "same"
+    else:
+        return None
+    kwargs = {"padding": padding, "dilation_rate": pair(block)}
+    filters = kernel.shape[3]
+    nodes, weights = [node, conv, *plumbing, back], [m.weight("kernel", conv.inputs[1])]
+    out = with_bias_and_activation(m, conv, nodes, back.output(0), filters, kwargs, weights)
+    return m.layer(
+        "Conv2D",
+        nodes,
+        [x],
+        args=[filters, pair(kernel.shape[:2])],
         kwargs=kwargs,
         weights=weights,
         output=out,

@@ -13,14 +13,11 @@ translating.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import optable
 from ..graph import Node
 from ..optable.arrays import strided_slice_index
-from ..optable.quantize import fake_quant_range
 from ..spec import Call, Item, Ref
-from .registry import INLINE_CONSTANT, Matcher, fallback, pattern, tensor_literal
+from .registry import Matcher, fallback, pattern, tensor_literal
 
 # op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
 # op in codegen/optable).
@@ -621,39 +618,3 @@ def l2_loss(node: Node, m: Matcher):
     """sum(x ** 2) / 2, over every axis, batch included: the result is a scalar."""
     (x,), inputs = operands(m, node.inputs[:1])
     return m.ops([node], Call("multiply", (Call("sum", (Call("square", (x,)),)), 0.5)), inputs)
-
-
-@fallback("FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel")
-def fake_quant(node: Node, m: Matcher):
-    """Quantize-dequantize with TF's nudged range (fake_quant_ops_functor.h). The range is
-    computed here in float32, as TF does, leaving floor((clip(x - min, 0, max - min)) / scale
-    + 0.5) * scale + min, multiplying by 1/scale like TF so values round to the same step.
-    Per-channel ranges wider than a few literals go to the TensorFlow-only layer."""
-    if node.op == "FakeQuantWithMinMaxArgs":
-        low, high = node.attrs.get("min", -6.0), node.attrs.get("max", 6.0)
-    else:
-        low, high = m.const(node.inputs[1]), m.const(node.inputs[2])
-        if low is None or high is None or low.size > INLINE_CONSTANT:
-            return None
-    bits, narrow = node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False)
-    nudged = fake_quant_range(low, high, bits, narrow)
-    if nudged is None:
-        return None
-    low, high, scale = nudged
-    per_channel = node.op == "FakeQuantWithMinMaxVarsPerChannel"
-    low, span, scale, inverse = (
-        Call("convert_to_tensor", ([_float32(v) for v in x],)) if per_channel else _float32(x)
-        for x in (low, high - low, scale, np.float32(1) / scale)
-    )
-    (x,), inputs = operands(m, node.inputs[:1])
-    shifted = Call("clip", (Call("subtract", (x, low)), 0.0, span))
-    steps = Call("floor", (Call("add", (Call("multiply", (shifted, inverse)), 0.5)),))
-    return m.ops([node], Call("add", (Call("multiply", (steps, scale)), low)), inputs)
-
-
-def _float32(value) -> float:
-    """A float32 as the shortest Python float that converts back to it: 0.011764706, not
-    0.011764705882352941 (the float32 value itself is what the op computes with)."""
-    value = np.float32(value)
-    short = float(str(value))
-    return short if np.float32(short) == value else float(value)

@@ -154,8 +154,11 @@ _NUMPY = {
     types_pb2.DT_BOOL: np.bool_,
     types_pb2.DT_COMPLEX64: np.complex64,
     types_pb2.DT_COMPLEX128: np.complex128,
+    # quantized types hold integer codes (Dequantize gives their meaning)
     types_pb2.DT_QINT8: np.int8,
     types_pb2.DT_QUINT8: np.uint8,
+    types_pb2.DT_QINT16: np.int16,
+    types_pb2.DT_QUINT16: np.uint16,
     types_pb2.DT_QINT32: np.int32,
     types_pb2.DT_STRING: object,
 }
@@ -173,6 +176,8 @@ _VALUE_FIELD = {
     types_pb2.DT_UINT16: "int_val",
     types_pb2.DT_QINT8: "int_val",
     types_pb2.DT_QUINT8: "int_val",
+    types_pb2.DT_QINT16: "int_val",
+    types_pb2.DT_QUINT16: "int_val",
     types_pb2.DT_QINT32: "int_val",
     types_pb2.DT_INT64: "int64_val",
     types_pb2.DT_UINT32: "uint32_val",

@@ -1567,6 +1567,101 @@ def conv_transpose_input_shape(b):
             )
             outs.append(b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 3), **NHWC))
     b.op("add", "AddV2", *outs[:2])
+def quantized_const(b: Builder, name: str, codes: np.ndarray, dtype: int) -> str:
+    """A Const of a quantized dtype (quint8, qint8, ...) holding `codes` as tensor_content."""
+    name = b.node(name, "Const", dtype=Dtype(dtype))
+    tensor = b.graph.node[-1].attr["value"].tensor
+    tensor.dtype = dtype
+    for size in codes.shape:
+        tensor.tensor_shape.dim.add(size=size)
+    tensor.tensor_content = codes.tobytes()
+    return name
+
+
+@case()
+def quantized_weights(b):
+    """Quantized and quantization-aware weights become float weights of plain layers: a conv
+    kernel stored as quint8 codes with its range and read through Dequantize (MIN_FIRST, as
+    TF's quantize_weights transform left it), a TF1 atrous conv (SpaceToBatchND, Conv2D,
+    BatchToSpaceND) whose kernel passes through FakeQuantWithMinMaxVars (contrib.quantize),
+    and a dense kernel of qint8 codes with one SCALED range per output unit. The loader
+    spells out each dequantization in numpy; fake quantization of activations is keras.ops."""
+    x = b.placeholder("input", [None, 8, 8, 2])
+    with b.scope("conv1"):
+        codes = b.rng.integers(0, 256, (3, 3, 2, 4)).astype(np.uint8)
+        stored = quantized_const(b, "kernel_quantized_const", codes, types_pb2.DT_QUINT8)
+        kernel = b.op(
+            "kernel",
+            "Dequantize",
+            stored,
+            b.const("kernel_quantized_min", np.float32(-0.61)),
+            b.const("kernel_quantized_max", np.float32(0.47)),
+            T=Dtype(types_pb2.DT_QUINT8),
+            dtype=FLOAT,
+            mode="MIN_FIRST",
+        )
+        h = b.op("Conv2D", "Conv2D", x, kernel, strides=ONES, padding="SAME", **NHWC)
+        h = b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 4), **NHWC)
+        h = b.op("Relu", "Relu", h)
+        h = b.op(
+            "act_quant/FakeQuantWithMinMaxVars",
+            "FakeQuantWithMinMaxVars",
+            h,
+            b.const("act_quant/min", np.float32(-0.2)),
+            b.const("act_quant/max", np.float32(3.1)),
+            num_bits=8,
+            narrow_range=False,
+            T=None,
+        )
+    with b.scope("atrous"):
+        kernel = b.op(
+            "weights_quant/FakeQuantWithMinMaxVars",
+            "FakeQuantWithMinMaxVars",
+            variable(b, "weights", 3, 3, 4, 4),
+            b.const("weights_quant/min", np.float32(-0.9)),
+            b.const("weights_quant/max", np.float32(0.8)),
+            num_bits=8,
+            narrow_range=True,
+            T=None,
+        )
+        block = b.const("SpaceToBatchND/block_shape", np.array([2, 2], np.int32))
+        h = b.op(
+            "SpaceToBatchND",
+            "SpaceToBatchND",
+            h,
+            block,
+            b.const("SpaceToBatchND/paddings", np.array([[2, 2], [2, 2]], np.int32)),
+            Tblock_shape=INT32,
+            Tpaddings=INT32,
+        )
+        h = b.op("Conv2D", "Conv2D", h, kernel, strides=ONES, padding="VALID", **NHWC)
+        h = b.op(
+            "BatchToSpaceND",
+            "BatchToSpaceND",
+            h,
+            b.const("BatchToSpaceND/block_shape", np.array([2, 2], np.int32)),
+            b.const("BatchToSpaceND/crops", np.array([[0, 0], [0, 0]], np.int32)),
+            Tblock_shape=INT32,
+            Tcrops=INT32,
+        )
+        h = b.op("Relu", "Relu", h)
+    with b.scope("flatten"):
+        h = b.op("Reshape", "Reshape", h, b.const("shape", np.array([-1, 256], np.int32)))
+    with b.scope("dense"):
+        codes = b.rng.integers(-128, 128, (256, 3)).astype(np.int8)
+        stored = quantized_const(b, "kernel_quantized", codes, types_pb2.DT_QINT8)
+        kernel = b.op(
+            "kernel",
+            "Dequantize",
+            stored,
+            b.const("kernel_min", np.float32([-0.05, -0.08, -0.03])),
+            b.const("kernel_max", np.float32([0.06, 0.07, 0.04])),
+            T=Dtype(types_pb2.DT_QINT8),
+            dtype=FLOAT,
+            mode="SCALED",
+            axis=1,
+        )
+        b.op("MatMul", "MatMul", h, kernel)
 
 
 def main(names: list[str]) -> None:

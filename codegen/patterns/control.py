@@ -8,6 +8,13 @@ each op of the function bodies; a loop with an op they do not know is left to be
 lambdas take every value they read as a loop variable, loop invariants included: Keras runs a
 functional model's while_loop on real tensors, where a closure over the symbolic ones fails.
 
+TensorArrays reach here as tensors (passes/arrays.py): an array is `keras.ops.zeros` of its
+shape, a write `keras.ops.slice_update` of one row, a scatter `keras.ops.scatter_update` of
+rows. An array whose element shape the graph leaves partly unknown (the batch of a loop over a
+batch) is allocated by the loop writing it, like the first value it writes: that value is
+computed once more from the loop's initial values (one step peeled), which costs one step's
+arithmetic and keeps every dimension exactly what the loop will write.
+
 A FusedBatchNorm with is_training=True normalises with the statistics of the batch it is
 given, not the moving ones: TF1 graphs frozen with the training branch taken, or a BatchNorm
 frozen from a model called with training=True, compute exactly that at inference. A Keras
@@ -23,8 +30,10 @@ from typing import Any
 from ..errors import Graph2PyError
 from ..graph import Graph, Node, split_ref
 from ..names import RESERVED, Allocator, identifier
+from ..passes.arrays import ARRAY, SCATTER, SPLIT, WRITE
 from ..passes.control import resolve_control_flow
 from ..passes.fold import Constants
+from ..passes.frames import through_identity
 from ..passes.inline import inline_functions
 from ..passes.prune import IDENTITY_OPS
 from ..passes.shapes import infer_shapes
@@ -58,6 +67,48 @@ def batch_statistics_norm(node: Node, m: Matcher):
     return m.ops([node], expr, inputs)
 
 
+@fallback(ARRAY)
+def tensor_array(node: Node, m: Matcher):
+    """An array of static shape: zeros (the loop writing one of unknown shape allocates it)."""
+    shape = m.shape(node.output(0))
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    dtype = str(node.attrs.get("dtype", "float32"))
+    return m.ops([node], Call("zeros", (tuple(shape),), (("dtype", dtype),)), [])
+
+
+@fallback(WRITE)
+def tensor_array_write(node: Node, m: Matcher):
+    shape, value_shape = m.shape(node.inputs[0]), m.shape(node.inputs[2])
+    rank = len(shape) if shape is not None else None
+    if rank is None and value_shape is not None:
+        rank = len(value_shape) + 1
+    if rank is None:
+        return None
+    (contents, index, value), inputs = operands(m, node.inputs)
+    start = (index, *[0] * (rank - 1))
+    expr = Call("slice_update", (contents, start, Call("expand_dims", (value, 0))))
+    return m.ops([node], expr, inputs)
+
+
+@fallback(SCATTER)
+def tensor_array_scatter(node: Node, m: Matcher):
+    (contents, indices, values), inputs = operands(m, node.inputs)
+    expr = Call("scatter_update", (contents, Call("expand_dims", (indices, -1)), values))
+    return m.ops([node], expr, inputs)
+
+
+@fallback(SPLIT)
+def tensor_array_split(node: Node, m: Matcher):
+    """Equal pieces stacked: a reshape when the pieces' other dimensions are known."""
+    count, shape = int(node.attrs.get("count", 0)), m.shape(node.inputs[0])
+    (value,), inputs = operands(m, node.inputs[:1])
+    if shape is not None and shape and all(isinstance(d, int) for d in shape[1:]):
+        return m.ops([node], Call("reshape", (value, (count, -1, *shape[1:]))), inputs)
+    expr = Call("stack", (Call("split", (value, count)),))
+    return m.ops([node], expr, inputs)
+
+
 @fallback("While", "StatelessWhile")
 def while_loop(node: Node, m: Matcher):
     dtypes = node.attrs.get("T")
@@ -68,22 +119,35 @@ def while_loop(node: Node, m: Matcher):
     if not isinstance(shapes, list) or len(shapes) != count:
         shapes = [m.shape(t) for t in node.inputs]
     frame = node.attrs.get("_frame")
+    peeled: dict[int, Node] = {}  # loop variable -> the array it allocates (see above)
     if isinstance(frame, dict):  # TF1 frames, read by passes/control.py
         cond = _written_out(_frame_graph(frame, dtypes, shapes, [frame["cond"]]), m)
-        body = _written_out(_frame_graph(frame, dtypes, shapes, frame["results"]), m)
+        peeled = _unshaped_arrays(node, m)
+        graph = _frame_graph(frame, dtypes, shapes, frame["results"], peeled)
+        body = _written_out(graph, m)
     else:
         library = node.attrs.get("_library")
         cond = _written_out(_function_graph(library, node.attrs.get("cond"), dtypes, shapes), m)
         body = _written_out(_function_graph(library, node.attrs.get("body"), dtypes, shapes), m)
-    if cond is None or body is None or len(cond) != 1 or len(body) != count:
+    if cond is None or body is None or len(cond) != 1 or len(body) != count + len(peeled):
         return None
     inputs: list[str] = []
     loop_vars = []
-    for tensor, dtype in zip(node.inputs, dtypes):
+    for k, (tensor, dtype) in enumerate(zip(node.inputs, dtypes)):
+        if k in peeled:
+            loop_vars.append(None)
+            continue
         ref = m.operand(tensor, inputs)
         if not isinstance(ref, (Ref, Call)):  # a literal is no loop variable to Keras
             ref = Call("convert_to_tensor", (ref,), (("dtype", dtype),))
         loop_vars.append(ref)
+    for k, first in zip(peeled, body[count:]):
+        if _reads(first, set(peeled)):
+            return None  # the first value written reads an array not yet allocated
+        size = int(m.ints(peeled[k].inputs[0])[0])
+        like = Call("expand_dims", (_substitute(first, loop_vars), 0))
+        loop_vars[k] = Call("zeros_like", (Call("repeat", (like, size), (("axis", 0),)),))
+    body = body[:count]
     if not inputs:
         return None
     params = _param_names(node)
@@ -92,7 +156,37 @@ def while_loop(node: Node, m: Matcher):
     else:
         body, loop_vars = tuple(body), tuple(loop_vars)
     expr = Call("while_loop", (Lambda(params, cond[0]), Lambda(params, body), loop_vars))
-    return m.ops([node], expr, inputs, [node.output(i) for i in range(count)])
+    covered = [*peeled.values(), node]
+    return m.ops(covered, expr, inputs, [node.output(i) for i in range(count)])
+
+
+def _unshaped_arrays(node: Node, m: Matcher) -> dict[int, Node]:
+    """Loop variable -> the TensorArray it starts as, for the arrays with no static shape that
+    only this loop reads (so the loop may allocate them)."""
+    found = {}
+    for k, tensor in enumerate(node.inputs):
+        producer = m.node(tensor)
+        shape = m.shape(tensor)
+        if producer.op != ARRAY or (shape is not None and all(isinstance(d, int) for d in shape)):
+            continue
+        size = m.ints(producer.inputs[0])
+        if size is not None and len(size) == 1 and m.graph.users(tensor) == [node]:
+            found[k] = producer
+    return found
+
+
+def _reads(expr, refs: set[int]) -> bool:
+    if isinstance(expr, Ref):
+        return expr.index in refs
+    if isinstance(expr, Call):
+        return any(_reads(a, refs) for a in expr.args) or any(
+            _reads(v, refs) for _, v in expr.kwargs
+        )
+    if isinstance(expr, Item):
+        return _reads(expr.value, refs)
+    if isinstance(expr, (list, tuple)):
+        return any(_reads(v, refs) for v in expr)
+    return False
 
 
 def _param_names(node: Node) -> tuple[str, ...]:
@@ -135,9 +229,12 @@ def _function_graph(library, fname, dtypes: list, shapes: list) -> Graph | None:
         return None
 
 
-def _frame_graph(frame: dict, dtypes: list, shapes: list, results: list[str]) -> Graph | None:
+def _frame_graph(
+    frame: dict, dtypes: list, shapes: list, results: list[str], peeled: dict | None = None
+) -> Graph | None:
     """The nodes of a TF1 frame computing `results`, reading the loop variables' tensors
-    inside the frame (a Merge's output in the condition, a Switch's in the body) as ARG<i>."""
+    inside the frame (a Merge's output in the condition, a Switch's in the body) as ARG<i>;
+    then, for each loop variable in `peeled`, the first value written into it."""
     args = _arguments(dtypes, shapes)
     arg_of = frame["args"]
 
@@ -145,6 +242,17 @@ def _frame_graph(frame: dict, dtypes: list, shapes: list, results: list[str]) ->
         return args[arg_of[tensor]].output() if tensor in arg_of else tensor
 
     nodes = [Node(n.name, n.op, [ref(t) for t in n.inputs], n.attrs) for n in frame["nodes"]]
+    results = list(results)
+    by_name = {n.name: n for n in nodes}
+    for k in peeled or ():
+        writes = [
+            n
+            for n in nodes
+            if n.op == WRITE and through_identity(n.inputs[0], by_name) == args[k].output()
+        ]
+        if len(writes) != 1:
+            return None
+        results.append(writes[0].inputs[2])
     rets = [Node(f"{RET}{i}", "Identity", [ref(t)]) for i, t in enumerate(results)]
     try:
         return Graph([*args, *nodes, *rets], source="loop")

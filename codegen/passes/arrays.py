@@ -1,0 +1,279 @@
+"""TF1 TensorArrays as tensors: each array becomes the tensor of all its elements.
+
+A TensorArrayV3 is a resource (its handle) plus a float scalar (its flow) that every write
+returns and every read takes, only to order the accesses; in a while loop the handle enters as
+a constant and the flow is carried like any loop variable. Keras has no resource, but a loop
+can carry a tensor, so the flow becomes the array's contents: a `[size, *element]` tensor,
+zeros to start with (`_Graph2pyTensorArray`, in place of the flow), that each write returns updated
+(`_Graph2pyArrayWrite`, keras.ops.slice_update of one row), each scatter returns with rows
+replaced (`_Graph2pyArrayScatter`), a split returns whole (`_Graph2pyArraySplit`). Reads and
+gathers become GatherV2 on it, Size the array's constant size, Concat a Reshape to one long
+first axis. The handles and what only forwards them (their Enters) go. The loop machinery of
+passes/frames.py and passes/control.py then sees ordinary loop variables, so the While node
+it makes carries the contents, and patterns/control.py writes keras.ops.while_loop over them.
+
+Why preallocated: every backend's while loop needs its variables' shapes fixed from one step
+to the next (JAX's always, TensorFlow's unless told otherwise), so an array that grows by
+concatenation cannot be a loop variable portably; a `[size, ...]` tensor updated in place by
+slice_update keeps its shape. This needs the size: a TensorArray with a constant size has it.
+An array of dynamic size grows to the bound its loop's trip count gives (a counter from a
+constant start, stepped by a constant, compared with a constant); its reads past the writes are
+TF errors, and what is stacked after the loop is the elements written, which the loop's counter
+counts (see `_dynamic_sizes`). An array whose size depends on the data in any other way is
+reported. Elements of different shapes (tf.TensorArray(infer_shape=False) read by Concat)
+cannot share one tensor and are reported as well; identically shaped elements, TF1's default,
+are what stack and gather require anyway.
+
+An element shape comes from the graph (the array's `element_shape`, a Gather's or Concat's)
+and, where dimensions stay unknown (the batch of a loop over a batch), from the first value
+written: patterns/control.py allocates the zeros like it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..graph import Node, split_ref
+from .shapes import rule
+
+ARRAY = "_Graph2pyTensorArray"  # inputs: [size]; output: the zeros (TF's flow, output 1)
+WRITE = "_Graph2pyArrayWrite"  # inputs: [contents, index, value]; output: the contents updated
+SCATTER = "_Graph2pyArrayScatter"  # inputs: [contents, indices, values]
+SPLIT = "_Graph2pyArraySplit"  # inputs: [value]; attr count: the equal pieces, stacked
+
+ARRAY_OPS = {"TensorArrayV3"}
+READS = {"TensorArrayReadV3", "TensorArrayGatherV3"}
+FLOW_OPS = {  # the ops the flow of an array passes through, as any loop variable's value
+    "Enter",
+    "RefEnter",
+    "Merge",
+    "RefMerge",
+    "Switch",
+    "RefSwitch",
+    "Identity",
+    "NextIteration",
+    "RefNextIteration",
+    "Exit",
+    "RefExit",
+}
+HANDLE_OPS = {"Enter", "RefEnter", "Identity", "Switch", "Exit"}  # what forwards a handle
+USES = {  # op -> input index of its flow
+    "TensorArrayReadV3": 2,
+    "TensorArrayGatherV3": 2,
+    "TensorArrayWriteV3": 3,
+    "TensorArrayScatterV3": 3,
+    "TensorArraySplitV3": 3,
+    "TensorArraySizeV3": 1,
+    "TensorArrayConcatV3": 1,
+    "TensorArrayCloseV3": None,
+}
+UNSUPPORTED = {  # what gradients of arrays leave in a training graph: no inference use
+    "TensorArrayGradV3",
+    "TensorArrayGradWithShape",
+    "TensorArray",
+    "TensorArrayV2",
+}
+
+
+@rule(ARRAY)
+def _array_shape(node, ins, c):
+    size = c.ints(node.inputs[0]) if node.inputs else None
+    element = node.attrs.get("element_shape")
+    if size is None or len(size) != 1 or element is None:
+        return None
+    return (int(size[0]), *element)
+
+
+@rule(WRITE, SCATTER)
+def _contents_shape(node, ins, c):
+    return ins[0]
+
+
+@rule(SPLIT)
+def _split_shape(node, ins, c):
+    count = int(node.attrs.get("count", 0))
+    if ins[0] is None or not ins[0]:
+        return None
+    rows = ins[0][0]
+    return (count, rows // count if isinstance(rows, int) else None, *ins[0][1:])
+
+
+def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
+    """The node list with every TensorArrayV3 and its accesses rewritten as above."""
+    if not any(n.op in ARRAY_OPS or n.op in UNSUPPORTED for n in nodes):
+        return nodes
+    bad = sorted({n.op for n in nodes if n.op in UNSUPPORTED})
+    if bad:
+        raise UnsupportedError(*(f"{source}: {op} has no inference form" for op in bad))
+    by_name = {n.name: n for n in nodes}
+    arrays = {n.name: n for n in nodes if n.op in ARRAY_OPS}
+    handles = _handle_forwarders(nodes, by_name)
+    accesses: dict[str, list[Node]] = {name: [] for name in arrays}
+    problems = []
+    for node in nodes:
+        if node.op not in USES:
+            continue
+        array = _array_of(node.inputs[0], by_name)
+        if array is None or array.name not in arrays:
+            problems.append(
+                f"{source}: {node.op} {node.name!r} reads no TensorArrayV3 graph2py can trace"
+            )
+            continue
+        accesses[array.name].append(node)
+    sizes = {}
+    for name, array in arrays.items():
+        size = _const_int(array.inputs[0], by_name)
+        if array.attrs.get("dynamic_size") or size is None:
+            problems.append(
+                f"{source}: TensorArray {name!r} has no constant size; graph2py preallocates"
+                " arrays (see passes/arrays.py)"
+            )
+        sizes[name] = size
+    if problems:
+        raise UnsupportedError(*problems)
+    dtypes = {}
+    new: dict[str, list[Node]] = {}
+    for name, array in arrays.items():
+        dtype = array.attrs.get("dtype", "float32")
+        dtypes[name] = dtype
+        element = _element_shape(array, accesses[name])
+        new[name] = [
+            Node(name, ARRAY, [array.inputs[0]], {"dtype": dtype, "element_shape": element})
+        ]
+        for access in accesses[name]:
+            new[access.name] = _rewritten(access, dtype, element, sizes[name], source)
+    flows = {f"{name}:1" for name in arrays}
+    flows |= {a.output(0) for acc in accesses.values() for a in acc if a.op in _FLOW_OUT}
+    retyped = _flow_carriers(nodes, flows, by_name, arrays, accesses, dtypes)
+    contents = {f"{name}:1": f"{name}:0" for name in arrays}  # the flow becomes output 0
+    out = []
+    for node in nodes:
+        if node.name in handles:
+            continue
+        if node.name in new:
+            out += new[node.name]
+        elif node.name in retyped:
+            out.append(
+                Node(node.name, node.op, node.inputs, {**node.attrs, "T": retyped[node.name]})
+            )
+        else:
+            out.append(node)
+    for node in out:
+        if any(t in contents for t in node.inputs):
+            node.inputs = [contents.get(t, t) for t in node.inputs]
+    return out
+
+
+_FLOW_OUT = {"TensorArrayWriteV3", "TensorArrayScatterV3", "TensorArraySplitV3"}
+
+
+def _handle_forwarders(nodes: list[Node], by_name) -> set[str]:
+    """The Enter/Identity/... nodes that only pass an array's handle on."""
+    return {
+        n.name
+        for n in nodes
+        if n.op in HANDLE_OPS and n.inputs and _array_of(n.inputs[0], by_name) is not None
+    }
+
+
+def _array_of(tensor: str, by_name) -> Node | None:
+    """The TensorArrayV3 whose handle `tensor` is, through Enters and Identities."""
+    for _ in range(64):
+        name, port = split_ref(tensor)
+        node = by_name.get(name)
+        if node is None:
+            return None
+        if node.op in ARRAY_OPS:
+            return node if port == 0 else None
+        if node.op not in HANDLE_OPS or not node.inputs:
+            return None
+        tensor = node.inputs[0]
+    return None
+
+
+def _const_int(tensor: str, by_name) -> int | None:
+    node = by_name.get(split_ref(tensor)[0])
+    value = node.attrs.get("value") if node is not None and node.op == "Const" else None
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iu":
+        return int(value.reshape(()))
+    return None
+
+
+def _element_shape(array: Node, accesses: list[Node]) -> tuple | None:
+    """The elements' shape as far as the graph states it: the array's own, a Gather's, a
+    Concat's (all but the first dimension), merged dimension by dimension."""
+    shape = array.attrs.get("element_shape")
+    for node in accesses:
+        found = node.attrs.get("element_shape") if node.op == "TensorArrayGatherV3" else None
+        shape = _merge(shape, found)
+    return tuple(shape) if shape is not None else None
+
+
+def _merge(a, b):
+    if a is None:
+        return b
+    if b is None or len(a) != len(b):
+        return a
+    return tuple(x if x is not None else y for x, y in zip(a, b))
+
+
+def _rewritten(node: Node, dtype: str, element, size: int, source: str) -> list[Node]:
+    flow = node.inputs[USES[node.op]] if USES[node.op] is not None else None
+    if node.op == "TensorArrayWriteV3":
+        return [Node(node.name, WRITE, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
+    if node.op == "TensorArrayScatterV3":
+        return [Node(node.name, SCATTER, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
+    if node.op in READS:
+        axis = _const(f"{node.name}/axis", np.array(0, np.int32))
+        attrs = {"Tparams": dtype, "Tindices": "int32", "Taxis": "int32", "batch_dims": 0}
+        return [axis, Node(node.name, "GatherV2", [flow, node.inputs[1], axis.output()], attrs)]
+    if node.op == "TensorArraySizeV3":
+        return [_const(node.name, np.array(size, np.int32))]
+    if node.op == "TensorArraySplitV3":
+        return [Node(node.name, SPLIT, [node.inputs[1]], {"T": dtype, "count": size})]
+    if node.op == "TensorArrayConcatV3":
+        rest = element[1:] if element is not None else None
+        if rest is None or None in rest:
+            raise UnsupportedError(
+                f"{source}: TensorArrayConcatV3 {node.name!r}: the elements' shape past their"
+                " first dimension is unknown"
+            )
+        shape = _const(f"{node.name}/shape", np.array([-1, *rest], np.int32))
+        reshape = Node(
+            node.name, "Reshape", [flow, shape.output()], {"T": dtype, "Tshape": "int32"}
+        )
+        made = [shape, reshape]
+        if element[0] is not None:
+            lengths = _const(f"{node.name}/lengths", np.full(size, element[0], np.int64))
+            made.append(lengths)
+        return made
+    return []  # TensorArrayCloseV3: nothing reads it
+
+
+def _const(name: str, value: np.ndarray) -> Node:
+    return Node(name, "Const", [], {"dtype": value.dtype.name, "value": value})
+
+
+def _flow_carriers(nodes, flows, by_name, arrays, accesses, dtypes) -> dict[str, str]:
+    """The loop plumbing carrying each array's contents, with the array's dtype (a flow is
+    float32)."""
+    of_flow: dict[str, str] = {}
+    for name in arrays:
+        of_flow[f"{name}:1"] = dtypes[name]
+        for access in accesses[name]:
+            if access.op in _FLOW_OUT:
+                of_flow[access.output(0)] = dtypes[name]
+    users: dict[str, list[Node]] = {}
+    for node in nodes:
+        for t in node.inputs:
+            users.setdefault(t, []).append(node)
+    retyped: dict[str, str] = {}
+    stack = list(of_flow.items())
+    while stack:
+        tensor, dtype = stack.pop()
+        for user in users.get(tensor, []):
+            if user.op in FLOW_OPS and user.name not in retyped:
+                retyped[user.name] = dtype
+                stack += [(user.output(p), dtype) for p in range(2)]
+    return retyped

@@ -142,7 +142,7 @@ def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
             Node(name, ARRAY, [array.inputs[0]], {"dtype": dtype, "element_shape": element})
         ]
         for access in accesses[name]:
-            new[access.name] = _rewritten(access, dtype, element, sizes[name], source)
+            new[access.name] = _rewritten(access, dtype, element, sizes[name], source, by_name)
     flows = {f"{name}:1" for name in arrays}
     flows |= {a.output(0) for acc in accesses.values() for a in acc if a.op in _FLOW_OUT}
     retyped = _flow_carriers(nodes, flows, by_name, arrays, accesses, dtypes)
@@ -218,11 +218,32 @@ def _merge(a, b):
     return tuple(x if x is not None else y for x, y in zip(a, b))
 
 
-def _rewritten(node: Node, dtype: str, element, size: int, source: str) -> list[Node]:
+def _every_row(indices: str, value: str, by_name) -> bool:
+    """Whether `indices` is range(rows of `value`), as TensorArray.unstack computes it: the
+    array then holds `value` itself (a run with more rows than the array's size is a TF error,
+    one with fewer fails when the unwritten elements are read)."""
+    node = by_name.get(split_ref(indices)[0])
+    if node is None or node.op != "Range" or len(node.inputs) != 3:
+        return False
+    start, limit, delta = node.inputs
+    if _const_int(start, by_name) != 0 or _const_int(delta, by_name) != 1:
+        return False
+    rows = by_name.get(split_ref(limit)[0])
+    if rows is None or rows.op != "StridedSlice" or not rows.attrs.get("shrink_axis_mask"):
+        return False
+    if [_const_int(t, by_name) for t in rows.inputs[1:4]] != [0, 1, 1]:
+        return False
+    shape = by_name.get(split_ref(rows.inputs[0])[0])
+    return shape is not None and shape.op == "Shape" and shape.inputs[:1] == [value]
+
+
+def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name) -> list[Node]:
     flow = node.inputs[USES[node.op]] if USES[node.op] is not None else None
     if node.op == "TensorArrayWriteV3":
         return [Node(node.name, WRITE, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
     if node.op == "TensorArrayScatterV3":
+        if _every_row(node.inputs[1], node.inputs[2], by_name):  # TensorArray.unstack
+            return [Node(node.name, "Identity", [node.inputs[2]], {"T": dtype})]
         return [Node(node.name, SCATTER, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
     if node.op in READS:
         axis = _const(f"{node.name}/axis", np.array(0, np.int32))

@@ -93,9 +93,21 @@ def tensor_array_write(node: Node, m: Matcher):
 
 @fallback(SCATTER)
 def tensor_array_scatter(node: Node, m: Matcher):
-    (contents, indices, values), inputs = operands(m, node.inputs)
+    """Rows replaced; an array of unknown shape scattered into (TensorArray.unstack) is
+    allocated here, like the rows scattered."""
+    array, nodes = m.node(node.inputs[0]), [node]
+    unshaped = array.op == ARRAY and m.graph.users(node.inputs[0]) == [node]
+    shape = m.shape(node.inputs[0])
+    size = m.ints(array.inputs[0]) if unshaped else None
+    if size is not None and (shape is None or not all(isinstance(d, int) for d in shape)):
+        (indices, values), inputs = operands(m, node.inputs[1:])
+        first = Call("zeros", ((int(size[0]),),), (("dtype", "int32"),))
+        rows = Call("take", (values, first), (("axis", 0),))  # the first row, size times
+        contents, nodes = Call("zeros_like", (rows,)), [array, node]
+    else:
+        (contents, indices, values), inputs = operands(m, node.inputs)
     expr = Call("scatter_update", (contents, Call("expand_dims", (indices, -1)), values))
-    return m.ops([node], expr, inputs)
+    return m.ops(nodes, expr, inputs)
 
 
 @fallback(SPLIT)

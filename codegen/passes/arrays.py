@@ -41,6 +41,7 @@ ARRAY = "_Graph2pyTensorArray"  # inputs: [size]; output: the zeros (TF's flow, 
 WRITE = "_Graph2pyArrayWrite"  # inputs: [contents, index, value]; output: the contents updated
 SCATTER = "_Graph2pyArrayScatter"  # inputs: [contents, indices, values]
 SPLIT = "_Graph2pyArraySplit"  # inputs: [value]; attr count: the equal pieces, stacked
+CONCAT = "_Graph2pyArrayConcat"  # inputs: [contents]; output: the elements end to end
 
 ARRAY_OPS = {"TensorArrayV3"}
 READS = {"TensorArrayReadV3", "TensorArrayGatherV3"}
@@ -88,6 +89,14 @@ def _array_shape(node, ins, c):
 @rule(WRITE, SCATTER)
 def _contents_shape(node, ins, c):
     return ins[0]
+
+
+@rule(CONCAT)
+def _concat_shape(node, ins, c):
+    if ins[0] is None or len(ins[0]) < 2:
+        return None
+    size, rows = ins[0][:2]
+    return (size * rows if isinstance(rows, int) else None, *ins[0][2:])
 
 
 @rule(SPLIT)
@@ -147,6 +156,10 @@ def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
     flows |= {a.output(0) for acc in accesses.values() for a in acc if a.op in _FLOW_OUT}
     retyped = _flow_carriers(nodes, flows, by_name, arrays, accesses, dtypes)
     contents = {f"{name}:1": f"{name}:0" for name in arrays}  # the flow becomes output 0
+    for node in new.values():
+        lengths = [n for n in node if n.name.endswith("/lengths") and n.op == "Const"]
+        if lengths and node[0].op == CONCAT:
+            contents[node[0].output(1)] = lengths[0].output()
     out = []
     for node in nodes:
         if node.name in handles:
@@ -206,6 +219,8 @@ def _element_shape(array: Node, accesses: list[Node]) -> tuple | None:
     shape = array.attrs.get("element_shape")
     for node in accesses:
         found = node.attrs.get("element_shape") if node.op == "TensorArrayGatherV3" else None
+        if node.op == "TensorArrayConcatV3" and node.attrs.get("element_shape_except0"):
+            found = (None, *node.attrs["element_shape_except0"])
         shape = _merge(shape, found)
     return tuple(shape) if shape is not None else None
 
@@ -216,6 +231,40 @@ def _merge(a, b):
     if b is None or len(a) != len(b):
         return a
     return tuple(x if x is not None else y for x, y in zip(a, b))
+
+
+def _is_range(indices: str, size: int, by_name) -> bool:
+    """Whether `indices` is 0, 1, ..., size - 1, a constant or a Range of constants: every
+    element in order (a scatter's value then has exactly `size` rows, TF checks it)."""
+    node = by_name.get(split_ref(indices)[0])
+    if node is not None and node.op == "Range" and len(node.inputs) == 3:
+        bounds = [_const_int(t, by_name) for t in node.inputs]
+        return bounds[::2] == [0, 1] and size in (
+            bounds[1],
+            _first_of_const(node.inputs[1], by_name),
+        )
+    value = node.attrs.get("value") if node is not None and node.op == "Const" else None
+    return isinstance(value, np.ndarray) and np.array_equal(value, np.arange(size))
+
+
+def _first_of_const(tensor: str, by_name) -> int | None:
+    """`shape[0]` of a constant shape (TF folds a static Shape): a StridedSlice taking
+    element 0 of a constant vector."""
+    node = by_name.get(split_ref(tensor)[0])
+    if node is None or node.op != "StridedSlice" or node.attrs.get("shrink_axis_mask") != 1:
+        return None
+    if [_const_int(t, by_name) for t in node.inputs[1:4]] != [0, 1, 1]:
+        return None
+    vector = by_name.get(split_ref(node.inputs[0])[0])
+    value = vector.attrs.get("value") if vector is not None and vector.op == "Const" else None
+    if (
+        isinstance(value, np.ndarray)
+        and value.ndim == 1
+        and value.size
+        and value.dtype.kind in "iu"
+    ):
+        return int(value[0])
+    return None
 
 
 def _every_row(indices: str, value: str, by_name) -> bool:
@@ -242,9 +291,14 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
     if node.op == "TensorArrayWriteV3":
         return [Node(node.name, WRITE, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
     if node.op == "TensorArrayScatterV3":
-        if _every_row(node.inputs[1], node.inputs[2], by_name):  # TensorArray.unstack
+        every = _every_row(node.inputs[1], node.inputs[2], by_name) or _is_range(
+            node.inputs[1], size, by_name
+        )
+        if every:  # TensorArray.unstack
             return [Node(node.name, "Identity", [node.inputs[2]], {"T": dtype})]
         return [Node(node.name, SCATTER, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
+    if node.op == "TensorArrayGatherV3" and _is_range(node.inputs[1], size, by_name):
+        return [Node(node.name, "Identity", [flow], {"T": dtype})]  # TensorArray.stack
     if node.op in READS:
         axis = _const(f"{node.name}/axis", np.array(0, np.int32))
         attrs = {"Tparams": dtype, "Tindices": "int32", "Taxis": "int32", "batch_dims": 0}

@@ -42,7 +42,7 @@ from ..passes.shapes import RULES, infer_shapes, shape_rule
 from ..spec import Call, Item, Kind, Lambda, Ref
 from .registry import FALLBACKS, MAX_LITERAL, Matcher, fallback
 from .norm import f32
-from .ops import _tuple_index, operands
+from .ops import operands
 
 MAX_TERMS = 400  # calls and operands in a loop's written-out condition and body
 
@@ -201,8 +201,10 @@ def _strided_slice(node: Node, m: Matcher):
         index = strided_slice_index(node, *bounds, 0)
     except ValueError:
         return None
+    if len(index) == 1 and isinstance(index[0], slice):
+        index = (*index, Ellipsis)  # as patterns/ops.py writes a lone slice
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, _tuple_index(index)), inputs)
+    return m.ops([node], Item(x, index), inputs)
 
 
 def _element_at(node: Node, m: Matcher):

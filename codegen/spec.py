@@ -74,6 +74,8 @@ LIFTED = {
     "_Graph2pyArrayScatter": "TensorArrayScatterV3",
     "_Graph2pyArraySplit": "TensorArraySplitV3",
     "_Graph2pyArrayConcat": "TensorArrayConcatV3",
+    "_Graph2pyArrayRead": "TensorArrayReadV3",
+    "_Graph2pyArrayGather": "TensorArrayGatherV3",
 }
 
 

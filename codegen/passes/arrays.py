@@ -7,8 +7,9 @@ can carry a tensor, so the flow becomes the array's contents: a `[size, *element
 zeros to start with (`_Graph2pyTensorArray`, in place of the flow), that each write returns updated
 (`_Graph2pyArrayWrite`, keras.ops.slice_update of one row), each scatter returns with rows
 replaced (`_Graph2pyArrayScatter`), a split returns whole (`_Graph2pyArraySplit`). Reads and
-gathers become GatherV2 on it, Size the array's constant size, Concat a Reshape to one long
-first axis. The handles and what only forwards them (their Enters) go. The loop machinery of
+gathers take rows of it (`_Graph2pyArrayRead`, `_Graph2pyArrayGather`; a stack is the tensor
+itself), Size is the array's constant size, Concat the rows end to end
+(`_Graph2pyArrayConcat`). The handles and what only forwards them (their Enters) go. The loop machinery of
 passes/frames.py and passes/control.py then sees ordinary loop variables, so the While node
 it makes carries the contents, and patterns/control.py writes keras.ops.while_loop over them.
 
@@ -42,6 +43,8 @@ WRITE = "_Graph2pyArrayWrite"  # inputs: [contents, index, value]; output: the c
 SCATTER = "_Graph2pyArrayScatter"  # inputs: [contents, indices, values]
 SPLIT = "_Graph2pyArraySplit"  # inputs: [value]; attr count: the equal pieces, stacked
 CONCAT = "_Graph2pyArrayConcat"  # inputs: [contents]; output: the elements end to end
+READ = "_Graph2pyArrayRead"  # inputs: [contents, index]; output: one element
+GATHER = "_Graph2pyArrayGather"  # inputs: [contents, indices]; output: the elements stacked
 
 ARRAY_OPS = {"TensorArrayV3"}
 READS = {"TensorArrayReadV3", "TensorArrayGatherV3"}
@@ -58,7 +61,9 @@ FLOW_OPS = {  # the ops the flow of an array passes through, as any loop variabl
     "Exit",
     "RefExit",
 }
-HANDLE_OPS = {"Enter", "RefEnter", "Identity", "Switch", "Exit"}  # what forwards a handle
+# What forwards a handle: TF1's while_loop enters it as a constant, a lowered TF2 while carries
+# it as a loop variable (through Merge, whose first input is the Enter, and NextIteration).
+HANDLE_OPS = {"Enter", "RefEnter", "Identity", "Switch", "Exit", "Merge", "NextIteration"}
 USES = {  # op -> input index of its flow
     "TensorArrayReadV3": 2,
     "TensorArrayGatherV3": 2,
@@ -84,6 +89,16 @@ def _array_shape(node, ins, c):
     if size is None or len(size) != 1 or element is None:
         return None
     return (int(size[0]), *element)
+
+
+@rule(READ)
+def _read_shape(node, ins, c):
+    return None if ins[0] is None else ins[0][1:]
+
+
+@rule(GATHER)
+def _gather_shape(node, ins, c):
+    return None if ins[0] is None or ins[1] is None else (*ins[1], *ins[0][1:])
 
 
 @rule(WRITE, SCATTER)
@@ -300,9 +315,8 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
     if node.op == "TensorArrayGatherV3" and _is_range(node.inputs[1], size, by_name):
         return [Node(node.name, "Identity", [flow], {"T": dtype})]  # TensorArray.stack
     if node.op in READS:
-        axis = _const(f"{node.name}/axis", np.array(0, np.int32))
-        attrs = {"Tparams": dtype, "Tindices": "int32", "Taxis": "int32", "batch_dims": 0}
-        return [axis, Node(node.name, "GatherV2", [flow, node.inputs[1], axis.output()], attrs)]
+        op = READ if node.op == "TensorArrayReadV3" else GATHER
+        return [Node(node.name, op, [flow, node.inputs[1]], {"dtype": dtype})]
     if node.op == "TensorArraySizeV3":
         return [_const(node.name, np.array(size, np.int32))]
     if node.op == "TensorArraySplitV3":

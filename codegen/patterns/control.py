@@ -32,7 +32,7 @@ from ..errors import Graph2PyError
 from ..graph import Graph, Node, split_ref
 from ..names import RESERVED, Allocator, identifier
 from ..optable.arrays import strided_slice_index
-from ..passes.arrays import ARRAY, CONCAT, SCATTER, SPLIT, WRITE
+from ..passes.arrays import ARRAY, CONCAT, GATHER, READ, SCATTER, SPLIT, WRITE
 from ..passes.control import resolve_control_flow
 from ..passes.fold import Constants
 from ..passes.frames import through_identity
@@ -95,6 +95,12 @@ def tensor_array_write(node: Node, m: Matcher):
     start = (index, *[0] * (rank - 1))
     expr = Call("slice_update", (contents, start, Call("expand_dims", (value, 0))))
     return m.ops([node], expr, inputs)
+
+
+@fallback(READ, GATHER)
+def tensor_array_read(node: Node, m: Matcher):
+    refs, inputs = operands(m, node.inputs)
+    return m.ops([node], Call("take", tuple(refs), (("axis", 0),)), inputs)
 
 
 @fallback(SCATTER)

@@ -7,8 +7,7 @@ can carry a tensor, so the flow becomes the array's contents: a `[size, *element
 zeros to start with (`_Graph2pyTensorArray`, in place of the flow), that each write returns updated
 (`_Graph2pyArrayWrite`, keras.ops.slice_update of one row), each scatter returns with rows
 replaced (`_Graph2pyArrayScatter`), a split returns whole (`_Graph2pyArraySplit`). Reads and
-gathers take rows of it (`_Graph2pyArrayRead`, `_Graph2pyArrayGather`; a stack is the tensor
-itself), Size is the array's constant size, Concat the rows end to end
+gathers take rows of it (`_Graph2pyArrayRead`, `_Graph2pyArrayGather`), Size is the array's constant size, Concat the rows end to end
 (`_Graph2pyArrayConcat`). The handles and what only forwards them (their Enters) go. The loop machinery of
 passes/frames.py and passes/control.py then sees ordinary loop variables, so the While node
 it makes carries the contents, and patterns/control.py writes keras.ops.while_loop over them.
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..graph import Node, split_ref
+from .inline import drop_unread
 from .shapes import rule
 
 ARRAY = "_Graph2pyTensorArray"  # inputs: [size]; output: the zeros (TF's flow, output 1)
@@ -190,7 +190,8 @@ def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
     for node in out:
         if any(t in contents for t in node.inputs):
             node.inputs = [contents.get(t, t) for t in node.inputs]
-    return out
+    # what only fed the handles or a stack's indices would look like model outputs
+    return drop_unread(out, {split_ref(t)[0] for n in nodes for t in n.inputs})
 
 
 _FLOW_OUT = {"TensorArrayWriteV3", "TensorArrayScatterV3", "TensorArraySplitV3"}
@@ -312,8 +313,6 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
         if every:  # TensorArray.unstack
             return [Node(node.name, "Identity", [node.inputs[2]], {"T": dtype})]
         return [Node(node.name, SCATTER, [flow, node.inputs[1], node.inputs[2]], {"T": dtype})]
-    if node.op == "TensorArrayGatherV3" and _is_range(node.inputs[1], size, by_name):
-        return [Node(node.name, "Identity", [flow], {"T": dtype})]  # TensorArray.stack
     if node.op in READS:
         op = READ if node.op == "TensorArrayReadV3" else GATHER
         return [Node(node.name, op, [flow, node.inputs[1]], {"dtype": dtype})]
@@ -322,20 +321,9 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
     if node.op == "TensorArraySplitV3":
         return [Node(node.name, SPLIT, [node.inputs[1]], {"T": dtype, "count": size})]
     if node.op == "TensorArrayConcatV3":
-        rest = element[1:] if element is not None else None
-        if rest is None or None in rest:
-            raise UnsupportedError(
-                f"{source}: TensorArrayConcatV3 {node.name!r}: the elements' shape past their"
-                " first dimension is unknown"
-            )
-        shape = _const(f"{node.name}/shape", np.array([-1, *rest], np.int32))
-        reshape = Node(
-            node.name, "Reshape", [flow, shape.output()], {"T": dtype, "Tshape": "int32"}
-        )
-        made = [shape, reshape]
-        if element[0] is not None:
-            lengths = _const(f"{node.name}/lengths", np.full(size, element[0], np.int64))
-            made.append(lengths)
+        made = [Node(node.name, CONCAT, [flow], {"T": dtype})]
+        if element is not None and element and element[0] is not None:
+            made.append(_const(f"{node.name}/lengths", np.full(size, element[0], np.int64)))
         return made
     return []  # TensorArrayCloseV3: nothing reads it
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..graph import Node, split_ref
+from .frames import read_frames, through_identity
 from .inline import drop_unread
 from .shapes import rule
 
@@ -145,13 +146,19 @@ def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
             )
             continue
         accesses[array.name].append(node)
-    sizes = {}
+    sizes, bounds = {}, {}
+    loops = None
     for name, array in arrays.items():
         size = _const_int(array.inputs[0], by_name)
-        if array.attrs.get("dynamic_size") or size is None:
+        if array.attrs.get("dynamic_size") and size is not None:
+            loops = loops if loops is not None else read_frames(nodes, by_name)
+            bound = _trip_bound(accesses[name], loops, by_name)
+            size = max(size, bound) if bound is not None else None
+            bounds[name] = size
+        if size is None:
             problems.append(
-                f"{source}: TensorArray {name!r} has no constant size; graph2py preallocates"
-                " arrays (see passes/arrays.py)"
+                f"{source}: TensorArray {name!r} has no constant size and no loop that bounds"
+                " it; graph2py preallocates arrays (see passes/arrays.py)"
             )
         sizes[name] = size
     if problems:
@@ -162,9 +169,14 @@ def arrays_as_tensors(nodes: list[Node], source: str = "graph") -> list[Node]:
         dtype = array.attrs.get("dtype", "float32")
         dtypes[name] = dtype
         element = _element_shape(array, accesses[name])
-        new[name] = [
-            Node(name, ARRAY, [array.inputs[0]], {"dtype": dtype, "element_shape": element})
-        ]
+        size_input = array.inputs[0]
+        new[name] = []
+        if name in bounds:  # a dynamic array, as large as its loop makes it
+            new[name].append(_const(f"{name}/bound", np.array(bounds[name], np.int32)))
+            size_input = new[name][0].output()
+        new[name].append(
+            Node(name, ARRAY, [size_input], {"dtype": dtype, "element_shape": element})
+        )
         for access in accesses[name]:
             new[access.name] = _rewritten(access, dtype, element, sizes[name], source, by_name)
     flows = {f"{name}:1" for name in arrays}
@@ -218,6 +230,48 @@ def _array_of(tensor: str, by_name) -> Node | None:
         if node.op not in HANDLE_OPS or not node.inputs:
             return None
         tensor = node.inputs[0]
+    return None
+
+
+def _trip_bound(accesses: list[Node], loops: list, by_name) -> int | None:
+    """The size a dynamic array reaches: it is only written, at the counter of a loop that
+    runs a constant number of times (`i < N`, i from 0 by 1), so it holds N elements after
+    it, as TF's would. None for any other use (a size the data decides is no shape a loop
+    variable can have on every backend)."""
+    if not accesses or any(
+        a.op in ("TensorArrayScatterV3", "TensorArraySplitV3") for a in accesses
+    ):
+        return None
+    writes = [a for a in accesses if a.op == "TensorArrayWriteV3"]
+    if len(writes) != 1:
+        return None
+    write = writes[0]
+    loop = next((l for l in loops if write.name in l.members), None)
+    if loop is None:
+        return None
+    lookup = {**by_name, **loop.body}
+    conds = [lookup[m] for m in loop.members if lookup[m].op == "LoopCond"]
+    less = lookup.get(split_ref(conds[0].inputs[0])[0]) if len(conds) == 1 else None
+    if less is None or less.op != "Less":
+        return None
+    counter, limit = (through_identity(t, lookup) for t in less.inputs)
+    count = _const_int(limit, lookup)
+    index = through_identity(write.inputs[1], lookup)
+    for var in loop.vars:
+        merge = lookup.get(split_ref(counter)[0])
+        switch = lookup.get(split_ref(var.inside)[0])
+        if merge is None or switch is None or switch.inputs[0] != counter or index != var.inside:
+            continue
+        step = lookup.get(split_ref(through_identity(var.next, lookup))[0])
+        if step is None or step.op not in ("Add", "AddV2") or _const_int(var.init, lookup) != 0:
+            return None
+        operands = [through_identity(t, lookup) for t in step.inputs]
+        if (
+            var.inside not in operands
+            or _const_int(operands[1 - operands.index(var.inside)], lookup) != 1
+        ):
+            return None
+        return count
     return None
 
 

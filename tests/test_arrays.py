@@ -193,8 +193,8 @@ def test_an_array_without_a_constant_size_is_reported():
     with pytest.raises(UnsupportedError) as err:
         arrays_as_tensors(nodes, "g.pbtxt")
     assert err.value.problems == [
-        "g.pbtxt: TensorArray 'ta' has no constant size; graph2py preallocates arrays"
-        " (see passes/arrays.py)"
+        "g.pbtxt: TensorArray 'ta' has no constant size and no loop that bounds it; graph2py"
+        " preallocates arrays (see passes/arrays.py)"
     ]
 
 

@@ -109,8 +109,9 @@ def _contents_shape(node, ins, c):
 
 @rule(CONCAT)
 def _concat_shape(node, ins, c):
-    if ins[0] is None or len(ins[0]) < 2:
-        return None
+    element = node.attrs.get("element_shape")
+    if ins[0] is None or len(ins[0]) < 2:  # a loop's result: the graph's element shape
+        return (None, *element[1:]) if element else None
     size, rows = ins[0][:2]
     return (size * rows if isinstance(rows, int) else None, *ins[0][2:])
 
@@ -375,7 +376,7 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
     if node.op == "TensorArraySplitV3":
         return [Node(node.name, SPLIT, [node.inputs[1]], {"T": dtype, "count": size})]
     if node.op == "TensorArrayConcatV3":
-        made = [Node(node.name, CONCAT, [flow], {"T": dtype})]
+        made = [Node(node.name, CONCAT, [flow], {"T": dtype, "element_shape": element})]
         if element is not None and element and element[0] is not None:
             made.append(_const(f"{node.name}/lengths", np.full(size, element[0], np.int64)))
         return made

@@ -139,12 +139,16 @@ def tensor_array_split(node: Node, m: Matcher):
 
 @fallback(CONCAT)
 def tensor_array_concat(node: Node, m: Matcher):
-    """The elements end to end along their first axis."""
-    shape = m.shape(node.inputs[0])
-    if shape is None or len(shape) < 2 or not all(isinstance(d, int) for d in shape[2:]):
+    """The elements end to end along their first axis (their other dimensions from the
+    contents' shape, or the graph's element shape: a loop's results have no inferred one)."""
+    shape, element = m.shape(node.inputs[0]), node.attrs.get("element_shape")
+    rest = shape[2:] if shape is not None and len(shape) >= 2 else None
+    if rest is None or not all(isinstance(d, int) for d in rest):
+        rest = element[1:] if element else None
+    if rest is None or not all(isinstance(d, int) for d in rest):
         return None
     (contents,), inputs = operands(m, node.inputs)
-    return m.ops([node], Call("reshape", (contents, (-1, *shape[2:]))), inputs)
+    return m.ops([node], Call("reshape", (contents, (-1, *rest))), inputs)
 
 
 # What a loop body computes with keras.ops where the model would have a layer (whose weights a

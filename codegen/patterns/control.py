@@ -241,8 +241,13 @@ def _resize(node: Node, m: Matcher):
     so only TF's half_pixel_centers resize agrees (as patterns/ops.py requires too)."""
     if not node.attrs.get("half_pixel_centers") or node.attrs.get("align_corners"):
         return None
-    (x, size), inputs = operands(m, node.inputs[:2])
-    hw = (Item(size, (0,)), Item(size, (1,)))
+    pack = m.node(node.inputs[1])
+    if pack.op == "Pack" and len(pack.inputs) == 2:  # tf.stack([height, width])
+        (x, height, width), inputs = operands(m, [node.inputs[0], *pack.inputs])
+        hw = (height, width)
+    else:
+        (x, size), inputs = operands(m, node.inputs[:2])
+        hw = (Item(size, (0,)), Item(size, (1,)))
     kwargs = (("interpolation", "nearest"),) if node.op == "ResizeNearestNeighbor" else ()
     return m.ops([node], Call("image.resize", (x, hw), kwargs), inputs)
 

@@ -418,3 +418,29 @@ def test_array_of_data_dependent_size_is_reported(tmp_path, capsys):
     assert main([str(path), "-o", str(tmp_path / "out")]) == 4
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "has no constant size and no loop that bounds it" in errors[0]
+
+
+def nested_array_loops(x):
+    """An array of six rows written by an inner loop (three steps) of an outer loop (two),
+    at index 3 * i + j; gathered in reverse after both."""
+    rows = tf.TensorArray(tf.float32, size=6, element_shape=[3])
+
+    def outer(i, rows):
+        def inner(j, rows):
+            value = tf.reduce_sum(x, axis=0) * tf.cast(j + 1, tf.float32) + tf.cast(i, tf.float32)
+            return j + 1, rows.write(3 * i + j, value)
+
+        _, rows = tf.while_loop(lambda j, r: j < 3, inner, [tf.constant(0), rows])
+        return i + 1, rows
+
+    _, rows = tf.while_loop(lambda i, r: i < 2, outer, [tf.constant(0), rows])
+    return x[:, :1] * tf.reshape(rows.gather([5, 4, 3, 2, 1, 0]), [1, 18])
+
+
+def test_array_written_in_a_nested_loop(tmp_path):
+    path = tmp_path / "nested_array.pb"
+    build_tf1_loops(path, nested_array_loops)
+    spec, model, source = converted(path, tmp_path / "out")
+    assert source.count("keras.ops.while_loop(") == 2 and not spec.report()["tensorflow"]
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "Identity:0")

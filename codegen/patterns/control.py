@@ -263,10 +263,12 @@ def while_loop(node: Node, m: Matcher):
         shapes = [m.shape(t) for t in node.inputs]
     frame = node.attrs.get("_frame")
     params = _param_names(node)
-    peeled: dict[int, Node] = {}  # loop variable -> the array it allocates (see above)
+    started: dict[int, Node] = {}  # loop variable -> the array it allocates (see above)
+    peeled: dict[int, Node] = {}  # those of them allocated like the first value written
     if isinstance(frame, dict):  # TF1 frames, read by passes/control.py
         cond = _written_out(_frame_graph(frame, dtypes, shapes, [frame["cond"]]), m, params)
-        peeled = _unshaped_arrays(node, m)
+        started = _started_arrays(node, m)
+        peeled = {k: a for k, a in started.items() if not _static(m.shape(a.output(0)))}
         graph = _frame_graph(frame, dtypes, shapes, frame["results"], peeled)
         body = _written_out(graph, m, params)
     else:
@@ -283,6 +285,10 @@ def while_loop(node: Node, m: Matcher):
     inputs: list[str] = []
     loop_vars = []
     for k, (tensor, dtype) in enumerate(zip(node.inputs, dtypes)):
+        if k in started and k not in peeled:
+            shape, dtype = m.shape(tensor), str(started[k].attrs.get("dtype", "float32"))
+            loop_vars.append(Call("zeros", (tuple(shape),), (("dtype", dtype),)))
+            continue
         if k in peeled:
             loop_vars.append(None)
             continue
@@ -293,10 +299,7 @@ def while_loop(node: Node, m: Matcher):
     firsts = zip(peeled.items(), body.results[count:], body.shapes[count:])
     for (k, array), first, shape in firsts:
         size = int(m.ints(array.inputs[0])[0])
-        known = m.shape(array.output(0))
-        if known is not None and all(isinstance(d, int) for d in known):
-            shape = known[1:]
-        if shape is not None and all(isinstance(d, int) for d in shape):
+        if _static(shape):
             dtype = str(array.attrs.get("dtype", "float32"))
             loop_vars[k] = Call("zeros", ((size, *shape),), (("dtype", dtype),))
             continue
@@ -320,11 +323,15 @@ def while_loop(node: Node, m: Matcher):
             loop_vars,
         ),
     )
-    covered = [*peeled.values(), node]
+    covered = [*started.values(), node]
     return m.ops(covered, expr, inputs, [node.output(i) for i in range(count)])
 
 
-def _unshaped_arrays(node: Node, m: Matcher) -> dict[int, Node]:
+def _static(shape) -> bool:
+    return shape is not None and all(isinstance(d, int) for d in shape)
+
+
+def _started_arrays(node: Node, m: Matcher) -> dict[int, Node]:
     """Loop variable -> the TensorArray it starts as, for the arrays only this loop reads: the
     loop allocates them (zeros of their shape, or like the first value written)."""
     found = {}

@@ -269,6 +269,7 @@ def _operation_names(layers: list[Layer]) -> re.Pattern:
             stack.extend(expr)
         elif isinstance(expr, Lambda):
             stack.append(expr.body)
+            stack.extend(v for _, v in expr.bindings)
     alternatives = "|".join(sorted(re.escape(f) for f in functions))
     return re.compile(rf"^(?:{alternatives})(?:_\d+)?$")
 

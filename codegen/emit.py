@@ -293,7 +293,15 @@ def expression(expr: Any, refs: list[str]) -> str:
         return f"{_operand(expression(expr.value, refs))}[{_index(expr.index)}]"
     if isinstance(expr, Lambda):
         params = [identifier_kw(p) for p in expr.params]
-        return f"lambda {', '.join(params)}: {expression(expr.body, params)}"
+        names = params + [identifier_kw(name) for name, _ in expr.bindings]
+        body = expression(expr.body, names)
+        if expr.bindings:
+            steps = [
+                f"{names[len(params) + j]} := {expression(v, names)}"
+                for j, (_, v) in enumerate(expr.bindings)
+            ]
+            body = f"({', '.join(steps)}, {body})[-1]"
+        return f"lambda {', '.join(params)}: {body}"
     if isinstance(expr, list):
         return "[" + ", ".join(expression(v, refs) for v in expr) + "]"
     if isinstance(expr, tuple) and any(isinstance(v, (Ref, Call, Item, Lambda)) for v in expr):

@@ -43,10 +43,13 @@ class Item:
 class Lambda:
     """In a keras.ops expression: `lambda <params>: body`, whose Refs name the params. A loop's
     condition and body take everything they read as parameters: a closure over the symbolic
-    tensors of a functional model fails when the model runs."""
+    tensors of a functional model fails when the model runs. A value the body reads more than
+    once is computed once, in `bindings` order, and named (`name := ...`, written before the
+    body): Ref(len(params) + j) is bindings[j]."""
 
     params: tuple[str, ...]
     body: Any
+    bindings: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,20 @@ class TFOp:
 
 
 # The nodes passes/rnn/ puts in place of a recurrent loop, as the report names them (a loop
-# counts once; the views that forward its results are no computation).
-LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
+# counts once; the views that forward its results are no computation), and those
+# passes/arrays.py puts in place of TensorArray ops, named as the ops they stand for.
+LIFTED = {
+    "_Graph2pyLSTM": "LSTM loop",
+    "_Graph2pyGRU": "GRU loop",
+    "_Graph2pyRNNResult": "",
+    "_Graph2pyTensorArray": "TensorArrayV3",
+    "_Graph2pyArrayWrite": "TensorArrayWriteV3",
+    "_Graph2pyArrayScatter": "TensorArrayScatterV3",
+    "_Graph2pyArraySplit": "TensorArraySplitV3",
+    "_Graph2pyArrayConcat": "TensorArrayConcatV3",
+    "_Graph2pyArrayRead": "TensorArrayReadV3",
+    "_Graph2pyArrayGather": "TensorArrayGatherV3",
+}
 
 
 class Kind(Enum):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import opdefs
 from .patterns import FALLBACKS, PATTERNS, load_all
+from .spec import LIFTED
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "supported_ops.md"
 
@@ -157,9 +158,12 @@ def generate() -> str:
         if not op.startswith("_") and not all(_writes_ops(fn) for fn in fns)
     )
     early = {op: [fn for fn in fns if _writes_ops(fn)] for op, fns in PATTERNS.items()}
-    ops_ops = sorted({op for op in FALLBACKS if op != "*"} | {op for op in early if early[op]})
+    # graph2py's own nodes (passes/arrays.py) under the TF ops they stand for (spec.LIFTED)
+    ops_of = {LIFTED.get(op) or op: op for op in FALLBACKS if op != "*"}
+    ops_of.update({op: op for op in early if early[op] and op not in ops_of})
+    ops_ops = sorted(ops_of)
     total, callable_ = tensorflow_only_candidates()
-    covered = len(set(layer_ops) | set(ops_ops))
+    covered = len(set(layer_ops) | {op for op in FALLBACKS if op != "*" and op[0] != "_"})
     lines = [
         "# Supported TensorFlow ops",
         "",
@@ -201,8 +205,8 @@ def generate() -> str:
         lines.append(f"| {op} | {', '.join(names)} |")
     lines += ["", "## keras.ops", "", "| Op | keras.ops |", "| --- | --- |"]
     for op in ops_ops:
-        fns = [*early.get(op, []), *FALLBACKS.get(op, [])]
-        names = ", ".join(dict.fromkeys(ops_names(op, fn) for fn in fns))
+        fns = [*early.get(ops_of[op], []), *FALLBACKS.get(ops_of[op], [])]
+        names = ", ".join(dict.fromkeys(ops_names(ops_of[op], fn) for fn in fns))
         lines.append(f"| {op} | {names} |")
     lines += [
         "",

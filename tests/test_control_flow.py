@@ -370,3 +370,77 @@ def test_loop_without_keras_form_is_reported(tmp_path, capsys):
     assert main([str(path), "-o", str(tmp_path / "out")]) == 4
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors == ["graph2py: error: no pattern for 1 While node"], errors
+
+
+# -- TensorArrays in TF1 loops (passes/arrays.py) --------------------------------------------
+
+
+def dynamic_array_loop(x):
+    """TF1's accumulate-then-stack idiom with a growing array: `size=0, dynamic_size=True`,
+    written at the counter of a loop of four steps; stacked and reduced after it."""
+    w = tf.constant(np.random.default_rng(11).normal(0, 0.5, (3, 3)).astype(np.float32))
+    states = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+
+    def body(i, h, states):
+        h = tf.tanh(h @ w + tf.cast(i, tf.float32) * 0.1)
+        return i + 1, h, states.write(i, h)
+
+    _, _, states = tf.while_loop(lambda i, h, s: i < 4, body, [tf.constant(0), x, states])
+    stacked = states.stack()  # (4, batch, 3)
+    return tf.reduce_sum(stacked * tf.cast(states.size(), tf.float32), axis=0)
+
+
+def test_dynamic_size_array_grows_to_the_trip_count(tmp_path):
+    path = tmp_path / "dynamic.pb"
+    build_tf1_loops(path, dynamic_array_loop)
+    spec, model, source = converted(path, tmp_path / "out")
+    report = spec.report()
+    assert not report["tensorflow"], report
+    assert report["keras.ops"]["TensorArrayV3"] == 1 and report["keras.ops"]["While"] == 1
+    assert "keras.ops.slice_update(" in source and "keras.ops.while_loop(" in source
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "Identity:0")
+
+
+def test_array_of_data_dependent_size_is_reported(tmp_path, capsys):
+    """A dynamic array written by a loop whose trip count the data decides has no size a
+    loop variable could take on every backend: one line says so, exit 4."""
+
+    def fn(x):
+        states = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        body = lambda i, h, s: (i + 1, h * 1.5, s.write(i, h))
+        cond = lambda i, h, s: tf.reduce_sum(tf.abs(h)) < 20.0
+        _, _, states = tf.while_loop(cond, body, [tf.constant(0), x, states])
+        return states.stack()
+
+    path = tmp_path / "data_dependent.pb"
+    build_tf1_loops(path, fn)
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 4
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "has no constant size and no loop that bounds it" in errors[0]
+
+
+def nested_array_loops(x):
+    """An array of six rows written by an inner loop (three steps) of an outer loop (two),
+    at index 3 * i + j; gathered in reverse after both."""
+    rows = tf.TensorArray(tf.float32, size=6, element_shape=[3])
+
+    def outer(i, rows):
+        def inner(j, rows):
+            value = tf.reduce_sum(x, axis=0) * tf.cast(j + 1, tf.float32) + tf.cast(i, tf.float32)
+            return j + 1, rows.write(3 * i + j, value)
+
+        _, rows = tf.while_loop(lambda j, r: j < 3, inner, [tf.constant(0), rows])
+        return i + 1, rows
+
+    _, rows = tf.while_loop(lambda i, r: i < 2, outer, [tf.constant(0), rows])
+    return x[:, :1] * tf.reshape(rows.gather([5, 4, 3, 2, 1, 0]), [1, 18])
+
+
+def test_array_written_in_a_nested_loop(tmp_path):
+    path = tmp_path / "nested_array.pb"
+    build_tf1_loops(path, nested_array_loops)
+    spec, model, source = converted(path, tmp_path / "out")
+    assert source.count("keras.ops.while_loop(") == 2 and not spec.report()["tensorflow"]
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 3)).astype(np.float32)
+    assert_parity(path, spec, model, x, "Identity:0")

@@ -262,6 +262,80 @@ def folded(values, *fns, dtype="float32"):
     return fn
 
 
+def _tensor_array(size, element_shape):
+    return tf.raw_ops.TensorArrayV3(
+        size=size,
+        dtype=tf.float32,
+        element_shape=element_shape,
+        identical_element_shapes=True,
+        clear_after_read=False,
+    )
+
+
+def ta_outside(a):
+    """Rows scattered out of order, two gathered back, one read, all concatenated, the size."""
+    handle, flow = _tensor_array(4, [None, 5])
+    x = tf.transpose(tf.reshape(a, [-1, 4, 5]), [1, 0, 2])
+    flow = tf.raw_ops.TensorArrayScatterV3(
+        handle=handle, indices=[3, 1, 0, 2], value=x, flow_in=flow
+    )
+    kw = dict(handle=handle, flow_in=flow, dtype=tf.float32)
+    g = tf.raw_ops.TensorArrayGatherV3(indices=[2, 0], element_shape=[None, 5], **kw)
+    r = tf.raw_ops.TensorArrayReadV3(index=1, **kw)
+    c, _ = tf.raw_ops.TensorArrayConcatV3(element_shape_except0=[5], **kw)
+    n = tf.cast(tf.raw_ops.TensorArraySizeV3(handle=handle, flow_in=flow), tf.float32)
+    return g[0] * n + r, c
+
+
+def ta_split(a):
+    """A batch split into three equal arrays of rows, one read, two gathered."""
+    handle, flow = _tensor_array(3, None)
+    flow = tf.raw_ops.TensorArraySplitV3(handle=handle, value=a[0], lengths=[2, 2, 2], flow_in=flow)
+    kw = dict(handle=handle, flow_in=flow, dtype=tf.float32)
+    r = tf.raw_ops.TensorArrayReadV3(index=2, **kw)
+    g = tf.raw_ops.TensorArrayGatherV3(indices=[1, 0], element_shape=[2, 5], **kw)
+    return r + g
+
+
+def ta_loop(a):
+    """A state written at each step of a while loop, the array stacked after it (its element
+    shape has the batch, unknown: the loop allocates the array like its first write)."""
+    handle, flow = _tensor_array(3, [None, 5])
+
+    def body(i, h, flow):
+        h = tf.tanh(h * 1.5 + tf.cast(i, tf.float32))
+        return (
+            i + 1,
+            h,
+            tf.raw_ops.TensorArrayWriteV3(handle=handle, index=i, value=h, flow_in=flow),
+        )
+
+    _, _, flow = tf.while_loop(lambda i, h, f: i < 3, body, [0, a, flow])
+    kw = dict(handle=handle, flow_in=flow, dtype=tf.float32, element_shape=[None, 5])
+    return tf.raw_ops.TensorArrayGatherV3(indices=tf.range(3), **kw)
+
+
+def ta_loop_read(a):
+    """A loop reading one array (the sequence, unstacked) and writing another in reverse."""
+    steps, flow = _tensor_array(3, [None, 5])
+    x = tf.transpose(a, [1, 0, 2])
+    flow = tf.raw_ops.TensorArrayScatterV3(handle=steps, indices=tf.range(3), value=x, flow_in=flow)
+    out, out_flow = _tensor_array(3, [None, 5])
+
+    def body(i, acc, f):
+        step = tf.raw_ops.TensorArrayReadV3(handle=steps, index=i, flow_in=flow, dtype=tf.float32)
+        acc = acc * 0.5 + step
+        return (
+            i + 1,
+            acc,
+            tf.raw_ops.TensorArrayWriteV3(handle=out, index=2 - i, value=acc, flow_in=f),
+        )
+
+    _, _, out_flow = tf.while_loop(lambda i, acc, f: i < 3, body, [0, x[0] * 0.0, out_flow])
+    kw = dict(handle=out, flow_in=out_flow, dtype=tf.float32, element_shape=[None, 5])
+    return tf.raw_ops.TensorArrayGatherV3(indices=[0, 1, 2], **kw)
+
+
 U5 = np.linspace(-0.9, 0.9, 5)  # in the domain of asin, atanh, erfinv
 V5 = [-7.0, -2.5, -0.5, 1.5, 7.0]  # no zero; halves for rint and round
 SPECIALS = [np.nan, np.inf, -np.inf, 1.0, 0.0]
@@ -699,6 +773,13 @@ CASES = [
     case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
     case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),
     case("computed_constant_gathered_table", lambda a: a * tf.gather(weight(23, 90, 70), [5, 1, 88] * 30), [f(90, 70)], Mul=O),
+    # wild-loops: TF1 TensorArrays (raw ops) outside a loop and carried through one
+    case("TensorArray_scatter_gather_read_concat_size", ta_outside, [f(4, 5)], TensorArrayV3=O, TensorArrayScatterV3=O,
+         TensorArrayGatherV3=O, TensorArrayReadV3=O, TensorArrayConcatV3=O, Reshape=L, Transpose=O, StridedSlice=O, Mul=L, AddV2=L),
+    case("TensorArray_split_read", ta_split, [f(6, 5)], TensorArraySplitV3=O, TensorArrayReadV3=O, TensorArrayGatherV3=O, StridedSlice=O, AddV2=O),
+    case("TensorArray_while_write_stack", ta_loop, [f(5)], TensorArrayV3=O, While=O, TensorArrayGatherV3=O),
+    case("TensorArray_while_read_write", ta_loop_read, [f(3, 5)], TensorArrayV3=O, While=O, TensorArrayGatherV3=O, Transpose=O,
+         StridedSlice=O, Mul=L),
 ]
 # fmt: on
 

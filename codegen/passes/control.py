@@ -22,6 +22,8 @@ that patterns/control.py can write it as keras.ops.while_loop. TF1 while frames 
 Switch, LoopCond, NextIteration, Exit) are cycles, which the graph cannot hold: before the
 cycle check, `functionalize_frames` turns each into such a `While` node whose condition and
 body are node lists (`_frame`), reading the frames with passes/frames.py as passes/rnn/ does.
+TensorArrays the RNN lifting left become tensors first (passes/arrays.py): their contents are
+then loop variables like any other.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..errors import UnsupportedError
 from ..graph import Graph, Node, output_count, split_ref
 from ..optable.numeric import run_kernel
 from .fold import Constants
+from .arrays import arrays_as_tensors
 from .frames import Loop, read_frames, replace_loop
 from .inline import drop_unread, inline_functions
 from .prune import TensorSpec, bypass_defaults
@@ -477,6 +480,7 @@ def functionalize_frames(nodes: list[Node], source: str = "graph", graph_def=Non
     has TF1 conditionals, their control edges are kept too (see `_keep_control_edges`)."""
     if graph_def is not None and any(n.op in SWITCH_OPS for n in nodes):
         _keep_control_edges(nodes, graph_def)
+    nodes = arrays_as_tensors(nodes, source)  # their flows become loop variables
     if not any(n.op in ("Enter", "RefEnter") for n in nodes):
         return nodes
     by_name = {n.name: n for n in nodes}

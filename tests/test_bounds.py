@@ -31,7 +31,7 @@ import pytest
 from tensorboard.compat.proto import graph_pb2, types_pb2
 
 from codegen.checkpoint import CheckpointError, CheckpointReader, _slice_key, _snappy, crc32c_masked
-from graphs import FLOAT, Builder, Func, attr, const, int_const, op, placeholder
+from graphs import BOOL, FLOAT, INT32, Builder, Func, attr, const, int_const, op, placeholder
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "formats"
@@ -259,6 +259,51 @@ def test_the_budget_grows_with_the_input(tmp_path):
     result = run(path)
     assert result.returncode == 0, result.stderr
     rejected(run(path, "--max-constant-mb", "60"), "node 'scaled7'", "60 MiB as given")
+
+
+def loop_with_a_fill(dims: tuple[int, int]) -> graph_pb2.GraphDef:
+    """A functional While whose body adds a Fill of `dims` to its loop variable: only the
+    patterns (patterns/control.py, writing the body out as keras.ops) fold that Fill, after
+    the passes."""
+    b = Builder()
+    x = b.placeholder("x", [None, *dims])
+    args = {"i": INT32, "v": FLOAT}
+    cond = b.function("cond", args, {"identity": BOOL})
+    less = cond.op("Less", "Less", "i", cond.const("Less/y", np.int32(3)), T=INT32)
+    cond.op("Identity", "Identity", f"{less}:z:0", T=BOOL)
+    cond.ret["identity"] = "Identity:output:0"
+    body = b.function("body", args, {"identity": INT32, "identity_1": FLOAT})
+    step = body.op("add", "AddV2", "i", body.const("add/y", np.int32(1)), T=INT32)
+    shape = body.const("big/dims", np.array(dims, np.int32))
+    big = body.op("big", "Fill", shape, body.const("big/value", np.float32(0.5)), index_type=INT32)
+    total = body.op("add_1", "AddV2", "v", f"{big}:output:0")
+    body.ret["identity"] = f"{step}:z:0"
+    body.ret["identity_1"] = f"{total}:z:0"
+    counter = b.const("while/loop_counter", np.int32(0))
+    loop = b.node(
+        "while",
+        "While",
+        [counter, x],
+        T=[INT32, FLOAT],
+        cond=Func("cond"),
+        body=Func("body"),
+        parallel_iterations=10,
+        output_shapes=[],
+    )
+    b.op("Identity", "Identity", f"{loop}:1")
+    return b.graph
+
+
+def test_constants_folded_by_the_patterns_draw_on_the_budget(tmp_path):
+    """A loop body's Fill of 2 MiB is folded while the patterns run (analyze.py), after every
+    pass: --max-constant-mb 1 refuses it there too, naming the node."""
+    path = tmp_path / "g.pb"
+    path.write_bytes(loop_with_a_fill((512, 1024)).SerializeToString())
+    rejected(run(path, "--max-constant-mb", "1"), "/big'", "Fill", "2 MiB", "1 MiB as given")
+    small = tmp_path / "small.pb"
+    small.write_bytes(loop_with_a_fill((2, 3)).SerializeToString())
+    result = run(small, "--max-constant-mb", "1")
+    assert result.returncode == 0, result.stderr
 
 
 # -- inlining, ranks, nesting ----------------------------------------------------------------

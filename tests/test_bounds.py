@@ -138,6 +138,43 @@ def test_regular_file_reader_reads_no_more_than_the_size(tmp_path):
         read_input(tmp_path)
 
 
+LANGUAGE_SERVER_READS = {
+    # the digest of a graph a model names (hovers, go to definition)
+    "digest": "from codegen.lsp.graphs import ShaCache; print(ShaCache().get(PATH))",
+    # the options an existing model.py was generated with (Regenerate, Check)
+    "options": "from codegen.lsp.worker import generated_options; "
+    "print(generated_options('g.pb', str(PATH.parent)))",
+}
+
+
+@pytest.mark.parametrize("reads", LANGUAGE_SERVER_READS)
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_language_server_reads_only_regular_files(tmp_path, reads, kind):
+    """The language server reads what graph2py reads, through codegen/files.py: a FIFO or a
+    link to /dev/zero named like a graph or a model.py is no file to it, not a hang."""
+    path = tmp_path / "model.py"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind)
+    script = (
+        f"from pathlib import Path; PATH = Path({str(path)!r}); " + LANGUAGE_SERVER_READS[reads]
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=SECONDS,
+            preexec_fn=_limited,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still reading after {SECONDS} s")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() in ("None", "{}"), result.stdout
+
+
 # -- the constant budget -----------------------------------------------------------------------
 
 

@@ -228,6 +228,23 @@ def test_joining_one_constant_a_thousand_times_is_refused(tmp_path, kind):
     rejected(run(write(tmp_path, text)), "node 'joined'", "3.9 GiB", "constant budget")
 
 
+
+def test_matmul_kernel_checks_the_size_before_allocating():
+    """MatMul is folded only by the RNN step check (passes/rnn/evaluate.py), on a loop body's
+    constants: [n, 1] @ [1, m] makes n * m elements of two small operands. 4 TiB here, refused
+    naming the node instead of a MemoryError."""
+    from codegen import optable
+    from codegen.budget import ConstantBudgetError
+    from codegen.graph import Node
+
+    kernel = optable.get("MatMul").kernel
+    a, b = np.ones((1 << 20, 1), np.float32), np.ones((1, 1 << 20), np.float32)
+    with pytest.raises(ConstantBudgetError, match="node 'mm'.*4 TiB"):
+        kernel(Node("mm", "MatMul", ["a", "b"]), a, b)
+    node = Node("mm", "MatMul", ["a", "b"], {"transpose_a": True, "transpose_b": True})
+    assert kernel(node, np.ones((3, 2)), np.ones((4, 3))).shape == (2, 4)
+
+
 def test_range_of_a_trillion_is_refused(tmp_path):
     text = (
         placeholder(shape=(-1,))

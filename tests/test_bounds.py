@@ -138,6 +138,40 @@ def test_regular_file_reader_reads_no_more_than_the_size(tmp_path):
         read_input(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_generated_graph_loader_reads_only_regular_files(tmp_path, kind):
+    """A GraphDef's load_weights.py reads the graph as graph2py does (codegen/files.py): given
+    a FIFO or a link to /dev/zero, one GraphError line, not a hang or a MemoryError."""
+    graph = write(
+        tmp_path, placeholder() + const("w", [[1.0] * 3] * 4) + op("y", "MatMul", "x", "w")
+    )
+    out = tmp_path / "out"
+    result = run(graph, "-o", out)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "weights.pbtxt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind)
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import load_weights\n"
+        "try:\n    load_weights.read_weights(sys.argv[2])\n"
+        "except load_weights.GraphError as err:\n    print(err)\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(out), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=SECONDS,
+            preexec_fn=_limited,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still reading after {SECONDS} s")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not a regular file" in result.stdout, result.stdout
+
+
 LANGUAGE_SERVER_READS = {
     # the digest of a graph a model names (hovers, go to definition)
     "digest": "from codegen.lsp.graphs import ShaCache; print(ShaCache().get(PATH))",
@@ -226,7 +260,6 @@ def test_joining_one_constant_a_thousand_times_is_refused(tmp_path, kind):
         attrs = 'attr { key: "N" value { i: 1000 } } attr { key: "T" value { type: DT_FLOAT } }'
     text += op("joined", kind, *inputs, attrs=attrs) + op("out", "AddV2", "x", "joined")
     rejected(run(write(tmp_path, text)), "node 'joined'", "3.9 GiB", "constant budget")
-
 
 
 def test_matmul_kernel_checks_the_size_before_allocating():

@@ -41,7 +41,17 @@ def analyze_file(path: str | Path, options: Options = Options()) -> ModelSpec:
 
 def analyze(prepared: Prepared, strict: bool = True) -> ModelSpec:
     """The model spec. With strict=False ops no pattern claims are counted in
-    `spec.unsupported` instead of raised (for `graph2py inspect`)."""
+    `spec.unsupported` instead of raised (for `graph2py inspect`).
+
+    The patterns fold constants too (a loop body written out as keras.ops: patterns/control.py),
+    after every pass: they draw on the conversion's constant budget like the passes do."""
+    with prepared.loaded.budget.active():
+        spec = _analyze(prepared, strict)
+        prepared.loaded.budget.raise_refused()
+    return spec
+
+
+def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     load_all()
     pruned, consts, shapes = prepared.pruned, prepared.constants, prepared.shapes
     graph = pruned.graph

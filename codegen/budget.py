@@ -17,13 +17,15 @@ values are alive at a time). Decoded constants are charged each time they are de
 inlined copy of a function body holds its own).
 
 The budget is a value the pipeline carries (pipeline.Loaded.budget) and makes current while
-its stages run (`with budget.active():` in pipeline.load, prepare and selected_facts), rather
+its stages run (`with budget.active():` in pipeline.load, prepare and selected_facts, and in
+analyze.analyze while the patterns run), rather
 than a parameter: constants are decoded and folded from about fifteen places (graph decoding,
-inlining, the RNN step check, control flow, pruning, layout, shapes), through kernels that
+inlining, the RNN step check, control flow, pruning, layout, shapes, the patterns writing a
+loop body out), through kernels that
 share one signature, `kernel(node, *values)`, and threading a budget through them would change
 every kernel and every `Constants(...)`. The current budget is a ContextVar, so each thread of
-the language server has its own. Outside a stage (a test decoding a graph directly, the
-patterns folding a loop body) each check is against a fresh budget of the minimum size: one
+the language server has its own. Outside a stage (a test decoding a graph directly) each
+check is against a fresh budget of the minimum size: one
 value at a time is bounded, not the total.
 """
 

@@ -25,7 +25,7 @@ from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
 from . import budget
 from .errors import BadInputError
-from .files import read_input
+from .files import files_source, read_input
 
 # BEGIN DECODER
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.
@@ -325,9 +325,11 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
 
 
 def decoder_source() -> str:
-    """The code between the DECODER markers, for embedding in generated loaders (which import
-    math, re, numpy, tensor_pb2 and types_pb2 at their top)."""
+    """The code between the DECODER markers and the file helpers the loader reads the graph
+    with (files.py: regular files only, no further than their size), for embedding in generated
+    loaders (which import errno, math, os, re, stat, numpy, tensor_pb2 and types_pb2 at their
+    top)."""
     with open(__file__, encoding="utf-8") as f:
         text = f.read()
     blocks = [part.split("# END DECODER\n", 1)[0] for part in text.split("# BEGIN DECODER\n")[1:]]
-    return "\n\n".join(block.strip() for block in blocks) + "\n"
+    return files_source() + "\n\n" + "\n\n".join(block.strip() for block in blocks) + "\n"

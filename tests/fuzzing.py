@@ -26,7 +26,9 @@ from tensorboard.compat.proto import (
     types_pb2,
 )
 
-from graphs import FLOAT, INT32, Builder, Func, attr, shape_proto, tensor_proto
+from graphs import FLOAT, INT32, Builder, Dtype, Func, attr, shape_proto, tensor_proto
+
+STRING = Dtype(types_pb2.DT_STRING)
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "examples" / "lenet.pb"
@@ -216,6 +218,21 @@ def tiny() -> graph_pb2.GraphDef:
     return b.graph
 
 
+def strings() -> graph_pb2.GraphDef:
+    """String ops without an op-table record (TensorFlow-only layers): their string attributes
+    (a separator, a regex and its rewrite) and a string constant reach the generated code."""
+    b = Builder(5)
+    x = b.placeholder("text", [None], dtype=STRING)
+    suffix = b.node("suffix", "Const", dtype=STRING)
+    b.graph.node[-1].attr["value"].tensor.CopyFrom(
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"-end"])
+    )
+    h = b.node("join", "StringJoin", [x, suffix], N=2, separator=", ")
+    h = b.node("clean", "StaticRegexReplace", [h], pattern="a+", rewrite="b", replace_global=True)
+    b.node("length", "StringLength", [h], unit="BYTE")
+    return b.graph
+
+
 def seeds() -> dict[str, graph_pb2.GraphDef]:
     """The valid graphs mutants start from; each converts as it is."""
     lenet = graph_pb2.GraphDef()
@@ -226,6 +243,7 @@ def seeds() -> dict[str, graph_pb2.GraphDef]:
         "sequence": sequence(),
         "calls": calls(),
         "tiny": tiny(),
+        "strings": strings(),
     }
 
 
@@ -707,6 +725,434 @@ def reshape_placeholder(graph, rng):
         node.attr["shape"].shape.CopyFrom(_nearby_shape(node.attr["shape"].shape, rng))
 
 
+# -- hostile text in every text field ------------------------------------------------------------
+
+MARK = "PWNED"  # what a payload that ran would create in the working directory
+# Ways out of a string literal, a comment or a docstring, each of which would run the mkdir.
+PAYLOADS = [
+    f'p"""\n__import__("os").mkdir("{MARK}")\n"""\\N{{x}}'
+    f" coding=utf-7 +AAo-__import__(+ACI-os+ACI-).mkdir(+ACI-{MARK}+ACI-)+AAo-#'''",
+    f'"""; __import__("os").mkdir("{MARK}"); """',
+    f"'''; __import__('os').mkdir('{MARK}'); '''",
+    f'"); __import__("os").mkdir("{MARK}"); ("',
+    f"'); __import__('os').mkdir('{MARK}'); ('",
+    f'x\n__import__("os").mkdir("{MARK}")\n#',
+    f'x\r__import__("os").mkdir("{MARK}")\r#',
+    f'x\u2028__import__("os").mkdir("{MARK}")\u2029#',
+    f'x\x0c__import__("os").mkdir("{MARK}")\x85#',
+    f"# -*- coding: utf-7 -*-\n+AAo-__import__(+ACI-os+ACI-).mkdir(+ACI-{MARK}+ACI-)+AAo-",
+    f'{{__import__("os").mkdir("{MARK}")}}',
+    f'\\\n__import__("os").mkdir("{MARK}")',
+]
+# Fragments: quotes, backslashes, every kind of line break and control, terminal escape
+# sequences, encoding declarations, the characters of a Python format string.
+TEXT_PIECES = [
+    '"',
+    "'",
+    '"""',
+    "'''",
+    "\\",
+    "\\N{x}",
+    "\\x",
+    "\\u12",
+    "\n",
+    "\r",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\u202e",
+    "\ufeff",
+    "\x1b[31m",
+    "\x1b[2J\x1b[H",
+    "\x1b]0;graph2py: error: spoofed\x07",
+    "\x1b]8;;https://example.invalid\x1b\\link\x1b]8;;\x1b\\",
+    "\ngraph2py: error: spoofed",
+    "# coding: utf-7",
+    "# -*- coding: latin-1 -*-",
+    "+AAo-",
+    "{",
+    "}}",
+    "%s",
+    "`",
+    "$x",
+    "é",
+    "Ω",
+    "😀",
+    "/",
+    ":",
+    "^",
+    " ",
+    ".",
+    "-",
+    "0",
+    "class",
+    "__init__",
+]
+
+
+def hostile_text(rng, base: str = "") -> str:
+    """Text that tries to break out of wherever graph2py writes it: a payload that would create
+    MARK if it ever ran, or one to three fragments, around, before or after `base` (a name the
+    graph already had, so that a rename keeps most of it readable)."""
+    if rng.random() < 0.3:
+        text = rng.choice(PAYLOADS)
+    else:
+        text = "".join(rng.choice(TEXT_PIECES) for _ in range(rng.choice([1, 1, 2, 3])))
+    r = rng.random()
+    if base and r < 0.4:
+        return base + text
+    if base and r < 0.55:
+        return text + base
+    if base and r < 0.75:
+        cut = rng.randrange(len(base) + 1)
+        return base[:cut] + text + base[cut:]
+    return text
+
+
+def hostile_bytes(rng, base: str = "") -> bytes:
+    """hostile_text as UTF-8, now and then with bytes that are no UTF-8 at all."""
+    data = hostile_text(rng, base).encode()
+    if rng.random() < 0.1:
+        data += rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"])
+    return data
+
+
+def _split_ref(ref: str) -> tuple[str, str, str]:
+    """(control mark, node name, ":port" or ":out:port" tail) of an input reference."""
+    mark = "^" if ref.startswith("^") else ""
+    name, colon, tail = ref[len(mark) :].partition(":")
+    return mark, name, colon + tail
+
+
+def rename_everywhere(nodes, old: str, new: str, scope: bool = False) -> None:
+    """Rename node `old` (with `scope`, every node under `old/` too) and every reference to it
+    among `nodes`, so that the graph stays valid and the new name reaches the generated code."""
+
+    def renamed(name: str) -> str:
+        if name == old:
+            return new
+        if scope and name.startswith(old + "/"):
+            return new + name[len(old) :]
+        return name
+
+    for node in nodes:
+        node.name = renamed(node.name)
+        for i, ref in enumerate(node.input):
+            mark, name, tail = _split_ref(ref)
+            if renamed(name) != name:
+                node.input[i] = mark + renamed(name) + tail
+
+
+def text_node_name(graph, rng):
+    """A node (or a whole scope) renamed to hostile text, with its references: a valid graph."""
+    node = _pick_node(graph, rng)
+    if node is None:
+        return
+    old = node.name
+    scope = "/" in old and rng.random() < 0.4
+    if scope:
+        old = old.rsplit("/", 1)[0]
+    rename_everywhere(graph.node, old, hostile_text(rng, old), scope=scope)
+    return "text_node_name" + (" (scope)" if scope else "")
+
+
+def text_op(graph, rng):
+    node = _pick_node(graph, rng)
+    if node is not None:
+        node.op = hostile_text(rng, node.op if rng.random() < 0.5 else "")
+
+
+def text_input(graph, rng):
+    node = _pick_node(graph, rng)
+    if node is None:
+        return
+    ref = hostile_text(rng, _some_name(graph, rng) if rng.random() < 0.5 else "")
+    ref += rng.choice(["", "", ":0", ":1", ":out:0"])
+    if rng.random() < 0.1:
+        ref = "^" + ref
+    if node.input and rng.random() < 0.7:
+        node.input[rng.randrange(len(node.input))] = ref
+    else:
+        node.input.append(ref)
+
+
+def text_device(graph, rng):
+    node = _pick_node(graph, rng)
+    if node is not None:
+        node.device = hostile_text(rng, rng.choice(["", "/device:CPU:0", "/job:w/task:0"]))
+
+
+def text_attr_key(graph, rng):
+    """An attribute under a hostile key: a copy of one the node has, or any value."""
+    node = _pick_node(graph, rng)
+    if node is None:
+        return
+    keys = sorted(node.attr)
+    old = rng.choice(keys) if keys else ""
+    value = attr_value_pb2.AttrValue()
+    value.CopyFrom(node.attr[old] if keys and rng.random() < 0.7 else random_attr(rng))
+    if keys and rng.random() < 0.5:
+        del node.attr[old]
+    node.attr[hostile_text(rng, old)].CopyFrom(value)
+
+
+def text_string_attr(graph, rng):
+    """A string attribute (or a list of strings) set to hostile bytes: one the node has
+    (padding, data_format, a regex, a separator), or a new one (`_class`, a label)."""
+    node = _pick_node(graph, rng)
+    if node is None:
+        return
+    strings = [
+        k
+        for k in sorted(node.attr)
+        if node.attr[k].WhichOneof("value") == "s" or len(node.attr[k].list.s)
+    ]
+    if strings and rng.random() < 0.8:
+        key = rng.choice(strings)
+        a = node.attr[key]
+        if a.WhichOneof("value") == "s":
+            a.s = hostile_bytes(rng, a.s.decode(errors="replace"))
+        else:
+            i = rng.randrange(len(a.list.s))
+            a.list.s[i] = hostile_bytes(rng, a.list.s[i].decode(errors="replace"))
+    elif rng.random() < 0.5:
+        node.attr["_class"].list.s.append(b"loc:@" + hostile_bytes(rng, node.name))
+    else:
+        node.attr[rng.choice(["label", "message", "container", "shared_name"])].s = hostile_bytes(
+            rng
+        )
+
+
+def text_string_tensor(graph, rng):
+    """A string constant holding hostile bytes: an existing one, or a new one fed to a
+    StringJoin when the graph has one (else left unused)."""
+    consts = [
+        n
+        for n in graph.node
+        if n.op == "Const" and n.attr["value"].tensor.dtype == types_pb2.DT_STRING
+    ]
+    if consts and rng.random() < 0.7:
+        t = rng.choice(consts).attr["value"].tensor
+    else:
+        node = graph.node.add(name=hostile_text(rng, "text_const"), op="Const")
+        node.attr["dtype"].type = types_pb2.DT_STRING
+        t = node.attr["value"].tensor
+        t.dtype = types_pb2.DT_STRING
+        joins = [n for n in graph.node if n.op == "StringJoin"]
+        if joins:
+            join = rng.choice(joins)
+            join.input.append(node.name)
+            join.attr["N"].i = sum(not ref.startswith("^") for ref in join.input)
+    t.ClearField("string_val")
+    count = rng.choice([1, 1, 2, 3])
+    if count > 1 or rng.random() < 0.3:
+        t.tensor_shape.CopyFrom(shape_proto([count]))
+    else:
+        t.ClearField("tensor_shape")
+    t.string_val.extend(hostile_bytes(rng) for _ in range(count))
+
+
+def _function_references(graph):
+    """Every AttrValue naming a function: `f`, `then_branch`, `body`, lists of functions, at the
+    top level and in function bodies."""
+    nodes = list(graph.node) + [n for fn in graph.library.function for n in fn.node_def]
+    for node in nodes:
+        for key in sorted(node.attr):
+            a = node.attr[key]
+            if a.WhichOneof("value") == "func":
+                yield a.func
+            for func in a.list.func:
+                yield func
+
+
+def text_function_name(graph, rng):
+    """A library function renamed to hostile text, with (mostly) its callers."""
+    if not graph.library.function:
+        return
+    fn = rng.choice(graph.library.function)
+    old, new = fn.signature.name, hostile_text(rng, fn.signature.name)
+    fn.signature.name = new
+    if rng.random() < 0.8:
+        for func in _function_references(graph):
+            if func.name == old:
+                func.name = new
+
+
+def text_function_arg(graph, rng):
+    """A function's input or output argument renamed, its uses in the body (or its `ret` key)
+    renamed too: a valid function with a hostile argument name."""
+    if not graph.library.function:
+        return
+    fn = rng.choice(graph.library.function)
+    args = list(fn.signature.input_arg) + list(fn.signature.output_arg)
+    if not args:
+        return
+    arg = rng.choice(args)
+    old, new = arg.name, hostile_text(rng, arg.name)
+    arg.name = new
+    if old in fn.ret:
+        fn.ret[new] = fn.ret[old]
+        del fn.ret[old]
+    else:
+        rename_everywhere(fn.node_def, old, new)
+
+
+def text_function_node(graph, rng):
+    """A node of a function body renamed, with its uses in the body and in `ret`."""
+    bodies = [fn for fn in graph.library.function if fn.node_def]
+    if not bodies:
+        return
+    fn = rng.choice(bodies)
+    node = rng.choice(fn.node_def)
+    old, new = node.name, hostile_text(rng, node.name)
+    rename_everywhere(fn.node_def, old, new)
+    for key in list(fn.ret):
+        mark, name, tail = _split_ref(fn.ret[key])
+        if name == old:
+            fn.ret[key] = new + tail
+
+
+TEXT_CHANNELS = [
+    text_node_name,
+    text_node_name,
+    text_op,
+    text_input,
+    text_device,
+    text_attr_key,
+    text_string_attr,
+    text_string_attr,
+    text_string_tensor,
+    text_function_name,
+    text_function_arg,
+    text_function_node,
+]
+
+
+def hostile_string(graph, rng):
+    """Hostile text in one of the graph's text fields (TEXT_CHANNELS)."""
+    channel = rng.choice(TEXT_CHANNELS)
+    return channel(graph, rng) or channel.__name__
+
+
+# -- sizes at the extremes ---------------------------------------------------------------------
+
+HUGE = [2**62, 2**63 - 1, 2**31, 2**31 - 1, 10**9, 65_537, 65_536, 2**40]
+
+
+def _extreme_dims(rng) -> list[int]:
+    r = rng.random()
+    if r < 0.3:
+        return [1] * rng.choice([253, 254, 255, 256, 1000])
+    if r < 0.5:
+        return [rng.choice([0, -1, 1, 2**62, 2**31, 2**63 - 1]) for _ in range(rng.randrange(1, 6))]
+    return [rng.choice([1, 2, 1024, 2**16, 2**20, 2**31]) for _ in range(rng.randrange(1, 5))]
+
+
+def extreme_size(graph, rng):
+    """Sizes at the extremes: ranks 254 and 255, dims of 0, -1 and 2^62, short-form constants
+    claiming billions of elements (one, or many each under a per-tensor cap), output counts
+    (num_split, N, num_partitions) of a billion, Fill/Range/Tile/BroadcastTo bombs."""
+    r = rng.randrange(8)
+    nodes = [n for n in graph.node if n.op not in ("Const",)] or list(graph.node)
+    target = rng.choice(nodes).name if nodes else "ghost"
+    if r == 0:
+        node = _pick_node(graph, rng, "Placeholder")
+        if node is not None:
+            node.attr["shape"].shape.CopyFrom(shape_proto(_extreme_dims(rng)))
+        return "extreme_size (placeholder shape)"
+    if r == 1:
+        count = rng.choice([1, 1, 8, 64])
+        dims = rng.choice([[2**20, 2**12], [2**31], [4096, 4096, 4], [1024, 1024], [2**62]])
+        for i in range(count):
+            node = graph.node.add(name=f"huge_short_form_{i}", op="Const")
+            node.attr["dtype"].type = types_pb2.DT_FLOAT
+            t = node.attr["value"].tensor
+            t.dtype = types_pb2.DT_FLOAT
+            t.tensor_shape.CopyFrom(shape_proto(dims))
+            t.float_val.append(1.5)
+        if graph.node and rng.random() < 0.5:
+            consumer = rng.choice(graph.node)
+            consumer.input.append(f"huge_short_form_{count - 1}")
+        return f"extreme_size ({count} short-form constants of {dims})"
+    if r == 2:
+        node = graph.node.add(name="split_axis", op="Const")
+        node.attr["dtype"].type = types_pb2.DT_INT32
+        node.attr["value"].tensor.CopyFrom(tensor_proto(np.int32(0)))
+        split = graph.node.add(name="huge_split", op=rng.choice(["Split", "Unpack", "SplitV"]))
+        split.input.extend(["split_axis", target] if split.op == "Split" else [target])
+        split.attr["T"].type = types_pb2.DT_FLOAT
+        split.attr["num_split" if split.op != "Unpack" else "num"].i = rng.choice(HUGE + [0, -1])
+        return f"extreme_size ({split.op} count)"
+    if r == 3:
+        counted = [n for n in graph.node if "N" in n.attr or n.op in ("ConcatV2", "Pack", "AddN")]
+        node = rng.choice(counted) if counted else _pick_node(graph, rng)
+        if node is not None:
+            node.attr["N"].i = rng.choice(HUGE + [0, -1, 2**63 - 1])
+        return "extreme_size (N)"
+    if r == 4:
+        parts = graph.node.add(name="parts", op="Const")
+        parts.attr["dtype"].type = types_pb2.DT_INT32
+        parts.attr["value"].tensor.CopyFrom(tensor_proto(np.zeros([1], np.int32)))
+        node = graph.node.add(name="partition", op="DynamicPartition")
+        node.input.extend([target, "parts"])
+        node.attr["T"].type = types_pb2.DT_FLOAT
+        node.attr["num_partitions"].i = rng.choice(HUGE + [0, -1])
+        return "extreme_size (DynamicPartition)"
+    if r == 5:
+        dims = np.array(_extreme_dims(rng)[:8], np.int64)
+        shape = graph.node.add(name="bomb_shape", op="Const")
+        shape.attr["dtype"].type = types_pb2.DT_INT64
+        shape.attr["value"].tensor.CopyFrom(tensor_proto(dims))
+        kind = rng.choice(["Fill", "Tile", "BroadcastTo", "Reshape", "Range", "Zeros"])
+        value = graph.node.add(name="bomb_value", op="Const")
+        value.attr["dtype"].type = types_pb2.DT_FLOAT
+        value.attr["value"].tensor.CopyFrom(
+            tensor_proto(np.ones([1] * min(len(dims), 8), np.float32))
+        )
+        node = graph.node.add(name="bomb", op=kind)
+        if kind == "Fill":
+            node.input.extend(["bomb_shape", "bomb_value"])
+            node.attr["index_type"].type = types_pb2.DT_INT64
+        elif kind == "Range":
+            limit, delta = rng.choice([(1e30, 1.0), (1.0, 1e-30), (1e12, 1.0), (-1.0, 1e-9)])
+            value.attr["value"].tensor.CopyFrom(tensor_proto(np.float32(0.0)))
+            for name, number in (("bomb_limit", limit), ("bomb_delta", delta)):
+                const = graph.node.add(name=name, op="Const")
+                const.attr["dtype"].type = types_pb2.DT_FLOAT
+                const.attr["value"].tensor.CopyFrom(tensor_proto(np.float32(number)))
+            node.input.extend(["bomb_value", "bomb_limit", "bomb_delta"])
+            node.attr["Tidx"].type = types_pb2.DT_FLOAT
+        elif kind == "Zeros":
+            node.op = "ZerosLike"
+            node.input.append("bomb_value")
+        else:
+            node.input.extend(["bomb_value", "bomb_shape"])
+            node.attr[
+                "Tmultiples" if kind == "Tile" else "Tshape" if kind == "Reshape" else "Tidx"
+            ].type = types_pb2.DT_INT64
+        node.attr["T"].type = types_pb2.DT_FLOAT
+        if graph.node and rng.random() < 0.7:
+            rng.choice(graph.node[:-3] or graph.node).input.append("bomb")
+        return f"extreme_size ({kind} of {dims.tolist()[:6]})"
+    if r == 6:
+        consts = [n for n in graph.node if n.op == "Const"]
+        if consts:
+            t = rng.choice(consts).attr["value"].tensor
+            t.tensor_shape.CopyFrom(shape_proto(_extreme_dims(rng)))
+        return "extreme_size (constant shape)"
+    node = _pick_node(graph, rng)
+    if node is not None:
+        shapes = node.attr["_output_shapes"].list.shape
+        shapes.add().CopyFrom(shape_proto(_extreme_dims(rng)))
+    return "extreme_size (_output_shapes)"
+
+
 MUTATIONS = [
     retune_attr,
     retune_const,
@@ -724,6 +1170,10 @@ MUTATIONS = [
     corrupt_tensor,
     corrupt_placeholder,
     corrupt_function,
+    hostile_string,
+    hostile_string,
+    hostile_string,
+    extreme_size,
 ]
 
 
@@ -771,14 +1221,16 @@ def mutate(seed: graph_pb2.GraphDef, rng: random.Random) -> Mutant:
     steps = []
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 4])):
         fn = rng.choice(MUTATIONS)
-        fn(graph, rng)
-        steps.append(fn.__name__)
+        steps.append(fn(graph, rng) or fn.__name__)
     data = graph.SerializeToString(deterministic=True)
     text = rng.random() < 0.15 and len(data) < TEXT_LIMIT
     if text:
         data = text_format.MessageToString(graph).encode()
     r = rng.random()
-    if r < 0.12:
+    if r < 0.01:
+        data = data[: rng.choice([0, 1])]
+        steps.append(f"{len(data)} bytes")
+    elif r < 0.12:
         data = flip_bytes(data, rng)
         steps.append("flip_bytes")
     elif r < 0.2:

@@ -31,7 +31,7 @@ import pytest
 from tensorboard.compat.proto import graph_pb2, types_pb2
 
 from codegen.checkpoint import CheckpointError, CheckpointReader, _slice_key, _snappy, crc32c_masked
-from graphs import FLOAT, Builder, Func, attr, const, int_const, op, placeholder
+from graphs import BOOL, FLOAT, INT32, Builder, Func, attr, const, int_const, op, placeholder
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "formats"
@@ -138,6 +138,77 @@ def test_regular_file_reader_reads_no_more_than_the_size(tmp_path):
         read_input(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_generated_graph_loader_reads_only_regular_files(tmp_path, kind):
+    """A GraphDef's load_weights.py reads the graph as graph2py does (codegen/files.py): given
+    a FIFO or a link to /dev/zero, one GraphError line, not a hang or a MemoryError."""
+    graph = write(
+        tmp_path, placeholder() + const("w", [[1.0] * 3] * 4) + op("y", "MatMul", "x", "w")
+    )
+    out = tmp_path / "out"
+    result = run(graph, "-o", out)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "weights.pbtxt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind)
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import load_weights\n"
+        "try:\n    load_weights.read_weights(sys.argv[2])\n"
+        "except load_weights.GraphError as err:\n    print(err)\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(out), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=SECONDS,
+            preexec_fn=_limited,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still reading after {SECONDS} s")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not a regular file" in result.stdout, result.stdout
+
+
+LANGUAGE_SERVER_READS = {
+    # the digest of a graph a model names (hovers, go to definition)
+    "digest": "from codegen.lsp.graphs import ShaCache; print(ShaCache().get(PATH))",
+    # the options an existing model.py was generated with (Regenerate, Check)
+    "options": "from codegen.lsp.worker import generated_options; "
+    "print(generated_options('g.pb', str(PATH.parent)))",
+}
+
+
+@pytest.mark.parametrize("reads", LANGUAGE_SERVER_READS)
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_language_server_reads_only_regular_files(tmp_path, reads, kind):
+    """The language server reads what graph2py reads, through codegen/files.py: a FIFO or a
+    link to /dev/zero named like a graph or a model.py is no file to it, not a hang."""
+    path = tmp_path / "model.py"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind)
+    script = (
+        f"from pathlib import Path; PATH = Path({str(path)!r}); " + LANGUAGE_SERVER_READS[reads]
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=SECONDS,
+            preexec_fn=_limited,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still reading after {SECONDS} s")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() in ("None", "{}"), result.stdout
+
+
 # -- the constant budget -----------------------------------------------------------------------
 
 
@@ -189,6 +260,22 @@ def test_joining_one_constant_a_thousand_times_is_refused(tmp_path, kind):
         attrs = 'attr { key: "N" value { i: 1000 } } attr { key: "T" value { type: DT_FLOAT } }'
     text += op("joined", kind, *inputs, attrs=attrs) + op("out", "AddV2", "x", "joined")
     rejected(run(write(tmp_path, text)), "node 'joined'", "3.9 GiB", "constant budget")
+
+
+def test_matmul_kernel_checks_the_size_before_allocating():
+    """MatMul is folded only by the RNN step check (passes/rnn/evaluate.py), on a loop body's
+    constants: [n, 1] @ [1, m] makes n * m elements of two small operands. 4 TiB here, refused
+    naming the node instead of a MemoryError."""
+    from codegen import optable
+    from codegen.budget import ConstantBudgetError
+    from codegen.graph import Node
+
+    kernel = optable.get("MatMul").kernel
+    a, b = np.ones((1 << 20, 1), np.float32), np.ones((1, 1 << 20), np.float32)
+    with pytest.raises(ConstantBudgetError, match="node 'mm'.*4 TiB"):
+        kernel(Node("mm", "MatMul", ["a", "b"]), a, b)
+    node = Node("mm", "MatMul", ["a", "b"], {"transpose_a": True, "transpose_b": True})
+    assert kernel(node, np.ones((3, 2)), np.ones((4, 3))).shape == (2, 4)
 
 
 def test_range_of_a_trillion_is_refused(tmp_path):
@@ -259,6 +346,51 @@ def test_the_budget_grows_with_the_input(tmp_path):
     result = run(path)
     assert result.returncode == 0, result.stderr
     rejected(run(path, "--max-constant-mb", "60"), "node 'scaled7'", "60 MiB as given")
+
+
+def loop_with_a_fill(dims: tuple[int, int]) -> graph_pb2.GraphDef:
+    """A functional While whose body adds a Fill of `dims` to its loop variable: only the
+    patterns (patterns/control.py, writing the body out as keras.ops) fold that Fill, after
+    the passes."""
+    b = Builder()
+    x = b.placeholder("x", [None, *dims])
+    args = {"i": INT32, "v": FLOAT}
+    cond = b.function("cond", args, {"identity": BOOL})
+    less = cond.op("Less", "Less", "i", cond.const("Less/y", np.int32(3)), T=INT32)
+    cond.op("Identity", "Identity", f"{less}:z:0", T=BOOL)
+    cond.ret["identity"] = "Identity:output:0"
+    body = b.function("body", args, {"identity": INT32, "identity_1": FLOAT})
+    step = body.op("add", "AddV2", "i", body.const("add/y", np.int32(1)), T=INT32)
+    shape = body.const("big/dims", np.array(dims, np.int32))
+    big = body.op("big", "Fill", shape, body.const("big/value", np.float32(0.5)), index_type=INT32)
+    total = body.op("add_1", "AddV2", "v", f"{big}:output:0")
+    body.ret["identity"] = f"{step}:z:0"
+    body.ret["identity_1"] = f"{total}:z:0"
+    counter = b.const("while/loop_counter", np.int32(0))
+    loop = b.node(
+        "while",
+        "While",
+        [counter, x],
+        T=[INT32, FLOAT],
+        cond=Func("cond"),
+        body=Func("body"),
+        parallel_iterations=10,
+        output_shapes=[],
+    )
+    b.op("Identity", "Identity", f"{loop}:1")
+    return b.graph
+
+
+def test_constants_folded_by_the_patterns_draw_on_the_budget(tmp_path):
+    """A loop body's Fill of 2 MiB is folded while the patterns run (analyze.py), after every
+    pass: --max-constant-mb 1 refuses it there too, naming the node."""
+    path = tmp_path / "g.pb"
+    path.write_bytes(loop_with_a_fill((512, 1024)).SerializeToString())
+    rejected(run(path, "--max-constant-mb", "1"), "/big'", "Fill", "2 MiB", "1 MiB as given")
+    small = tmp_path / "small.pb"
+    small.write_bytes(loop_with_a_fill((2, 3)).SerializeToString())
+    result = run(small, "--max-constant-mb", "1")
+    assert result.returncode == 0, result.stderr
 
 
 # -- inlining, ranks, nesting ----------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..files import open_input
+
 # Attributes that say nothing to a reader of a hover (dtypes of every input, TF internals).
 NOISE_ATTRS = {"T", "Tidx", "Tshape", "Tpaddings", "Tperm", "TI", "Index", "N", "use_cudnn_on_gpu"}
 NOISE_ATTRS |= {"grad_a", "grad_b"}
@@ -82,6 +84,8 @@ class ShaCache:
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> str | None:
+        """None for what is no regular file (codegen/files.py: a FIFO would block, a link to
+        /dev/zero never end) or cannot be read."""
         try:
             stat = path.stat()
         except OSError:
@@ -91,9 +95,17 @@ class ShaCache:
         if hit and hit[:2] == (stat.st_mtime_ns, stat.st_size):
             return hit[2]
         digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            f, size = open_input(path)
+            with f:
+                while size > 0:
+                    block = f.read(min(size, 1 << 20))
+                    if not block:
+                        break
+                    digest.update(block)
+                    size -= len(block)
+        except OSError:
+            return None
         with self._lock:
             self._known[path] = (stat.st_mtime_ns, stat.st_size, digest.hexdigest())
         return digest.hexdigest()

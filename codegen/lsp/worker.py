@@ -30,10 +30,11 @@ def generated_options(source: str, directory: str) -> dict:
     ...), read back from the regenerate command in its header, so that Regenerate and Check
     rebuild the same model: the `Options` fields it sets, {} for a new directory or a header
     without options."""
+    from ..files import read_input
     from ..options import Options
 
     try:
-        text = (Path(directory) / "model.py").read_text(encoding="utf-8")
+        text = read_input(Path(directory) / "model.py").decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
     options = Options.from_header(text, source) or Options()

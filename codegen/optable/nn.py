@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numeric import broadcast, same_operand, same_shape
+from .numeric import broadcast, limit, same_operand, same_shape
 from .record import NCHW, op
 from .signature import Attr
 
@@ -293,10 +293,15 @@ def _matmul_operands(node, ins, out, c):
 
 
 def _matmul(node, a, b):
+    """a @ b, the result's size checked first (numeric.limit): [n, 1] @ [1, m] is n * m
+    elements of two small operands."""
     if node.attrs.get("transpose_a"):
         a = a.T
     if node.attrs.get("transpose_b"):
         b = b.T
+    if a.ndim >= 2 and b.ndim >= 2:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        limit(node, math.prod(batch) * a.shape[-2] * b.shape[-1], a, b)
     return a @ b
 
 

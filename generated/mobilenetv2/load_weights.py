@@ -11,8 +11,11 @@ As a script it saves the weights for Keras:
 """
 
 import argparse
+import errno
 import math
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 
@@ -856,8 +859,9 @@ class GraphError(ValueError):
 
 class GraphConstants:
     """The Const nodes of a frozen GraphDef, decoded on first use exactly as graph2py decoded
-    them when it converted the graph: text or binary by the file's content (`is_text_graph`),
-    values by `tensor_to_numpy`, both copied below from graph2py.
+    them when it converted the graph: a regular file only, no further than its size
+    (`read_input`), text or binary by its content (`is_text_graph`), values by
+    `tensor_to_numpy`, all copied below from graph2py.
 
     Needs only protobuf and the TensorFlow schemas that tensorboard ships, not TensorFlow.
     """
@@ -865,7 +869,7 @@ class GraphConstants:
     def __init__(self, path):
         self.path = path
         try:
-            data = Path(path).read_bytes()
+            data = read_input(path)
         except OSError as err:
             raise GraphError(f"{path}: cannot read: {err.strerror or err}") from None
         graph = graph_pb2.GraphDef()
@@ -918,6 +922,30 @@ class WeightTable(dict):
     def __setitem__(self, key, value):
         self.sources[key] = self.graph.take_reads()
         super().__setitem__(key, np.asarray(value))
+
+
+def open_input(path):
+    """(binary file object, size in bytes) of the regular file at `path`, links resolved;
+    OSError "not a regular file" for anything else, before it is read from."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_input(path):
+    """The bytes of the regular file at `path`: no more than its size when opened."""
+    file, size = open_input(path)
+    with file:
+        return file.read(size)
 
 
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.

@@ -184,7 +184,10 @@ def _pool_operands(node, ins, out, c):
 
 
 def _normalized_operands(node, ins, out, c):
-    """FusedBatchNorm: a 4-D input with as many channels as the scale has entries."""
+    """FusedBatchNorm: a 4-D input with as many channels as the scale has entries; a
+    volumetric one (NDHWC/NCDHW) fixes only what its output does."""
+    if node.attrs.get("data_format", "NHWC") in ("NDHWC", "NCDHW"):
+        return [out, *[None] * (len(ins) - 1)]
     scale = ins[1] if len(ins) > 1 else None
     channels = scale[0] if scale is not None and len(scale) == 1 else None
     shape = out if out is not None and len(out) == 4 else _image(node)

@@ -565,6 +565,9 @@ CASES = [
     case("clip_by_value_broadcast_bounds", lambda a: tf.clip_by_value(a, const(np.linspace(-2, 0, 5)), 1.0), [f()], Minimum=O, Maximum=O),
     case("StringJoin_constant", lambda s: tf.strings.join([s, tf.fill(tf.shape(s), "-x")]), [Arg((3,), "string")],
          StringJoin=T, Fill=T, Shape=T),
+    case("Equal_string_constant", lambda s: tf.equal(s, "graph"), [Arg((3,), "string")], Equal=O),
+    case("SelectV2_string_constant", lambda s: tf.where(tf.strings.length(s) > 1, s, "short"), [Arg((3,), "string")],
+         SelectV2=O, Greater=O, StringLength=T),
     case("StringJoin_scalar_constant", lambda s: tf.strings.join([s, "ü\"'"], separator="+"), [Arg((3,), "string")], StringJoin=T),
 ]
 # fmt: on

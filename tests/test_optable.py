@@ -297,3 +297,102 @@ def test_element_wise_ops_have_their_operands_shape(op):
     nodes.append(Node("op", op, [n.output() for n in nodes]))
     graph = Graph(nodes)
     assert shapes.infer_shapes(graph, Constants(graph))["op:0"] == (None, 4, 5)
+
+
+def _const(name, value):
+    return Node(
+        name, "Const", [], {"dtype": np.asarray(value).dtype.name, "value": np.asarray(value)}
+    )
+
+
+def _shape_of(nodes, tensor="op:0"):
+    graph = Graph(nodes)
+    return shapes.infer_shapes(graph, Constants(graph))[tensor]
+
+
+X = Node("x", "Placeholder", [], {"dtype": "float32", "shape": (None, 4, 5)})
+K = Node("k", "Placeholder", [], {"dtype": "int32", "shape": ()})
+STRING = Node("s", "Placeholder", [], {"dtype": "string", "shape": ()})
+
+
+@pytest.mark.parametrize(
+    "nodes, expected",
+    [
+        # operands known only at run time leave the rank (TensorFlow-only layers build from it)
+        ([X, K, Node("op", "ExpandDims", ["x:0", "k:0"])], (None, None, None, None)),
+        ([X, K, Node("op", "Sum", ["x:0", "k:0"])], (None, None)),
+        ([X, K, Node("op", "Mean", ["x:0", "k:0"], {"keep_dims": True})], (None, None, None)),
+        (
+            [
+                X,
+                K,
+                Node("b", "Pack", ["k:0", "k:0", "k:0"], {"N": 3, "T": "int32"}),
+                _const("e", np.int32([0, 9, 9])),
+                _const("st", np.int32([1, 1, 1])),
+                Node(
+                    "op",
+                    "StridedSlice",
+                    ["x:0", "b:0", "e:0", "st:0"],
+                    {"begin_mask": 5, "end_mask": 5},
+                ),
+            ],
+            (None, None, 5),
+        ),
+        ([X, _const("d", np.int32([3, 2])), Node("op", "Fill", ["d:0", "k:0"]), K], (3, 2)),
+        (
+            [X, Node("sh", "Shape", ["x:0"]), Node("op", "BroadcastTo", ["k:0", "sh:0"]), K],
+            (None, 4, 5),
+        ),
+        (
+            [
+                Node("m", "Placeholder", [], {"dtype": "float32", "shape": (None, 4, 6)}),
+                _const("kk", np.int32([-1, 2])),
+                _const("p", np.float32(0)),
+                Node("op", "MatrixDiagPartV3", ["m:0", "kk:0", "p:0"]),
+            ],
+            (None, 4, 4),
+        ),
+        (
+            [
+                X,
+                _const("kk", np.int32(1)),
+                _const("n", np.int32(-1)),
+                _const("p", np.float32(0)),
+                Node("op", "MatrixDiagV3", ["x:0", "kk:0", "n:0", "n:0", "p:0"]),
+            ],
+            (None, 4, 6, 6),
+        ),
+        # the speech-commands front end: 1 s at 16 kHz, 30 ms windows every 10 ms
+        (
+            [
+                STRING,
+                Node("op", "DecodeWav", ["s:0"], {"desired_channels": 1, "desired_samples": 16000}),
+            ],
+            (16000, 1),
+        ),
+        (
+            [
+                STRING,
+                Node("w", "DecodeWav", ["s:0"], {"desired_channels": 1, "desired_samples": 16000}),
+                Node("op", "AudioSpectrogram", ["w:0"], {"window_size": 480, "stride": 160}),
+            ],
+            (1, 98, 257),
+        ),
+    ],
+    ids=[
+        "ExpandDims",
+        "Sum",
+        "Mean_keep_dims",
+        "StridedSlice",
+        "Fill",
+        "BroadcastTo",
+        "MatrixDiagPartV3",
+        "MatrixDiagV3",
+        "DecodeWav",
+        "AudioSpectrogram",
+    ],
+)
+def test_shapes_of_run_time_operands(nodes, expected):
+    """Forward shape rules for operands computed at run time (axes, bounds, shapes): what a
+    TensorFlow-only layer states to Keras, as TensorFlow's own shape functions give them."""
+    assert _shape_of(nodes) == expected

@@ -84,9 +84,10 @@ def _strided_slice_shape(node, ins, c):
             if not isinstance(item, int):
                 bit = 1 << i
                 full = node.attrs.get("begin_mask", 0) & node.attrs.get("end_mask", 0) & bit
-                if not known and not (full and strides[i] == 1):
-                    item = slice(0, None, 2)  # some slice: the dimension is unknown
-                out.append(_sliced_dim(shape[axis], item))
+                if known or (full and strides[i] == 1):
+                    out.append(_sliced_dim(shape[axis], item))
+                else:  # bounds computed at run time: the dimension is unknown
+                    out.append(None)
             axis += 1
     out += shape[axis:]
     return tuple(out)

@@ -17,7 +17,8 @@ from .. import optable
 from ..graph import Node
 from ..optable.arrays import strided_slice_index
 from ..spec import Call, Item, Ref
-from .registry import Matcher, fallback, pattern, tensor_literal
+from .sizes import product, sizes
+from .registry import INLINE_CONSTANT, Matcher, fallback, pattern, tensor_literal
 
 # op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
 # op in codegen/optable).
@@ -577,20 +578,49 @@ def broadcast_like(node: Node, m: Matcher):
     return m.ops([node, shape], expr, inputs, [node.output(0)])
 
 
+def _reshape_target(m: Matcher, node: Node) -> tuple | None:
+    """The target as keras.ops.reshape takes it: every entry a number but one -1. An entry
+    computed at run time is found when it is what the others leave of x's size (x's first two
+    dimensions merged: the other entries account for the rest)."""
+    target, shape = sizes(m, node.inputs[1]), m.shape(node.inputs[0])
+    if target is None or shape is None:
+        return None
+    unknown = [i for i, (f, d) in enumerate(target) if d or f == -1]
+    if len(unknown) == 1:
+        return tuple(-1 if i in unknown else f for i, (f, _) in enumerate(target))
+    total = product(
+        [(d, ()) if d is not None else (1, ((node.inputs[0], i),)) for i, d in enumerate(shape)]
+    )
+    if len(unknown) != 2 or any(f == -1 and d for f, d in target):
+        return None
+    wild = [i for i in unknown if target[i][0] == -1]
+    if len(wild) != 1:
+        return None
+    known = product([target[i] for i in range(len(target)) if i not in wild])
+    dims = list(total[1])
+    for dim in known[1]:
+        if dim not in dims:
+            return None  # a dimension of another tensor: not x's own
+        dims.remove(dim)
+    if dims or not known[0] or total[0] % known[0]:
+        return None
+    rest = total[0] // known[0]  # the -1 is a number now; the run-time entry becomes the -1
+    return tuple(
+        rest if i in wild else -1 if i in unknown else f for i, (f, _) in enumerate(target)
+    )
+
+
 @pattern("Reshape")
 def reshape_computed(node: Node, m: Matcher):
-    """A target computed from shapes at run time with one entry graph2py cannot know: that
-    entry is the -1 keras.ops.reshape infers, and the shape arithmetic goes with it."""
+    """A target computed from shapes at run time: keras.ops.reshape with -1 for the one entry
+    graph2py cannot know, the shape arithmetic going with it."""
     if m.consts.is_const(node.inputs[1]):
         return None  # the keras.ops fallback's, when no layer took it
-    target = m.consts.partial_vector(node.inputs[1])
-    if target is None or sum(d is None or d == -1 for d in target) != 1:
-        return None
+    target = _reshape_target(m, node)
     plumbing = m.shape_plumbing(node.inputs[1], node.inputs[0])
-    if plumbing is None:
+    if target is None or plumbing is None:
         return None
     (x,), inputs = operands(m, node.inputs[:1])
-    target = tuple(-1 if d is None else d for d in target)
     return m.ops([node, *plumbing], Call("reshape", (x, target)), inputs, [node.output(0)])
 
 

@@ -38,6 +38,19 @@ def tensor_literal(value: np.ndarray) -> Call:
     return Call("convert_to_tensor", (value.tolist(),), () if inferred else (("dtype", dtype),))
 
 
+def string_literal(value: np.ndarray | None) -> Call | None:
+    """A constant string tensor as `convert_to_tensor([b"..."], dtype="string")`: Keras weights
+    cannot hold strings, so the code does (up to MAX_LITERAL of them); None for anything else."""
+    if value is None or value.dtype.kind not in "OSU" or literal_cells(value) > MAX_LITERAL:
+        return None
+    items = np.vectorize(_as_bytes, otypes=[object])(value) if value.size else value
+    return Call("convert_to_tensor", (items.tolist(),), (("dtype", "string"),))
+
+
+def _as_bytes(item) -> bytes:
+    return item if isinstance(item, bytes) else str(item).encode("utf-8")
+
+
 # a Layer, or a short chain of them (the first ones' outputs internal tensors, spec.INTERNAL)
 PatternFn = Callable[[Node, "Matcher"], "Layer | list[Layer] | None"]
 PATTERNS: dict[str, list[PatternFn]] = {}
@@ -272,6 +285,9 @@ class Matcher:
         """How a keras.ops expression refers to `tensor`: an inline constant as a literal, cast
         when its dtype is not what Keras would infer, anything else as a Ref to the layer input
         it is appended to (a large constant input becomes a `Constant` layer)."""
+        text = string_literal(self.consts.value(tensor))
+        if text is not None:
+            return text
         value = self.inline_constant(tensor)
         if value is not None:
             if value.ndim == 0 and value.dtype.kind in "iuf":

@@ -8,6 +8,7 @@ import math
 from ..graph import Node
 from .plumbing import Dim, absorbed, consumer, shape_vector
 from .registry import Matcher, pattern
+from .sizes import sizes
 
 
 def _reshape_layer(m: Matcher, node: Node, x: str, out_shape):
@@ -99,6 +100,10 @@ def _static_reshape(node: Node, m: Matcher):
         target = batch_free(target, in_shape)
         if target is None:
             return None  # a fixed batch size that moves data across examples
+    elif target[0] is None:  # computed: a batch (Shape(x)[0]), not a product with it
+        found = sizes(m, node.inputs[1])
+        if not found or found[0][0] != 1 or len(found[0][1]) != 1 or found[0][1][0][1] != 0:
+            return None
     rest = [None if d in (-1, None) else d for d in target[1:]]
     if rest.count(None) > 1:
         return None

@@ -28,8 +28,8 @@ import numpy as np
 
 from .. import opdefs, optable
 from ..graph import Node
-from ..spec import QUANTIZED_STORAGE, Call, Ref, TFOp
-from .registry import MAX_LITERAL, Matcher, fallback, literal_cells, tensor_literal
+from ..spec import QUANTIZED_STORAGE, Ref, TFOp
+from .registry import Matcher, fallback, string_literal, tensor_literal
 
 # Ops whose meaning is the graph's structure, not a computation (handled by the passes).
 NOT_COMPUTATIONS = {
@@ -129,19 +129,6 @@ def _quantized_inputs(node: Node, op: opdefs.OpDef) -> dict[str, str]:
     return found
 
 
-def _string_constant(m: Matcher, tensor: str) -> Call | None:
-    """A constant string tensor written into the call, as `convert_to_tensor([b"..."])`."""
-    value = m.consts.value(tensor)
-    if value is None or value.dtype.kind not in "OSU" or literal_cells(value) > MAX_LITERAL:
-        return None
-    items = np.vectorize(_as_bytes, otypes=[object])(value) if value.size else value
-    return Call("convert_to_tensor", (items.tolist(),), (("dtype", "string"),))
-
-
-def _as_bytes(item) -> bytes:
-    return item if isinstance(item, bytes) else str(item).encode("utf-8")
-
-
 def _count(length_attr: str, attrs: dict) -> int | None:
     value = attrs.get(length_attr)
     if isinstance(value, list):
@@ -192,7 +179,7 @@ def tensorflow_op(node: Node, m: Matcher):
     args = []
     for t in node.inputs:
         value = m.inline_constant(t)
-        text = _string_constant(m, t)
+        text = string_literal(m.consts.value(t))
         if text is not None:  # a string tensor: the code holds it (Keras weights cannot)
             args.append(text)
             continue

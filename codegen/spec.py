@@ -115,6 +115,8 @@ class Layer:
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword constructor arguments
     weights: list[Weight] = field(default_factory=list)
     list_input: bool = False  # merge layers take a list of tensors
+    # a chain's later layer covers no nodes of its own: what it does for the first, instead
+    note: str = ""
     expr: Any = None  # Kind.OPS: a Call/Item/Ref/Lambda tree over the inputs
     tfop: TFOp | None = None  # Kind.TENSORFLOW
 

@@ -81,6 +81,7 @@ def _with_features(dense: Layer, shape: tuple, features: int) -> list[Layer] | N
         ops=[],
         cls="Reshape",
         args=[target],
+        note=f"the input of the Dense below, its width ({features}) as the kernel has it",
     )
     dense.inputs = [widened]
     return [reshape, dense]

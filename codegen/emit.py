@@ -247,7 +247,9 @@ def provenance(layer: Layer, scope: str = "") -> str | None:
     node of the same name needs no comment."""
     prefix = scope + "/" if scope else ""
     names = [n[len(prefix) :] if prefix and n.startswith(prefix) else n for n in layer.nodes]
-    if names == [layer.name] or not names:  # a chain's later layer: its first names the nodes
+    if not names:  # a chain's later layer: the first names the nodes
+        return comment_text(layer.note) if layer.note else None
+    if names == [layer.name]:
         return None
     scope = names[0].rsplit("/", 1)[0] if "/" in names[0] else ""
     for n in names[1:]:

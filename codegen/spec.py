@@ -142,6 +142,8 @@ class Layer:
     # the trailing inputs passed by keyword, in order: (name, 0) one tensor, (name, n) a list
     # of n (an RNN's `mask=`, `initial_state=[h, c]`)
     keywords: tuple[tuple[str, int], ...] = ()
+    # a chain's later layer covers no nodes of its own: what it does for the first, instead
+    note: str = ""
     expr: Any = None  # Kind.OPS: a Call/Item/Ref/Lambda tree over the inputs
     tfop: TFOp | None = None  # Kind.TENSORFLOW
     # Kind.TENSORFLOW: (shapes, Keras dtypes) of the outputs as graph2py inferred them, which

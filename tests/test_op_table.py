@@ -724,6 +724,8 @@ CASES = [
          Shape=L, GatherV2=L, Prod=L, Pack=L, Transpose=L, Reshape=L, MatMul=L, ConcatV2=L, AddV2=L),
     case("Tensordot_4d", lambda a: tf.nn.relu(tf.tensordot(a, weight(32, 5, 3), 1)), [f(2, 4, 5)],
          Shape=L, GatherV2=L, Prod=L, Pack=L, Transpose=L, Reshape=L, MatMul=L, ConcatV2=L, Relu=L),
+    case("Tensordot_after_unknown_shape", lambda a: tf.tensordot(tf.reverse(a, [1]), weight(42, 5, 4), [[2], [0]]), [f(3, 5)],
+         ReverseV2=O, Shape=L, GatherV2=L, Prod=L, Pack=L, Transpose=L, Reshape=L, MatMul=L, ConcatV2=L),
     case("Reshape_runtime_heads", lambda a: tf.transpose(tf.reshape(a, [tf.shape(a)[0], tf.shape(a)[1], 2, 3]), [0, 2, 1, 3])
          + tf.transpose(tf.reshape(a * 2.0, [tf.shape(a)[0], tf.shape(a)[1], 2, 3]), [0, 2, 1, 3]), [f(4, 6)],
          Shape=L, StridedSlice=L, Pack=L, Reshape=L, Transpose=L, Mul=L, AddV2=L),

@@ -127,6 +127,7 @@ def conv2d(node: Node, m: Matcher):
         nodes=[],
         ops=[],
         expr=Item(Ref(0), (slice(None), *stride, slice(None))),
+        note=f"the strides {tuple(node.attrs['strides'][1:3])} of the Conv2D above",
     )
     return [layer, strided]
 

@@ -41,15 +41,15 @@ def matmul(node: Node, m: Matcher):
         weight.shape = weight.shape[::-1]
     nodes, inputs, out = [node], [x], node.output(0)
     anchor = node
-    tensordot = None if batched else _tensordot(m, node)
+    shape = m.shape(x) if m.shape(x) is not None or batched else (None, None)
+    tensordot = None if batched else _tensordot(m, node, units)
     if tensordot:
-        inputs, region, out = tensordot
+        inputs, region, out, shape = tensordot
         nodes = region
         anchor = region[-1]  # the layer's scope is the Tensordot's, not its MatMul's (one deeper)
-    elif not batched and m.shape(x) is not None and len(m.shape(x)) != 2:
+    elif not batched and len(shape) != 2:
         return None
     features = int(kernel.shape[1] if transposed else kernel.shape[0])
-    shape = m.shape(inputs[0])
     if shape is not None and shape[-1] not in (None, features):
         return None
     kwargs: dict = {}
@@ -81,17 +81,21 @@ def _with_features(dense: Layer, shape: tuple, features: int) -> list[Layer] | N
         ops=[],
         cls="Reshape",
         args=[target],
+        note=f"the input of the Dense below, its width ({features}) as the kernel has it",
     )
     dense.inputs = [widened]
     return [reshape, dense]
 
 
-def _tensordot(m: Matcher, mm: Node):
-    """Recognise reshape(matmul(reshape(x, [-1, C]), W), shape(x)[:-1] + [units]).
+def _tensordot(m: Matcher, mm: Node, units: int):
+    """Recognise reshape(matmul(reshape(x, [-1, C]), W), shape(x)[:-1] + [units]): the layer's
+    input x, the region's nodes, its output and x's shape.
 
     Matched by what it computes rather than by names: walk back from the MatMul through
     reshape/transpose plumbing to one data tensor x, forward to a Reshape whose static shape is
-    x's with the last axis replaced; every plumbing node must feed only this region.
+    x's with the last axis replaced; every plumbing node must feed only this region. Where the
+    static shapes lost x's rank (an op before it without a shape rule), tf.tensordot's own
+    arithmetic still says it: the sizes it gathers from Shape(x).
     """
     a = m.node(mm.inputs[0])
     if a.op != "Reshape":
@@ -109,6 +113,10 @@ def _tensordot(m: Matcher, mm: Node):
     if after is None:
         return None
     x_shape, out_shape = m.shape(x), m.shape(after.output(0))
+    if x_shape is None or out_shape is None:
+        rank = _gathered_rank(m, a, after, x, units)
+        x_shape = (None,) * rank if x_shape is None and rank else x_shape
+        out_shape = (*x_shape[:-1], units) if x_shape is not None and rank else out_shape
     if (
         x_shape is None
         or out_shape is None
@@ -132,4 +140,36 @@ def _tensordot(m: Matcher, mm: Node):
                 if user.name not in region and user is not mm and user is not after:
                     return None
     ordered = m.graph.in_order(region) + [mm, after]
-    return [x], ordered, after.output(0)
+    return [x], ordered, after.output(0), tuple(x_shape)
+
+
+def _gathered_rank(m: Matcher, reshape: Node, after: Node, x: str, units: int) -> int | None:
+    """x's rank when the reshapes are tf.tensordot's over x's last axis: to
+    [prod(shape(x)[free]), prod(shape(x)[axes])] and back to concat(shape(x)[free], [units]),
+    free = [0, ..., r - 2] and axes = [r - 1]."""
+    target, back = m.node(reshape.inputs[1]), m.node(after.inputs[1])
+    if target.op != "Pack" or len(target.inputs) != 2 or back.op != "ConcatV2":
+        return None
+    prods = [m.node(t) for t in target.inputs]
+    if any(p.op != "Prod" or m.ints(p.inputs[1]) != [0] for p in prods):
+        return None
+    free, axes = (_gathered(m, p.inputs[0], x) for p in prods)
+    if free is None or axes is None or len(back.inputs) != 3:
+        return None
+    if _gathered(m, back.inputs[0], x) != free or m.ints(back.inputs[1]) != [units]:
+        return None
+    rank = len(free) + 1
+    if free != list(range(rank - 1)) or axes != [rank - 1]:
+        return None
+    return rank
+
+
+def _gathered(m: Matcher, tensor: str, x: str) -> list[int] | None:
+    """The constant indices of a GatherV2 from Shape(x), or None."""
+    node = m.node(tensor)
+    if node.op != "GatherV2" or m.scalar(node.inputs[2]) != 0:
+        return None
+    shape = m.node(node.inputs[0])
+    if shape.op != "Shape" or shape.inputs[0] != x:
+        return None
+    return m.ints(node.inputs[1])

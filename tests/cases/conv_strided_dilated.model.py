@@ -18,11 +18,13 @@ def build_model() -> keras.Model:
     atrous = keras.layers.Conv2D(
         4, 3, padding="same", dilation_rate=2, activation="relu", name="atrous"
     )(image)
+    # the strides (2, 2) of the Conv2D above
     atrous_strided = atrous[:, 1::2, ::2, :]
     # atrous_1/{Conv2D, BiasAdd}
     atrous_1 = keras.layers.Conv2D(2, 2, dilation_rate=2, name="atrous_1")(
         atrous_strided
     )
+    # the strides (3, 3) of the Conv2D above
     atrous_1_strided = atrous_1[:, :1:3, :1:3, :]
     return keras.Model(
         inputs=image, outputs=atrous_1_strided, name="conv_strided_dilated"

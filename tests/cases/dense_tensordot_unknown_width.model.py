@@ -16,6 +16,7 @@ def build_model() -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=(5, None), name="features"),
+            # the input of the Dense below, its width (6) as the kernel has it
             keras.layers.Reshape((5, 6), name="ffn_in_features"),
             # ffn_in/{Tensordot/Shape, Tensordot/GatherV2, … (13 nodes)}
             keras.layers.Dense(8, activation="relu", name="ffn_in"),

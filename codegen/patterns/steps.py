@@ -10,6 +10,8 @@ declines (it needs a constant) but a step on real tensors can take.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from ..graph import Graph, Node
 from ..optable.arrays import strided_slice_index
 from ..passes.fold import Constants
@@ -135,28 +137,40 @@ def _resize_shape(node, ins, c):
 
 
 # Shapes a step needs and the op table does not give yet (without them an image pyramid's boxes
-# have no static shape): set here unless a record has one.
-for _ops, _fn in (
-    (("TopKV2",), _top_k_shape),
-    (("ResizeBilinear", "ResizeNearestNeighbor"), _resize_shape),
-):
-    for _op in _ops:
-        if shape_rule(_op) is None:
-            RULES[_op] = _fn
+# have no static shape), used only while a step's shapes are inferred: a rule registered for
+# good would exist only once the patterns are loaded, after the first graph's shapes, and two
+# conversions in one process would differ.
+STEP_RULES = {
+    "TopKV2": _top_k_shape,
+    "ResizeBilinear": _resize_shape,
+    "ResizeNearestNeighbor": _resize_shape,
+}
+
+
+@contextmanager
+def _step_rules():
+    added = {op: fn for op, fn in STEP_RULES.items() if shape_rule(op) is None}
+    RULES.update(added)
+    try:
+        yield
+    finally:
+        for op in added:
+            RULES.pop(op, None)
 
 
 def step_shapes(graph: Graph, consts: Constants) -> dict:
-    """Shapes in a loop step, every output of the ops above included: inferred, those outputs
-    set, inferred again."""
-    shapes = infer_shapes(graph, consts)
-    extra = {}
-    for node in graph:
-        if node.op in SAME_SHAPED and shapes.get(node.output(0)) is not None:
-            count = SAME_SHAPED[node.op] or int(
-                node.attrs.get("num", node.attrs.get("num_split", 1))
-            )
-            extra.update({node.output(k): shapes[node.output(0)] for k in range(1, count)})
-    if not extra:
-        return shapes
-    consts.shapes.update(extra)
-    return infer_shapes(graph, consts)
+    """Shapes in a loop step, the rules above and every output of SAME_SHAPED ops included:
+    inferred, those outputs set, inferred again."""
+    with _step_rules():
+        shapes = infer_shapes(graph, consts)
+        extra = {}
+        for node in graph:
+            if node.op in SAME_SHAPED and shapes.get(node.output(0)) is not None:
+                count = SAME_SHAPED[node.op] or int(
+                    node.attrs.get("num", node.attrs.get("num_split", 1))
+                )
+                extra.update({node.output(k): shapes[node.output(0)] for k in range(1, count)})
+        if not extra:
+            return shapes
+        consts.shapes.update(extra)
+        return infer_shapes(graph, consts)

@@ -4,29 +4,31 @@ A TensorArrayV3 is a resource (its handle) plus a float scalar (its flow) that e
 returns and every read takes, only to order the accesses; in a while loop the handle enters as
 a constant and the flow is carried like any loop variable. Keras has no resource, but a loop
 can carry a tensor, so the flow becomes the array's contents: a `[size, *element]` tensor,
-zeros to start with (`_Graph2pyTensorArray`, in place of the flow), that each write returns updated
-(`_Graph2pyArrayWrite`, keras.ops.slice_update of one row), each scatter returns with rows
-replaced (`_Graph2pyArrayScatter`), a split returns whole (`_Graph2pyArraySplit`). Reads and
-gathers take rows of it (`_Graph2pyArrayRead`, `_Graph2pyArrayGather`), Size is the array's constant size, Concat the rows end to end
-(`_Graph2pyArrayConcat`). The handles and what only forwards them (their Enters) go. The loop machinery of
-passes/frames.py and passes/control.py then sees ordinary loop variables, so the While node
-it makes carries the contents, and patterns/control.py writes keras.ops.while_loop over them.
+zeros to start with (`_Graph2pyTensorArray`, in place of the flow), that each write returns
+with one row replaced (`_Graph2pyArrayWrite`, keras.ops.slice_update), each scatter with rows
+replaced (`_Graph2pyArrayScatter`), a split of equal pieces as those pieces stacked
+(`_Graph2pyArraySplit`). Reads and gathers take rows of it (`_Graph2pyArrayRead`,
+`_Graph2pyArrayGather`), Size is the array's constant size, Concat the rows end to end
+(`_Graph2pyArrayConcat`); an unstack (a scatter of every row in order) is the value itself.
+The handles and what only forwards them (their Enters) go. passes/frames.py and
+passes/control.py then see ordinary loop variables, so the While node they make carries the
+contents, and patterns/control.py writes keras.ops.while_loop over them.
 
 Why preallocated: every backend's while loop needs its variables' shapes fixed from one step
-to the next (JAX's always, TensorFlow's unless told otherwise), so an array that grows by
-concatenation cannot be a loop variable portably; a `[size, ...]` tensor updated in place by
-slice_update keeps its shape. This needs the size: a TensorArray with a constant size has it.
-An array of dynamic size grows to the bound its loop's trip count gives (a counter from a
-constant start, stepped by a constant, compared with a constant); its reads past the writes are
-TF errors, and what is stacked after the loop is the elements written, which the loop's counter
-counts (see `_dynamic_sizes`). An array whose size depends on the data in any other way is
-reported. Elements of different shapes (tf.TensorArray(infer_shape=False) read by Concat)
-cannot share one tensor and are reported as well; identically shaped elements, TF1's default,
-are what stack and gather require anyway.
+to the next (JAX's always, TensorFlow's unless given shape invariants), so an array that grows
+by concatenation cannot be a loop variable portably; a `[size, ...]` tensor updated in place by
+slice_update keeps its shape. That needs the size. A TensorArray of constant size has it. One
+of dynamic size (`size=0, dynamic_size=True`) written at the counter of a loop that runs a
+constant number of times (`i < N`, i from 0 by 1) holds exactly N elements afterwards, as TF's
+does, so it is preallocated to N (`_trip_bound`). Any other dynamic size depends on the data
+(an NMS keeping what it finds, a map_fn over a batch): it is reported rather than given a
+concatenation form that would hold on the TensorFlow backend only. Elements of different
+shapes (infer_shape=False, read back by Concat) cannot share one tensor: slice_update refuses
+the write when the model runs, it never computes something else.
 
-An element shape comes from the graph (the array's `element_shape`, a Gather's or Concat's)
-and, where dimensions stay unknown (the batch of a loop over a batch), from the first value
-written: patterns/control.py allocates the zeros like it.
+An element shape comes from the graph (the array's `element_shape`, a Gather's or Concat's);
+where dimensions stay unknown (the batch of a loop over a batch), patterns/control.py allocates
+the zeros like the first value written.
 """
 
 from __future__ import annotations
@@ -374,6 +376,15 @@ def _rewritten(node: Node, dtype: str, element, size: int, source: str, by_name)
     if node.op == "TensorArraySizeV3":
         return [_const(node.name, np.array(size, np.int32))]
     if node.op == "TensorArraySplitV3":
+        lengths = by_name.get(split_ref(node.inputs[2])[0])
+        value = (
+            lengths.attrs.get("value") if lengths is not None and lengths.op == "Const" else None
+        )
+        if not isinstance(value, np.ndarray) or value.size != size or len(set(value.ravel())) != 1:
+            raise UnsupportedError(
+                f"{source}: TensorArraySplitV3 {node.name!r} splits into pieces of lengths that"
+                " are not constant and equal"
+            )
         return [Node(node.name, SPLIT, [node.inputs[1]], {"T": dtype, "count": size})]
     if node.op == "TensorArrayConcatV3":
         made = [Node(node.name, CONCAT, [flow], {"T": dtype, "element_shape": element})]

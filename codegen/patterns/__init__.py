@@ -40,5 +40,5 @@ def load_all() -> None:
     from . import rnn  # noqa: F401  (lifted loops, before anything claims their inputs)
     from . import embedding, attention  # noqa: F401  (before scale and dense claim parts)
     from . import norm, activation, conv, dense, pool, merge, reshape, scale  # noqa: F401
-    from . import control, quantize  # noqa: F401  (fallbacks before the generic ones)
+    from . import arrays, control, quantize  # noqa: F401  (fallbacks before the generic ones)
     from . import ops, tfonly  # noqa: F401  (the fallbacks, last)

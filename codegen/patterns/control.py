@@ -8,12 +8,16 @@ each op of the function bodies; a loop with an op they do not know is left to be
 lambdas take every value they read as a loop variable, loop invariants included: Keras runs a
 functional model's while_loop on real tensors, where a closure over the symbolic ones fails.
 
-TensorArrays reach here as tensors (passes/arrays.py): an array is `keras.ops.zeros` of its
-shape, a write `keras.ops.slice_update` of one row, a scatter `keras.ops.scatter_update` of
-rows. An array whose element shape the graph leaves partly unknown (the batch of a loop over a
-batch) is allocated by the loop writing it, like the first value it writes: that value is
-computed once more from the loop's initial values (one step peeled), which costs one step's
-arithmetic and keeps every dimension exactly what the loop will write.
+A value the step reads more than once (a P-Net's trunk under both its heads, a state both
+carried and written) is computed once and named (spec.Lambda bindings): written as a tree it
+would be computed once per reader. Ops that are layers outside a loop get their keras.ops
+forms in a step from steps.py.
+
+TensorArrays reach here as tensors (passes/arrays.py, patterns/arrays.py). The arrays a loop
+starts from are allocated by it: zeros of their shape, or, where the graph leaves dimensions
+unknown (the batch of a loop over a batch), zeros like the first value the loop writes, which
+is computed once more from the loop's initial values (one step peeled): that costs one step's
+arithmetic and gives every dimension exactly what the loop will write.
 
 A FusedBatchNorm with is_training=True normalises with the statistics of the batch it is
 given, not the moving ones: TF1 graphs frozen with the training branch taken, or a BatchNorm
@@ -31,18 +35,17 @@ from typing import Any
 from ..errors import Graph2PyError
 from ..graph import Graph, Node, split_ref
 from ..names import RESERVED, Allocator, identifier
-from ..optable.arrays import strided_slice_index
-from ..passes.arrays import ARRAY, CONCAT, GATHER, READ, SCATTER, SPLIT, WRITE
+from ..passes.arrays import ARRAY, WRITE
 from ..passes.control import resolve_control_flow
 from ..passes.fold import Constants
 from ..passes.frames import through_identity
 from ..passes.inline import inline_functions
 from ..passes.prune import IDENTITY_OPS
-from ..passes.shapes import RULES, infer_shapes, shape_rule
 from ..spec import Call, Item, Kind, Lambda, Ref
 from .registry import FALLBACKS, MAX_LITERAL, Matcher, fallback
 from .norm import f32
 from .ops import operands
+from .steps import LOOP_FORMS, step_shapes
 
 MAX_TERMS = 400  # calls and operands in a loop's written-out condition and body
 
@@ -67,189 +70,6 @@ def batch_statistics_norm(node: Node, m: Matcher):
         (("offset", offset), ("scale", scale), ("epsilon", f32(eps))),
     )
     return m.ops([node], expr, inputs)
-
-
-@fallback(ARRAY)
-def tensor_array(node: Node, m: Matcher):
-    """An array read before anything writes it: zeros of its static shape. A loop or a scatter
-    that starts from it allocates it instead (a layer of no inputs would be no model node)."""
-    users = m.graph.users(node.output(0))
-    if len(users) == 1 and users[0].op in ("While", SCATTER):
-        return None
-    shape = m.shape(node.output(0))
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        return None
-    dtype = str(node.attrs.get("dtype", "float32"))
-    return m.ops([node], Call("zeros", (tuple(shape),), (("dtype", dtype),)), [])
-
-
-@fallback(WRITE)
-def tensor_array_write(node: Node, m: Matcher):
-    shape, value_shape = m.shape(node.inputs[0]), m.shape(node.inputs[2])
-    rank = len(shape) if shape is not None else None
-    if rank is None and value_shape is not None:
-        rank = len(value_shape) + 1
-    if rank is None:
-        return None
-    (contents, index, value), inputs = operands(m, node.inputs)
-    start = (index, *[0] * (rank - 1))
-    expr = Call("slice_update", (contents, start, Call("expand_dims", (value, 0))))
-    return m.ops([node], expr, inputs)
-
-
-@fallback(READ, GATHER)
-def tensor_array_read(node: Node, m: Matcher):
-    refs, inputs = operands(m, node.inputs)
-    return m.ops([node], Call("take", tuple(refs), (("axis", 0),)), inputs)
-
-
-@fallback(SCATTER)
-def tensor_array_scatter(node: Node, m: Matcher):
-    """Rows replaced; an array of unknown shape scattered into (TensorArray.unstack) is
-    allocated here, like the rows scattered."""
-    array, nodes = m.node(node.inputs[0]), [node]
-    fresh = array.op == ARRAY and m.graph.users(node.inputs[0]) == [node]
-    shape = m.shape(node.inputs[0])
-    size = m.ints(array.inputs[0]) if fresh else None
-    if size is not None and shape is not None and all(isinstance(d, int) for d in shape):
-        (indices, values), inputs = operands(m, node.inputs[1:])
-        dtype = str(array.attrs.get("dtype", "float32"))
-        contents, nodes = Call("zeros", (tuple(shape),), (("dtype", dtype),)), [array, node]
-    elif size is not None:
-        (indices, values), inputs = operands(m, node.inputs[1:])
-        first = Call("zeros", ((int(size[0]),),), (("dtype", "int32"),))
-        rows = Call("take", (values, first), (("axis", 0),))  # the first row, size times
-        contents, nodes = Call("zeros_like", (rows,)), [array, node]
-    else:
-        (contents, indices, values), inputs = operands(m, node.inputs)
-    expr = Call("scatter_update", (contents, Call("expand_dims", (indices, -1)), values))
-    return m.ops(nodes, expr, inputs)
-
-
-@fallback(SPLIT)
-def tensor_array_split(node: Node, m: Matcher):
-    """Equal pieces stacked: a reshape when the pieces' other dimensions are known."""
-    count, shape = int(node.attrs.get("count", 0)), m.shape(node.inputs[0])
-    (value,), inputs = operands(m, node.inputs[:1])
-    if shape is not None and shape and all(isinstance(d, int) for d in shape[1:]):
-        return m.ops([node], Call("reshape", (value, (count, -1, *shape[1:]))), inputs)
-    expr = Call("stack", (Call("split", (value, count)),))
-    return m.ops([node], expr, inputs)
-
-
-@fallback(CONCAT)
-def tensor_array_concat(node: Node, m: Matcher):
-    """The elements end to end along their first axis (their other dimensions from the
-    contents' shape, or the graph's element shape: a loop's results have no inferred one)."""
-    shape, element = m.shape(node.inputs[0]), node.attrs.get("element_shape")
-    rest = shape[2:] if shape is not None and len(shape) >= 2 else None
-    if rest is None or not all(isinstance(d, int) for d in rest):
-        rest = element[1:] if element else None
-    if rest is None or not all(isinstance(d, int) for d in rest):
-        return None
-    (contents,), inputs = operands(m, node.inputs)
-    return m.ops([node], Call("reshape", (contents, (-1, *rest))), inputs)
-
-
-# What a loop body computes with keras.ops where the model would have a layer (whose weights a
-# loop cannot own: they enter the loop as its variables) or where the ops path needs a constant
-# (an image pyramid resizes to a size computed each step: the body runs on real tensors).
-LOOP_FORMS: dict[str, list] = {}
-
-
-def _loop_form(*ops: str):
-    def register(fn):
-        for op in ops:
-            LOOP_FORMS.setdefault(op, []).append(fn)
-        return fn
-
-    return register
-
-
-@_loop_form("Conv2D")
-def _conv(node: Node, m: Matcher):
-    strides, dilations = node.attrs.get("strides"), node.attrs.get("dilations") or [1, 1, 1, 1]
-    padding = node.attrs.get("padding")
-    if node.attrs.get("data_format", "NHWC") != "NHWC" or padding not in ("SAME", "VALID"):
-        return None
-    if not isinstance(strides, list) or len(strides) != 4 or len(dilations) != 4:
-        return None
-    if strides[1:3] != [1, 1] and dilations[1:3] != [1, 1]:
-        return None  # Keras refuses both at once
-    (x, kernel), inputs = operands(m, node.inputs[:2])
-    kwargs = [("strides", tuple(strides[1:3])), ("padding", padding.lower())]
-    if dilations[1:3] != [1, 1]:
-        kwargs.append(("dilation_rate", tuple(dilations[1:3])))
-    return m.ops([node], Call("conv", (x, kernel), tuple(kwargs)), inputs)
-
-
-@_loop_form("MaxPool", "AvgPool")
-def _pool(node: Node, m: Matcher):
-    ksize, strides, padding = (node.attrs.get(k) for k in ("ksize", "strides", "padding"))
-    if node.attrs.get("data_format", "NHWC") != "NHWC" or padding not in ("SAME", "VALID"):
-        return None
-    if not isinstance(ksize, list) or not isinstance(strides, list) or len(ksize) != 4:
-        return None
-    if ksize[0] != 1 or ksize[3] != 1 or len(strides) != 4:
-        return None
-    fn = "max_pool" if node.op == "MaxPool" else "average_pool"
-    (x,), inputs = operands(m, node.inputs[:1])
-    kwargs = (("strides", tuple(strides[1:3])), ("padding", padding.lower()))
-    return m.ops([node], Call(fn, (x, tuple(ksize[1:3])), kwargs), inputs)
-
-
-@_loop_form("StridedSlice")
-def _strided_slice(node: Node, m: Matcher):
-    """A slice of a tensor whose rank the step leaves unknown (a resized image's maps): the
-    index does not depend on it, and the body runs on real tensors."""
-    bounds = [m.ints(t) for t in node.inputs[1:4]]
-    if bounds[0] is None:
-        return _element_at(node, m)
-    if any(b is None for b in bounds):
-        return None
-    try:
-        index = strided_slice_index(node, *bounds, 0)
-    except ValueError:
-        return None
-    if len(index) == 1 and isinstance(index[0], slice):
-        index = (*index, Ellipsis)  # as patterns/ops.py writes a lone slice
-    (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], Item(x, index), inputs)
-
-
-def _element_at(node: Node, m: Matcher):
-    """`x[i]` or `x[i, j]` at indices the step computes (a StridedSlice of begin Pack(i),
-    every axis shrunk): one take per axis."""
-    begin = m.node(node.inputs[1])
-    rank = len(begin.inputs)
-    every = (1 << rank) - 1
-    masks = [node.attrs.get(f"{k}_mask", 0) for k in ("begin", "end", "ellipsis", "new_axis")]
-    if begin.op != "Pack" or node.attrs.get("shrink_axis_mask", 0) != every or any(masks):
-        return None
-    if m.ints(node.inputs[3]) != [1] * rank:
-        return None
-    refs, inputs = operands(m, [node.inputs[0], *begin.inputs])
-    expr = refs[0]
-    for index in refs[1:]:
-        expr = Call("take", (expr, index), (("axis", 0),))
-    return m.ops([node], expr, inputs)
-
-
-@_loop_form("ResizeBilinear", "ResizeNearestNeighbor")
-def _resize(node: Node, m: Matcher):
-    """To a size computed in the step: keras.ops.image.resize samples at half-pixel centres,
-    so only TF's half_pixel_centers resize agrees (as patterns/ops.py requires too)."""
-    if not node.attrs.get("half_pixel_centers") or node.attrs.get("align_corners"):
-        return None
-    pack = m.node(node.inputs[1])
-    if pack.op == "Pack" and len(pack.inputs) == 2:  # tf.stack([height, width])
-        (x, height, width), inputs = operands(m, [node.inputs[0], *pack.inputs])
-        hw = (height, width)
-    else:
-        (x, size), inputs = operands(m, node.inputs[:2])
-        hw = (Item(size, (0,)), Item(size, (1,)))
-    kwargs = (("interpolation", "nearest"),) if node.op == "ResizeNearestNeighbor" else ()
-    return m.ops([node], Call("image.resize", (x, hw), kwargs), inputs)
 
 
 @fallback("While", "StatelessWhile")
@@ -453,7 +273,7 @@ def _written_out(graph: Graph | None, m: Matcher, params: tuple[str, ...]) -> Wr
     except Graph2PyError:
         return None
     consts = Constants(graph)
-    inner = Matcher(graph, consts, _step_shapes(graph, consts), m.namer, set())
+    inner = Matcher(graph, consts, step_shapes(graph, consts), m.namer, set())
     rets = sorted(
         (n for n in graph if n.name.startswith(RET)), key=lambda n: int(n.name[len(RET) :])
     )
@@ -468,51 +288,6 @@ def _written_out(graph: Graph | None, m: Matcher, params: tuple[str, ...]) -> Wr
         return None
     shapes = [inner.shape(r.inputs[0]) for r in rets]
     return Written(results, tuple(bindings), shapes)
-
-
-# Ops whose other outputs have output 0's shape. Shape inference knows output 0 only; a step
-# reads the others (TopKV2's indices) as often, and the arrays it writes need static shapes.
-_SAME_SHAPED = {"TopKV2": 2, "Unpack": None, "Split": None}
-
-
-def _top_k_shape(node, ins, c):
-    k = c.scalar(node.inputs[1])
-    return None if ins[0] is None or k is None else (*ins[0][:-1], int(k))
-
-
-def _resize_shape(node, ins, c):
-    size = c.ints(node.inputs[1])
-    if ins[0] is None or len(ins[0]) != 4:
-        return None
-    return (ins[0][0], *(size if size is not None and len(size) == 2 else (None, None)), ins[0][3])
-
-
-# Shapes a step needs and the op table does not give yet (without them an image pyramid's boxes
-# have no static shape): set here unless a record has one.
-for _ops, _fn in (
-    (("TopKV2",), _top_k_shape),
-    (("ResizeBilinear", "ResizeNearestNeighbor"), _resize_shape),
-):
-    for _op in _ops:
-        if shape_rule(_op) is None:
-            RULES[_op] = _fn
-
-
-def _step_shapes(graph: Graph, consts: Constants) -> dict:
-    """Shapes in a loop step, every output of the ops above included: inferred, those outputs
-    set, inferred again."""
-    shapes = infer_shapes(graph, consts)
-    extra = {}
-    for node in graph:
-        if node.op in _SAME_SHAPED and shapes.get(node.output(0)) is not None:
-            count = _SAME_SHAPED[node.op] or int(
-                node.attrs.get("num", node.attrs.get("num_split", 1))
-            )
-            extra.update({node.output(k): shapes[node.output(0)] for k in range(1, count)})
-    if not extra:
-        return shapes
-    consts.shapes.update(extra)
-    return infer_shapes(graph, consts)
 
 
 def _translate(graph: Graph, consts, inner: Matcher, rets, uses: dict, shared, params):

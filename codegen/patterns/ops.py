@@ -17,8 +17,8 @@ from .. import optable
 from ..graph import Node
 from ..optable.arrays import strided_slice_index
 from ..spec import Call, Item, Ref
+from .registry import Matcher, fallback, pattern, tensor_literal
 from .sizes import product, sizes
-from .registry import INLINE_CONSTANT, Matcher, fallback, pattern, tensor_literal
 
 # op -> keras.ops function, for the ops whose arguments line up one to one (declared with the
 # op in codegen/optable).

@@ -109,6 +109,8 @@ def check(
         return run_source(_source, list(feeds.values()), list(feeds), tensors, **formats)
 
     feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
+    if kind != "savedmodel":  # a signature takes its arguments only
+        feeds.update(options.set_feeds())
     reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)
     notes = []
     if per_layer and kind == "savedmodel":

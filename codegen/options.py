@@ -91,6 +91,11 @@ class Options:
             *(f"--set {shlex.quote(f'{name}={value}')}" for name, value in self.sets),
         ]
 
+    def set_feeds(self) -> dict[str, object]:
+        """The --set placeholders as TensorFlow is fed them to run the source graph (`check`):
+        {tensor: value}, the session casting each to its placeholder's dtype."""
+        return {_tensor(name): _fed(value) for name, value in self.sets}
+
     @classmethod
     def from_header(cls, text: str, source: str | Path) -> Options | None:
         """The options a generated model.py was made with, from the regenerate command in its
@@ -170,6 +175,26 @@ def split_sets(given: list[str] | None) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--set {name}: given twice")
         pairs.append((name, value))
     return tuple(pairs)
+
+
+def _tensor(name: str) -> str:
+    from .graph import tensor_ref
+
+    return tensor_ref(name)
+
+
+def _fed(text: str) -> object:
+    """true/false (and the other spellings passes/prune.py takes) as a bool, a whole number as
+    an int, else a float, else the text (a string placeholder's)."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on", "false", "no", "off"):
+        return lowered in ("true", "yes", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.encode("utf-8")
 
 
 def _positive_int(text: str) -> int:

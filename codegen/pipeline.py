@@ -6,8 +6,9 @@ what a graph means:
     load      formats.open_source -> decode (graph.py, then RNN lifting and TF1 loop
               functionalisation on the node list: a lowered loop is a cycle, which a Graph
               refuses) -> signature outputs named -> calls inlined -> checkpoint variables read
-    prepare   --set placeholders made constants -> control flow resolved -> pruned to the inputs and outputs -> channels_last ->
-              constants -> shapes
+    prepare   --set placeholders made constants -> control flow resolved -> pruned to the
+              inputs and outputs (their shapes inferred where not declared) -> channels_last
+              -> constants -> shapes
 
 Each returns plain data. `load` and `prepare` are separate steps for the language server, which
 describes a graph's nodes even when the passes reject it; everything else calls

@@ -278,3 +278,16 @@ def test_inspect_lists_the_training_switches_with_the_set_that_fixes_them(tmp_pa
     ]
     table = run("inspect", path, "--set", "is_train=false").stdout
     assert "  keep_prob" in table and "--set keep_prob=1.0" in table and "is_train" not in table
+
+
+def test_check_feeds_the_set_values_to_tensorflow_and_a_switch_its_inference_value(tmp_path):
+    """keep_prob is set (TensorFlow is fed 0.5 too); is_train stays a scalar model input,
+    which check feeds False on both sides."""
+    path = tmp_path / "knobs.pbtxt"
+    path.write_text(KNOBS)
+    result = run("check", path, "--set", "keep_prob=0.5", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "out:0" in result.stdout and "yes" in result.stdout
+    assert 'keras.Input(batch_shape=(), name="is_train", dtype="bool")' in (
+        tmp_path / "out" / "model.py"
+    ).read_text()

@@ -299,3 +299,24 @@ def test_token_ids_get_their_rank_from_what_reads_the_embeddings():
         + op("conv", "Conv2D", "rows", "k", strides=[1, 1, 1, 1], padding="SAME")
     )
     assert inferred(text, ("ids",)) == {"ids:0": (None, None)}
+
+
+def test_a_reduction_and_a_slice_fix_the_rank():
+    """A mean over axes 1 and 2 into a (?, 3) result: rank 4, channels 3 (a global pool). A
+    strided slice's begin has one entry per dimension."""
+    text = (
+        UNKNOWN
+        + int_const("axes", [1, 2])
+        + op("mean", "Mean", "x", "axes")
+        + const("w", np.zeros((3, 2)))
+        + op("mm", "MatMul", "mean", "w")
+    )
+    assert inferred(text) == {"x:0": (None, None, None, 3)}
+    sliced = (
+        UNKNOWN
+        + int_const("begin", [0, 1, 0])
+        + int_const("end", [0, 3, 0])
+        + int_const("strides", [1, 1, 1])
+        + op("s", "StridedSlice", "x", "begin", "end", "strides", begin_mask=5, end_mask=5)
+    )
+    assert inferred(sliced) == {"x:0": (None, None, None)}

@@ -105,9 +105,25 @@ def _slice_shape(node, ins, c):
     )
 
 
+def _sliced_operands(node, ins, out, c):
+    """A slice's begin has an entry per dimension of its input (without an ellipsis or new
+    axes, which break that count)."""
+    begin = ins[1] if len(ins) > 1 else None
+    masks = node.attrs.get("ellipsis_mask", 0) or node.attrs.get("new_axis_mask", 0)
+    if begin is None or len(begin) != 1 or begin[0] is None or masks:
+        return [None] * len(ins)
+    return [(None,) * begin[0], *[None] * (len(ins) - 1)]
+
+
 _MASKS = {f"{k}_mask": Attr("i") for k in ("begin", "end", "ellipsis", "new_axis", "shrink_axis")}
-op("StridedSlice", attrs=_MASKS, shape=_strided_slice_shape, kernel=_strided_slice)
-op("Slice", shape=_slice_shape)
+op(
+    "StridedSlice",
+    attrs=_MASKS,
+    shape=_strided_slice_shape,
+    operands=_sliced_operands,
+    kernel=_strided_slice,
+)
+op("Slice", shape=_slice_shape, operands=_sliced_operands)
 
 # -- reshaping ---------------------------------------------------------------------------------
 

@@ -139,14 +139,23 @@ def _broadcast_operand(out, other):
 
 
 def reduced_operands(node, ins, out, c):
-    """A reduction that keeps its dims has its input's rank, and its size on every axis it
-    does not reduce."""
+    """A reduction's input has the output's rank (keep_dims) or as many more dimensions as
+    it reduces axes, and the output's size on every axis it does not reduce."""
     axes = c.value(node.inputs[1]) if len(node.inputs) > 1 else None
-    keep = node.attrs.get("keep_dims", False)
-    if out is None or axes is None or not keep or node.op in ("ArgMax", "ArgMin"):
+    if out is None or axes is None:
         return [None] * len(ins)
-    axes = {int(a) % len(out) for a in np.atleast_1d(axes)} if len(out) else set()
-    return [tuple(None if i in axes else d for i, d in enumerate(out)), None]
+    keep = node.attrs.get("keep_dims", False) and node.op not in ("ArgMax", "ArgMin")
+    listed = [int(a) for a in np.atleast_1d(axes)]
+    rank = len(out) if keep else len(out) + len(set(listed))
+    if not rank:
+        return [None] * len(ins)
+    axes = {a % rank for a in listed}
+    if not keep and len(axes) != len(set(listed)):
+        return [None] * len(ins)  # -1 and rank - 1 both named: the rank is not what it seems
+    if keep:
+        return [tuple(None if i in axes else d for i, d in enumerate(out)), None]
+    rest = iter(out)
+    return [tuple(None if i in axes else next(rest) for i in range(rank)), None]
 
 
 def reduced_shape(node, ins, c):

@@ -5,8 +5,8 @@ is one line:
     unary("Tan", np.tan, "tan")
 
 declares Tan's signature (one input, one output, from TensorFlow's registry), its shape rules
-(the output has the input's shape, and so the input has the output's), its fold kernel (np.tan of the value, which keeps its dtype) and its
-keras.ops spelling (`keras.ops.tan`).
+(the output has the input's shape, and so the input has the output's), its fold kernel (np.tan
+of the value, which keeps its dtype) and its keras.ops spelling (`keras.ops.tan`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ def variable(name, shape):
 def conv(x, depth, name, channels=None):
     with v1.variable_scope(name):
         w = variable("w", (3, 3, channels or x.shape[-1], depth))
-        return tf.nn.leaky_relu(tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME") + variable("b", (depth,)), 0.2)
+        return tf.nn.leaky_relu(
+            tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME") + variable("b", (depth,)), 0.2
+        )
 
 
 def upsample(x, channels, name, in_channels):
@@ -38,7 +40,9 @@ def build():
     for level in (1, 2):
         with v1.variable_scope(f"level{level}"):
             for i in range(DEPTH):
-                features = conv(features, 32, f"conv{i + 1}", channels=1 if features is images else None)
+                features = conv(
+                    features, 32, f"conv{i + 1}", channels=1 if features is images else None
+                )
             features = tf.nn.leaky_relu(upsample(features, 32, "up_features", 32), 0.2)
             residual = conv(features, 1, "residual")
             image = tf.add(upsample(image, 1, "up_image", 1), residual, name="sr")

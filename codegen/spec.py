@@ -61,7 +61,12 @@ class TFOp:
 
 # The nodes passes/rnn/ puts in place of a recurrent loop, as the report names them (a loop
 # counts once; the views that forward its results are no computation).
-LIFTED = {"_Graph2pyLSTM": "LSTM loop", "_Graph2pyGRU": "GRU loop", "_Graph2pyRNNResult": ""}
+LIFTED = {
+    "_Graph2pyLSTM": "LSTM loop",
+    "_Graph2pyGRU": "GRU loop",
+    "_Graph2pyRNNResult": "",
+    "_Graph2pyUnmasked": "",
+}
 
 
 class Kind(Enum):
@@ -76,7 +81,7 @@ class Kind(Enum):
 PATHS = tuple(kind.value for kind in Kind)
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
-HELPERS = {"ChannelScale", "Constant"}
+HELPERS = {"ChannelScale", "Constant", "Unmasked"}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .numeric import limit
+from .numeric import limit, same_shape
 from .record import op
 from .signature import Attr
 
@@ -388,7 +388,8 @@ op("LinSpace", kernel=_linspace)
 
 # -- along an axis -----------------------------------------------------------------------------
 
-op("Cumsum")
-op("Cumprod")
-op("ReverseV2")
-op("Roll")
+# each keeps its input's shape
+op("Cumsum", shape=same_shape)
+op("Cumprod", shape=same_shape)
+op("ReverseV2", shape=same_shape)
+op("Roll", shape=same_shape)

@@ -110,7 +110,11 @@ def _lift_chains(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
     tried: set[str] = set()
     while True:
         readers = tensor_readers(nodes)
-        candidates = [c for c in chains(nodes, readers, by_name) if c[0][0].name not in tried]
+        try:
+            found = chains(nodes, readers, by_name)
+        except (IndexError, KeyError, TypeError, ValueError):
+            return nodes  # a malformed graph is not ours to report: later stages name its ops
+        candidates = [c for c in found if c[0][0].name not in tried]
         for chain in candidates:
             tried.add(chain[0][0].name)
             lifted = lift_unrolled(chain, readers, by_name)

@@ -76,6 +76,7 @@ LIFTED = {
     "_Graph2pyArrayConcat": "TensorArrayConcatV3",
     "_Graph2pyArrayRead": "TensorArrayReadV3",
     "_Graph2pyArrayGather": "TensorArrayGatherV3",
+    "_Graph2pyUnmasked": "",
 }
 
 
@@ -109,7 +110,7 @@ def internal_tensor(node: str, what: str) -> str:
 
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
-HELPERS = {"ChannelScale", "Constant"}
+HELPERS = {"ChannelScale", "Constant", "Unmasked"}
 
 
 @dataclass

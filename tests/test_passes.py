@@ -405,6 +405,40 @@ def test_rnn_a_loop_computing_another_cell_stays_a_loop():
     assert "while = While(" in before
 
 
+STATIC_STACK = (CASES / "rnn_static_stacked.pbtxt").read_text(encoding="utf-8")
+
+
+def test_rnn_a_static_stack_becomes_two_layers_the_upper_reading_the_lower():
+    """static_rnn over MultiRNNCell([LSTMCell, GRUCell]): the GRU's steps read the LSTM's
+    steps one by one; both lift, the GRU reading the LSTM's sequence (no Unpack left), the
+    last h keeping its graph name."""
+    nodes, functions = nodes_of(STATIC_STACK)
+    after = lift_recurrent(nodes, functions)
+    ops = [n.op for n in after]
+    assert ops.count("_Graph2pyLSTM") == ops.count("_Graph2pyGRU") == 1
+    assert not {"Unpack", "ConcatV2", "MatMul", "Fill"} & set(ops)
+    lstm, gru = (n for n in after if n.op in ("_Graph2pyLSTM", "_Graph2pyGRU"))
+    assert lstm.inputs[0] == "x:0" and gru.inputs[0] == lstm.output(0)
+    assert lstm.attrs["return_sequences"] and not gru.attrs["return_sequences"]
+    assert after[-1].name == "rnn/multi_rnn_cell_2/cell_1/gru_cell/add_2"
+
+
+def test_rnn_a_static_stack_whose_upper_cell_is_no_gru_keeps_it():
+    """The same stack with ReLU for one step's GRU candidate tanh: the LSTM lifts and hands
+    its steps on through an Unpack of its sequence; the other cell stays as written."""
+    relu = 'name: "rnn/multi_rnn_cell_1/cell_1/gru_cell/Tanh"\n  op: "Relu"'
+    text = STATIC_STACK.replace(relu.replace("Relu", "Tanh"), relu)
+    assert text != STATIC_STACK
+    after = lift_recurrent(*nodes_of(text))
+    ops = [n.op for n in after]
+    assert ops.count("_Graph2pyLSTM") == 1 and "_Graph2pyGRU" not in ops
+    (lstm,) = [n for n in after if n.op == "_Graph2pyLSTM"]
+    (unpack,) = [n for n in after if n.op == "Unpack" and n.inputs[0] == lstm.output(0)]
+    assert unpack.attrs == {"num": 3, "axis": 1}
+    readers = [n for n in after if any(t.startswith(unpack.name) for t in n.inputs)]
+    assert [n.op for n in readers] == ["ConcatV2"] * 6  # each step's [x, h] and [x, r * h]
+
+
 def test_rnn_a_while_loop_that_is_no_rnn_is_left_alone():
     nodes, functions = nodes_of((CASES / "control_while_loop.pbtxt").read_text(encoding="utf-8"))
     before = describe(nodes)

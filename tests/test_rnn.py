@@ -84,6 +84,32 @@ def keras2_frames(path: Path) -> dict:
     return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1}}
 
 
+def keras2_tagger(path: Path) -> dict:
+    """Keras 2 in TF1 frames: a masked Bidirectional LSTM tagger with a per-step softmax. Keras
+    2's Bidirectional zeroes the outputs of masked steps (zero_output_for_mask); the softmax
+    (a layer of its own once converted) must not receive the mask Keras 3 would hand on."""
+    import tf_keras
+
+    def make():
+        return tf_keras.Sequential(
+            [
+                tf_keras.Input((None,), dtype="int32", name="tokens"),
+                tf_keras.layers.Embedding(20, F, mask_zero=True),
+                tf_keras.layers.Bidirectional(tf_keras.layers.LSTM(UNITS, return_sequences=True)),
+                tf_keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+
+    rng = np.random.default_rng(30)
+    path.write_bytes(_keras2_graph(make, rng))
+    tokens = rng.integers(1, 20, (3, 8)).astype(np.int32)
+    tokens[1, :3] = 0
+    tokens[2, 5:] = 0
+    classes = ["Embedding", "LSTM", "LSTM", "Unmasked", "Unmasked", "Concatenate", "Dense"]
+    classes.append("Softmax")
+    return {"path": path, "x": tokens, "classes": classes, "ops": {"NotEqual": 1, "ReverseV2": 1}}
+
+
 def keras2_seq2seq(path: Path) -> dict:
     """Keras 2 in TF1 frames, initial states from the graph: an encoder LSTM's final h and c
     start a decoder LSTM (`initial_state=[h, c]`), whose sequence feeds a GRU started from a
@@ -411,6 +437,7 @@ BUILDERS = {
     "keras2_text_masked": lambda p: text_model(p, masked=True),
     "keras2_frames_masked": keras2_frames,
     "keras2_seq2seq": keras2_seq2seq,
+    "keras2_tagger": keras2_tagger,
     "keras22_hard_sigmoid": keras22,
     "static_rnn_stacked": static_stack,
     "dynamic_rnn_lstm": lambda p: dynamic_rnn(p, "lstm"),

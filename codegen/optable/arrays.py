@@ -641,6 +641,7 @@ op("LinSpace", shape=_linspace_shape, kernel=_linspace)
 
 # -- along an axis -----------------------------------------------------------------------------
 
+# each keeps its input's shape
 op("Cumsum", shape=same_shape)
 op("Cumprod", shape=same_shape)
 op("ReverseV2", shape=same_shape)

@@ -8,7 +8,8 @@ import os
 import re
 
 from ..graph import Node, split_ref
-from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP
+from ..names import keras_name
+from ..passes.rnn import GRU_OP, LSTM_OP, RESULT_OP, UNMASKED_OP
 from ..recipes import bind
 from ..spec import Weight
 from .registry import Matcher, pattern, variable_path
@@ -35,6 +36,8 @@ def recurrent(node: Node, m: Matcher):
         kwargs["reset_after"] = a["reset_after"]
     if "recurrent_activation" in a:  # Keras 2's hard sigmoid, the gates' weights scaled
         kwargs["recurrent_activation"] = a["recurrent_activation"]
+    if a.get("zero_output_for_mask"):
+        kwargs["zero_output_for_mask"] = True
     count = (3 if lstm else 2) if a["return_state"] else 1
     outputs = [node.output(i) for i in range(count)]
     views = []
@@ -59,6 +62,14 @@ def recurrent(node: Node, m: Matcher):
         layer.keywords = keywords
         layer.outputs = outputs
         layer.name = _cell_scope(layer, m) or layer.name
+    return layer
+
+
+@pattern(UNMASKED_OP)
+def unmasked(node: Node, m: Matcher):
+    """A masked layer's sequence, handed on without its Keras mask (see passes/rnn)."""
+    layer = m.layer("Unmasked", [node], node.inputs[:1])
+    layer.name = keras_name("_".join([*m.namer.scope(node.name)[-1:], "unmasked"]))
     return layer
 
 

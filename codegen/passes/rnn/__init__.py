@@ -43,10 +43,10 @@ from .cells import GRU_OP, LSTM_OP
 from .evaluate import STEP_OPS
 from .fused import BLOCK_ORDER, lift_block
 from .loops import WHILE_OPS, lift_loop, read_functional
-from .rewrite import RESULT_OP
+from .rewrite import RESULT_OP, UNMASKED_OP
 from .unrolled import chains, lift_unrolled, tensor_readers
 
-__all__ = ["GRU_OP", "LSTM_OP", "RESULT_OP", "STEP_OPS", "lift_recurrent"]
+__all__ = ["GRU_OP", "LSTM_OP", "RESULT_OP", "STEP_OPS", "UNMASKED_OP", "lift_recurrent"]
 
 
 def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") -> list[Node]:
@@ -69,7 +69,39 @@ def lift_recurrent(nodes: list[Node], functions: dict, source: str = "graph") ->
             new_nodes, rename, chain = lifted
             nodes = replace_loop(nodes, chain, new_nodes, rename)
             by_name = {n.name: n for n in nodes}
-    return _lift_chains(nodes, by_name)
+    return _unmask_where_read(_lift_chains(nodes, by_name))
+
+
+def _unmask_where_read(nodes: list[Node]) -> list[Node]:
+    """The nodes less the Unmasked steps whose every reader is a masked lifted layer (a masked
+    stack: each layer is given the mask itself)."""
+    readers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for t in node.inputs:
+            readers.setdefault(t, []).append(node)
+
+    def masked_layers_only(tensor: str, depth: int = 0) -> bool:
+        found = readers.get(tensor, [])
+        return (
+            bool(found)
+            and depth < 16
+            and all(
+                (r.op in (LSTM_OP, GRU_OP) and r.attrs.get("mask"))
+                or (r.op in ("Identity", "Snapshot") and masked_layers_only(r.output(0), depth + 1))
+                for r in found
+            )
+        )
+
+    bypass = {
+        n.output(0): n.inputs[0]
+        for n in nodes
+        if n.op == UNMASKED_OP and masked_layers_only(n.output(0))
+    }
+    if not bypass:
+        return nodes
+    for node in nodes:
+        node.inputs = [bypass.get(t, t) for t in node.inputs]
+    return [n for n in nodes if n.op != UNMASKED_OP or n.output(0) not in bypass]
 
 
 def _lift_chains(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
@@ -78,7 +110,11 @@ def _lift_chains(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
     tried: set[str] = set()
     while True:
         readers = tensor_readers(nodes)
-        candidates = [c for c in chains(nodes, readers, by_name) if c[0][0].name not in tried]
+        try:
+            found = chains(nodes, readers, by_name)
+        except (IndexError, KeyError, TypeError, ValueError):
+            return nodes  # a malformed graph is not ours to report: later stages name its ops
+        candidates = [c for c in found if c[0][0].name not in tried]
         for chain in candidates:
             tried.add(chain[0][0].name)
             lifted = lift_unrolled(chain, readers, by_name)

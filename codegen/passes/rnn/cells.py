@@ -44,6 +44,7 @@ class Cell:
     reset_after: bool = False
     go_backwards: bool = False
     recurrent_activation: str = "sigmoid"  # or "hard_sigmoid" (see with_hard_sigmoid)
+    zero_output_for_mask: bool = False
 
 
 @dataclass
@@ -57,6 +58,8 @@ class StepIO:
     mask: str | None = None  # the outer mask sequence the loop reads, [T, B, 1]
     # Keras's masked loop carries the previous output besides the states (a copy of h)
     aliases: tuple[LoopVar, ...] = ()
+    zero_output: bool = False  # a masked step outputs zeros, not the old output (Bidirectional)
+    zeros: tuple[str, ...] = ()  # body tensors always zeros of a state's shape (the zero output)
 
 
 @dataclass
@@ -309,19 +312,22 @@ def checks(cell: Cell, weights: dict, body, io: StepIO, states: list[LoopVar], o
     known[io.x_t] = x
     known.update({v.inside: value for v, value in zip(states, state_values)})
     known.update({v.inside: state_values[0] for v in io.aliases})
+    known.update({t: np.zeros((batch, units)) for t in io.zeros})
     want = keras_step(cell, x, state_values)
+    output = want[0]
     if io.mask_t is not None:
         mask = np.array([[True], [False], [True]])
         known[io.mask_t] = mask
+        output = np.where(mask, want[0], 0.0 if io.zero_output else state_values[0])
         want = [np.where(mask, new, old) for new, old in zip(want, state_values)]
     step = Step(body, known, outer)
     try:
         got = [step(through_identity(v.next, body)) for v in states]
         if io.y_t is not None:
             got.append(step(io.y_t))
-            want.append(want[0])
+            want.append(output)
             got += [step(through_identity(v.next, body)) for v in io.aliases]
-            want += [want[0] for _ in io.aliases]
+            want += [output for _ in io.aliases]
     except (NotRNN, *EVAL_ERRORS):
         return False
     return all(

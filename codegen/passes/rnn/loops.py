@@ -110,7 +110,8 @@ def _lift_or_raise(loop: Loop, by_name: dict[str, Node], nodes: list[Node]):
     if io.mask_t is not None:
         aliases = tuple(v for v in states if through_identity(v.next, body) == io.y_t)
         states = [v for v in states if all(v is not a for a in aliases)]
-        io = replace(io, aliases=aliases)
+        zeros = tuple(t for t, o in outer_of.items() if t not in weights and is_zeros(o, by_name))
+        io = replace(io, aliases=aliases, zeros=zeros)
     layers = _stacked_cells(weights, io, states, body, by_name)
     x, batch_major, layers[0][0].go_backwards = input_sequence(io.time_major, by_name)
     mask = _batch_major_mask(io.mask, layers[0][0].go_backwards, by_name) if io.mask else None
@@ -168,10 +169,16 @@ def _stacked_cells(weights, io: StepIO, states: list[LoopVar], body, outer) -> l
     if not layers:
         raise NotRNN("no state")
     top, top_states, top_input = layers[-1]
-    top_io = replace(io, x_t=top_input)
-    if io.y_t is not None and not checks(top, weights, body, top_io, top_states, outer):
-        raise NotRNN("the step's output is not the top cell's h")
-    return layers
+    if io.y_t is None:
+        return layers
+    # a masked step outputs the old output where the mask is off, or zeros (Keras's
+    # zero_output_for_mask, which Bidirectional sets when it returns sequences)
+    for zero_output in (False, True) if io.mask_t else (False,):
+        top_io = replace(io, x_t=top_input, zero_output=zero_output)
+        if checks(top, weights, body, top_io, top_states, outer):
+            top.zero_output_for_mask = zero_output
+            return layers
+    raise NotRNN("the step's output is not the top cell's h")
 
 
 def _cell_reading(x_in: str, weights, io: StepIO, remaining, body, outer):

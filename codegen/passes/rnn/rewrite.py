@@ -19,6 +19,10 @@ from .constants import small_value
 from .evaluate import NotRNN
 
 RESULT_OP = "_Graph2pyRNNResult"
+# A masked layer's sequence as the graph's later ops read it: without the Keras mask, which
+# Keras would otherwise hand on to the layers after it (a Softmax would apply it); the graph
+# applied the mask in the loop only.
+UNMASKED_OP = "_Graph2pyUnmasked"
 
 
 def input_sequence(time_major: str, by_name: dict[str, Node]) -> tuple[str, bool, bool]:
@@ -77,6 +81,8 @@ def lifted_nodes(
         attrs["reset_after"] = cell.reset_after
     if cell.recurrent_activation != "sigmoid":
         attrs["recurrent_activation"] = cell.recurrent_activation
+    if cell.zero_output_for_mask:
+        attrs["zero_output_for_mask"] = True
     ports = {"seq": 0, "last": 1 if return_sequences else 0, "c": 2}
     views: dict[str, Node] = {}
     rename: dict[str, str] = {}
@@ -101,7 +107,20 @@ def lifted_nodes(
     seq = uses["seq"][0] if uses["seq"] else node.output(0)
     for stacked in time_major:
         new += _transposed(split_ref(stacked)[0], seq, taken)
+    if mask and uses["seq"]:
+        scope = name.rsplit("/", 1)[0] if "/" in name else name
+        unmasked = Node(_free(f"{scope}/unmasked", taken), UNMASKED_OP, [seq], {})
+        new.append(unmasked)
+        rename.update({t: unmasked.output(0) for t in uses["seq"]})
     return [node, *new, *views.values()], rename
+
+
+def _free(name: str, taken: set[str]) -> str:
+    found, i = name, 1
+    while found in taken:
+        found, i = f"{name}_{i}", i + 1
+    taken.add(found)
+    return found
 
 
 def _transposed(name: str, tensor: str, taken: set[str]) -> list[Node]:
@@ -177,6 +196,11 @@ def node_name(loop_name: str, kind: str, taken: set[str]) -> str:
     while name in taken:
         name, i = f"{base}_{i}", i + 1
     return name
+
+
+@rule(UNMASKED_OP)
+def _unmasked_shape(node: Node, ins, consts):
+    return ins[0]
 
 
 @rule(RESULT_OP)

@@ -168,8 +168,11 @@ def _rewrite_unrolled(xs, first_step: Node, cell: Cell, h_in, results, readers, 
     ancestors = _closure(ends, inputs_of)
     producers = list(dict.fromkeys(split_ref(x)[0] for x in xs))
     descendants = _closure(producers, lambda n: [r.name for r in readers.get(n, [])])
-    initial = _closure([split_ref(h_in[0])[0]], inputs_of)
-    members = (ancestors & descendants) - initial - set(producers)
+    members = (ancestors & descendants) - set(producers)
+    # the zero states (h's, c's) and what computes them (a batch size the next cell's zero
+    # states may share) stay
+    zeros = [n for n in members if is_zeros(by_name[n].output(0), by_name)]
+    members -= _closure([split_ref(h_in[0])[0], *zeros], inputs_of)
     steps = [*h_in[1:], h_last]
     uses: dict[str, list[str]] = {"seq": [], "last": [], "c": [], "time_major": []}
     each_step = False

@@ -546,6 +546,9 @@ CASES = [
     case("Dequantize_SCALED_qint8_axis_narrow", conv_on(lambda: dequantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, narrow_range=True, seed=6)), [f(*IMG)], Conv2D=L),
     case("Dequantize_SCALED_quint8_weight", dense_on(lambda: dequantized_weight("quint8", "SCALED", (5, 3), seed=7)), [f(5)], MatMul=L),
     case("Dequantize_SCALED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "SCALED", (5, 3), seed=8)), [f(5)], MatMul=L),
+    *[case(f"Dequantize_{mode}_{dtype}_weight", dense_on(lambda mode=mode, dtype=dtype: dequantized_weight(dtype, mode, (5, 3), seed=17)), [f(5)], MatMul=L)
+      for mode, dtype in (("MIN_FIRST", "qint16"), ("MIN_FIRST", "qint32"), ("MIN_COMBINED", "qint8"), ("MIN_COMBINED", "quint16"),
+                          ("SCALED", "quint16"), ("SCALED", "qint16"))],
     case("QuantizeV2_MIN_COMBINED_quint8_weight", conv_on(lambda: requantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=9)), [f(*IMG)], Conv2D=L),
     case("QuantizeV2_SCALED_qint8_axis_weight", conv_on(lambda: requantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, seed=10)), [f(*IMG)], Conv2D=L),
     case("QuantizeV2_MIN_FIRST_qint16_weight", dense_on(lambda: requantized_weight("qint16", "MIN_FIRST", (5, 3), seed=11)), [f(5)], MatMul=L),

@@ -310,3 +310,23 @@ def test_checkpoint_ranges_are_read_from_the_checkpoint():
         0.5,
         narrow_range=True,
     )
+
+
+def test_a_batch_norm_folded_into_a_kernel_is_spelled_out():
+    """contrib.quantize folded BatchNorm into the kernel before quantizing it:
+    weights * gamma * rsqrt(variance + eps); the loader computes it as numpy does."""
+    w = np.linspace(-1, 1, 24, dtype=np.float32).reshape(2, 3, 4)
+    variance = np.float32([0.5, 1.5, 2.0, 0.25])
+    nodes = [
+        _const("w", w),
+        _const("variance", variance),
+        _const("eps", np.float32(0.001)),
+        Node("add", "AddV2", ["variance:0", "eps:0"], {}),
+        Node("rsqrt", "Rsqrt", ["add:0"], {}),
+        Node("fold", "Mul", ["w:0", "rsqrt:0"], {}),
+    ]
+    consts = Constants(Graph(nodes))
+    recipe = consts.recipe("fold:0")
+    assert recipe is not None
+    value = eval(recipe_source(recipe), {"np": np, "graph": {"w": w, "variance": variance}})
+    assert value.dtype == np.float32 and np.array_equal(value, consts.value("fold:0"))

@@ -571,6 +571,8 @@ CASES = [
     # a computed constant too large to write out is computed by the loader from stored ones
     case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
     case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),
+    case("computed_constant_in_the_model", lambda a: a * tf.exp(weight(25, 80, 64)) + tf.reshape(tf.range(5120.0), [80, 64]), [f(80, 64)],
+         Mul=O, AddV2=O, Exp=O, Reshape=O, Range=T),
     case("computed_constant_gathered_table", lambda a: a * tf.gather(weight(23, 90, 70), [5, 1, 88] * 30), [f(90, 70)], Mul=O),
 ]
 # fmt: on

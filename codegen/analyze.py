@@ -74,7 +74,8 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     outputs_of: dict[str, list[str]] = {}
     for tensor in pruned.outputs:
         outputs_of.setdefault(split_ref(tensor)[0], []).append(tensor)
-    constants = _ConstantLayers(matcher, pruned.inputs[0] if pruned.inputs else None)
+    unfolded = computed_in_model(graph, consts)
+    constants = _ConstantLayers(matcher, pruned.inputs[0] if pruned.inputs else None, unfolded)
     layers: list[Layer] = []
     pending: list[str] = []
     for registry in (PATTERNS, FALLBACKS):
@@ -82,7 +83,7 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
         for node in graph:
             if node.name in matcher.covered or node.output(0) in input_set:
                 continue
-            if consts.is_const(node.output(0)):
+            if consts.is_const(node.output(0)) and node.name not in unfolded:
                 continue
             for fn in [*registry.get(node.op, ()), *registry.get("*", ())]:
                 found = fn(node, matcher)
@@ -137,15 +138,45 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     )
 
 
+def computed_in_model(graph: Graph, consts) -> set[str]:
+    """The nodes whose constant results the model computes rather than reads: a constant that
+    the computation reads, that no recipe rebuilds from stored constants (the loader cannot
+    compute it) and that is too large to write out (or no number) is computed by layers from
+    its operands, and so on back to what can be read or written out. A valid graph never
+    fails for a constant it holds."""
+
+    def unwritable(tensor: str) -> bool:
+        value = consts.value(tensor)
+        if value is None or consts.recipe(tensor) is not None:
+            return False
+        return literal_cells(value) > MAX_LITERAL or value.dtype.kind not in "biuf"
+
+    stack = [
+        t
+        for node in graph
+        if not consts.is_const(node.output(0))
+        for t in node.inputs
+        if unwritable(t)
+    ]
+    found: set[str] = set()
+    while stack:
+        node = graph.producer(stack.pop())
+        if node.name not in found:
+            found.add(node.name)
+            stack.extend(t for t in node.inputs if unwritable(t))
+    return found
+
+
 class _ConstantLayers:
     """A constant that a keras.ops expression or a TensorFlow-only layer takes as a tensor
     becomes a `Constant` layer (a helper holding it as a non-trainable weight, which
     load_weights.py fills), made once however many layers read it."""
 
-    def __init__(self, m: Matcher, fallback_anchor: str | None):
+    def __init__(self, m: Matcher, fallback_anchor: str | None, unfolded: set[str]):
         self.m = m
         self.fallback_anchor = fallback_anchor
         self.made: set[str] = set()
+        self.unfolded = unfolded  # nodes whose constant results a layer computes
 
     def for_layer(self, layer: Layer) -> list[Layer]:
         computed = [t for t in layer.inputs if not self.m.consts.is_const(t)]
@@ -165,6 +196,8 @@ class _ConstantLayers:
         for tensor in tensors:
             if tensor in self.made or not consts.is_const(tensor):
                 continue
+            if split_ref(tensor)[0] in self.unfolded:
+                continue  # computed by the layer made for its node
             if anchor is None:
                 raise UnsupportedError(f"{reader} computes on constants alone")
             value = consts.value(tensor)

@@ -762,6 +762,9 @@ CASES = [
     case("Dequantize_SCALED_qint8_axis_narrow", conv_on(lambda: dequantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, narrow_range=True, seed=6)), [f(*IMG)], Conv2D=L),
     case("Dequantize_SCALED_quint8_weight", dense_on(lambda: dequantized_weight("quint8", "SCALED", (5, 3), seed=7)), [f(5)], MatMul=L),
     case("Dequantize_SCALED_qint32_weight", dense_on(lambda: dequantized_weight("qint32", "SCALED", (5, 3), seed=8)), [f(5)], MatMul=L),
+    *[case(f"Dequantize_{mode}_{dtype}_weight", dense_on(lambda mode=mode, dtype=dtype: dequantized_weight(dtype, mode, (5, 3), seed=17)), [f(5)], MatMul=L)
+      for mode, dtype in (("MIN_FIRST", "qint16"), ("MIN_FIRST", "qint32"), ("MIN_COMBINED", "qint8"), ("MIN_COMBINED", "quint16"),
+                          ("SCALED", "quint16"), ("SCALED", "qint16"))],
     case("QuantizeV2_MIN_COMBINED_quint8_weight", conv_on(lambda: requantized_weight("quint8", "MIN_COMBINED", (3, 2, 3, 4), seed=9)), [f(*IMG)], Conv2D=L),
     case("QuantizeV2_SCALED_qint8_axis_weight", conv_on(lambda: requantized_weight("qint8", "SCALED", (3, 2, 3, 4), axis=3, seed=10)), [f(*IMG)], Conv2D=L),
     case("QuantizeV2_MIN_FIRST_qint16_weight", dense_on(lambda: requantized_weight("qint16", "MIN_FIRST", (5, 3), seed=11)), [f(5)], MatMul=L),
@@ -769,6 +772,9 @@ CASES = [
     case("FakeQuantWithMinMaxVars_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars(weight(13, 3, 2, 3, 4), *ranges(13), narrow_range=True)), [f(*IMG)], Conv2D=L),
     case("FakeQuantWithMinMaxVarsPerChannel_weight", conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars_per_channel(weight(14, 3, 2, 3, 4), *ranges(14, 4), 5)),
          [f(*IMG)], Conv2D=L),
+    case("FakeQuantWithMinMaxVars_batch_norm_folded_weight",
+         conv_on(lambda: tf.quantization.fake_quant_with_min_max_vars(weight(18, 3, 2, 3, 4) * (const([0.9, 1.1, 1.3, 0.7]) * tf.math.rsqrt(const([0.5, 1.5, 2.0, 0.3]) + 0.001)),
+                                                                      *ranges(18), narrow_range=True)), [f(*IMG)], Conv2D=L),
     case("FakeQuantWithMinMaxVars_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars(a, *ranges(15), 4, narrow_range=True), [f()], FakeQuantWithMinMaxVars=O),
     case("FakeQuantWithMinMaxArgs_activation16", lambda a: tf.quantization.fake_quant_with_min_max_args(a, -2.5, 0.7, 16), [f()], FakeQuantWithMinMaxArgs=O),
     case("FakeQuantWithMinMaxVarsPerChannel_activation", lambda a: tf.quantization.fake_quant_with_min_max_vars_per_channel(a, *ranges(16, 5), 3, True), [f()],
@@ -781,6 +787,8 @@ CASES = [
     # a computed constant too large to write out is computed by the loader from stored ones
     case("computed_constant_concat", lambda a: a + tf.concat([weight(20, 40, 64), weight(21, 40, 64)], 0), [f(80, 64)], AddV2=O),
     case("computed_constant_sliced_kernel", lambda a: tf.matmul(a, weight(22, 64, 130)[:, ::2]), [f(64)], MatMul=L),
+    case("computed_constant_in_the_model", lambda a: a * tf.exp(weight(25, 80, 64)) + tf.reshape(tf.range(5120.0), [80, 64]), [f(80, 64)],
+         Mul=O, AddV2=O, Exp=O, Reshape=O, Range=T),
     case("computed_constant_gathered_table", lambda a: a * tf.gather(weight(23, 90, 70), [5, 1, 88] * 30), [f(90, 70)], Mul=O),
     # wild-loops: TF1 TensorArrays (raw ops) outside a loop and carried through one
     case("TensorArray_scatter_gather_read_concat_size", ta_outside, [f(4, 5)], TensorArrayV3=O, TensorArrayScatterV3=O,

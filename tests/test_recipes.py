@@ -310,3 +310,45 @@ def test_checkpoint_ranges_are_read_from_the_checkpoint():
         0.5,
         narrow_range=True,
     )
+
+
+def test_a_batch_norm_folded_into_a_kernel_is_spelled_out():
+    """contrib.quantize folded BatchNorm into the kernel before quantizing it:
+    weights * gamma * rsqrt(variance + eps); the loader computes it as numpy does."""
+    w = np.linspace(-1, 1, 24, dtype=np.float32).reshape(2, 3, 4)
+    variance = np.float32([0.5, 1.5, 2.0, 0.25])
+    nodes = [
+        _const("w", w),
+        _const("variance", variance),
+        _const("eps", np.float32(0.001)),
+        Node("add", "AddV2", ["variance:0", "eps:0"], {}),
+        Node("rsqrt", "Rsqrt", ["add:0"], {}),
+        Node("fold", "Mul", ["w:0", "rsqrt:0"], {}),
+    ]
+    consts = Constants(Graph(nodes))
+    recipe = consts.recipe("fold:0")
+    assert recipe is not None
+    value = eval(recipe_source(recipe), {"np": np, "graph": {"w": w, "variance": variance}})
+    assert value.dtype == np.float32 and np.array_equal(value, consts.value("fold:0"))
+
+
+def test_constants_no_recipe_rebuilds_are_computed_in_the_model():
+    """A large constant the loader cannot compute (Exp of a stored one: no recipe step) is
+    computed by the model from its operands; one with a recipe, or small enough to write
+    out, is not."""
+    from codegen.analyze import computed_in_model
+
+    big = np.linspace(-1, 1, 5000, dtype=np.float32)
+    nodes = [
+        Node("x", "Placeholder", [], {"dtype": "float32"}),
+        _const("w", big),
+        _const("small", np.float32([1.0, 2.0])),
+        Node("exp", "Exp", ["w:0"], {}),
+        Node("neg", "Neg", ["w:0"], {}),
+        Node("exp_small", "Exp", ["small:0"], {}),
+        Node("a", "Mul", ["x:0", "exp:0"], {}),
+        Node("b", "Mul", ["a:0", "neg:0"], {}),
+        Node("c", "Mul", ["b:0", "exp_small:0"], {}),
+    ]
+    graph = Graph(nodes)
+    assert computed_in_model(graph, Constants(graph)) == {"exp"}

@@ -196,7 +196,7 @@ class Constants:
         node = self.graph.nodes.get(split_ref(tensor)[0])
         if node is None or node.op == "Const" or self.value(tensor) is None:
             return []
-        if node.op in ("Reshape", "Squeeze", "ExpandDims", "Transpose", "Cast"):
+        if node.op in ("Reshape", "Squeeze", "ExpandDims", "Transpose", "Cast", "Rsqrt"):
             return node.inputs[:1]
         if node.op in _QUANTIZATION:
             return node.inputs if split_ref(tensor)[1] == 0 else []
@@ -254,6 +254,9 @@ class Constants:
                 if parts[-1] is None:
                     return None
             return Ufunc(_UFUNC_OF[node.op], tuple(parts))
+        if node.op == "Rsqrt":  # BatchNorm folded into a kernel: gamma * rsqrt(variance + eps)
+            inner = self.recipe(node.inputs[0])
+            return None if inner is None else Ufunc("divide", (1.0, Ufunc("sqrt", (inner,))))
         if node.op in _QUANTIZATION and split_ref(tensor)[1] == 0:
             return self._quantization_recipe(node)
         recipe = self._array_recipe(node)

@@ -27,9 +27,9 @@ def fake_quant(node: Node, m: Matcher):
         low, high = m.const(node.inputs[1]), m.const(node.inputs[2])
         if low is None or high is None or low.size > MAX_LITERAL:
             return None
-        if node.op == "FakeQuantWithMinMaxVars" and (low.size != 1 or high.size != 1):
-            return None
         if node.op == "FakeQuantWithMinMaxVars":
+            if low.size != 1 or high.size != 1:
+                return None
             low, high = low.reshape(()), high.reshape(())
     bits, narrow = node.attrs.get("num_bits", 8), node.attrs.get("narrow_range", False)
     nudged = fake_quant_range(low, high, bits, narrow)

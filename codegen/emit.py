@@ -405,9 +405,9 @@ def _layer_call(layer: Layer, args: list[str]) -> str:
         return f"{tf_class_name(layer.tfop.op)}({ctor})({', '.join(grouped)})"
     keywords, taken = [], sum(count or 1 for _, count in layer.keywords)
     args, rest = args[: len(args) - taken], args[len(args) - taken :]
-    for keyword, count in layer.keywords:
+    for word, count in layer.keywords:
         part, rest = rest[: count or 1], rest[count or 1 :]
-        keywords.append(f"{keyword}=" + ("[" + ", ".join(part) + "]" if count else part[0]))
+        keywords.append(f"{word}=" + ("[" + ", ".join(part) + "]" if count else part[0]))
     call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
     call = ", ".join([call, *keywords]) if keywords else call
     prefix = "" if layer.cls in HELPERS else "keras.layers."

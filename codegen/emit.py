@@ -384,6 +384,20 @@ def tf_classes(spec: ModelSpec) -> list[dict]:
     return classes
 
 
+# A layer with more outputs than this is assigned to one name, and an output is read where it
+# is used as `name[i]`: unpacking (and black formatting) tens of thousands of names made one
+# statement of megabytes for a Split of 65,536 of which one was read.
+UNPACK_AT_MOST = 16
+
+
+def _list(values) -> str:
+    """A list literal; many copies of one value as `[value] * n`."""
+    values = list(values)
+    if len(values) > UNPACK_AT_MOST and all(v == values[0] for v in values):
+        return f"[{literal(values[0])}] * {len(values)}"
+    return literal(values)
+
+
 def _layer_call(layer: Layer, args: list[str]) -> str:
     if layer.kind is Kind.OPS:
         return expression(layer.expr, args)
@@ -398,7 +412,7 @@ def _layer_call(layer: Layer, args: list[str]) -> str:
         kwargs = [f"{identifier_kw(k)}={literal(v)}" for k, v in layer.kwargs.items()]
         if layer.output_specs is not None:
             shapes, dtypes = layer.output_specs
-            kwargs += [f"output_shapes={literal(list(shapes))}", f"output_dtypes={literal(dtypes)}"]
+            kwargs += [f"output_shapes={_list(shapes)}", f"output_dtypes={_list(dtypes)}"]
         if layer.quantized:
             kwargs.append(f"quantized={literal(dict(sorted(layer.quantized.items())))}")
         ctor = ", ".join([*kwargs, f"name={literal(layer.name)}"])
@@ -454,13 +468,18 @@ def model_context(spec: ModelSpec) -> dict:
         base = identifier(layer.name)
         if len(layer.outputs) == 1:
             targets = [variables.claim(base)]
-        else:
+            var = targets[0]
+        elif len(layer.outputs) <= UNPACK_AT_MOST:
             targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
+            var = ", ".join(targets)
+        else:
+            var = variables.claim(base)
+            targets = [f"{var}[{i}]" for i in range(len(layer.outputs))]
         var_of.update(zip(layer.outputs, targets))
         comment = provenance(layer, spec.scope)
         if layer.kind is Kind.TENSORFLOW:  # the marker the language server looks for
             comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
-        layers.append({"var": ", ".join(targets), "expr": expr, "comment": comment})
+        layers.append({"var": var, "expr": expr, "comment": comment})
     outputs = [var_of[t] for t in spec.outputs]
     return {
         "spec": spec,

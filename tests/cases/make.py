@@ -623,6 +623,18 @@ def ops_reductions(b):
 
 
 @case()
+def ops_split_many(b):
+    """A Split into 64 parts of which two are read, and an Unpack into 40 columns of which
+    one is: more outputs than emit.UNPACK_AT_MOST, so each result is one name indexed where a part
+    is read (`split[3]`), not an unpacking of every part."""
+    x = b.placeholder("x", [None, 64])
+    parts = b.op("split", "Split", b.const("split/split_dim", np.int32(1)), x, num_split=64)
+    y = b.placeholder("y", [None, 40])
+    rows = b.op("unstack", "Unpack", y, num=40, axis=1, T=FLOAT)
+    b.op("add", "AddV2", f"{parts}:3", f"{parts}:17", T=FLOAT)
+    b.op("mul", "Mul", f"{rows}:39", b.const("mul/y", np.float32(2.0)), T=FLOAT)
+
+@case()
 def ops_slicing(b):
     """Indexing ops as keras.ops: StridedSlice with shrink, new-axis and ellipsis masks and a
     negative stride (x[...] indexing), Slice, GatherV2 of a computed tensor with constant

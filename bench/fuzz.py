@@ -367,6 +367,8 @@ def report(args, tally: Tally, elapsed: float) -> None:
     print(f"hangs:        {len(tally.hangs)}  (over {args.timeout} s)")
     for number, name, steps in tally.hangs[:10]:
         print(f"           case {number} ({name}: {' + '.join(steps)!r})")
+    if len(tally.hangs) > 10:
+        print(f"           all: {' '.join(str(h[0]) for h in sorted(tally.hangs))}")
     if tally.crashed and args.tracebacks:
         print("\nfirst tracebacks:")
         for entry in list(tally.crashed.values())[: args.tracebacks]:

@@ -58,6 +58,18 @@ def _alarm(signum, frame):
     raise CaseTimeout("case ran longer than the time limit")
 
 
+STOP = {"asked": False, "workers": []}
+
+
+def _stop(signum, frame):
+    """SIGTERM or SIGINT: finish the case at hand, then report what ran (a campaign cut short
+    still gives its figures). The parent passes the signal on to its workers."""
+    STOP["asked"] = True
+    for worker in STOP["workers"]:
+        if worker.is_alive():
+            os.kill(worker.pid, signal.SIGTERM)
+
+
 def case_rng(seed: int, case: int) -> random.Random:
     return random.Random(f"{seed}:{case}")
 
@@ -205,7 +217,7 @@ def run_cases(args, numbers) -> Tally:
     deadline = start + args.max_minutes * 60 if args.max_minutes else None
     try:
         for number in numbers:
-            if deadline and time.perf_counter() > deadline:
+            if STOP["asked"] or deadline and time.perf_counter() > deadline:
                 break
             one_case(args, seeds, number, workdir, cwd, importer, tally)
             if args.progress and tally.tried % args.progress == 0:
@@ -237,6 +249,7 @@ def one_case(args, seeds, number, workdir, cwd, importer, tally: Tally) -> None:
                 outcome.violations += importer.check(outcome.out, root / "import-cwd")
     except CaseTimeout:
         tally.hangs.append((number, name, case.steps))
+        save(args, case, number)
         return
     except Exception as err:  # noqa: BLE001 - the campaign's own failure, reported as a crash
         key = ("harness " + type(err).__name__, where(err.__traceback__))
@@ -278,12 +291,19 @@ def one_case(args, seeds, number, workdir, cwd, importer, tally: Tally) -> None:
     entry["cases"].append(number)
     if entry["example"] is None:
         entry["example"] = (name, case.steps, message, trace)
-    if args.save:
-        target = Path(args.save) / f"case-{args.seed}-{number}"
-        shutil.rmtree(target, ignore_errors=True)
-        for rel, data in case.files.items():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            (target / rel).write_bytes(data)
+    save(args, case, number)
+
+
+def save(args, case: fuzz_cases.Case, number: int) -> None:
+    """With --save DIR: the case's files (regular files all: replay with --case for the rest)."""
+    if not args.save:
+        return
+    target = Path(args.save) / f"case-{args.seed}-{number}"
+    shutil.rmtree(target, ignore_errors=True)
+    for rel, data in case.files.items():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_bytes(data)
+    (target / "steps.txt").write_text(" + ".join(map(repr, case.steps)) + "\n")
 
 
 def _worker(args, numbers, queue) -> None:
@@ -296,6 +316,8 @@ def run(args) -> int:
     else:
         numbers = list(range(args.start, args.start + args.cases))
     start = time.perf_counter()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     if args.jobs > 1 and len(numbers) > 1:
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
@@ -305,6 +327,7 @@ def run(args) -> int:
         ]
         for worker in workers:
             worker.start()
+        STOP["workers"] = workers
         tally = Tally()
         for _ in workers:
             tally.merge(queue.get())
@@ -320,6 +343,8 @@ def run(args) -> int:
 def report(args, tally: Tally, elapsed: float) -> None:
     n_crashed = sum(e["count"] for e in tally.crashed.values())
     print(f"graph2py fuzz campaign, seed {args.seed}, cases {args.start}..")
+    if STOP["asked"]:
+        print("stopped early (SIGTERM or SIGINT): the figures are of the cases that ran")
     print(f"command:      python bench/fuzz.py {' '.join(sys.argv[1:])}")
     seeds = ", ".join(f"{k} {v}" for k, v in sorted(tally.by_seed.items()))
     print(f"cases:        {tally.tried}  ({seeds})")
@@ -342,6 +367,8 @@ def report(args, tally: Tally, elapsed: float) -> None:
     print(f"hangs:        {len(tally.hangs)}  (over {args.timeout} s)")
     for number, name, steps in tally.hangs[:10]:
         print(f"           case {number} ({name}: {' + '.join(steps)!r})")
+    if len(tally.hangs) > 10:
+        print(f"           all: {' '.join(str(h[0]) for h in sorted(tally.hangs))}")
     if tally.crashed and args.tracebacks:
         print("\nfirst tracebacks:")
         for entry in list(tally.crashed.values())[: args.tracebacks]:

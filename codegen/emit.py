@@ -160,7 +160,9 @@ def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
     """Numpy source that rebuilds a weight from the graph's constants or the checkpoint's
     variables (`reader`, the loader's name for either); recipes.evaluate computes the same."""
     match recipe:
-        case Read(name) | Variable(name):
+        case Read(name, stored):
+            return f"{reader}[{literal(stored or name)}]"
+        case Variable(name):
             return f"{reader}[{literal(name)}]"
         case Reshape(inner, shape):
             return f"np.reshape({recipe_source(inner, reader)}, {literal(shape)})"

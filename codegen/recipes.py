@@ -66,9 +66,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Read(Step):
-    """The raw constant stored in the graph, by node name."""
+    """The raw constant stored in the graph, by node name. `stored`: where the graph file holds
+    it when that is not a node of the graph (a constant of a function body, inlined under its
+    call's name: `FUNCTION:NODE`, which the loader looks up in the function library)."""
 
     node: str
+    stored: str | None = None
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,18 @@ def test_split_into_a_billion_parts_is_refused_at_decode(tmp_path):
     rejected(run(write(tmp_path, text)), "node 's'", "1000000000")
 
 
+def test_an_op_without_a_record_is_under_the_output_bound_too(tmp_path):
+    """DynamicPartition has no op-table record: its output count (num_partitions) comes from
+    TensorFlow's registry, and the 65,536-output bound holds for it as for Split."""
+    text = (
+        placeholder(shape=(-1,))
+        + int_const("parts", [0])
+        + op("dp", "DynamicPartition", "x", "parts", num_partitions=10**9)
+        + op("r", "Relu", "dp:5")
+    )
+    rejected(run(write(tmp_path, text)), "node 'dp'", "1000000000 outputs", "65536")
+
+
 def short_form_constants(count: int, dims: tuple[int, ...]) -> str:
     text = placeholder()
     for i in range(count):

@@ -49,6 +49,9 @@ from ..recipes import (
 # other Const nodes of such a graph carry EMBED_ATTR: the loader cannot read them by node name.
 CHECKPOINT_KEY_ATTR = "_checkpoint_key"
 EMBED_ATTR = "_embed"
+# A Const of a function body, inlined (passes/inline.py), carries where the graph file holds
+# it, `FUNCTION:NODE`: no node of the file has its inlined name.
+STORED_ATTR = "_stored"
 MAX_EMBEDDED = 256  # elements of a graph constant written out as a literal
 MAX_RANGE = 4096  # channels of a computed quantization range written out as a literal
 
@@ -228,7 +231,7 @@ class Constants:
                 and value.dtype.kind in "biuf"
             ):
                 return Value(value.tolist(), value.dtype.name)
-            return Read(node.name)
+            return Read(node.name, node.attrs.get(STORED_ATTR))
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):
             inner = self.recipe(node.inputs[0])
             if inner is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..errors import BadInputError
 from ..graph import Graph, Node, decode_node, split_ref, tensor_ref
+from .fold import STORED_ATTR
 
 CALL_OPS = {"PartitionedCall", "StatefulPartitionedCall"}
 # Output argument names of multi-output ops, to turn `node:arg:i` into a flat output index.
@@ -191,6 +192,8 @@ def _expand(
         inputs = [ref(i) for i in proto.input if not i.startswith("^")]
         decoded, found = decode_node(proto, where, inputs)
         decoded.name = renamed[decoded.name]
+        if decoded.op == "Const":  # the loader reads it from the library: see STORED_ATTR
+            decoded.attrs = {**decoded.attrs, STORED_ATTR: f"{fname}:{proto.name}"}
         body.append(decoded)
         problems += found
     outputs = {}

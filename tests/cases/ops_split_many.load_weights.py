@@ -103,6 +103,13 @@ class GraphConstants:
                     f"{one_line(err)}"
                 ) from None
         self._nodes = {node.name: node for node in graph.node if node.op == "Const"}
+        # a function body's constants as `FUNCTION:NODE` (no node name holds a colon)
+        for function in graph.library.function:
+            for node in function.node_def:
+                if node.op == "Const":
+                    self._nodes.setdefault(
+                        f"{function.signature.name}:{node.name}", node
+                    )
         self._read = []
 
     def __getitem__(self, name):

@@ -45,6 +45,9 @@ class Summary:
     paths: dict[str, dict[str, int]] = field(default_factory=dict)
     convertible: bool = True
     problems: list[str] = field(default_factory=list)
+    # the Keras backends the converted model runs on, and that said in words (spec.py)
+    backends: list[str] = field(default_factory=list)
+    runs_on: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -81,6 +84,7 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
         summary.problems = err.problems
         return summary
     summary.parameters = sum(int(np.prod(w.shape)) for layer in spec.layers for w in layer.weights)
+    summary.backends, summary.runs_on = spec.backends(), spec.where_it_runs()
     paths: dict[str, Counter] = {}
     covered = set()
     for layer in spec.layers:
@@ -142,6 +146,7 @@ def render_table(s: Summary) -> str:
     lines.append("")
     if s.convertible:
         lines.append("converts: yes")
+        lines.append(s.runs_on)
     else:
         lines.append("converts: no")
         lines += [f"  {p}" for p in s.problems]

@@ -5,7 +5,8 @@ A script, not a test (timings on a shared machine are noisy): it prints the medi
 `--repeat` calls after warm-up, and the ratio generated / original Keras model within one
 backend, which is the figure to compare across runs. Each call is compiled where the backend
 compiles: `tf.function` on TensorFlow, `jax.jit` of `stateless_call` on JAX; PyTorch runs as
-Keras runs it (eager, under `torch.no_grad()`). The frozen graph runs in a TF1 session.
+Keras runs it (eager, under `torch.no_grad()`). The frozen graph runs in a TF1 session. The
+generated and the original model are called in turn, so a machine slowing down slows both.
 
     python bench/backends.py [--models mobilenetv2,resnet50,efficientnetb0,text]
                              [--backends tensorflow,jax,torch] [--batches 1,8] [--repeat 10]
@@ -136,19 +137,27 @@ def compiled(model):
 
 
 def median_ms(fn, x, repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn(x)
-    times = []
+    return paired_ms({"one": fn}, x, repeat, warmup)["one"]
+
+
+def paired_ms(fns: dict, x, repeat: int, warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds per call of each function, called in turn (A B A B ...), so that a
+    machine whose speed drifts slows each alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn(x)
+    times: dict[str, list[float]] = {which: [] for which in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        for which, fn in fns.items():
+            start = time.perf_counter()
+            fn(x)
+            times[which].append(time.perf_counter() - start)
+    return {which: statistics.median(t) * 1e3 for which, t in times.items()}
 
 
 def serve(request: dict) -> None:
-    """In the backend's process: time the generated and the original model of each entry, and
-    (TensorFlow only) the frozen graph; one JSON line per figure on stdout."""
+    """In the backend's process: time the generated and the original model of each entry, in
+    turn, and (TensorFlow only) the frozen graph; one JSON line per figure on stdout."""
     import keras
 
     from codegen.verify import import_generated
@@ -161,10 +170,9 @@ def serve(request: dict) -> None:
             "generated": loader.load_weights(model_module.build_model(), entry["graph"]),
             "original": original(name),
         }
-        for which, model in models.items():
-            fn = compiled(model)
-            for batch in request["batches"]:
-                ms = median_ms(fn, inputs(name, batch), request["repeat"])
+        fns = {which: compiled(model) for which, model in models.items()}
+        for batch in request["batches"]:
+            for which, ms in paired_ms(fns, inputs(name, batch), request["repeat"]).items():
                 print(json.dumps([name, batch, backend, which, ms]), flush=True)
         if backend == "tensorflow":
             for batch in request["batches"]:

@@ -126,17 +126,16 @@ MINIMUM = {"zoo": 30, "op_table": 150, "formats": 8}
 
 
 @pytest.fixture(scope="session")
-def parity_sets(tmp_path_factory, request):
+def parity_sets(tmp_path_factory):
     made: dict[str, ParitySet] = {}
 
-    def get(suite: str) -> ParitySet:
+    def get(suite: str, request) -> ParitySet:
         if suite not in made:
             parity = ParitySet(tmp_path_factory.mktemp(f"backends_{suite}"))
-            fill = SUITES[suite]
-            if suite == "zoo":
-                fill(parity, request.getfixturevalue("model_zoo"))
+            if suite == "zoo":  # the zoo's models, built once per worker (conftest.py)
+                zoo_cases(parity, request.getfixturevalue("model_zoo"))
             else:
-                fill(parity)
+                SUITES[suite](parity)
             made[suite] = parity.write()
         return made[suite]
 
@@ -172,8 +171,8 @@ def run_parity(directory: Path, backend: str) -> tuple[dict, str]:
 @pytest.mark.parametrize(
     "suite", [pytest.param(s, marks=pytest.mark.xdist_group(f"backends_{s}")) for s in SUITES]
 )
-def test_parity_on_backend(parity_sets, suite, backend):
-    parity = parity_sets(suite)
+def test_parity_on_backend(parity_sets, suite, backend, request):
+    parity = parity_sets(suite, request)
     results, _ = run_parity(parity.root, backend)
     failed = {case: problem for case, problem in results.items() if problem}
     assert sorted(results) == sorted(case["id"] for case in parity.cases)

@@ -14,6 +14,7 @@ A suite's two backends share a worker (xdist_group), so its references are compu
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -79,6 +80,7 @@ def zoo_cases(parity: ParitySet, model_zoo) -> None:
             feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
             references = run_graph(model_zoo.graph(name), feeds, spec.outputs)
         parity.add(name, spec, out, model_zoo.graph(name), arrays, references)
+        gc.collect()  # each model's TensorFlow graphs, before the next is built
     for name, build in sorted(test_rnn.BUILDERS.items()):
         directory = parity.root / name
         directory.mkdir()

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, split_ref
-from .names import Allocator, ScopeNamer, identifier, keras_name
+from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name
 from .options import Options
 from .passes.prune import output_dtype
 from .passes.shapes import undecided_rank
@@ -119,7 +119,7 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     _unique_names(layers, model_inputs)
     loaded = prepared.loaded
     return ModelSpec(
-        name=keras_name(namer.model_name() or loaded.name),
+        name=backend_name(namer.model_name() or loaded.name),
         scope=namer.model_scope or "",
         source=loaded.source,
         sha256=loaded.sha256,
@@ -238,9 +238,9 @@ class _ConstantLayers:
         if scope and len(parts) > 1 and parts[0] == scope:
             parts = parts[1:]
         if len(parts) > 1:
-            return keras_name("_".join(parts))
+            return backend_name("_".join(parts))
         # a one-part name (`Gather/resource`) is usually its reader's too: say what this is
-        return keras_name((parts[0] if parts else node_name) + "_const")
+        return backend_name((parts[0] if parts else node_name) + "_const")
 
 
 # Keras layers compute in float32 (a float16 or float64 input is cast) and most give float

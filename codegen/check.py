@@ -7,15 +7,23 @@ leaves the tolerance: where a conversion went wrong, not just that it did.
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError, printable
+from .errors import EXIT_MISMATCH, Graph2PyError, UsageError, printable
 from .options import Options
-from .spec import INTERNAL, Kind, ModelSpec
+from .spec import BACKENDS, INTERNAL, Kind, ModelSpec
+
+
+class BackendError(Graph2PyError):
+    """The generated model did not run on the backend asked for: no parity to show."""
+
+    exit_code = EXIT_MISMATCH
 
 
 @dataclass
@@ -90,34 +98,50 @@ def check(
     tolerance: float = 1e-4,
     per_layer: bool = False,
     options: Options = Options(),
+    backend: str | None = None,
 ) -> CheckResult:
     """`spec` is the model's, converted from `source` with `options`. For a SavedModel the
     reference is its signature, run by TensorFlow; for a TF1 meta graph or GraphDef +
-    checkpoint, the graph in a session with the checkpoint's variables."""
-    import keras
+    checkpoint, the graph in a session with the checkpoint's variables. The generated model
+    runs here, or with `backend` in a process of its own on that Keras backend (the reference
+    is TensorFlow's either way)."""
+    from .verify import run_source
 
-    from .verify import import_generated, run_source
-
-    model_mod, loader = import_generated(directory)
     kind = spec.source_kind
-    model = loader.load_weights(
-        model_mod.build_model(), str(options.checkpoint if kind == "checkpoint" else source)
-    )
+    weights = str(options.checkpoint if kind == "checkpoint" else source)
     formats = {"signature": options.signature, "tag": options.tag, "checkpoint": options.checkpoint}
 
     def run_graph(_source, feeds, tensors):
         return run_source(_source, list(feeds.values()), list(feeds), tensors, **formats)
 
-    feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
-    if kind != "savedmodel":  # a signature takes its arguments only
-        feeds.update(options.set_feeds())
-    reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)
     notes = []
     if per_layer and kind == "savedmodel":
         per_layer = False  # the signature's function bodies are not addressable by tensor name
         notes.append("--per-layer compares against a graph run: not available for SavedModels")
-    actual = model(arrays if len(arrays) > 1 else arrays[0], training=False)
-    actual = actual if isinstance(actual, (list, tuple)) else [actual]
+    # keras.ops expressions are no layers to probe; a multi-output layer's first result
+    # is not the one tensor a graph node gives
+    layers = [
+        l
+        for l in spec.layers
+        if per_layer
+        and l.kind is not Kind.OPS
+        and len(l.outputs) == 1
+        and INTERNAL not in l.outputs[0]
+    ]
+    if backend is None:
+        actual, probed = run_generated(directory, weights, arrays, [l.name for l in layers])
+    else:
+        if backend not in spec.backends():
+            where = spec.where_it_runs()
+            raise UsageError(f"the model cannot run on {BACKENDS[backend]}: {where}")
+        actual, probed = run_on_backend(
+            backend, directory, weights, arrays, [l.name for l in layers]
+        )
+        notes.append(f"the generated model ran on {BACKENDS[backend]}")
+    feeds = {i.tensor: a for i, a in zip(spec.inputs, arrays)}
+    if kind != "savedmodel":  # a signature takes its arguments only
+        feeds.update(options.set_feeds())
+    reference = run_graph(source, feeds, spec.graph_outputs or spec.outputs)
     result = CheckResult(
         [
             OutputError(t, *errs, ok=errs[1] <= tolerance)
@@ -125,26 +149,83 @@ def check(
         ],
         notes=notes,
     )
-    if per_layer:
-        # keras.ops expressions are no layers to probe; a multi-output layer's first result
-        # is not the one tensor a graph node gives
-        layers = [
-            l
-            for l in spec.layers
-            if l.kind is not Kind.OPS and len(l.outputs) == 1 and INTERNAL not in l.outputs[0]
-        ]
+    if layers:
         tensors = [layer.outputs[0] for layer in layers]
         reference = run_graph(source, feeds, tensors)
-        probe = keras.Model(model.inputs, [model.get_layer(l.name).output for l in layers])
-        actual = probe(arrays if len(arrays) > 1 else arrays[0], training=False)
-        actual = actual if isinstance(actual, (list, tuple)) else [actual]
-        for layer, tensor, ref, got in zip(layers, tensors, reference, actual):
+        for layer, tensor, ref, got in zip(layers, tensors, reference, probed):
             result.layers_checked += 1
-            _, rel = errors(ref, np.asarray(got))
+            _, rel = errors(ref, got)
             if rel > tolerance:
                 result.first_divergence = (layer.name, tensor, rel)
                 break
     return result
+
+
+def run_generated(
+    directory: Path, weights: str, arrays: list[np.ndarray], probes: list[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The generated model's outputs on `arrays`, with its weights loaded from `weights` by
+    its own loader, on the Keras backend of this process; and the outputs of the layers named
+    in `probes`."""
+    import keras
+
+    from .verify import import_generated
+
+    model_mod, loader = import_generated(directory)
+    model = loader.load_weights(model_mod.build_model(), weights)
+    feed = arrays if len(arrays) > 1 else arrays[0]
+
+    def run(m) -> list[np.ndarray]:
+        out = m(feed, training=False)
+        return [
+            keras.ops.convert_to_numpy(o)
+            for o in (out if isinstance(out, (list, tuple)) else [out])
+        ]
+
+    probed = []
+    if probes:
+        probed = run(keras.Model(model.inputs, [model.get_layer(n).output for n in probes]))
+    return run(model), probed
+
+
+def run_on_backend(
+    backend: str, directory: Path, weights: str, arrays: list[np.ndarray], probes: list[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`run_generated` in a fresh process whose Keras backend is `backend`: Keras picks its
+    backend once per process, when it is first imported."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        raise UsageError(f"--backend {backend}: {backend} is not installed")
+    staging = Path(tempfile.mkdtemp(prefix="graph2py-backend-"))
+    try:
+        np.savez(staging / "inputs.npz", *arrays)
+        request = {"directory": str(directory), "weights": weights, "probes": probes}
+        (staging / "request.json").write_text(json.dumps(request))
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        package = str(Path(__file__).resolve().parent.parent)  # this codegen, wherever it is
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")]))
+        done = subprocess.run(
+            [sys.executable, "-m", "codegen.check", str(staging)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            raise BackendError(
+                f"the generated model failed on {BACKENDS[backend]}: "
+                + (lines[-1] if lines else f"exit {done.returncode}")
+            )
+        outputs = np.load(staging / "outputs.npz")
+        count = len(outputs.files) - len(probes)
+        values = [outputs[f"arr_{i}"] for i in range(len(outputs.files))]
+        return values[:count], values[count:]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def render(result: CheckResult, tolerance: float) -> str:
@@ -166,3 +247,20 @@ def render(result: CheckResult, tolerance: float) -> str:
 
 def staging_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="graph2py-check-"))
+
+
+def _serve(staging: Path) -> None:
+    """The process `run_on_backend` starts: run the model, write its outputs and probes."""
+    request = json.loads((staging / "request.json").read_text())
+    inputs = np.load(staging / "inputs.npz")
+    arrays = [inputs[f"arr_{i}"] for i in range(len(inputs.files))]
+    outputs, probed = run_generated(
+        Path(request["directory"]), request["weights"], arrays, request["probes"]
+    )
+    np.savez(staging / "outputs.npz", *outputs, *probed)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve(Path(sys.argv[1]))

@@ -76,6 +76,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--per-layer", action="store_true", help="name the first diverging layer")
         p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
         p.add_argument("--batch", type=int, default=2, help="batch size of the random inputs")
+        p.add_argument(
+            "--backend",
+            choices=("tensorflow", "jax", "torch"),
+            help="run the generated model on this Keras backend, in a process of its own "
+            "(default: this process's KERAS_BACKEND); the reference is TensorFlow's",
+        )
         return p
     if command == "lsp":
         p = argparse.ArgumentParser(
@@ -160,6 +166,7 @@ def report_json(spec) -> dict:
         "source": spec.source,
         "nodes": {path: sum(ops.values()) for path, ops in report.items()},
         "ops": report,
+        "backends": spec.backends(),
     }
 
 
@@ -188,7 +195,14 @@ def _check(args) -> int:
             write_atomically(directory, files)
         arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
         result = check.check(
-            args.source, spec, directory, arrays, args.tolerance, args.per_layer, options
+            args.source,
+            spec,
+            directory,
+            arrays,
+            args.tolerance,
+            args.per_layer,
+            options,
+            backend=args.backend,
         )
     finally:
         if not args.output_dir:

@@ -294,7 +294,9 @@ def expression(expr: Any, refs: list[str]) -> str:
         parts += [f"{identifier_kw(k)}={expression(v, refs)}" for k, v in expr.kwargs]
         return f"keras.ops.{_dotted(expr.fn)}({', '.join(parts)})"
     if isinstance(expr, Item):
-        return f"{_operand(expression(expr.value, refs))}[{_index(expr.index)}]"
+        value = expression(expr.value, refs)  # a call or subscript needs no parentheses
+        value = value if isinstance(expr.value, (Call, Item)) else _operand(value)
+        return f"{value}[{_index(expr.index)}]"
     if isinstance(expr, Lambda):
         params = [identifier_kw(p) for p in expr.params]
         names = params + [identifier_kw(name) for name, _ in expr.bindings]
@@ -443,6 +445,8 @@ def report_lines(spec: ModelSpec) -> list[str]:
         if report[path]:
             ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in report[path].items())
             lines.append(comment_text(f"{label}: {ops}"))
+    where = spec.where_it_runs()
+    lines.append(comment_text(f"{where[0].upper()}{where[1:]}."))
     return lines
 
 

@@ -152,6 +152,16 @@ def keras_name(text: str) -> str:
     return text or "layer"
 
 
+def backend_name(text: str) -> str:
+    """A name Keras takes on every backend, for the names graph2py makes up (the model's, from
+    a scope or file name; a layer's, from TF1 scopes, node names or checkpoint keys): PyTorch
+    refuses '.' in the names of modules and parameters, and a Keras layer's variables become
+    parameters named after the layer (`mobilenet_1.00_224` becomes `mobilenet_1_00_224`). The
+    names a Keras model gave its own layers are kept as they are (see `keras_name`); the
+    original stays in the code, in the provenance comment or the docstring's scope."""
+    return keras_name(text).replace(".", "_")
+
+
 def identifier(text: str) -> str:
     """A Python identifier resembling `text`: lower snake case, ASCII only."""
     text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text)

@@ -108,6 +108,8 @@ INTERNAL = "#"
 def internal_tensor(node: str, what: str) -> str:
     return f"{node}{INTERNAL}{what}:0"
 
+# The Keras backends, by KERAS_BACKEND value: keras.layers and keras.ops run on each of them.
+BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
 HELPERS = {"ChannelScale", "Constant", "Unmasked"}
@@ -240,6 +242,21 @@ class ModelSpec:
                     row = counts[layer.path]
                     row[op] = row.get(op, 0) + 1
         return {path: dict(sorted(row.items())) for path, row in counts.items()}
+
+    def backends(self) -> list[str]:
+        """The Keras backends the generated model runs on: every one, unless a TensorFlow-only
+        layer ties it to TensorFlow."""
+        return ["tensorflow"] if self.report()["tensorflow"] else list(BACKENDS)
+
+    def where_it_runs(self) -> str:
+        """ "runs on TensorFlow, JAX, PyTorch", or "TensorFlow only: " and the TensorFlow-only
+        layer classes that tie it there, with their counts."""
+        tensorflow_only = self.report()["tensorflow"]
+        if not tensorflow_only:
+            return "runs on " + ", ".join(BACKENDS.values())
+        return "TensorFlow only: " + ", ".join(
+            f"TF{op} ×{count}" for op, count in tensorflow_only.items()
+        )
 
     def is_chain(self) -> bool:
         """Whether the model is a chain of keras.layers calls (see `forms_chain`); a Constant

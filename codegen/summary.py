@@ -56,6 +56,9 @@ class Summary:
     # training switches left as placeholders (is_train, keep_prob), each with the --set that
     # fixes it for inference
     knobs: list[Knob] = field(default_factory=list)
+    # the Keras backends the converted model runs on, and that said in words (spec.py)
+    backends: list[str] = field(default_factory=list)
+    runs_on: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -93,6 +96,7 @@ def summarize(path: str | Path, options: Options = Options()) -> Summary:
         summary.problems = err.problems
         return summary
     summary.parameters = sum(int(np.prod(w.shape)) for layer in spec.layers for w in layer.weights)
+    summary.backends, summary.runs_on = spec.backends(), spec.where_it_runs()
     paths: dict[str, Counter] = {}
     covered = set()
     for layer in spec.layers:
@@ -169,6 +173,7 @@ def render_table(s: Summary) -> str:
     lines.append("")
     if s.convertible:
         lines.append("converts: yes")
+        lines.append(s.runs_on)
     else:
         lines.append("converts: no")
         lines += [f"  {p}" for p in s.problems]

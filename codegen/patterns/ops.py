@@ -162,7 +162,8 @@ def strided_slice(node: Node, m: Matcher):
     except ValueError:
         return None
     (x,), inputs = operands(m, node.inputs[:1])
-    return m.ops([node], indexed(x, index, len(shape)), inputs)
+    x, index = _positive_steps(x, index, len(shape))
+    return m.ops([node], indexed(x, index, len(shape)) if index else x, inputs)
 
 
 def indexed(x, index: tuple, rank: int):
@@ -184,6 +185,38 @@ def indexed(x, index: tuple, rank: int):
     for axis in new_axes:
         expr = Call("expand_dims", (expr, axis))
     return Call("copy", (x,)) if expr is x else expr
+
+
+def _positive_steps(x, index: tuple, rank: int) -> tuple:
+    """(x flipped along every axis the index walks backwards, the index that walks it
+    forwards): PyTorch tensors take no negative step, so `x[5::-2]` is written
+    `keras.ops.flip(x, axis=0)[-6::2]`. Flipped, element i is n-1-i, which negative indices
+    say without knowing n: start b >= 0 becomes -(b+1), b < 0 becomes -b-1, and so does the
+    stop; out-of-range bounds clamp alike. An index left with nothing to do is dropped."""
+    axes, flipped = [], []
+    consumed = sum(1 for item in index if item is not None and item is not Ellipsis)
+    axis = 0
+    for item in index:
+        if item is Ellipsis:
+            axis = rank - (consumed - axis)
+            flipped.append(item)
+            continue
+        if isinstance(item, slice) and item.step is not None and item.step < 0:
+            axes.append(axis)
+            start, stop = (
+                None if v is None else -(v + 1) if v >= 0 else -v - 1
+                for v in (item.start, item.stop)
+            )
+            item = slice(start, stop, None if item.step == -1 else -item.step)
+        flipped.append(item)
+        if item is not None:
+            axis += 1
+    if not axes:
+        return x, index
+    x = Call("flip", (x,), _kw(axis=axes[0] if len(axes) == 1 else tuple(axes)))
+    if all(item == slice(None) or item is Ellipsis for item in flipped):
+        return x, ()
+    return x, tuple(flipped)
 
 
 def _tuple_index(index: tuple) -> tuple:
@@ -308,7 +341,27 @@ def pad(node: Node, m: Matcher):
             return None
         kwargs["constant_values"] = value
     width = tuple(tuple(int(v) for v in row) for row in pads)
+    if kwargs.get("mode") == "symmetric":
+        return m.ops([node], _symmetric_pad(x, width), inputs)
     return m.ops([node], Call("pad", (x, width), tuple(kwargs.items())), inputs)
+
+
+def _symmetric_pad(x, width: tuple):
+    """Symmetric padding as the mirrored edges concatenated on, one padded axis at a time:
+    keras.ops.pad's mode="symmetric" pads by repeating the edge value on PyTorch."""
+    for axis, (before, after) in enumerate(width):
+        if not before and not after:
+            continue
+        lead = (slice(None),) * axis
+
+        def edge(part: slice):
+            return Call("flip", (Item(x, _tuple_index((*lead, part))),), _kw(axis=axis))
+
+        parts = [edge(slice(None, before))] if before else []
+        parts.append(x)
+        parts += [edge(slice(-after, None))] if after else []
+        x = Call("concatenate", (parts,), _kw(axis=axis) if axis != 0 else ())
+    return x
 
 
 @fallback("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
@@ -339,6 +392,9 @@ def one_hot(node: Node, m: Matcher):
         return None
     (x,), inputs = operands(m, node.inputs[:1])
     axis = node.attrs.get("axis", -1)
+    # an index of depth or more gives a row of zeros, as a negative one does on every backend
+    # (PyTorch's one_hot raises on it)
+    x = Call("where", (Call("less", (x, int(depth))), x, -1))
     expr = Call(
         "one_hot", (x, int(depth)), _kw(axis=axis, dtype=dtype) if axis != -1 else _kw(dtype=dtype)
     )
@@ -354,7 +410,13 @@ def top_k(node: Node, m: Matcher):
         return None
     (x,), inputs = operands(m, node.inputs[:1])
     kwargs = () if node.attrs.get("sorted", True) else _kw(sorted=False)
-    return m.ops([node], Call("top_k", (x, int(k)), kwargs), inputs, _outputs(node, 2))
+    call = Call("top_k", (x, int(k)), kwargs)
+    # the indices are int32 as TensorFlow gives them (PyTorch's top_k gives int64)
+    expr = (
+        Item(call, (0,)),
+        Call("cast", (Item(call, (1,)), node.attrs.get("index_type", "int32"))),
+    )
+    return m.ops([node], expr, inputs, _outputs(node, 2))
 
 
 @fallback("Cumsum", "Cumprod")

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..graph import Graph, Node
-from ..names import ScopeNamer, keras_name
+from ..names import ScopeNamer, backend_name, keras_name
 from ..passes.fold import Constants
 from ..recipes import Reshape
 from ..spec import Call, Kind, Layer, Ref, TFOp, Weight
@@ -313,7 +313,8 @@ class Matcher:
         if name is None:
             scope = self.namer.scope(nodes[0].name)
             name = "_".join(scope + [nodes[0].name.split("/")[-1]])
-        return keras_name(name)
+        # a frozen Keras model's scopes are its own layer names, kept; others are made up
+        return keras_name(name) if self.namer.uniquified else backend_name(name)
 
     def same_layer(self, a: Node, b: Node) -> bool:
         """Whether b belongs to a's layer by scope: one scope contains the other, as
@@ -325,7 +326,8 @@ class Matcher:
 
 
 # Trailing name parts TF adds when it freezes a resource variable; they name no layer.
-_READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read"}
+# A TF2 checkpoint key ends in `.ATTRIBUTES/VARIABLE_VALUE`, which names no layer either.
+_READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read", "VARIABLE_VALUE", ".ATTRIBUTES"}
 
 
 def variable_path(const_name: str) -> list[str]:

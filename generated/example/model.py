@@ -2,6 +2,7 @@
 # source sha256: 00bfc84e23311e72f3dd71011225c37095a55351d31f2bcb1b5fc4d11f6088c7
 # Edit freely; regenerate with `graph2py lenet.pb -o DIR`.
 # Conversion: 18 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph lenet.pb.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 82345529d07f4a8b6aaddc6b2c60481f579ac6c72af6a996462f3f3a608370db
 # Edit freely; regenerate with `graph2py mobilenetv2.pb -o DIR`.
 # Conversion: 208 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph mobilenetv2.pb.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`
@@ -624,4 +625,4 @@ def build_model() -> keras.Model:
     )(out_relu)
     # predictions_1/{MatMul, BiasAdd}
     predictions = keras.layers.Dense(1000, name="predictions")(global_average_pooling2d)
-    return keras.Model(inputs=input_, outputs=predictions, name="mobilenetv2_1.00_224")
+    return keras.Model(inputs=input_, outputs=predictions, name="mobilenetv2_1_00_224")

@@ -2,6 +2,7 @@
 # source sha256: f2bc25097c39600760dd4d4f0461471bd13ad5bd51a306706815ca21dd018901
 # Edit freely; regenerate with `graph2py activation_composite.pbtxt -o DIR`.
 # Conversion: 17 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph activation_composite.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 42e69d6e1df1d0dcfe5089457380d56e23ee82a3de9a5486eab47d7182a0e4fd
 # Edit freely; regenerate with `graph2py activation_simple.pbtxt -o DIR`.
 # Conversion: 27 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph activation_simple.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 3adf6dfb6b068a5be325806910967ea2b06775895252dc47ef5ff9c0f4799d0f
 # Edit freely; regenerate with `graph2py attention_batch_matmul.pbtxt -o DIR`.
 # Conversion: 6 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph attention_batch_matmul.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py attention_einsum.pbtxt -o DIR`.
 # Conversion: 10 source nodes as keras.layers, 2 as keras.ops, 0 TensorFlow-only.
 # keras.ops: Einsum ×2
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph attention_einsum.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py cond_data_dependent.pbtxt -o DIR`.
 # Conversion: 3 source nodes as keras.layers, 4 as keras.ops, 0 TensorFlow-only.
 # keras.ops: Greater, Neg, SelectV2, Sum
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph cond_data_dependent.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 9b392f92904b432efbdeca8f765c5bf3d00347e840c42ac329def2cf291da69b
 # Edit freely; regenerate with `graph2py cond_switch_merge_static.pbtxt -o DIR`.
 # Conversion: 5 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph cond_switch_merge_static.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

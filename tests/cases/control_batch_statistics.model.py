@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py control_batch_statistics.pbtxt -o DIR`.
 # Conversion: 3 source nodes as keras.layers, 1 as keras.ops, 0 TensorFlow-only.
 # keras.ops: FusedBatchNormV3
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph control_batch_statistics.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

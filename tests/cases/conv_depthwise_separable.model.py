@@ -2,6 +2,7 @@
 # source sha256: 088ad96d31ba7b4ca893b2cede6db9e979e64be8753fc58c398e7e64a39663e9
 # Edit freely; regenerate with `graph2py conv_depthwise_separable.pbtxt -o DIR`.
 # Conversion: 16 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph conv_depthwise_separable.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 87a9dbda3a9865997f6ab2bf76eafe61bcac4cf4521af98b5ea0c70ec8c7acae
 # Edit freely; regenerate with `graph2py conv_strided_dilated.pbtxt -o DIR`.
 # Conversion: 5 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph conv_strided_dilated.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

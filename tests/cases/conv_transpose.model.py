@@ -2,6 +2,7 @@
 # source sha256: b5da8ba4697ec4ecd87d2e784d9e86ce1c2e9ecc1bd350fe78f1ad2b14f6df49
 # Edit freely; regenerate with `graph2py conv_transpose.pbtxt -o DIR`.
 # Conversion: 10 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph conv_transpose.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: cc139c8edc734e1f960e9229098193edd4fd274f3d341793efab14f9845ffc37
 # Edit freely; regenerate with `graph2py conv_transpose_input_shape.pbtxt -o DIR`.
 # Conversion: 17 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph conv_transpose_input_shape.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: e8b744c00ce15a824796c001314fc626fd101c54719118fe4bea2a8d519cf2dd
 # Edit freely; regenerate with `graph2py dense_tensordot_unknown_width.pbtxt -o DIR`.
 # Conversion: 25 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph dense_tensordot_unknown_width.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

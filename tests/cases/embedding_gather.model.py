@@ -2,6 +2,7 @@
 # source sha256: 89dab0d4e4046cb8a87166952fa59652c4dc085f215361762964c1c6a88b274e
 # Edit freely; regenerate with `graph2py embedding_gather.pbtxt -o DIR`.
 # Conversion: 6 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph embedding_gather.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

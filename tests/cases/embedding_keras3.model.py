@@ -2,6 +2,7 @@
 # source sha256: 34bb10af66917b286c8e7b23c92ea37fc97282e6907619620ab036aea28e77e7
 # Edit freely; regenerate with `graph2py embedding_keras3.pbtxt -o DIR`.
 # Conversion: 7 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph embedding_keras3.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: f183c3a6d9cdd9f76285f9543d9d4fa7163df7406d1326c08e0fa775c96e4644
 # Edit freely; regenerate with `graph2py fold_constants.pbtxt -o DIR`.
 # Conversion: 10 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph fold_constants.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

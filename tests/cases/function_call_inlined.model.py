@@ -2,6 +2,7 @@
 # source sha256: 52d92ba11ab6036deaf808d0569d05efb4ba62524a9b0a7f74415011e90c494a
 # Edit freely; regenerate with `graph2py function_call_inlined.pbtxt -o DIR`.
 # Conversion: 4 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph function_call_inlined.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

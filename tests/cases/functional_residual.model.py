@@ -2,6 +2,7 @@
 # source sha256: 7c537bd35cbeab30cabab6d9738b452cc6c65f8a936f5ec919466242893e2b1c
 # Edit freely; regenerate with `graph2py functional_residual.pbtxt -o DIR`.
 # Conversion: 13 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph functional_residual.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

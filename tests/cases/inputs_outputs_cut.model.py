@@ -2,6 +2,7 @@
 # source sha256: 9e906c137cc82f6be5f719c9c27dc517c6bf46ce1656c6261e4b144528f21bde
 # Edit freely; regenerate with `graph2py inputs_outputs_cut.pbtxt --inputs 'max_pooling2d/MaxPool:0[-1,3,3,4]' --outputs conv2d_1/Relu:0,dense/BiasAdd:0 -o DIR`.
 # Conversion: 9 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph inputs_outputs_cut.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

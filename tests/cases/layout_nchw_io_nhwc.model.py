@@ -2,6 +2,7 @@
 # source sha256: 45d3a9c2dc02d3ecb6387c3c6dc54124c7a13346e5402a9e815f98b875ad0775
 # Edit freely; regenerate with `graph2py layout_nchw_io_nhwc.pbtxt --io-layout nhwc -o DIR`.
 # Conversion: 11 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph layout_nchw_io_nhwc.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 06752eb61ea6a53b73e0f71c9f9d948f326950dbefbc79e8c46e4a6a1e27bd5e
 # Edit freely; regenerate with `graph2py layout_nchw_keep.pbtxt -o DIR`.
 # Conversion: 10 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph layout_nchw_keep.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 39763b102e3259accd95156c00bd2ba961b9033bec41e1022bc2cc3e5dbf889b
 # Edit freely; regenerate with `graph2py merge_two_inputs.pbtxt -o DIR`.
 # Conversion: 7 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph merge_two_inputs.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 3c28d0623d6046143bedf166a301700a45dd2825297b22400df672f36256a5c8
 # Edit freely; regenerate with `graph2py norm_centred_layer_norm.pbtxt -o DIR`.
 # Conversion: 10 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph norm_centred_layer_norm.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

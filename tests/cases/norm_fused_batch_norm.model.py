@@ -2,6 +2,7 @@
 # source sha256: 81e2aa4f8d35bb733fae66f312df40de055282f33aa5f6b45982e179af0ddffb
 # Edit freely; regenerate with `graph2py norm_fused_batch_norm.pbtxt -o DIR`.
 # Conversion: 4 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph norm_fused_batch_norm.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: ded550775a7b3ab3917374cec56a60a33d3ba5d2b7b7c41999150501afd9c5f3
 # Edit freely; regenerate with `graph2py norm_layer_norm.pbtxt -o DIR`.
 # Conversion: 14 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph norm_layer_norm.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: af06d913a518b01aa714a0324e52de51fb4053e4a189d8ed291a53109728ef28
 # Edit freely; regenerate with `graph2py norm_tf1_mul_add.pbtxt -o DIR`.
 # Conversion: 14 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph norm_tf1_mul_add.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py ops_binary.pbtxt -o DIR`.
 # Conversion: 1 source nodes as keras.layers, 9 as keras.ops, 0 TensorFlow-only.
 # keras.ops: Cast, DivNoNan, FloorDiv, FloorMod, Greater, Maximum, Pow, RealDiv, SquaredDifference
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph ops_binary.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

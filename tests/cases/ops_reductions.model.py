@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py ops_reductions.pbtxt -o DIR`.
 # Conversion: 4 source nodes as keras.layers, 6 as keras.ops, 0 TensorFlow-only.
 # keras.ops: ArgMax, Cast, Mean, Min, Prod, Sum
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph ops_reductions.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py ops_slicing.pbtxt -o DIR`.
 # Conversion: 4 source nodes as keras.layers, 14 as keras.ops, 0 TensorFlow-only.
 # keras.ops: Cast ×2, GatherV2, Pack, Reshape ×2, ReverseV2, Slice, Split, SplitV, StridedSlice ×2, Tile, Unpack
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph ops_slicing.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`
@@ -15,7 +16,7 @@ import keras
 
 def build_model() -> keras.Model:
     x = keras.Input(shape=(6, 4), name="x")
-    strided_slice = x[:, 5::-2, 0:3]
+    strided_slice = keras.ops.flip(x, axis=1)[:, -6::2, 0:3]
     flatten_0 = keras.layers.Flatten(name="flatten_0")(strided_slice)
     strided_slice_1 = x[..., None, 1:2]
     flatten_1 = keras.layers.Flatten(name="flatten_1")(strided_slice_1)

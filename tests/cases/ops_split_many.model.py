@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py ops_split_many.pbtxt -o DIR`.
 # Conversion: 1 source nodes as keras.layers, 3 as keras.ops, 0 TensorFlow-only.
 # keras.ops: AddV2, Split, Unpack
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph ops_split_many.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py ops_unary.pbtxt -o DIR`.
 # Conversion: 1 source nodes as keras.layers, 15 as keras.ops, 0 TensorFlow-only.
 # keras.ops: Abs, Ceil, Cos, Exp, Floor, Log, Log1p, Neg, Reciprocal, Round, Rsqrt, Sign, Sin, Sqrt, Square
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph ops_unary.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: 93a835eaf06d18c082ca9d5d869965fa48f30b48a49b7554a3a200af26514c43
 # Edit freely; regenerate with `graph2py placeholder_with_default.pbtxt -o DIR`.
 # Conversion: 5 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph placeholder_with_default.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

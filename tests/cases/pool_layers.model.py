@@ -2,6 +2,7 @@
 # source sha256: c7cf096022385096f144da8c51a6e3e6595633bf9eedd44270d2dde31daa22f6
 # Edit freely; regenerate with `graph2py pool_layers.pbtxt -o DIR`.
 # Conversion: 3 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph pool_layers.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py quantized_weights.pbtxt -o DIR`.
 # Conversion: 9 source nodes as keras.layers, 1 as keras.ops, 0 TensorFlow-only.
 # keras.ops: FakeQuantWithMinMaxVars
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph quantized_weights.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,6 +2,7 @@
 # source sha256: ecef76b983168f2ac3d5291a941169ab3b651f557429cf57f97db71e4603759c
 # Edit freely; regenerate with `graph2py reshape_layers.pbtxt -o DIR`.
 # Conversion: 6 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph reshape_layers.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

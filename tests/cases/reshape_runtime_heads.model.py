@@ -2,6 +2,7 @@
 # source sha256: f868dcf526b6e20ac3144d9aa27d9c1dab270c82f43ed80482e26b3fb18a6b20
 # Edit freely; regenerate with `graph2py reshape_runtime_heads.pbtxt -o DIR`.
 # Conversion: 12 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph reshape_runtime_heads.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

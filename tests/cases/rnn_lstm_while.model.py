@@ -2,6 +2,7 @@
 # source sha256: 80501ac0a97f73d96a9fe95d00aa0acc145fc9606daeb8580e82c2965b3ba499
 # Edit freely; regenerate with `graph2py rnn_lstm_while.pbtxt -o DIR`.
 # Conversion: 1 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph rnn_lstm_while.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

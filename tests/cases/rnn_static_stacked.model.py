@@ -2,6 +2,7 @@
 # source sha256: 1fd374206cdb97f22a07c0a5dea4d947f5c1b93536d7bacee835859f2908cd08
 # Edit freely; regenerate with `graph2py rnn_static_stacked.pbtxt --inputs x:0 --outputs rnn/multi_rnn_cell_2/cell_1/gru_cell/add_2:0 -o DIR`.
 # Conversion: 2 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph rnn_static_stacked.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

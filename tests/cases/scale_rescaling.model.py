@@ -2,6 +2,7 @@
 # source sha256: 9bf58ea03a0240b1e1be97b41f2b27bbd38f2d19107591c9aa384809b5f0fa50
 # Edit freely; regenerate with `graph2py scale_rescaling.pbtxt -o DIR`.
 # Conversion: 8 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph scale_rescaling.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

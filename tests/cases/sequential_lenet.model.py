@@ -2,6 +2,7 @@
 # source sha256: 440a62a55a8a70c318c74cda77726992ba300132adf92dc85ec2f4de50a898ca
 # Edit freely; regenerate with `graph2py sequential_lenet.pbtxt -o DIR`.
 # Conversion: 18 source nodes as keras.layers, 0 as keras.ops, 0 TensorFlow-only.
+# Runs on TensorFlow, JAX, PyTorch.
 """Keras 3 model rebuilt from the TensorFlow graph sequential_lenet.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -3,6 +3,7 @@
 # Edit freely; regenerate with `graph2py tfonly_ops.pbtxt -o DIR`.
 # Conversion: 2 source nodes as keras.layers, 0 as keras.ops, 3 TensorFlow-only.
 # TensorFlow-only: ExtractImagePatches, Lgamma, Zeta
+# TensorFlow only: TFExtractImagePatches ×1, TFLgamma ×1, TFZeta ×1.
 """Keras 3 model rebuilt from the TensorFlow graph tfonly_ops.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -2,8 +2,9 @@
 bench/fuzz.py and tests/test_fuzz.py:
 
 - the exit code is 0, 2, 3 or 4 (70 is a bug: an exception graph2py did not expect);
-- when it is not 0, stderr is one or more lines, each `graph2py: error: ...`, printable (no
-  control character, no escape sequence, no line separator inside), and holds no traceback;
+- when it is not 0, stderr is one or more lines, each `graph2py: error: ...` (warnings found
+  before the failure, `graph2py: warning: ...`, may precede them), printable (no control
+  character, no escape sequence, no line separator inside), and holds no traceback;
 - nothing is half-written: a failed run leaves every file and directory of the case as it found
   it (the output directory not created, an earlier model.py not replaced), and a successful
   one changes only DIR/model.py and DIR/load_weights.py (and creates DIR);
@@ -33,6 +34,7 @@ from pathlib import Path
 from fuzz_cases import Case, materialise, remove
 
 PREFIX = "graph2py: error: "
+WARNING = "graph2py: warning: "
 EXIT_CODES = {0, 2, 3, 4}
 GENERATED = ("model.py", "load_weights.py")
 
@@ -116,9 +118,9 @@ def check(code, stdout, stderr, before, after, root: Path, out: Path) -> list[st
     if any(not line.isprintable() for line in lines) or stderr.count("\n") != len(lines):
         problems.append(f"unprintable text on stderr: {stderr[:200]!r}")
     if code != 0:
-        if not lines:
+        if not any(line.startswith(PREFIX) for line in lines):
             problems.append("no error line")
-        bad = [line for line in lines if not line.startswith(PREFIX)]
+        bad = [line for line in lines if not line.startswith((PREFIX, WARNING))]
         if bad:
             problems.append(f"a line that is no error line: {bad[0][:120]!r}")
         if before != after:

@@ -320,3 +320,17 @@ def test_a_reduction_and_a_slice_fix_the_rank():
         + op("s", "StridedSlice", "x", "begin", "end", "strides", begin_mask=5, end_mask=5)
     )
     assert inferred(sliced) == {"x:0": (None, None, None)}
+
+
+def test_a_squeeze_naming_an_axis_twice_fixes_nothing():
+    """Found by the fuzzer (exit 70): squeeze_dims [1, 1] counted twice ran past the output's
+    dimensions. TensorFlow refuses the squeeze at run time; the backward rule says nothing."""
+    text = (
+        UNKNOWN
+        + op("sq", "Squeeze", "x", squeeze_dims=[1, 1])
+        + const("w", np.zeros((4, 3)))
+        + op("mm", "MatMul", "sq", "w")
+    )
+    pruned = prune(graph_of(text), [TensorSpec.parse("x:0[2,1,4]")], None)
+    assert pruned.input_shapes == {"x:0": (2, 1, 4)}
+    assert inferred(text) == {}  # nothing fixed: the error comes where a shape is needed

@@ -192,6 +192,8 @@ def _squeeze_operands(node, ins, out, c):
     if out is None or not axes:
         return [None]
     rank = len(out) + len(axes)
+    if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+        return [None]  # an axis named twice or out of range: TensorFlow refuses it at run time
     ones = {a % rank for a in axes}
     rest = iter(out)
     return [tuple(1 if i in ones else next(rest) for i in range(rank))]

@@ -50,7 +50,7 @@ def matmul(node: Node, m: Matcher):
     elif not batched and len(shape) != 2:
         return None
     features = int(kernel.shape[1] if transposed else kernel.shape[0])
-    if shape is not None and shape[-1] not in (None, features):
+    if shape is not None and (not shape or shape[-1] not in (None, features)):
         return None
     kwargs: dict = {}
     weights = [weight]

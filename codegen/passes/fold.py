@@ -15,6 +15,7 @@ kernel whose result can outgrow its operands checks the budget before allocating
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -78,6 +79,34 @@ MAX_RECIPE_DEPTH = 64
 
 def _stored(step: Recipe) -> bool:
     return isinstance(step, (Read, Variable))
+
+
+# Past this many steps a shape computation is not the shallow arithmetic TF1 code writes.
+MAX_SHAPE_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Dim:
+    """An entry of a shape vector computed at run time: scale * shape(tensor)[axis] + offset."""
+
+    tensor: str
+    axis: int
+    scale: int = 1
+    offset: int = 0
+
+    def plain(self) -> bool:
+        return self.scale == 1 and self.offset == 0
+
+
+Entry = int | Dim | None  # None: computed some other way
+
+
+def _affine(d: Entry, scale: int, offset: int) -> Entry:
+    if d is None:
+        return None
+    if isinstance(d, int):
+        return d * scale + offset
+    return Dim(d.tensor, d.axis, d.scale * scale, d.offset * scale + offset)
 
 
 class Constants:
@@ -346,55 +375,98 @@ class Constants:
         bits, narrow = a.get("num_bits", 8), a.get("narrow_range", False)
         return FakeQuant(inner, node.op, low, high, bits, narrow)
 
-    def partial_vector(self, tensor: str, depth: int = 0) -> list[int | None] | None:
-        """A 1-D integer tensor whose entries may be unknown (None), e.g. a Reshape target
-        built from Shape(x)[0] and constants: enough to recover `Reshape((-1, 1000))`. Shape
-        arithmetic is shallow; past MAX_RECIPE_DEPTH steps the answer is "unknown"."""
+    def shape_terms(self, tensor: str, depth: int = 0) -> list[Entry] | None:
+        """A 1-D integer tensor entry by entry, as TF1 code builds shape vectors (`tf.shape(x)
+        [0]`, a Pack of sizes and constants, `tf.shape(x)[1] * 2`): constants as ints, a size
+        the static shapes leave unknown as a `Dim` of the tensor it is read from, anything
+        else None; None when not even its length is known. Shape arithmetic is shallow: past
+        MAX_SHAPE_DEPTH steps the answer is "unknown"."""
         if self.is_const(tensor):
             return self.ints(tensor)
-        if depth > MAX_RECIPE_DEPTH:
+        if depth > MAX_SHAPE_DEPTH:
             return None
         node = self.graph.producer(tensor)
         ins = node.inputs
         if node.op == "Shape":
             shape = self.shapes.get(ins[0])
-            return list(shape) if shape is not None else None
-        if node.op == "Cast":
-            return self.partial_vector(ins[0], depth + 1)
+            if shape is None:
+                return None
+            return [d if d is not None else Dim(ins[0], i) for i, d in enumerate(shape)]
+        if node.op in ("Cast", "Squeeze"):
+            return self.shape_terms(ins[0], depth + 1)
+        if node.op == "Reshape":
+            vec = self.shape_terms(ins[0], depth + 1)
+            return vec if vec is not None and len(vec) == 1 else None
         if node.op == "Pack":
-            parts = [self.partial_vector(t, depth + 1) for t in ins]
+            parts = [self.shape_terms(t, depth + 1) for t in ins]
             if any(p is None or len(p) != 1 for p in parts):
                 return None
             return [p[0] for p in parts]
         if node.op == "ConcatV2":
-            parts = [self.partial_vector(t, depth + 1) for t in ins[:-1]]
-            if any(p is None for p in parts):
-                return None
-            return [d for p in parts for d in p]
+            parts = [self.shape_terms(t, depth + 1) for t in ins[:-1]]
+            return None if any(p is None for p in parts) else [d for p in parts for d in p]
         if node.op == "StridedSlice":
-            vec = self.partial_vector(ins[0], depth + 1)
-            begin, end, strides = (self.ints(t) for t in ins[1:4])
-            if vec is None or begin is None or end is None or strides is None:
-                return None
-            try:
-                index = strided_slice_index(node, begin, end, strides, 1)
-            except ValueError:
-                return None
-            if len(index) != 1:
-                return None
-            if isinstance(index[0], int):
-                return [vec[index[0]]] if -len(vec) <= index[0] < len(vec) else None
-            if isinstance(index[0], slice):
-                return list(vec[index[0]])
-            return None
+            return self._sliced_terms(node, depth)
         if node.op == "GatherV2":
-            vec, idx = self.partial_vector(ins[0], depth + 1), self.ints(ins[1])
+            vec, idx = self.shape_terms(ins[0], depth + 1), self.ints(ins[1])
             if vec is None or idx is None or not all(-len(vec) <= i < len(vec) for i in idx):
                 return None
             return [vec[i] for i in idx]
         if node.op == "Prod":
-            vec = self.partial_vector(ins[0], depth + 1)
-            if vec is None or any(d is None for d in vec):
-                return None if vec is None else [None]
-            return [math.prod(vec)]
+            vec = self.shape_terms(ins[0], depth + 1)
+            if vec is None:
+                return None
+            product = math.prod(d for d in vec if isinstance(d, int))
+            rest = [d for d in vec if not isinstance(d, int)]
+            if not rest:
+                return [product]
+            if len(rest) == 1 and isinstance(rest[0], Dim):
+                return [_affine(rest[0], product, 0)]
+            return [None]
+        if node.op in ("Mul", "AddV2", "Add", "Sub"):
+            return self._arithmetic_terms(node, depth)
         return None
+
+    def _sliced_terms(self, node, depth: int) -> list[Entry] | None:
+        vec = self.shape_terms(node.inputs[0], depth + 1)
+        begin, end, strides = (self.ints(t) for t in node.inputs[1:4])
+        if vec is None or begin is None or end is None or strides is None:
+            return None
+        try:
+            index = strided_slice_index(node, begin, end, strides, 1)
+        except ValueError:
+            return None
+        if len(index) != 1:
+            return None
+        if isinstance(index[0], int):
+            return [vec[index[0]]] if -len(vec) <= index[0] < len(vec) else None
+        if isinstance(index[0], slice):
+            return list(vec[index[0]])
+        return None
+
+    def _arithmetic_terms(self, node, depth: int) -> list[Entry] | None:
+        """An element-wise op of a shape vector and one integer constant scalar."""
+        if len(node.inputs) != 2:
+            return None
+        a, b = node.inputs
+        if self.is_const(a) == self.is_const(b):
+            return None
+        data, const = (b, a) if self.is_const(a) else (a, b)
+        c = self.value(const)
+        if c is None or c.size != 1 or c.dtype.kind not in "iu":
+            return None
+        c = int(c.reshape(()))
+        vec = self.shape_terms(data, depth + 1)
+        if vec is None:
+            return None
+        if node.op == "Mul":
+            return [_affine(d, c, 0) for d in vec]
+        if node.op == "Sub" and node.inputs[0] != data:
+            return [_affine(d, -1, c) for d in vec]  # c - vector
+        return [_affine(d, 1, c if node.op != "Sub" else -c) for d in vec]
+
+    def partial_vector(self, tensor: str) -> list[int | None] | None:
+        """`shape_terms` with every entry that is not a constant unknown (None): enough to
+        recover `Reshape((-1, 1000))` from a target built of Shape(x)[0] and constants."""
+        terms = self.shape_terms(tensor)
+        return None if terms is None else [d if isinstance(d, int) else None for d in terms]

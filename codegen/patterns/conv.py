@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import ChainMap
 
 from ..graph import Node
-from ..passes.fold import Constants
+from ..passes.fold import Constants, Dim
 from ..spec import Item, Kind, Layer, Ref, internal_tensor
 from .activation import fused_activation
-from .plumbing import Dim, absorbed, consumer, shape_vector
+from .plumbing import absorbed, consumer
 from .registry import Matcher, pattern
 
 
@@ -230,7 +230,7 @@ def transpose_kwargs(node: Node, m: Matcher) -> dict | None:
     if in_shape is None or len(in_shape) != 4:
         return None
     out_shape = m.shape(node.output(0))
-    vec = shape_vector(m, sizes)
+    vec = m.consts.shape_terms(sizes)
     if vec is None or len(vec) != 4:
         return None
     same = spatial["padding"] == "same"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from ..graph import Node
-from .plumbing import Dim, absorbed, consumer, shape_vector
+from ..passes.fold import Dim
+from .plumbing import absorbed, consumer
 from .registry import Matcher, pattern
 from .sizes import sizes
 
@@ -70,7 +71,7 @@ def runtime_target(node: Node, m: Matcher) -> tuple | None:
     other entries are constants but for at most one (the -1 of a Keras Reshape): TF1 code
     splitting attention heads, `reshape(t, [batch, seq, heads, size])`."""
     x = node.inputs[0]
-    vec, in_shape = shape_vector(m, node.inputs[1]), m.shape(x)
+    vec, in_shape = m.consts.shape_terms(node.inputs[1]), m.shape(x)
     if not vec or in_shape is None or in_shape[0] is not None:
         return None
     first = vec[0]

@@ -3,8 +3,9 @@
 A pattern is a small function registered for the op type of the *first* node of the group it
 matches (its anchor). It inspects graph structure around the anchor through a `Matcher` and
 returns a `Layer` covering the nodes it consumed, or None to let the next pattern try. Patterns
-for one op family live in one module; the registration order inside an op type is the order of
-the imports in `load_all`, most specific first (registry.py holds the registries).
+for one op family live in one module; within an op type they are tried in the order of
+`PRIORITY` (modules) and then of their definitions, most specific first (registry.py holds the
+registries).
 
 Every op has a path, tried in this order: a `keras.layers` layer (the family modules), a
 backend-neutral `keras.ops` expression (`ops.py`, for ops no layer pattern claimed), and last a
@@ -18,6 +19,8 @@ two register with `@fallback` and only see what no layer pattern claimed.
 """
 
 from __future__ import annotations
+
+import importlib
 
 from .registry import (  # noqa: F401  (the registry's names, for the converter)
     FALLBACKS,
@@ -34,11 +37,37 @@ from .registry import (  # noqa: F401  (the registry's names, for the converter)
     variable_path,
 )
 
+# The pattern modules in priority order: for one op, the patterns of an earlier module are tried
+# first. Recurrent loops are lifted before anything claims their inputs; embedding and attention
+# before scale and dense claim parts of them; the keras.ops and TensorFlow-only fallbacks last
+# (arrays, control and quantize before the generic ones).
+PRIORITY = (
+    "rnn",
+    "embedding",
+    "attention",
+    "norm",
+    "activation",
+    "conv",
+    "dense",
+    "pool",
+    "merge",
+    "reshape",
+    "scale",
+    "arrays",
+    "control",
+    "quantize",
+    "ops",
+    "tfonly",
+)
+
 
 def load_all() -> None:
-    """Import the pattern modules (their import registers them), in priority order."""
-    from . import rnn  # noqa: F401  (lifted loops, before anything claims their inputs)
-    from . import embedding, attention  # noqa: F401  (before scale and dense claim parts)
-    from . import norm, activation, conv, dense, pool, merge, reshape, scale  # noqa: F401
-    from . import arrays, control, quantize  # noqa: F401  (fallbacks before the generic ones)
-    from . import ops, tfonly  # noqa: F401  (the fallbacks, last)
+    """Import the pattern modules (their import registers them) and order each op's patterns
+    by PRIORITY. Import order alone would not do: a module imported early for a helper (conv
+    imports activation's fused_activation; a test imports conv) registers its patterns first."""
+    for name in PRIORITY:
+        importlib.import_module(f"{__name__}.{name}")
+    rank = {name: i for i, name in enumerate(PRIORITY)}
+    for table in (PATTERNS, FALLBACKS):
+        for fns in table.values():
+            fns.sort(key=lambda fn: rank.get(fn.__module__.rsplit(".", 1)[-1], len(rank)))

@@ -87,8 +87,11 @@ def zoo_cases(parity: ParitySet, model_zoo) -> None:
         case = build(directory / "graph.pb")
         spec, files = convert(case["path"])
         write_atomically(directory / "out", files)
-        references = run_graph(case["path"], {spec.inputs[0].tensor: case["x"]}, spec.outputs)
-        parity.add(name, spec, directory / "out", case["path"], [case["x"]], references)
+        xs = case["x"] if isinstance(case["x"], list) else [case["x"]]  # a seq2seq takes two
+        references = run_graph(
+            case["path"], {i.tensor: x for i, x in zip(spec.inputs, xs)}, spec.outputs
+        )
+        parity.add(name, spec, directory / "out", case["path"], xs, references)
 
 
 def op_table_cases(parity: ParitySet) -> None:

@@ -16,7 +16,15 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, Graph2PyError, UsageError, printable
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    Graph2PyError,
+    UsageError,
+    printable,
+)
 from .options import Options, add_arguments
 
 DESCRIPTION = (
@@ -125,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        # the constant budget keeps a conversion within 16 times its input; a process capped
+        # lower than that (ulimit -v, a container) still runs out: the input's size, not a bug
+        if args.debug:
+            raise
+        say(
+            "error: out of memory while converting (the input needs more than this process may "
+            "allocate; lower --max-constant-mb or raise the memory limit)"
+        )
+        return EXIT_BAD_INPUT
     except Exception as err:  # a bug: say so in one line unless asked for the traceback
         if args.debug:
             raise

@@ -108,6 +108,7 @@ INTERNAL = "#"
 def internal_tensor(node: str, what: str) -> str:
     return f"{node}{INTERNAL}{what}:0"
 
+
 # The Keras backends, by KERAS_BACKEND value: keras.layers and keras.ops run on each of them.
 BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
@@ -245,18 +246,24 @@ class ModelSpec:
 
     def backends(self) -> list[str]:
         """The Keras backends the generated model runs on: every one, unless a TensorFlow-only
-        layer ties it to TensorFlow."""
-        return ["tensorflow"] if self.report()["tensorflow"] else list(BACKENDS)
+        layer or a string input (only TensorFlow has string tensors) ties it to TensorFlow."""
+        return list(BACKENDS) if not self._tied_to_tensorflow() else ["tensorflow"]
+
+    def _tied_to_tensorflow(self) -> list[str]:
+        """What ties the model to TensorFlow, each as the report says it."""
+        tied = [f"TF{op} ×{count}" for op, count in self.report()["tensorflow"].items()]
+        strings = [i.name for i in self.inputs if i.dtype == "string"]
+        if strings:
+            tied.append("string input " + ", ".join(strings))
+        return tied
 
     def where_it_runs(self) -> str:
-        """ "runs on TensorFlow, JAX, PyTorch", or "TensorFlow only: " and the TensorFlow-only
-        layer classes that tie it there, with their counts."""
-        tensorflow_only = self.report()["tensorflow"]
-        if not tensorflow_only:
+        """ "runs on TensorFlow, JAX, PyTorch", or "TensorFlow only: " and what ties it there:
+        the TensorFlow-only layer classes with their counts, string inputs."""
+        tied = self._tied_to_tensorflow()
+        if not tied:
             return "runs on " + ", ".join(BACKENDS.values())
-        return "TensorFlow only: " + ", ".join(
-            f"TF{op} ×{count}" for op, count in tensorflow_only.items()
-        )
+        return "TensorFlow only: " + ", ".join(tied)
 
     def is_chain(self) -> bool:
         """Whether the model is a chain of keras.layers calls (see `forms_chain`); a Constant

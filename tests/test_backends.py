@@ -45,7 +45,7 @@ class ParitySet:
         self.tensorflow_only: list[str] = []  # cases left out: they need the TF backend
 
     def add(self, case_id: str, spec, model_dir, weights, inputs, references) -> None:
-        if spec.report()["tensorflow"]:
+        if spec.backends() == ["tensorflow"]:  # a TensorFlow-only layer, or strings
             self.tensorflow_only.append(case_id)
             return
         stem = f"{len(self.cases):04d}"

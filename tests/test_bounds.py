@@ -690,3 +690,21 @@ def test_mutated_entries_never_crash_the_reader(tmp_path):
                     reader.tensor(name)
         except CheckpointError:
             pass
+
+
+def test_running_out_of_memory_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """Found by the fuzz campaign (seed 14, cases 37497, 47142, 66096: eight 256 MiB
+    constants under a 2 GiB address-space cap): a budget that fits the input can still exceed
+    what the process may allocate. That is one line, exit 3, not an internal error."""
+    from codegen import cli, convert
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 256. MiB for an array")
+
+    monkeypatch.setattr(convert, "convert", exhausted)
+    monkeypatch.setattr(cli, "convert", exhausted, raising=False)
+    graph = Path(__file__).parent.parent / "examples" / "lenet.pb"
+    assert cli.main([str(graph), "-o", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("graph2py: error: out of memory")
+    assert not (tmp_path / "out").exists()

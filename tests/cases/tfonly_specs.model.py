@@ -4,7 +4,7 @@
 # Conversion: 0 source nodes as keras.layers, 4 as keras.ops, 5 TensorFlow-only.
 # keras.ops: Fill, Max, Shape, StridedSlice
 # TensorFlow-only: AudioSpectrogram, DecodeWav, Dequantize, Mfcc, QuantizeV2
-# TensorFlow only: TFAudioSpectrogram ×1, TFDecodeWav ×1, TFDequantize ×1, TFMfcc ×1, TFQuantizeV2 ×1.
+# TensorFlow only: TFAudioSpectrogram ×1, TFDecodeWav ×1, TFDequantize ×1, TFMfcc ×1, TFQuantizeV2 ×1, string input wav.
 """Keras 3 model rebuilt from the TensorFlow graph tfonly_specs.pbtxt.
 
 `build_model()` returns the architecture with freshly initialised weights; `load_weights.py`

@@ -122,7 +122,9 @@ def _static_reshape(node: Node, m: Matcher):
 def squeeze(node: Node, m: Matcher):
     out = m.shape(node.output(0))
     in_shape = m.shape(node.inputs[0])
-    if out is None or in_shape is None or not out or out[0] is not None or in_shape[0] is not None:
+    if out is None or in_shape is None or not out or not in_shape:
+        return None
+    if out[0] is not None or in_shape[0] is not None:
         return None
     return _reshape_layer(m, node, node.inputs[0], out)
 

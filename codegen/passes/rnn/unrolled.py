@@ -32,7 +32,9 @@ def chains(nodes: list[Node], readers, by_name: dict[str, Node]) -> list[list[tu
         if node.op != "ConcatV2" or len(node.inputs) != 3:
             continue
         axis = small_value(node.inputs[2], by_name)
-        if axis is None or axis.size != 1 or int(axis.reshape(())) not in (1, -1):
+        if axis is None or axis.size != 1 or axis.dtype.kind not in "iu":
+            continue
+        if int(axis.reshape(())) not in (1, -1):
             continue
         mms = [n for n in readers.get(node.output(0), []) if n.op == "MatMul"]
         if len(mms) != 1 or mms[0].inputs[0] != node.output(0):

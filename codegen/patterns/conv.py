@@ -14,10 +14,15 @@ from .plumbing import absorbed, consumer
 from .registry import Matcher, pattern
 
 
+def short(values) -> int | tuple[int, ...]:
+    """(2, 2) -> 2, (1, 1, 1) -> 1: Keras accepts either and the short form reads better."""
+    values = tuple(int(v) for v in values)
+    return values[0] if len(set(values)) == 1 else values
+
+
 def pair(values) -> int | tuple[int, int]:
-    """(2, 2) -> 2: Keras accepts either and the short form reads better."""
-    a, b = int(values[0]), int(values[1])
-    return a if a == b else (a, b)
+    """The first two of `values` (a height and a width), short where they agree."""
+    return short(tuple(values)[:2])
 
 
 def spatial_attrs(node: Node) -> dict | None:
@@ -301,9 +306,9 @@ def conv3d(node: Node, m: Matcher):
         return None  # grouped: TF's CPU kernel has none either
     filters = kernel.shape[4]
     kwargs = {
-        "strides": _triple(strides[1:4]),
+        "strides": short(strides[1:4]),
         "padding": a["padding"].lower(),
-        "dilation_rate": _triple(dilations[1:4]),
+        "dilation_rate": short(dilations[1:4]),
     }
     nodes, weights = [node], [m.weight("kernel", f)]
     out = with_bias_and_activation(m, node, nodes, node.output(0), filters, kwargs, weights)
@@ -311,7 +316,7 @@ def conv3d(node: Node, m: Matcher):
         "Conv3D",
         nodes,
         [x],
-        args=[filters, _triple(kernel.shape[:3])],
+        args=[filters, short(kernel.shape[:3])],
         kwargs=kwargs,
         weights=weights,
         output=out,
@@ -437,8 +442,3 @@ def atrous_conv2d(node: Node, m: Matcher):
         weights=weights,
         output=out,
     )
-
-
-def _triple(values) -> int | tuple[int, int, int]:
-    values = tuple(int(v) for v in values)
-    return values[0] if len(set(values)) == 1 else values

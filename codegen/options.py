@@ -43,6 +43,8 @@ class Options:
     # placeholders folded to constants, (name, value as typed), in the order given: a training
     # switch or a keep_prob fixed for inference (passes/prune.py checks and applies them)
     sets: tuple[tuple[str, str], ...] = ()
+    # one flat build_model, as before blocks were factored into functions (codegen/blocks.py)
+    flat: bool = False
 
     def __post_init__(self):
         from .errors import UsageError
@@ -68,6 +70,7 @@ class Options:
             io_layout=args.io_layout,
             max_constant_mb=args.max_constant_mb,
             sets=split_sets(args.set),
+            flat=args.flat,
         )
 
     def arguments(self) -> list[str]:
@@ -89,6 +92,7 @@ class Options:
             *([f"--io-layout {self.io_layout}"] if self.io_layout != "keep" else []),
             *([f"--max-constant-mb {self.max_constant_mb}"] if self.max_constant_mb else []),
             *(f"--set {shlex.quote(f'{name}={value}')}" for name, value in self.sets),
+            *(["--flat"] if self.flat else []),
         ]
 
     def set_feeds(self) -> dict[str, object]:
@@ -156,6 +160,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="fold placeholder NAME to the constant VALUE of its dtype, e.g. --set "
         "is_train=false --set keep_prob=1.0 (repeatable): training branches resolve statically",
+    )
+    parser.add_argument(
+        "--flat",
+        action="store_true",
+        help="write build_model as one flat function: no block functions, no loops",
     )
 
 

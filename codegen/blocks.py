@@ -79,6 +79,17 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """In a block's body: `then if param == equals else otherwise` (a bool `param == equals`):
+    a value that follows another parameter needs no parameter of its own."""
+
+    param: str
+    equals: Any
+    then: Any
+    otherwise: Any
+
+
+@dataclass(frozen=True)
 class NameTemplate:
     """A layer name in a block, `f"{prefix}{param}{suffix}"`."""
 
@@ -98,6 +109,29 @@ class BlockCall:
     values: tuple  # one per parameter of the function, in its order (Param in a block's body)
     # a loop: the counter runs over range(start, stop); `name` is a NameTemplate over it
     loop: tuple[int, int] | None = None
+
+
+@dataclass
+class Guarded:
+    """In a block's body: a layer (or call) some instances lack. It runs `if flag:`; without
+    it, what read its output reads `through`, which therefore shares its variable."""
+
+    item: Any
+    flag: str
+    through: str
+    source: str = ""  # the name part of the instance its comment's nodes come from
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.item.inputs
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.item.outputs
+
+    @property
+    def name(self):
+        return self.item.name
 
 
 @dataclass
@@ -136,6 +170,8 @@ def factor(spec: ModelSpec) -> Program:
         function, instances = best
         function.name = f"_block{len(program.functions)}"  # named once all are known
         _replace(program, function, instances)
+    _merge_variants(program)
+    _drop_dependent(program)
     program.body = _roll_loops(program, outputs)
     _name_functions(program)
     return program
@@ -454,70 +490,28 @@ def _abstract(program, members, length, parts, templates, name_param):
     items = program.body
     starts = [s for s, _, _ in members]
     first = starts[0]
-    # one parameter per distinct column of values
-    columns: dict[tuple, tuple[int, int]] = {}  # values across instances -> first (k, slot)
-    slot_param: dict[tuple[int, int], tuple] = {}
-    for k in range(length):
-        for slot in range(len(_values(items[first + k]))):
-            column = tuple(canon(_values(items[s + k])[slot]) for s in starts)
-            if len(set(column)) == 1:
-                continue
-            columns.setdefault(column, (k, slot))
-            slot_param[(k, slot)] = column
-    derived = _derived(columns, items, starts)
-    for column in derived:
-        del columns[column]
-    names_taken: Counter = Counter()
-    wanted = {}
-    for column, (k, slot) in columns.items():
-        base = _slots(items[first + k], program)[slot]
-        wanted[column] = (base, k)
-        names_taken[base] += 1
-    params = []
-    param_of = {}
-    reserved = {"x", "inputs", "name", "index", "keras", "i"}
-    given: set[str] = set()
-    for column, (base, k) in wanted.items():
-        pname = identifier(base)
-        if names_taken[base] > 1:
-            words = [w for w in re.split(r"[^A-Za-z0-9]+", templates[k][1]) if w]
-            words = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
-            tail = "_".join(words) if words else f"layer{k}"
-            pname = identifier(f"{tail}_{base}")
-        while pname in given or pname in reserved:
-            pname += "_"
-        given.add(pname)
-        values = [_values(items[s + k])[columns[column][1]] for s in starts]
-        counts = Counter(canon(v) for v in values)
-        top, top_count = counts.most_common(1)[0]
-        default = NO_DEFAULT
-        if top_count * 2 > len(values) and len(counts) > 1:
-            default = next(v for v in values if canon(v) == top)
-        params.append([pname, default, values])
-        param_of[column] = pname
-    params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # required ones first (Python's rule)
-    # the body: the first instance's items, values and names abstracted
+    rows = [
+        {(k, slot): v for k in range(length) for slot, v in enumerate(_values(items[s + k]))}
+        for s in starts
+    ]
+    slot_names = {
+        (k, slot): name
+        for k in range(length)
+        for slot, name in enumerate(_slots(items[first + k], program))
+    }
+    tails = [suffix for _, suffix in templates]
+    params, values, substitute = _parameterize(rows, slot_names, tails)
     body = []
     for k in range(length):
-        item = items[first + k]
         prefix, suffix = templates[k]
         name = NameTemplate(prefix, name_param, suffix)
-        substitute = {}
-        for slot in range(len(_values(item))):
-            column = slot_param.get((k, slot))
-            if column in derived:
-                kind, elements = derived[column]
-                substitute[slot] = kind(
-                    Param(param_of[value]) if how == "param" else value for how, value in elements
-                )
-            elif column is not None:
-                substitute[slot] = Param(param_of[column])
-        body.append(_substituted(item, name, substitute))
+        here = {slot: v for (kk, slot), v in substitute.items() if kk == k}
+        body.append(_substituted(items[first + k], name, here))
     _, external, escapes = members[0]
     function = Function(
         name="",
         inputs=external,
-        params=[(p[0], p[1]) for p in params],
+        params=params,
         name_param=name_param,
         body=body,
         outputs=[items[first + k].outputs[j] for k, j in escapes],
@@ -525,29 +519,82 @@ def _abstract(program, members, length, parts, templates, name_param):
         source=str(parts[first]),
     )
     instances = []
-    order = {p[0]: i for i, p in enumerate(params)}
     for index, (s, external, escapes) in enumerate(members):
-        values = [None] * len(params)
-        for p in params:
-            values[order[p[0]]] = p[2][index]
         call = BlockCall(
             function="",
             inputs=external,
             outputs=[items[s + k].outputs[j] for k, j in escapes],
             name=parts[s],
-            values=tuple(values),
+            values=tuple(values[index]),
         )
         instances.append((s, call))
     return function, instances
 
 
-def _derived(columns: dict, items, starts) -> dict:
+_ABSENT = ("absent",)
+
+
+def _parameterize(rows: list[dict], slot_names: dict, tails: list[str]):
+    """Parameters for what differs between instances. `rows` holds each instance's values by
+    (layer, slot), a layer that instance lacks (an optional one) left out. Returns the
+    parameters [(name, default)], each instance's values for them, and what stands in each
+    varying slot: a Param, or a tuple built of Params and constants (`(1, 1, filters)`)."""
+    keys = sorted({key for row in rows for key in row})
+    columns: dict[tuple, tuple[int, int]] = {}  # values across instances -> first (k, slot)
+    slot_column: dict[tuple[int, int], tuple] = {}
+    for key in keys:
+        column = tuple(canon(row[key]) if key in row else _ABSENT for row in rows)
+        if len({c for c in column if c != _ABSENT}) <= 1:
+            continue
+        columns.setdefault(column, key)
+        slot_column[key] = column
+    derived = _derived(columns, rows)
+    for column in derived:
+        del columns[column]
+    taken = Counter(slot_names[key] for key in columns.values())
+    params, param_of, given = [], {}, set()
+    reserved = {"x", "inputs", "name", "index", "keras", "layers", "i"}
+    for column, key in columns.items():
+        base = slot_names[key]
+        pname = identifier(base)
+        if taken[base] > 1:
+            words = [w for w in re.split(r"[^A-Za-z0-9]+", tails[key[0]]) if w]
+            words = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
+            tail = "_".join(words) if words else f"layer{key[0]}"
+            pname = identifier(f"{tail}_{base}")
+        while pname in given or pname in reserved:
+            pname += "_"
+        given.add(pname)
+        present = [row[key] for row in rows if key in row]
+        counts = Counter(canon(v) for v in present)
+        top, top_count = counts.most_common(1)[0]
+        default = NO_DEFAULT
+        if top_count * 2 > len(present) or len(present) < len(rows):
+            default = next(v for v in present if canon(v) == top)
+        values = [row.get(key, default) for row in rows]
+        params.append((pname, default, values))
+        param_of[column] = pname
+    params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # required ones first (Python's rule)
+    substitute = {}
+    for key, column in slot_column.items():
+        if column in derived:
+            kind, elements = derived[column]
+            substitute[key] = kind(
+                Param(param_of[value]) if how == "param" else value for how, value in elements
+            )
+        else:
+            substitute[key] = Param(param_of[column])
+    values = [[p[2][i] for p in params] for i in range(len(rows))]
+    return [(p[0], p[1]) for p in params], values, substitute
+
+
+def _derived(columns: dict, rows: list[dict]) -> dict:
     """Columns of tuples whose elements are other parameters or constants, as their recipe
-    (type, [column of a parameter, or (constant,)]): `(1, 1, filters)` is no parameter of its
-    own when `filters` is one."""
+    (type, [("param", column) or ("constant", value)]): `(1, 1, filters)` is no parameter of
+    its own when `filters` is one."""
     derived = {}
-    for column, (k, slot) in columns.items():
-        values = [_values(items[s + k])[slot] for s in starts]
+    for column, key in columns.items():
+        values = [row[key] for row in rows if key in row]
         if not all(isinstance(v, (tuple, list)) for v in values):
             continue
         kinds, sizes = {type(v) for v in values}, {len(v) for v in values}
@@ -555,8 +602,8 @@ def _derived(columns: dict, items, starts) -> dict:
             continue
         elements, found = [], False
         for e in range(sizes.pop()):
-            element = tuple(canon(v[e]) for v in values)
-            if len(set(element)) == 1:
+            element = tuple(canon(row[key][e]) if key in row else _ABSENT for row in rows)
+            if len({c for c in element if c != _ABSENT}) == 1:
                 elements.append(("constant", values[0][e]))
             elif element in columns and not isinstance(values[0][e], (tuple, list)):
                 elements.append(("param", element))
@@ -665,6 +712,379 @@ def _function_name(function: Function, program: Program, used: set[str]) -> str:
     while name in used or name in reserved:
         name, n = f"{base}_{n}", n + 1
     return name
+
+
+# -- variants: one function with an optional layer or two --------------------------------------
+
+# A variant differing by more layers than this is a function of its own: reads better.
+MAX_OPTIONAL = 3
+
+
+def _merge_variants(program: Program) -> None:
+    """Blocks alike but for a layer or two that some lack (MobileNetV2's block has a
+    ZeroPadding2D when it strides and an Add when it keeps its width) become one function,
+    those layers under `if flag:`, as the hand-written block has them."""
+    nested = {
+        item.function for f in program.functions for item in f.body if isinstance(item, BlockCall)
+    }
+    merged = True
+    while merged:
+        merged = False
+        candidates = [f for f in program.functions if f.name not in nested]
+        candidates.sort(key=lambda f: -f.instances)
+        for base in candidates:
+            for other in candidates:
+                if other is base or not _plain(other):
+                    continue
+                if _merge(program, base, other):
+                    merged = True
+                    break
+            if merged:
+                break
+
+
+def _plain(function: Function) -> bool:
+    return not any(isinstance(item, Guarded) for item in function.body)
+
+
+def _align(a: list, b: list) -> list[tuple[int | None, int | None]]:
+    """The longest common subsequence of two label lists, as pairs (a index, b index), with
+    None where one side has an item the other lacks; in an order both sides agree with."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = (
+                table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+            )
+    pairs, i, j = [], 0, 0
+    while i < n or j < m:
+        if i < n and j < m and a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif j >= m or (i < n and table[i + 1][j] >= table[i][j + 1]):
+            pairs.append((i, None))
+            i += 1
+        else:
+            pairs.append((None, j))
+            j += 1
+    return pairs
+
+
+def _unwrap(item):
+    return item.item if isinstance(item, Guarded) else item
+
+
+def _calls(program: Program, function: Function) -> list[BlockCall]:
+    return [
+        item
+        for item in program.body
+        if isinstance(item, BlockCall) and item.function == function.name
+    ]
+
+
+def _instance_values(function: Function, item, call: BlockCall) -> tuple:
+    """An item's values in one instance: its parameters replaced by the call's arguments."""
+    by_name = {name: value for (name, _), value in zip(function.params, call.values)}
+
+    def concrete(value):
+        if isinstance(value, Param):
+            return by_name[value.name]
+        if isinstance(value, (tuple, list)) and any(isinstance(v, Param) for v in value):
+            return type(value)(concrete(v) for v in value)
+        return value
+
+    return tuple(concrete(v) for v in _values(item))
+
+
+def _present(function: Function, item, call: BlockCall) -> bool:
+    if not isinstance(item, Guarded):
+        return True
+    by_name = {name: value for (name, _), value in zip(function.params, call.values)}
+    return bool(by_name[item.flag])
+
+
+def _canonical(items: list, inputs: list[str], outputs: list[str]) -> tuple:
+    """Labels and wiring of a body, tensor names aside: what two bodies must share to be one."""
+    position = {t: ("in", n) for n, t in enumerate(inputs)}
+    rows = []
+    for k, item in enumerate(items):
+        rows.append((_label(item), tuple(position.get(t, ("?", t)) for t in item.inputs)))
+        for j, t in enumerate(item.outputs):
+            position[t] = ("made", k, j)
+    return tuple(rows), tuple(position.get(t, ("?", t)) for t in outputs)
+
+
+def _merge(program: Program, base: Function, other: Function) -> bool:
+    if (
+        base.name_param != other.name_param
+        or len(base.inputs) != len(other.inputs)
+        or len(base.outputs) != len(other.outputs)
+    ):
+        return False
+    base_items = [_unwrap(item) for item in base.body]
+    pairs = _align([_label(i) for i in base_items], [_label(i) for i in other.body])
+    lone = [p for p in pairs if p[0] is None or p[1] is None]
+    fresh = [p for p in lone if p[1] is None and not isinstance(base.body[p[0]], Guarded)]
+    added = [p for p in lone if p[0] is None]
+    if not lone or len(fresh) + len(added) > MAX_OPTIONAL or (added and not _plain(base)):
+        return False
+    for i, j in pairs:
+        if i is not None and j is not None and base_items[i].name != other.body[j].name:
+            return False  # a layer named otherwise is another layer
+    # the union body in the base's tensors; the other's tensors mapped onto them
+    mapped = dict(zip(other.inputs, base.inputs))
+    only_base, only_other = set(), set()
+    union = []  # [item, in base instances (True or the flag), in other instances]
+    for i, j in pairs:
+        if i is not None:
+            entry = base.body[i]
+            in_base = entry.flag if isinstance(entry, Guarded) else True
+            union.append([base_items[i], in_base, j is not None])
+            if j is None:
+                only_base.update(base_items[i].outputs)
+            else:
+                mapped.update(zip(other.body[j].outputs, base_items[i].outputs))
+        else:
+            item = other.body[j]
+            if any(t not in mapped for t in item.inputs):
+                return False
+            union.append([_with_inputs(item, [mapped[t] for t in item.inputs]), False, True])
+            only_other.update(item.outputs)
+            mapped.update((t, t) for t in item.outputs)
+    # a layer on both sides reads the optional layer's output where one side has it
+    for i, j in pairs:
+        if i is None or j is None:
+            continue
+        entry = union[pairs.index((i, j))]
+        reads = []
+        for tb, tx in zip(base_items[i].inputs, other.body[j].inputs):
+            tx = mapped.get(tx, tx)
+            reads.append(tx if tx in only_other and tb not in only_base else tb)
+        entry[0] = _with_inputs(entry[0], reads)
+    outputs = [
+        tx if tx in only_other else tb
+        for tb, tx in zip(base.outputs, (mapped.get(t, t) for t in other.outputs))
+    ]
+    optional = [
+        k for k, (_, in_base, in_other) in enumerate(union) if in_base is False or not in_other
+    ]
+    for throughs in _through_choices([union[k][0] for k in optional]):
+        through = dict(zip(optional, throughs))
+        if _variant_matches(union, through, outputs, base.inputs, 2, other) and (
+            not added or _variant_matches(union, through, outputs, base.inputs, 1, base)
+        ):
+            break
+    else:
+        return False
+    # a guarded layer's output takes its `through` input's variable: nothing may read that
+    # input after it
+    for k, passed in through.items():
+        if passed in outputs or any(passed in entry[0].inputs for entry in union[k + 1 :]):
+            return False
+    _rebuild(program, base, other, union, through, outputs)
+    return True
+
+
+def _variant_matches(union, through, outputs, inputs, side: int, function: Function) -> bool:
+    """Whether the union body, with the layers one side lacks passed through, is that side's
+    body (side 1: the base, which must have no guards then; 2: the other)."""
+    effective, replaced = [], {}
+    for k, entry in enumerate(union):
+        item, here = entry[0], entry[side]
+        if here is False:
+            replaced[item.outputs[0]] = replaced.get(through[k], through[k])
+            continue
+        effective.append(_with_inputs(item, [replaced.get(t, t) for t in item.inputs]))
+    ends = [replaced.get(t, t) for t in outputs]
+    body = [_unwrap(item) for item in function.body]
+    return _canonical(effective, inputs, ends) == _canonical(
+        body, function.inputs, function.outputs
+    )
+
+
+def _through_choices(items: list) -> list[list[str]]:
+    """For each layer an instance may lack, the input its readers read instead: a layer of one
+    output, and of its inputs either (an Add's residual reads the block's input or the
+    branch); at most a few combinations."""
+    choices = [[]]
+    for item in items:
+        if len(item.outputs) != 1 or not item.inputs:
+            return []
+        choices = [c + [t] for c in choices for t in dict.fromkeys(item.inputs)]
+        if len(choices) > 16:
+            return []
+    return choices
+
+
+def _with_inputs(item, inputs: list[str]):
+    return replace(item, inputs=list(inputs))
+
+
+def _rebuild(program, base, other, union, through, outputs) -> None:
+    """The merged function: parameters over both sets of instances, a flag per pattern of
+    presence, the optional layers guarded."""
+    base_calls, other_calls = _calls(program, base), _calls(program, other)
+    other_items = {id(item): item for item in other.body}
+    # each instance's presence and values, layer by layer of the union
+    rows, presence = [], []
+    base_positions = {}
+    k_base = 0
+    for k, (item, in_base, in_other) in enumerate(union):
+        if in_base is not False:
+            base_positions[k] = k_base
+            k_base += 1
+    for call in base_calls:
+        row, here = {}, []
+        for k, (item, in_base, _) in enumerate(union):
+            if in_base is False:
+                here.append(False)
+                continue
+            entry = base.body[base_positions[k]]
+            present = _present(base, entry, call)
+            here.append(present)
+            if present:
+                for slot, v in enumerate(_instance_values(base, _unwrap(entry), call)):
+                    row[(k, slot)] = v
+        rows.append(row)
+        presence.append(here)
+    other_positions = []
+    j = 0
+    for k, (item, in_base, in_other) in enumerate(union):
+        other_positions.append(j if in_other else None)
+        j += bool(in_other)
+    for call in other_calls:
+        row, here = {}, []
+        for k, (item, _, in_other) in enumerate(union):
+            here.append(bool(in_other))
+            if in_other:
+                source = other.body[other_positions[k]]
+                for slot, v in enumerate(_instance_values(other, source, call)):
+                    row[(k, slot)] = v
+        rows.append(row)
+        presence.append(here)
+    slot_names = {}
+    for k, (item, _, _) in enumerate(union):
+        for slot, name in enumerate(_slots(item, program)):
+            slot_names[(k, slot)] = name
+    tails = [
+        item.name.suffix if isinstance(item.name, NameTemplate) else "" for item, _, _ in union
+    ]
+    params, values, substitute = _parameterize(rows, slot_names, tails)
+    # flags: one per pattern of presence across the instances
+    flags, flag_of = [], {}
+    taken = {name for name, _ in params} | {"x", "inputs", "name", "index", "i", "keras", "layers"}
+    for k in range(len(union)):
+        column = tuple(here[k] for here in presence)
+        if all(column):
+            continue
+        if column not in flag_of:
+            words = [w for w in re.split(r"[^A-Za-z]+", tails[k]) if w] or ["optional"]
+            flag = identifier(words[-1].lower())
+            while flag in taken:
+                flag += "_"
+            taken.add(flag)
+            common = Counter(column).most_common(1)[0][0]
+            flags.append((flag, common, column))
+            flag_of[column] = flag
+    # the guarded layers read through what the other's instances read instead
+    body = []
+    for k, (item, in_base, _) in enumerate(union):
+        here = {slot: v for (kk, slot), v in substitute.items() if kk == k}
+        plain = _substituted(item, item.name, here) if here else item
+        column = tuple(p[k] for p in presence)
+        if all(column):
+            body.append(plain)
+            continue
+        if k in through:
+            passed = through[k]
+        else:  # guarded before: what it passed through then
+            passed = base.body[base_positions[k]].through
+        if in_base is False:
+            source = other.source
+        elif isinstance(base.body[base_positions[k]], Guarded):
+            source = base.body[base_positions[k]].source
+        else:
+            source = base.source
+        body.append(Guarded(plain, flag_of[column], passed, source))
+    base.body = body
+    base.outputs = outputs
+    base.params = params + [(flag, default) for flag, default, _ in flags]
+    base.instances += other.instances
+    for index, call in enumerate(base_calls + other_calls):
+        flag_values = [bool(column[index]) for _, _, column in flags]
+        call.values = tuple(values[index]) + tuple(flag_values)
+        call.function = base.name
+    program.functions.remove(other)
+
+
+def _drop_dependent(program: Program) -> None:
+    """A parameter (or flag) that is one value exactly when another parameter is one value,
+    and another value otherwise, is written as that: `padding="valid" if strides == 2 else
+    "same"`, `if strides == 2:` for the padding layer, as Keras's own blocks read."""
+    nested = {i.function for f in program.functions for i in f.body if isinstance(i, BlockCall)}
+    for function in program.functions:
+        if function.name in nested:
+            continue
+        calls = _calls(program, function)
+        if len(calls) < 2:
+            continue
+        names = [name for name, _ in function.params]
+        columns = {n: [canon(c.values[j]) for c in calls] for j, n in enumerate(names)}
+        raw = {n: [c.values[j] for c in calls] for j, n in enumerate(names)}
+        derived: dict[str, Choice] = {}
+        for q in reversed(names):
+            kinds = set(columns[q])
+            if len(kinds) != 2:
+                continue
+            for p in names:
+                if p == q or p in derived or any(c.param == q for c in derived.values()):
+                    continue
+                if len(set(columns[p])) != 2:  # one of two settings: not a coincidence of many
+                    continue
+                choice = _follows(columns[p], columns[q], raw[p], raw[q], p)
+                if choice is not None:
+                    derived[q] = choice
+                    break
+        if not derived:
+            continue
+        keep = [j for j, n in enumerate(names) if n not in derived]
+        function.params = [function.params[j] for j in keep]
+        for call in calls:
+            call.values = tuple(call.values[j] for j in keep)
+        function.body = [_rewrite(item, derived) for item in function.body]
+
+
+def _follows(key: list, column: list, key_raw: list, raw: list, param: str) -> Choice | None:
+    """`column` as a Choice over `key`, if one key value alone gives one of its two values."""
+    for value in dict.fromkeys(key):
+        then = {c for k, c in zip(key, column) if k == value}
+        otherwise = {c for k, c in zip(key, column) if k != value}
+        if len(then) == 1 and len(otherwise) == 1 and then != otherwise:
+            equals = key_raw[key.index(value)]
+            first_then = raw[key.index(value)]
+            first_else = next(r for k, r in zip(key, raw) if k != value)
+            return Choice(param, equals, first_then, first_else)
+    return None
+
+
+def _rewrite(item, derived: dict):
+    def value(v):
+        if isinstance(v, Param) and v.name in derived:
+            return derived[v.name]
+        if isinstance(v, tuple) and any(isinstance(e, Param) for e in v):
+            return tuple(value(e) for e in v)
+        return v
+
+    if isinstance(item, Guarded):
+        flag = derived.get(item.flag, item.flag) if isinstance(item.flag, str) else item.flag
+        return replace(item, item=_rewrite(item.item, derived), flag=flag)
+    if isinstance(item, BlockCall):
+        return replace(item, values=tuple(value(v) for v in item.values))
+    layer = replace(item)
+    layer.args = [value(v) for v in item.args]
+    layer.kwargs = {k: value(v) for k, v in item.kwargs.items()}
+    return layer
 
 
 # -- loops ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import ast
 import operator
 from dataclasses import dataclass, field
 
+from . import model_file
 from .model_file import LayerCall, applied_ends, layer_call
 
 Position = tuple[int, int]  # 0-based (line, column)
@@ -91,11 +92,11 @@ def _extent(start: Position, end: Position) -> tuple[int, int]:
     return end[0] - start[0], end[1] - start[1]
 
 
-def expand(text: str) -> Blocks | None:
-    """The blocks of a model.py; None if the file does not parse (mid-edit)."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+def expand(text: str, tree: ast.Module | None = None) -> Blocks | None:
+    """The blocks of a model.py (`tree`: the text already parsed); None if the file does not
+    parse (mid-edit)."""
+    tree = tree or model_file.parse(text)
+    if tree is None:
         return None
     functions = {
         node.name: node
@@ -133,7 +134,7 @@ class _Expander:
         self.ends = applied_ends(tree)
         self.steps = 0
         self.globals = _module_constants(tree)
-        self.statement_of = _statements(tree)
+        self.current: ast.stmt | None = None  # the statement being walked
         self.open: list[BlockCall] = []  # the block calls being expanded, outermost first
         self._calls: dict[int, LayerCall] = {}  # id(ast.Call) -> its LayerCall
 
@@ -144,6 +145,13 @@ class _Expander:
             self.statement(statement, env, stack, site)
 
     def statement(self, node: ast.stmt, env: dict, stack: tuple, site: Site | None):
+        outer, self.current = self.current, node
+        try:
+            self.walk(node, env, stack, site)
+        finally:
+            self.current = outer
+
+    def walk(self, node: ast.stmt, env: dict, stack: tuple, site: Site | None):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return  # a nested definition: outside the format, and not run here anyway
         if isinstance(node, ast.For):
@@ -316,13 +324,9 @@ class _Expander:
         return known
 
     def site(self, node: ast.Call, callee: str) -> Site:
-        statement = self.statement_of.get(id(node))
-        start, end = (
-            ((statement.lineno - 1, statement.col_offset), _end(statement))
-            if statement
-            else ((node.lineno - 1, node.col_offset), _end(node))
-        )
-        return Site(callee, start, end)
+        """The site of a call made by build_model itself: the statement it sits in."""
+        where = self.current or node
+        return Site(callee, (where.lineno - 1, where.col_offset), _end(where))
 
     # -- values -----------------------------------------------------------------------------------
 
@@ -363,23 +367,6 @@ class _Expander:
                 return UNKNOWN
         text = "".join(parts)
         return text if len(text) <= MAX_TEXT else UNKNOWN
-
-
-def _statements(tree: ast.Module) -> dict[int, ast.stmt]:
-    """id(call) -> the simple statement it sits in (a call site is its whole statement)."""
-    found = {}
-    for statement in ast.walk(tree):
-        if not isinstance(statement, ast.stmt) or isinstance(
-            statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For)
-        ):
-            continue
-        for child in ast.iter_child_nodes(statement):
-            if isinstance(child, ast.stmt):
-                continue
-            for node in ast.walk(child):
-                if isinstance(node, ast.Call):
-                    found.setdefault(id(node), statement)
-    return found
 
 
 def _module_constants(tree: ast.Module) -> dict:

@@ -119,12 +119,20 @@ def layer_call(node: ast.Call, name: str, ends: dict, lines: list[str]) -> Layer
     return LayerCall(name, callee, start, end, classify(callee, lines, start[0]))
 
 
-def layer_calls(text: str) -> dict[str, LayerCall] | None:
-    """name -> call for every call with a literal `name=` keyword; None if the file does not
-    parse (mid-edit), so callers can keep the last good map."""
+def parse(text: str) -> ast.Module | None:
+    """The file's tree; None while it does not parse (mid-edit)."""
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def layer_calls(text: str, tree: ast.Module | None = None) -> dict[str, LayerCall] | None:
+    """name -> call for every call with a literal `name=` keyword (`tree`: the text already
+    parsed); None if the file does not parse (mid-edit), so callers can keep the last good
+    map."""
+    tree = tree or parse(text)
+    if tree is None:
         return None
     lines = text.splitlines()
     ends = applied_ends(tree)

@@ -37,6 +37,7 @@ class Graph2PyServer(LanguageServer):
         self._graphs: dict[tuple[Path, bool], tuple[str, asyncio.Future]] = {}
         self._calls: dict[str, tuple[int | None, dict]] = {}  # uri -> (version, calls)
         self._blocks: dict[str, tuple[int | None, object]] = {}  # uri -> (version, Blocks)
+        self._trees: dict[str, tuple[int | None, object]] = {}  # uri -> (version, ast or None)
         self.parity: dict[str, list[tuple[str, str]]] = {}  # model uri -> [(layer, message)]
         self._generation: dict[str, int] = {}  # uri -> latest publish started, to drop stale ones
 
@@ -70,7 +71,7 @@ class Graph2PyServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         version, calls = self._calls.get(uri, (None, {}))
         if version != document.version or not calls:
-            fresh = model_file.layer_calls(document.source)
+            fresh = model_file.layer_calls(document.source, self._tree(uri))
             if fresh is not None:
                 calls = fresh
             self._calls[uri] = (document.version, calls)
@@ -85,16 +86,26 @@ class Graph2PyServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         version, found = self._blocks.get(uri, (None, None))
         if found is None or version != document.version:
-            fresh = blocks.expand(document.source)
+            fresh = blocks.expand(document.source, self._tree(uri))
             found = fresh if fresh is not None else found or blocks.Blocks()
             self._blocks[uri] = (document.version, found)
         return found
+
+    def _tree(self, uri: str):
+        """The open document parsed once per version, for `calls` and `blocks` to share."""
+        document = self.workspace.get_text_document(uri)
+        version, tree = self._trees.get(uri, (None, None))
+        if version != document.version or uri not in self._trees:
+            tree = model_file.parse(document.source)
+            self._trees[uri] = (document.version, tree)
+        return tree
 
     def forget(self, uri: str) -> None:
         """Drop what was parsed from a closed document; the graph caches stay (cheap to keep,
         costly to rebuild)."""
         self._calls.pop(uri, None)
         self._blocks.pop(uri, None)
+        self._trees.pop(uri, None)
         self._generation.pop(uri, None)
 
     def model_source(self, uri: str) -> tuple[model_file.Header, Path | None] | None:

@@ -22,7 +22,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from codegen.cli import write_atomically
 from codegen.convert import convert
+from codegen.lsp import render
 from codegen.lsp.blocks import BlockCall, expand
+from codegen.lsp.graphs import GraphInfo
 from codegen.lsp.model_file import layer_calls
 from test_lsp import CLIENTS, diagnostics, execute, hover_text, open_file, position_of
 
@@ -261,6 +263,28 @@ def test_an_expansion_too_large_stops_with_what_it_found():
     assert "b0_0_relu" in blocks.instances and "b999_999_relu" not in blocks.instances
 
 
+def test_long_lists_are_bounded():
+    text = source("""
+        def block(x, name):
+            return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+        def build_model():
+            x = keras.Input(shape=(4,), name="x")
+            for i in range(50):
+                x = block(x, name=f"b{i}")
+        """)
+    blocks = expand(text)
+    info = GraphInfo(Path("net.pbtxt"), "0" * 64, {})  # no spec: names only
+    [(call, names)] = blocks.built_by.items()
+    hover = render.block_call_hover(info, call.callee, names, blocks)
+    assert hover.count("\n- ") == render.MAX_LAYERS + 1 and "- **`b39_relu`**" in hover
+    assert hover.endswith("- … and 10 more") and "b40_relu" not in hover
+    [(call, names)] = blocks.instances_of.items()
+    hover = render.instances_hover(info, call, "block", names)
+    assert hover.count("\n- ") == render.MAX_INSTANCES + 1 and hover.endswith("- … and 30 more")
+
+
 def test_the_fixture_graph_is_what_make_fixture_writes():
     sys.path.insert(0, str(FIXTURE))
     try:
@@ -353,6 +377,24 @@ async def test_hover_on_a_layer_in_a_block_lists_its_instances(client, factored:
     # anywhere on the call, through its application to the inputs
     text = await hover_text(client, uri, position_of(model, ")([x, y])", 3))
     assert "`stage3_block2`" in text and "`stage3/block2/residual`" in text
+
+
+@pytest.mark.asyncio
+async def test_tf_only_layer_in_a_block_gets_a_warning(client, factored: Path):
+    model = factored / "resmlp" / "model.py"
+    text = model.read_text().replace(
+        "    # {name}/dense2/{MatMul, BiasAdd}\n", "    # {name}/dense2 graph2py: tf-only\n"
+    )
+    model.write_text(text)
+    uri = open_file(client, model)
+    found = await diagnostics(client, uri, lambda d: any(x.code == "tf-only" for x in d))
+    [warning] = [x for x in found if x.code == "tf-only"]
+    assert warning.range.start.line == position_of(model, 'name=f"{name}_dense2"').line
+    assert warning.message == (
+        "name=f\"{name}_dense2\" in res_block() (builds 'stage1_block1_dense2', "
+        "'stage1_block2_dense2', 'stage2_block1_dense2' and 3 more) runs TensorFlow "
+        "(keras.layers.Dense): not portable to other Keras backends"
+    )
 
 
 @pytest.mark.asyncio

@@ -100,7 +100,7 @@ def instances_hover(info: GraphInfo, call: LayerCall, function: str, names: list
         f"**{_code('name=' + call.name)}** · {_code(call.callee)} · {call.path} · {where}",
         "",
         f"{count} instance{'s' if count != 1 else ''}"
-        + (f" in {_code(info.path.name)}:" if count else ": no call of the block names it"),
+        + (f" in {_code(info.path.name)}:" if count else ": its name cannot be read statically"),
         "",
     ]
     for name in names[:MAX_INSTANCES]:

@@ -24,8 +24,8 @@ from codegen.cli import write_atomically
 from codegen.convert import convert
 from codegen.lsp import render
 from codegen.lsp.blocks import BlockCall, expand
-from codegen.lsp.graphs import GraphInfo
-from codegen.lsp.model_file import layer_calls
+from codegen.lsp.graphs import GraphInfo, analyze_graph
+from codegen.lsp.model_file import layer_calls, parse_header
 from test_lsp import CLIENTS, diagnostics, execute, hover_text, open_file, position_of
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "blocks"
@@ -294,7 +294,35 @@ def test_the_fixture_graph_is_what_make_fixture_writes():
     assert make_fixture.build() == (FIXTURE / "resmlp.pbtxt").read_text()
 
 
+def test_the_fixture_builds_exactly_the_converters_layers():
+    """model.py here is hand-written: its names, evaluated, must be those the converter gives
+    resmlp.pbtxt (if the converter's naming changes, rewrite the fixture's names)."""
+    text = (FIXTURE / "model.py").read_text()
+    info = analyze_graph(FIXTURE / "resmlp.pbtxt", generated=True)
+    plain = set(layer_calls(text)) - {"resmlp"}  # the model's own name
+    assert plain | set(expand(text).instances) == {
+        *(layer.name for layer in info.spec.layers),
+        *(i.name for i in info.spec.inputs),
+    }
+    assert parse_header(text).sha256 == info.sha256
+
+
 # -- the server ----------------------------------------------------------------------------------
+
+
+# Appended to the loader the converter writes: whatever its layout, its `load_weights` is what
+# `graph2py check` calls.
+SHIFT_ONE_BIAS = """
+
+_load_weights = load_weights
+
+
+def load_weights(model, source):
+    model = _load_weights(model, source)
+    kernel, bias = model.get_layer("stage2_block1_dense2").get_weights()
+    model.get_layer("stage2_block1_dense2").set_weights([kernel, bias + 0.5])
+    return model
+"""
 
 
 @pytest.fixture(scope="session")
@@ -417,9 +445,7 @@ async def test_definition_of_a_block_call_goes_to_its_first_node(client, factore
 @pytest.mark.parametrize("client", ["neovim"], indirect=True)
 async def test_check_lands_on_the_call_that_built_the_layer(client, factored: Path):
     model, loader = factored / "resmlp" / "model.py", factored / "resmlp" / "load_weights.py"
-    text = loader.read_text()
-    line = next(l for l in text.splitlines() if 'graph["stage2/block1/dense2/bias"]' in l)
-    loader.write_text(text.replace(line, line + " + 0.5"))
+    loader.write_text(loader.read_text() + SHIFT_ONE_BIAS)
     uri = open_file(client, model)
     result = await execute(client, "graph2py.check", uri)
     assert result["ok"] is False and result["first_divergence"][0] == "stage2_block1_dense2"

@@ -157,6 +157,12 @@ class _Expander:
         if isinstance(node, ast.For):
             self.loop(node, env, stack, site)
             return
+        if isinstance(node, ast.If):  # a block's optional layer: `if pad:`, `if strides == 2:`
+            test = self.value(node.test, env)
+            self.expressions(node.test, env, stack, site)
+            if test is not UNKNOWN and _plain(test):
+                self.body(node.body if test else node.orelse, env, stack, site)
+                return
         bodies = [value for _, value in ast.iter_fields(node) if _is_body(value)]
         if bodies:  # if/with/while/try from a hand edit: every branch may build layers
             for _, value in ast.iter_fields(node):
@@ -347,6 +353,20 @@ class _Expander:
             return UNKNOWN
         if isinstance(node, ast.BinOp):
             return _arithmetic(node.op, self.value(node.left, env), self.value(node.right, env))
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], (ast.Eq, ast.NotEq))
+        ):
+            left, right = self.value(node.left, env), self.value(node.comparators[0], env)
+            if left is UNKNOWN or right is UNKNOWN or not (_plain(left) and _plain(right)):
+                return UNKNOWN
+            return (left == right) == isinstance(node.ops[0], ast.Eq)
+        if isinstance(node, ast.IfExp):
+            test = self.value(node.test, env)
+            if test is UNKNOWN or not _plain(test):
+                return UNKNOWN
+            return self.value(node.body if test else node.orelse, env)
         return UNKNOWN
 
     def fstring(self, node: ast.JoinedStr, env: dict):

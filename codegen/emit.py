@@ -25,6 +25,7 @@ from .blocks import (
     Function,
     Guarded,
     NameTemplate,
+    Offset,
     Param,
     Program,
     factor,
@@ -155,6 +156,9 @@ def literal(value: Any) -> str:
     plain Python numbers first so the output never mentions numpy types."""
     if isinstance(value, Param):
         return identifier_kw(value.name)
+    if isinstance(value, Offset):
+        sign = "+" if value.offset >= 0 else "-"
+        return f"{identifier_kw(value.param)} {sign} {abs(value.offset)}"
     if isinstance(value, Choice):
         return (
             condition_source(value)
@@ -197,7 +201,10 @@ def name_template(template: NameTemplate) -> str:
 
     if not (SAFE.fullmatch(template.prefix) and SAFE.fullmatch(template.suffix)):
         raise ValueError(f"unsafe text in a layer name template: {template!r}")
-    return f'f"{template.prefix}{{{identifier_kw(template.param)}}}{template.suffix}"'
+    param = identifier_kw(template.param)
+    if template.offset:
+        param += f" {'+' if template.offset > 0 else '-'} {abs(template.offset)}"
+    return f'f"{template.prefix}{{{param}}}{template.suffix}"'
 
 
 def recipe_source(recipe: Recipe, reader: str = "graph") -> str:

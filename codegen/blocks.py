@@ -196,6 +196,7 @@ def _factor(spec: ModelSpec, innermost: bool) -> Program:
     _drop_dependent(program)
     program.body = _roll_loops(program, outputs)
     _name_functions(program)
+    _scope_functions(program, spec, outputs)
     return program
 
 
@@ -1254,6 +1255,90 @@ def _rewrite(item, derived: dict):
     layer.args = [value(v) for v in item.args]
     layer.kwargs = {k: value(v) for k, v in item.kwargs.items()}
     return layer
+
+
+# -- custom layers: a scope of keras.ops expressions ------------------------------------------
+
+# Scopes that function inlining and tf.function add, which name no layer of the author's.
+_ARTIFACT = re.compile(
+    r"(?i)(stateful)?partitioned_?call(_\d+)?|.*_fn(_\d+)?|call|inference_.*|while(_\d+)?|cond"
+)
+
+
+def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> None:
+    """A run of keras.ops expressions (and layers without weights: an Add, a Rescaling) whose
+    source nodes all sit in one scope, and nothing else there (a custom layer of the original
+    model, its call() written in tensor ops), becomes a function named after that scope,
+    called once."""
+    prefix = spec.scope + "/" if spec.scope else ""
+    scopes = []
+    for item in program.body:
+        scope = None
+        if (
+            isinstance(item, Layer)
+            and item.nodes
+            and (item.kind is Kind.OPS or item.kind is Kind.LAYER and not item.weights)
+            and item.cls != "Constant"
+        ):
+            paths = [n[len(prefix) :].split("/")[:-1] for n in item.nodes if n.startswith(prefix)]
+            if len(paths) == len(item.nodes):
+                scope = tuple(os.path.commonprefix(paths)) or None
+        scopes.append(scope)
+    body, i = [], 0
+    taken = {f.name for f in program.functions} | {"build_model", "keras", "layers"}
+    while i < len(program.body):
+        run_scope, j = scopes[i], i
+        while (
+            run_scope
+            and j < len(program.body)
+            and scopes[j]
+            and scopes[j][: len(run_scope)] == run_scope
+        ):
+            j += 1
+        if run_scope:  # the run's common scope
+            common = tuple(os.path.commonprefix([list(s) for s in scopes[i:j]]))
+            whole = all(
+                not (s and s[: len(common)] == common)
+                for k, s in enumerate(scopes)
+                if not i <= k < j
+            )
+            words = [w for w in common if not _ARTIFACT.fullmatch(w)]
+            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in program.body[i:j])
+            if j - i >= 2 and ops and common and whole and words:
+                call = _scope_function(program, program.body[i:j], words[-1], taken, outputs, j)
+                if call is not None:
+                    body.append(call)
+                    i = j
+                    continue
+        body.append(program.body[i])
+        i += 1
+    program.body = body
+
+
+def _scope_function(program, items, scope: str, taken: set, outputs, end) -> BlockCall | None:
+    made = {t for item in items for t in item.outputs}
+    external = list(dict.fromkeys(t for item in items for t in item.inputs if t not in made))
+    later = {t for item in program.body[end:] for t in item.inputs} | outputs
+    leaving = [t for item in items for t in item.outputs if t in later]
+    if not leaving or len(leaving) > MAX_PORTS or not external or len(external) > MAX_PORTS:
+        return None
+    name = identifier(scope)
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    program.functions.append(
+        Function(
+            name=name,
+            inputs=external,
+            params=[],
+            name_param="",
+            body=list(items),
+            outputs=leaving,
+            instances=1,
+        )
+    )
+    return BlockCall(function=name, inputs=external, outputs=leaving, name=None, values=())
 
 
 # -- loops ------------------------------------------------------------------------------------

@@ -107,13 +107,18 @@ def load_side(source: str, options: Options = Options(), weights: bool = False) 
 
     path = Path(source)
     generated = generated_model(path)
-    recorded = None
+    recorded, given = None, options
     if generated is not None:
         path, options, recorded = _recorded_source(generated)
     loaded = load(path, options)
     prepared = prepare(loaded)
     spec = analyze(prepared)
     spec.warnings = []  # a conversion's warnings (an unused input) are no diff's
+    if generated is not None and given != Options():
+        spec.warnings.append(
+            f"{source}: a generated model is rebuilt with the options its header records; "
+            f"the command line's apply to the other side only"
+        )
     if recorded is not None and recorded != spec.sha256:
         spec.warnings.append(
             f"{generated}: its header records another {spec.source} (sha256 {recorded[:12]}…, "

@@ -170,6 +170,10 @@ def test_a_generated_directory_is_rebuilt_from_its_header(tmp_path, capsys):
     assert "layer changed: conv_a: filters 6 → 8\n" in out
     code, out, _ = diff(capsys, out_dir / "model.py", graph, "--weights")
     assert code == 0 and "no differences" in out
+    # the header's options rebuild the directory's model; the command line's cut the graph
+    code, out, err = diff(capsys, out_dir, graph, "--outputs", "pool/Mean:0")
+    assert code == 1 and "output changed: logits/BiasAdd → pool/Mean: shape" in out
+    assert "the command line's apply to the other side only" in err
 
 
 def test_a_generated_directory_whose_graph_changed_since_warns(tmp_path, capsys):

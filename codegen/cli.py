@@ -259,7 +259,7 @@ def _diff(args) -> int:
     options = Options.from_args(args)
     sides = [diff.load_side(source, options, args.weights) for source in (args.old, args.new)]
     for side in sides:
-        for warning in side.spec.warnings:
+        for warning in side.warnings:
             say(f"warning: {warning}")
     result = diff.compare(*sides)
     render = diff.render_markdown if args.markdown else diff.render_text

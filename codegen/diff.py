@@ -72,6 +72,10 @@ ARROW = "→"
 NOT_GIVEN = "not given"
 
 
+class Code(str):
+    """A configuration value that is source already (an expression): shown as it is."""
+
+
 # -- one side --------------------------------------------------------------------------------------
 
 
@@ -94,14 +98,13 @@ class Side:
     inputs: list[Port]
     outputs: list[Port]
     stored: Mapping[str, np.ndarray] | None = None  # what the weight recipes read
+    warnings: list[str] = field(default_factory=list)  # for stderr: what the reader should know
 
 
 def load_side(source: str, options: Options = Options(), weights: bool = False) -> Side:
     """A source as a model: a graph file, SavedModel or meta graph with `options`, or a
     directory graph2py generated (or its model.py), rebuilt from the source and options its
-    header records. `weights`: keep the stored constants for comparing weights.
-
-    Warnings (a generated directory whose source changed since) are in `side.spec.warnings`."""
+    header records. `weights`: keep the stored constants for comparing weights."""
     from .pipeline import load, prepare
     from .analyze import analyze
 
@@ -113,14 +116,14 @@ def load_side(source: str, options: Options = Options(), weights: bool = False) 
     loaded = load(path, options)
     prepared = prepare(loaded)
     spec = analyze(prepared)
-    spec.warnings = []  # a conversion's warnings (an unused input) are no diff's
+    warnings = []  # not the conversion's (an unused input): what makes this comparison unusual
     if generated is not None and given != Options():
-        spec.warnings.append(
+        warnings.append(
             f"{source}: a generated model is rebuilt with the options its header records; "
             f"the command line's apply to the other side only"
         )
     if recorded is not None and recorded != spec.sha256:
-        spec.warnings.append(
+        warnings.append(
             f"{generated}: its header records another {spec.source} (sha256 {recorded[:12]}…, "
             f"now {spec.sha256[:12]}…): comparing the model the graph gives now"
         )
@@ -144,7 +147,8 @@ def load_side(source: str, options: Options = Options(), weights: bool = False) 
                 facts.producer(tensor),
             )
         )
-    return Side(source, spec, inputs, outputs, StoredValues(graph) if weights else None)
+    stored = StoredValues(graph) if weights else None
+    return Side(source, spec, inputs, outputs, stored, warnings)
 
 
 def generated_model(path: Path) -> Path | None:
@@ -289,7 +293,7 @@ class Comparison:
 
 def compare(old: Side, new: Side) -> Comparison:
     """Every difference between the two models, in reading order: inputs, outputs, layers (in
-    the new model's order, removed ones where they stood), weights."""
+    the new model's order, then those removed, in the old's), weights (by layer)."""
     result = Comparison(old.label, new.label)
     inputs = _pair_ports("input", old.inputs, new.inputs, result)
     pairing = _pair_layers(old.spec, new.spec, inputs)
@@ -298,9 +302,7 @@ def compare(old: Side, new: Side) -> Comparison:
     if compared:
         result.weights = []
     old_layers = {layer.name: layer for layer in old.spec.layers}
-    paired_old = {o for o in pairing.new_of.keys()}
-    removed = [layer for layer in old.spec.layers if layer.name not in paired_old]
-    new_names = {layer.name for layer in new.spec.layers}
+    removed = [layer for layer in old.spec.layers if layer.name not in pairing.new_of]
     for layer in new.spec.layers:
         old_name = pairing.old_of.get(layer.name)
         if old_name is None:
@@ -308,7 +310,7 @@ def compare(old: Side, new: Side) -> Comparison:
             result.added += 1
             continue
         before = old_layers[old_name]
-        details = _config_changes(before, layer) + pairing.rewired(before, layer, new_names)
+        details = _config_changes(before, layer) + pairing.rewired(before, layer)
         weights = _weight_changes(before, layer, old, new) if compared else []
         if compared:
             result.weights.extend(weights)
@@ -340,7 +342,7 @@ def _by_name_then_alike(old: list[Port], new: list[Port], pairs: dict | None = N
     pairs = dict(pairs or {})
     new_names = {p.name for p in new}
     for port in old:
-        if port.name in new_names and port.name not in pairs.values():
+        if port.name in new_names and port.name not in pairs and port.name not in pairs.values():
             pairs[port.name] = port.name
     for alike in (True, False):
         left_new = [p for p in new if p.name not in pairs.values()]
@@ -447,7 +449,7 @@ class _Pairing:
                 return ("layer", self.new_of[name], index) if name in self.new_of else None
         return producer
 
-    def rewired(self, old: Layer, new: Layer, new_names: set[str]) -> tuple[str, ...]:
+    def rewired(self, old: Layer, new: Layer) -> tuple[str, ...]:
         """`inputs a → b` when the layer reads other layers than it did, unless the difference
         is a producer added or removed (its own line says so)."""
         before = self.old_wiring.producers(old)
@@ -535,10 +537,10 @@ def configuration(layer: Layer) -> dict[str, Any]:
     it: positional arguments named, keyword arguments as given (defaults are filled in when
     two are compared)."""
     if layer.kind is Kind.OPS:
-        return {"expression": expression(layer.expr, _refs(layer))}
+        return {"expression": Code(expression(layer.expr, _refs(layer)))}
     config: dict[str, Any] = {}
     if layer.kind is Kind.TENSORFLOW:
-        config["operands"] = ", ".join(expression(a, _refs(layer)) for a in layer.args)
+        config["operands"] = Code(", ".join(expression(a, _refs(layer)) for a in layer.args))
     else:
         names = POSITIONAL.get(layer.cls, ())
         for index, value in enumerate(layer.args):
@@ -585,8 +587,8 @@ def _canonical(value: Any) -> Any:
 
 
 def _value(value: Any) -> str:
-    if value is NOT_GIVEN:
-        return NOT_GIVEN
+    if value is NOT_GIVEN or isinstance(value, Code):
+        return str(value)
     if isinstance(value, str) and value.isprintable() and not set(value) & {'"', "\\"}:
         return f'"{value}"'  # as model.py has it (black's quotes)
     try:

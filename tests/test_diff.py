@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from cases.make import conv, dense, fused_batch_norm  # noqa: E402
-from graphs import INT32, Builder, tensor_proto  # noqa: E402
+from graphs import INT32, Builder, const, op, placeholder, tensor_proto  # noqa: E402
 
 from codegen.cli import main  # noqa: E402
 
@@ -157,6 +157,25 @@ def test_a_renamed_scope_pairs_by_structure(tmp_path, capsys):
     assert "layer renamed: conv_b → conv_c\n" in out
     assert "weight" not in out
     assert out.splitlines()[-1] == "0 layers changed, 0 added, 0 removed, 1 renamed, 5 unchanged"
+
+
+def test_keras_ops_layers_compare_by_expression_and_tensorflow_only_layers_by_op(tmp_path, capsys):
+    def graph(fn: str) -> str:
+        float_t = 'attr { key: "T" value { type: DT_FLOAT } }'
+        inputs = ("y", "x") if fn == "Zeta" else ("y",)
+        return (
+            placeholder("x", (-1, 4))
+            + const("c", [2.0] * 4)
+            + op("y", "Mul", "x", "c", attrs=float_t)
+            + op("z", fn, *inputs, attrs=float_t)
+        )
+
+    sin, cos, zeta = (write(tmp_path, f"{fn}.pbtxt", graph(fn)) for fn in ("Sin", "Cos", "Zeta"))
+    code, out, _ = diff(capsys, sin, cos)
+    assert code == 1
+    assert out.startswith("layer changed: z: expression keras.ops.sin(x) → keras.ops.cos(x)\n")
+    code, out, _ = diff(capsys, sin, zeta)
+    assert "layer added: z: TFZeta(x0, x1)\nlayer removed: z: keras.ops.sin(x)\n" in out
 
 
 def test_a_generated_directory_is_rebuilt_from_its_header(tmp_path, capsys):

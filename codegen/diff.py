@@ -14,7 +14,8 @@ way a conversion would (no TensorFlow), then compared in three plain steps:
 Layers are paired by name first (a name that now holds another class is a removal and an
 addition, not a change), then by structure: an unpaired layer of the same class and the same
 configuration, wired to the same (already paired) producers, is the same layer renamed: a
-renamed scope pairs a whole block, producer by producer. Configuration is compared as the
+renamed scope pairs a whole block, producer by producer. Inputs pair by name, then in order;
+outputs by name, then by the paired layer that computes them, then in order. Configuration is compared as the
 constructor sees it: positional arguments by the constructor's parameter names, keyword arguments
 against Keras's defaults (a default left out equals the default written out); keras.ops layers by
 their expression, TensorFlow-only layers by op, operands and attributes. Wiring is compared too:
@@ -362,12 +363,15 @@ def _by_name_then_alike(old: list[Port], new: list[Port], pairs: dict | None = N
 
 
 def _port_changes(which, old: list[Port], new: list[Port], pairs: dict, result: Comparison):
-    old_by, new_by = {p.name: p for p in old}, {p.name: p for p in new}
+    """A paired port is changed by shape, dtype or position among the paired ones (callers
+    pass inputs and read outputs by position)."""
+    old_by = {p.name: p for p in old}
+    old_of = {n: o for o, n in pairs.items()}
     old_order = [n for n in (p.name for p in old) if n in pairs]
     new_order = [p.name for p in new if p.name in pairs.values()]
     position = {name: i for i, name in enumerate(new_order)}
     for port in new:
-        before = next((old_by[o] for o, n in pairs.items() if n == port.name), None)
+        before = old_by[old_of[port.name]] if port.name in old_of else None
         if before is None:
             result.ports.append(PortChange(which, "added", port.name, details=(_port(port),)))
             continue
@@ -449,6 +453,16 @@ class _Pairing:
                 return ("layer", self.new_of[name], index) if name in self.new_of else None
         return producer
 
+    def map_new(self, producer: tuple) -> tuple | None:
+        """A new producer as the old model named it; None when it has no counterpart."""
+        match producer:
+            case ("input", name):
+                olds = [o for o, n in self.inputs.items() if n == name]
+                return ("input", olds[0]) if olds else None
+            case ("layer", name, index):
+                return ("layer", self.old_of[name], index) if name in self.old_of else None
+        return producer
+
     def rewired(self, old: Layer, new: Layer) -> tuple[str, ...]:
         """`inputs a → b` when the layer reads other layers than it did, unless the difference
         is a producer added or removed (its own line says so)."""
@@ -486,34 +500,30 @@ def _producer_name(producer: tuple) -> str:
 
 
 def _pair_layers(old: ModelSpec, new: ModelSpec, inputs: dict[str, str]) -> _Pairing:
-    """By name when the class is the same, then by structure, rounds in the new model's order
-    until nothing pairs: the same label (kind, class, configuration) wired to the same paired
-    producers; among several, the first in the old model's order."""
+    """By name when the class is the same, then by structure: an unpaired new layer takes the
+    first unpaired old layer (in the old model's order) of the same label (kind, class,
+    configuration) that reads what its own producers were in the old model. One pass in the
+    new model's (dependency) order pairs a renamed chain link by link, in linear time."""
     pairing = _Pairing(old, new, inputs)
     old_by_name = {layer.name: layer for layer in old.layers}
     for layer in new.layers:
         before = old_by_name.get(layer.name)
         if before is not None and _family(before) == _family(layer):
             pairing.pair(before.name, layer.name)
-    labels = {id(layer): _label(layer) for layer in (*old.layers, *new.layers)}
-    progress = True
-    while progress:
-        progress = False
-        waiting: dict[tuple, list[Layer]] = {}
-        for layer in old.layers:
-            if layer.name in pairing.new_of:
-                continue
-            wiring = tuple(pairing.map_old(p) for p in pairing.old_wiring.producers(layer))
-            if None not in wiring:
-                waiting.setdefault((labels[id(layer)], wiring), []).append(layer)
-        for layer in new.layers:
-            if layer.name in pairing.old_of:
-                continue
-            key = (labels[id(layer)], pairing.new_wiring.producers(layer))
-            candidates = waiting.get(key)
-            if candidates:
-                pairing.pair(candidates.pop(0).name, layer.name)
-                progress = True
+    waiting: dict[tuple, list[Layer]] = {}
+    for layer in old.layers:
+        if layer.name not in pairing.new_of:
+            key = (_label(layer), pairing.old_wiring.producers(layer))
+            waiting.setdefault(key, []).append(layer)
+    if not waiting:
+        return pairing
+    for layer in new.layers:
+        if layer.name in pairing.old_of:
+            continue
+        wiring = tuple(pairing.map_new(p) for p in pairing.new_wiring.producers(layer))
+        candidates = waiting.get((_label(layer), wiring)) if None not in wiring else None
+        if candidates:
+            pairing.pair(candidates.pop(0).name, layer.name)
     return pairing
 
 

@@ -255,6 +255,15 @@ def test_markdown_cells_survive_backticks_and_pipes():
         assert f"<td><code>{expected}</code></td>" in cells, (text, html)
 
 
+def test_the_golden_markdown_renders_as_tables_of_whole_rows():
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(golden_report("report.md"))
+    rows = html.split("<tr>")[1:]
+    assert len(rows) == 1 + 12 + 1 + 3  # a header and 12 changes, a header and 3 weights
+    assert all(row.count("<td>") + row.count("<th") in (3, 4) for row in rows), html
+    assert "<td><code>logits`|\\x1b</code></td>" in html
+
+
 def golden_report(name: str) -> str:
     """The report of the golden pair, as `graph2py diff old.pbtxt new.pbtxt OPTIONS` run in
     tests/diff/ prints it."""

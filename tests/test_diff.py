@@ -179,6 +179,23 @@ def test_keras_ops_layers_compare_by_expression_and_tensorflow_only_layers_by_op
     assert "layer added: z: TFZeta(x0, x1)\nlayer removed: z: keras.ops.sin(x)\n" in out
 
 
+def test_a_layer_that_reads_another_paired_layer_says_so(tmp_path, capsys):
+    float_t = 'attr { key: "T" value { type: DT_FLOAT } }'
+
+    def graph(second: str) -> str:
+        return (
+            placeholder("x", (-1, 4))
+            + op("a", "Relu", "x", attrs=float_t)
+            + op("b", "Sigmoid", "a", attrs=float_t)
+            + op("c", "AddV2", "b", second, attrs=float_t)
+        )
+
+    old = write(tmp_path, "old.pbtxt", graph("a"))
+    new = write(tmp_path, "new.pbtxt", graph("x"))
+    code, out, _ = diff(capsys, old, new)
+    assert code == 1 and out.startswith("layer changed: c: inputs b, a → b, x\n")
+
+
 def test_a_generated_directory_is_rebuilt_from_its_header(tmp_path, capsys):
     out_dir = tmp_path / "out"
     out_dir.mkdir()

@@ -570,17 +570,30 @@ def _config_changes(old: Layer, new: Layer) -> tuple[str, ...]:
     defaults = DEFAULTS.get(new.cls, {}) if new.kind is Kind.LAYER else {}
     changes = []
     for key in [*before, *(k for k in after if k not in before)]:
-        a, b = before.get(key, defaults.get(key, NOT_GIVEN)), after.get(
-            key, defaults.get(key, NOT_GIVEN)
-        )
-        if _canonical(a) != _canonical(b):
-            changes.append(f"{key} {_value(a)} {ARROW} {_value(b)}")
+        a = before.get(key, defaults.get(key, NOT_GIVEN))
+        b = after.get(key, defaults.get(key, NOT_GIVEN))
+        if _canonical(a) == _canonical(b):
+            continue
+        if (key not in before or key not in after) and _spreads(defaults.get(key), a, b):
+            continue  # a default 1 left out, (1, 1) written: the same to Keras
+        changes.append(f"{key} {_value(a)} {ARROW} {_value(b)}")
     return tuple(changes)
 
 
+def _spreads(default: Any, a: Any, b: Any) -> bool:
+    """Whether one value is the number `default` and the other that number for every axis
+    (Keras takes `strides=1` for `(1, 1)`)."""
+    if not isinstance(default, (int, float)) or isinstance(default, bool):
+        return False
+    value = b if _canonical(a) == _canonical(default) else a
+    return isinstance(value, (tuple, list)) and all(
+        not isinstance(v, bool) and v == default for v in value
+    )
+
+
 def _canonical(value: Any) -> Any:
-    """Equal as Keras sees it: 1 == 1.0 and (1, 1) == [1, 1], but True is not 1; a lone
-    default 1 for a pair stays unequal to (1, 1), as emit writes only what differs."""
+    """A value as Keras sees it, for comparing: 1 == 1.0 and (1, 1) == [1, 1], but True is
+    not 1, NaN equals NaN, and an array is its dtype, shape and bytes."""
     if isinstance(value, np.ndarray):
         return ("array", value.dtype.str, value.shape, value.tobytes())
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
@@ -642,15 +655,11 @@ def _weight_changes(old: Layer, new: Layer, old_side: Side, new_side: Side) -> l
         if a.shape != b.shape:
             changes.append(WeightChange(new.name, name, "reshaped", None, None, a.shape, b.shape))
             continue
-        if a.dtype.kind in "biufc" and b.dtype.kind in "biufc":
+        if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
             a64, b64 = a.astype(np.float64), b.astype(np.float64)
             if np.array_equal(a64, b64, equal_nan=True):
                 continue
-            delta = np.nan_to_num(b64 - a64, nan=np.inf) if a.size else b64 - a64
-            max_abs = float(np.max(np.abs(delta))) if delta.size else 0.0
-            norm = float(np.linalg.norm(a64))
-            step = float(np.linalg.norm(delta))
-            relative = step / norm if norm else (0.0 if step == 0 else math.inf)
+            max_abs, relative = _change(a64, b64)
             changes.append(WeightChange(new.name, name, "changed", max_abs, relative, a.shape))
         elif not np.array_equal(a, b):
             changes.append(WeightChange(new.name, name, "changed", None, None, a.shape))
@@ -658,6 +667,23 @@ def _weight_changes(old: Layer, new: Layer, old_side: Side, new_side: Side) -> l
         if name not in after:
             changes.append(WeightChange(new.name, name, "removed", old_shape=tuple(weight.shape)))
     return changes
+
+
+def _change(old: np.ndarray, new: np.ndarray) -> tuple[float, float]:
+    """(max |new - old|, ||new - old|| / ||old||): a value equal on both sides (NaN and NaN,
+    inf and inf included) differs by 0, one that turned NaN or infinite by inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (old == new) | (np.isnan(old) & np.isnan(new))
+        delta = np.where(same, 0.0, new - old)
+    delta = np.nan_to_num(np.abs(delta), nan=np.inf)
+    max_abs = float(delta.max()) if delta.size else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        norm, step = float(np.linalg.norm(old)), float(np.linalg.norm(delta))
+    if step == 0:
+        return max_abs, 0.0
+    if math.isnan(norm) or math.isinf(norm) or math.isinf(step):
+        return max_abs, math.inf
+    return max_abs, step / norm if norm else math.inf
 
 
 def _shape(shape: tuple | None) -> str:

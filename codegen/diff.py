@@ -671,7 +671,8 @@ def _weight_changes(old: Layer, new: Layer, old_side: Side, new_side: Side) -> l
 
 def _change(old: np.ndarray, new: np.ndarray) -> tuple[float, float]:
     """(max |new - old|, ||new - old|| / ||old||): a value equal on both sides (NaN and NaN,
-    inf and inf included) differs by 0, one that turned NaN or infinite by inf."""
+    inf and inf included) differs by 0, one that turned NaN or infinite by inf; an old weight
+    that is zero, NaN or infinite somewhere changed by inf, relatively."""
     with np.errstate(invalid="ignore", over="ignore"):
         same = (old == new) | (np.isnan(old) & np.isnan(new))
         delta = np.where(same, 0.0, new - old)

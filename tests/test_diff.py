@@ -283,6 +283,17 @@ def test_the_golden_markdown_renders_as_tables_of_whole_rows():
     assert "<td><code>logits`|\\x1b</code></td>" in html
 
 
+def test_weight_change_numbers():
+    """max|Δ| and ‖new − old‖ / ‖old‖; NaN against NaN is no change, a value turned NaN is an
+    infinite one; a zero weight that changed changed infinitely, relatively."""
+    from codegen.diff import _change
+
+    assert _change(np.array([3.0, 4.0]), np.array([3.0, 5.0])) == (1.0, 0.2)
+    assert _change(np.array([1.0, np.nan]), np.array([2.0, np.nan])) == (1.0, np.inf)
+    assert _change(np.array([1.0, 2.0]), np.array([1.0, np.nan])) == (np.inf, np.inf)
+    assert _change(np.zeros(2), np.array([0.0, 0.5])) == (0.5, np.inf)
+
+
 def golden_report(name: str) -> str:
     """The report of the golden pair, as `graph2py diff old.pbtxt new.pbtxt OPTIONS` run in
     tests/diff/ prints it."""

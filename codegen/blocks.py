@@ -30,6 +30,7 @@ The result is plain data (`Program`) that emit.py renders; `--flat` skips this m
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -43,8 +44,10 @@ from .spec import Kind, Layer, ModelSpec
 MAX_LAYERS = 4000
 # A block takes and returns at most this many tensors: wider ones read worse than flat code.
 MAX_PORTS = 4
+# Longer windows are not searched: no block we know is longer, and the search is quadratic.
+MAX_LENGTH = 64
 # Candidates verified per round before settling for the best verified one.
-VERIFY_AT_MOST = 400
+VERIFY_AT_MOST = 2000
 # Name text a block's f-strings may hold verbatim (the parts that vary are passed as literals):
 # nothing that could end the string, start an escape or a replacement field.
 SAFE = re.compile(r"[A-Za-z0-9_.\-/: ]*")
@@ -79,12 +82,36 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """In a block's body: `then if param == equals else otherwise` (a bool `param == equals`):
+    a value that follows another parameter needs no parameter of its own."""
+
+    param: str
+    equals: Any
+    then: Any
+    otherwise: Any
+
+
+@dataclass(frozen=True)
+class Offset:
+    """In a block's body: `param + offset`, a Keras counter number that follows another."""
+
+    param: str
+    offset: int
+
+
+# The slot of a layer's Keras counter number (`activation_17`) among its values.
+COUNTER = -1
+
+
+@dataclass(frozen=True)
 class NameTemplate:
-    """A layer name in a block, `f"{prefix}{param}{suffix}"`."""
+    """A layer name in a block, `f"{prefix}{param}{suffix}"` (`{param + offset}`)."""
 
     prefix: str
     param: str
     suffix: str
+    offset: int = 0
 
 
 @dataclass
@@ -98,6 +125,29 @@ class BlockCall:
     values: tuple  # one per parameter of the function, in its order (Param in a block's body)
     # a loop: the counter runs over range(start, stop); `name` is a NameTemplate over it
     loop: tuple[int, int] | None = None
+
+
+@dataclass
+class Guarded:
+    """In a block's body: a layer (or call) some instances lack. It runs `if flag:`; without
+    it, what read its output reads `through`, which therefore shares its variable."""
+
+    item: Any
+    flag: str
+    through: str
+    source: str = ""  # the name part of the instance its comment's nodes come from
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.item.inputs
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.item.outputs
+
+    @property
+    def name(self):
+        return self.item.name
 
 
 @dataclass
@@ -123,22 +173,40 @@ class Program:
 
 def factor(spec: ModelSpec) -> Program:
     """The spec's layers as block functions and the calls that build the model from them; a
-    Program with no functions when nothing repeats (the caller then writes the flat form)."""
-    program = Program(body=list(spec.layers))
+    Program with no functions when nothing repeats (the caller then writes the flat form).
+    Two orders of search are tried, the largest block first and the innermost first (which
+    nests); the program with less code wins."""
     if len(spec.layers) > MAX_LAYERS:
-        return program
+        return Program(body=list(spec.layers))
+    programs = [_factor(spec, innermost) for innermost in (False, True)]
+    return min(programs, key=_cost)
+
+
+def _factor(spec: ModelSpec, innermost: bool) -> Program:
+    program = Program(body=list(spec.layers))
     outputs = set(spec.outputs)
-    used: set[str] = set()
     while True:
-        best = _best_block(program, outputs)
+        best = _best_block(program, outputs, innermost)
         if best is None:
             break
         function, instances = best
         function.name = f"_block{len(program.functions)}"  # named once all are known
         _replace(program, function, instances)
+    _merge_variants(program)
+    _drop_dependent(program)
     program.body = _roll_loops(program, outputs)
     _name_functions(program)
     return program
+
+
+def _cost(program: Program) -> float:
+    """About the lines the program takes: a statement each, a def and a return per function,
+    and a line per few arguments of a call."""
+    total = 0.0
+    for body in [program.body, *(f.body for f in program.functions)]:
+        for item in body:
+            total += 1 + (len(item.values) / 6 if isinstance(item, BlockCall) else 0)
+    return total + sum(2 + len(f.params) / 6 for f in program.functions)
 
 
 # -- items: what a round sees of layers and calls -------------------------------------------
@@ -219,7 +287,7 @@ class _Candidate:
     starts: list[int]
 
 
-def _best_block(program: Program, outputs: set[str]):
+def _best_block(program: Program, outputs: set[str], innermost: bool):
     items = program.body
     n = len(items)
     if n < 4:
@@ -236,8 +304,10 @@ def _best_block(program: Program, outputs: set[str]):
     for position, item in enumerate(items):
         for t in item.inputs:
             readers.setdefault(t, []).append(position)
+    skeletons = [_skeleton(item) for item in items]
+    memo: dict = {}
     candidates = []
-    for length in range(2, n // 2 + 1):
+    for length in range(2, min(n // 2, MAX_LENGTH) + 1):
         groups: dict[int, list[int]] = {}
         p = power[length]
         for s in range(n - length + 1):
@@ -246,24 +316,83 @@ def _best_block(program: Program, outputs: set[str]):
         for starts in groups.values():
             if len(starts) < 2:
                 continue
-            chosen, end = [], -1
+            # windows whose end layers are named alike (digits aside) may be one block's
+            alike: dict[tuple, list[int]] = {}
             for s in starts:
-                if s >= end:
-                    chosen.append(s)
-                    end = s + length
-            count = len(chosen)
-            saving = count * length - (length + count + 2)
-            if count >= 2 and saving > 0:
-                candidates.append(_Candidate(saving, length, chosen))
-    candidates.sort(key=lambda c: (-c.saving, c.length, c.starts[0]))
+                key = (skeletons[s], skeletons[s + length - 1])
+                alike.setdefault(key, []).append(s)
+            for similar in alike.values():
+                chosen, end = [], -1
+                for s in similar:
+                    if s >= end:
+                        chosen.append(s)
+                        end = s + length
+                count = len(chosen)
+                saving = count * length - (length + count + 2)
+                if (
+                    count >= 2
+                    and saving > 0
+                    and _ends_agree(items, chosen[0], chosen[1], length, memo)
+                ):
+                    candidates.append(_Candidate(saving, length, chosen))
+    # innermost first: the shortest block that verifies (its calls then make up the longer
+    # blocks around it, which become nested functions); the largest saving among equals
+    if innermost:
+        # the shortest block that verifies (its calls then make up the longer blocks around
+        # it, which become nested functions); the largest saving among equals
+        candidates.sort(key=lambda c: (c.length, -c.saving, c.starts[0]))
+    else:  # the largest saving, whatever is inside
+        candidates.sort(key=lambda c: (-c.saving, c.length, c.starts[0]))
     best = None
     for candidate in candidates[:VERIFY_AT_MOST]:
-        if best is not None and best[0] >= candidate.saving:
+        if best is not None and (
+            candidate.length > best[1] if innermost else best[0] >= candidate.saving
+        ):
             break
         found = _verify(program, candidate, readers, outputs)
         if found is not None and (best is None or found[0] > best[0]):
-            best = found
-    return None if best is None else best[1:]
+            best = (found[0], candidate.length, *found[1:])
+    return None if best is None else best[2:]
+
+
+def _skeleton(item) -> str:
+    """A name with every word that holds a digit blanked: `block_10_expand` -> `block_#_expand`,
+    `block2a_expand_conv` -> `#_expand_conv`, a Keras counter name `activation_7` -> `#`."""
+    name = _name_of(item)
+    if name is None or _COUNTER.fullmatch(name):
+        return "#"
+    return re.sub(r"[A-Za-z]*\d[A-Za-z0-9]*", "#", name)
+
+
+def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
+    """A cheap necessary condition for two windows to be instances of one block: the first
+    and last layers that are not Keras counter names vary by the same part."""
+
+    def part(k: int) -> str | None:
+        key = (a + k, b + k)
+        if key not in memo:
+            memo[key] = _pair_part(items[a + k], items[b + k])
+        return memo[key]
+
+    first = next((p for p in map(part, range(min(3, length))) if p != ""), "")
+    if first is None:
+        return False
+    last = next((p for p in map(part, range(length - 1, max(-1, length - 4), -1)) if p != ""), "")
+    return last is not None and (not first or not last or first == last)
+
+
+def _pair_part(one, other) -> str | None:
+    """What differs between two layers' names ("" for two Keras counter names, None when
+    the names are not alike)."""
+    x, y = _name_of(one), _name_of(other)
+    if x is None or y is None:
+        return None
+    if _counter_base([x, y]) is not None:
+        return ""
+    prefix, suffix = _common_prefix([x, y]), _common_suffix([x, y])
+    if len(prefix) + len(suffix) > min(len(x), len(y)):
+        return None
+    return x[len(prefix) : len(x) - len(suffix)] + "|" + y[len(prefix) : len(y) - len(suffix)]
 
 
 def _signature(items, s, length, readers, outputs):
@@ -344,10 +473,27 @@ def _block(program, members, length):
     return saving, function, instances
 
 
+_COUNTER = re.compile(r"([A-Za-z][A-Za-z0-9_]*?)_(\d+)")
+
+
 def _naming(items, starts, length):
     """The one part of each instance's layer names that varies, and each layer's name around
     it: (parts by start, [(prefix, suffix)] by layer, "name" or "index", starts kept); None
-    when the names do not read as one template."""
+    when the names do not read as one template. Failing that, layers Keras named by its own
+    counter (`activation_17` in a NASNet cell named `normal_left1_5`) may number apart from
+    the part: their template is (None, "activation"), their numbers become parameters."""
+    return _naming_with(items, starts, length, False) or _naming_with(items, starts, length, True)
+
+
+def _counter_base(names: list[str]) -> str | None:
+    matches = [_COUNTER.fullmatch(n) for n in names]
+    if not all(matches) or len({m[1] for m in matches}) != 1:
+        return None
+    base = matches[0][1]
+    return base if SAFE.fullmatch(base) and all(_is_count(m[2]) for m in matches) else None
+
+
+def _naming_with(items, starts, length, counters: bool):
     kept = list(starts)
     for _ in range(2):  # a second try without the instances whose part came out empty
         if len(kept) < 2:
@@ -357,6 +503,11 @@ def _naming(items, starts, length):
             names = [_name_of(items[s + k]) for s in kept]
             if any(n is None for n in names):
                 return None
+            if counters and not isinstance(items[kept[0] + k], BlockCall):
+                base = _counter_base(names)
+                if base is not None:
+                    templates.append((None, base))
+                    continue
             prefix, suffix = _common_prefix(names), _common_suffix(names)
             if len(prefix) + len(suffix) > min(len(n) for n in names):
                 return None
@@ -369,6 +520,9 @@ def _naming(items, starts, length):
                     parts[s] = part
                 elif parts[s] != part:
                     return None
+        named = sum(prefix is not None for prefix, _ in templates)
+        if named < 2 or 2 * named < length:
+            return None  # mostly counters: too little to name the block by
         empty = [s for s in kept if not parts[s]]
         if not empty:
             break
@@ -379,20 +533,26 @@ def _naming(items, starts, length):
         return None
     # text every suffix starts with belongs to the name too: `conv2` + `_block1_0_conv` is
     # `conv2_block1` + `_0_conv`
-    head = _common_prefix_raw([suffix for _, suffix in templates])
+    named = [(prefix, suffix) for prefix, suffix in templates if prefix is not None]
+    head = _common_prefix_raw([suffix for _, suffix in named])
     head = head[: max((i for i, c in enumerate(head) if _BOUNDARY.match(c)), default=0)]
     if head and all(
-        len(suffix) == len(head) or _BOUNDARY.match(suffix[len(head)]) for _, suffix in templates
+        len(suffix) == len(head) or _BOUNDARY.match(suffix[len(head)]) for _, suffix in named
     ):
         parts = {s: part + head for s, part in parts.items()}
-        templates = [(prefix, suffix[len(head) :]) for prefix, suffix in templates]
+        templates = [
+            (prefix, suffix if prefix is None else suffix[len(head) :])
+            for prefix, suffix in templates
+        ]
     # one prefix for every layer: the prefix belongs to the name (`block_3` + `_expand`)
-    prefixes = {p for p, _ in templates}
+    prefixes = {p for p, _ in templates if p is not None}
     if len(prefixes) == 1 and next(iter(prefixes)):
         prefix = next(iter(prefixes))
         parts = {s: prefix + part for s, part in parts.items()}
-        templates = [("", suffix) for _, suffix in templates]
+        templates = [(p if p is None else "", suffix) for p, suffix in templates]
     name_param = "index" if all(_is_count(p) for p in parts.values()) else "name"
+    if name_param == "index" and any(p is None for p, _ in templates):
+        return None  # two integers in one block's names: which is which would be a guess
     for k, (prefix, suffix) in enumerate(templates):
         inner = items[kept[0] + k]
         # a call taking an integer index takes the outer one as it is, or nothing
@@ -431,17 +591,17 @@ def _is_count(text: str) -> bool:
 
 
 def _common_prefix(names: list[str]) -> str:
-    first = min(names)
-    last = max(names)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    # end at a word boundary: `conv2d_1` of conv2d_12 and conv2d_15 is `conv2d_`
-    while n and not (
-        _BOUNDARY.match(names[0][n - 1]) or all(len(x) == n or _BOUNDARY.match(x[n]) for x in names)
-    ):
-        n -= 1
-    return names[0][:n]
+    """The longest prefix of all names that ends at a word boundary: `conv2d_1` of conv2d_12
+    and conv2d_15 is `conv2d_`."""
+    n = len(_common_prefix_raw(names))
+    head = names[0][:n]
+    if n and all(len(x) == n or _BOUNDARY.match(x[n]) for x in names):
+        return head
+    found = _LAST_BOUNDARY.search(head)
+    return head[: found.end()] if found else ""
+
+
+_LAST_BOUNDARY = re.compile(r".*[^A-Za-z0-9]", re.S)
 
 
 def _common_suffix(names: list[str]) -> str:
@@ -454,70 +614,45 @@ def _abstract(program, members, length, parts, templates, name_param):
     items = program.body
     starts = [s for s, _, _ in members]
     first = starts[0]
-    # one parameter per distinct column of values
-    columns: dict[tuple, tuple[int, int]] = {}  # values across instances -> first (k, slot)
-    slot_param: dict[tuple[int, int], tuple] = {}
-    for k in range(length):
-        for slot in range(len(_values(items[first + k]))):
-            column = tuple(canon(_values(items[s + k])[slot]) for s in starts)
-            if len(set(column)) == 1:
-                continue
-            columns.setdefault(column, (k, slot))
-            slot_param[(k, slot)] = column
-    derived = _derived(columns, items, starts)
-    for column in derived:
-        del columns[column]
-    names_taken: Counter = Counter()
-    wanted = {}
-    for column, (k, slot) in columns.items():
-        base = _slots(items[first + k], program)[slot]
-        wanted[column] = (base, k)
-        names_taken[base] += 1
-    params = []
-    param_of = {}
-    reserved = {"x", "inputs", "name", "index", "keras", "i"}
-    given: set[str] = set()
-    for column, (base, k) in wanted.items():
-        pname = identifier(base)
-        if names_taken[base] > 1:
-            words = [w for w in re.split(r"[^A-Za-z0-9]+", templates[k][1]) if w]
-            words = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
-            tail = "_".join(words) if words else f"layer{k}"
-            pname = identifier(f"{tail}_{base}")
-        while pname in given or pname in reserved:
-            pname += "_"
-        given.add(pname)
-        values = [_values(items[s + k])[columns[column][1]] for s in starts]
-        counts = Counter(canon(v) for v in values)
-        top, top_count = counts.most_common(1)[0]
-        default = NO_DEFAULT
-        if top_count * 2 > len(values) and len(counts) > 1:
-            default = next(v for v in values if canon(v) == top)
-        params.append([pname, default, values])
-        param_of[column] = pname
-    params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # required ones first (Python's rule)
-    # the body: the first instance's items, values and names abstracted
+    rows = [
+        {(k, slot): v for k in range(length) for slot, v in enumerate(_values(items[s + k]))}
+        for s in starts
+    ]
+    slot_names = {
+        (k, slot): name
+        for k in range(length)
+        for slot, name in enumerate(_slots(items[first + k], program))
+    }
+    for k, (prefix, base) in enumerate(templates):
+        if prefix is None:  # a Keras counter name: its number is a value of the instance
+            for row, s in zip(rows, starts):
+                row[(k, COUNTER)] = int(_COUNTER.fullmatch(items[s + k].name)[2])
+            slot_names[(k, COUNTER)] = f"{base}_id"
+    tails = [suffix if prefix is not None else "" for prefix, suffix in templates]
+    params, values, substitute = _parameterize(rows, slot_names, tails)
     body = []
     for k in range(length):
-        item = items[first + k]
         prefix, suffix = templates[k]
-        name = NameTemplate(prefix, name_param, suffix)
-        substitute = {}
-        for slot in range(len(_values(item))):
-            column = slot_param.get((k, slot))
-            if column in derived:
-                kind, elements = derived[column]
-                substitute[slot] = kind(
-                    Param(param_of[value]) if how == "param" else value for how, value in elements
+        if prefix is None:
+            number = substitute[(k, COUNTER)]
+            param, offset = (
+                (number.param, number.offset)
+                if isinstance(number, Offset)
+                else (
+                    number.name,
+                    0,
                 )
-            elif column is not None:
-                substitute[slot] = Param(param_of[column])
-        body.append(_substituted(item, name, substitute))
+            )
+            name = NameTemplate(f"{suffix}_", param, "", offset)
+        else:
+            name = NameTemplate(prefix, name_param, suffix)
+        here = {slot: v for (kk, slot), v in substitute.items() if kk == k and slot != COUNTER}
+        body.append(_substituted(items[first + k], name, here))
     _, external, escapes = members[0]
     function = Function(
         name="",
         inputs=external,
-        params=[(p[0], p[1]) for p in params],
+        params=params,
         name_param=name_param,
         body=body,
         outputs=[items[first + k].outputs[j] for k, j in escapes],
@@ -525,29 +660,110 @@ def _abstract(program, members, length, parts, templates, name_param):
         source=str(parts[first]),
     )
     instances = []
-    order = {p[0]: i for i, p in enumerate(params)}
     for index, (s, external, escapes) in enumerate(members):
-        values = [None] * len(params)
-        for p in params:
-            values[order[p[0]]] = p[2][index]
         call = BlockCall(
             function="",
             inputs=external,
             outputs=[items[s + k].outputs[j] for k, j in escapes],
             name=parts[s],
-            values=tuple(values),
+            values=tuple(values[index]),
         )
         instances.append((s, call))
     return function, instances
 
 
-def _derived(columns: dict, items, starts) -> dict:
+_ABSENT = ("absent",)
+
+
+def _parameterize(rows: list[dict], slot_names: dict, tails: list[str]):
+    """Parameters for what differs between instances. `rows` holds each instance's values by
+    (layer, slot), a layer that instance lacks (an optional one) left out. Returns the
+    parameters [(name, default)], each instance's values for them, and what stands in each
+    varying slot: a Param, or a tuple built of Params and constants (`(1, 1, filters)`)."""
+    keys = sorted({key for row in rows for key in row})
+    columns: dict[tuple, tuple[int, int]] = {}  # values across instances -> first (k, slot)
+    slot_column: dict[tuple[int, int], tuple] = {}
+    for key in keys:
+        column = tuple(canon(row[key]) if key in row else _ABSENT for row in rows)
+        if len({c for c in column if c != _ABSENT}) <= 1:
+            continue
+        columns.setdefault(column, key)
+        slot_column[key] = column
+    derived = _derived(columns, rows)
+    for column in derived:
+        del columns[column]
+    following = _following(columns, slot_names)
+    for column in following:
+        del columns[column]
+    taken = Counter(slot_names[key] for key in columns.values())
+    params, param_of, given = [], {}, set()
+    reserved = {"x", "inputs", "name", "index", "keras", "layers", "i"}
+    for column, key in columns.items():
+        base = slot_names[key]
+        pname = identifier(base)
+        if taken[base] > 1:
+            words = [w for w in re.split(r"[^A-Za-z0-9]+", tails[key[0]]) if w]
+            words = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
+            tail = "_".join(words) if words else f"layer{key[0]}"
+            pname = identifier(f"{tail}_{base}")
+        while pname in given or pname in reserved:
+            pname += "_"
+        given.add(pname)
+        present = [row[key] for row in rows if key in row]
+        counts = Counter(canon(v) for v in present)
+        top, top_count = counts.most_common(1)[0]
+        default = NO_DEFAULT
+        if top_count * 2 > len(present) or len(present) < len(rows):
+            default = next(v for v in present if canon(v) == top)
+        values = [row.get(key, default) for row in rows]
+        params.append((pname, default, values))
+        param_of[column] = pname
+    params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # required ones first (Python's rule)
+    substitute = {}
+    for key, column in slot_column.items():
+        if column in following:
+            first, offset = following[column]
+            substitute[key] = Offset(param_of[first], offset)
+        elif column in derived:
+            kind, elements = derived[column]
+            substitute[key] = kind(
+                Param(param_of[value]) if how == "param" else value for how, value in elements
+            )
+        else:
+            substitute[key] = Param(param_of[column])
+    values = [[p[2][i] for p in params] for i in range(len(rows))]
+    return [(p[0], p[1]) for p in params], values, substitute
+
+
+def _following(columns: dict, slot_names: dict) -> dict:
+    """Keras counter numbers (`*_id` slots) that are another's of the same counter plus a
+    constant in every instance: (that column, the constant)."""
+    counters = [c for c, key in columns.items() if slot_names[key].endswith("_id")]
+    following = {}
+    for i, column in enumerate(counters):
+        for first in counters[:i]:
+            if first in following or slot_names[columns[first]] != slot_names[columns[column]]:
+                continue
+            pairs = list(zip(first, column))
+            if any((a == _ABSENT) != (b == _ABSENT) for a, b in pairs):
+                continue
+            try:
+                offsets = {int(b[1]) - int(a[1]) for a, b in pairs if a != _ABSENT}
+            except (TypeError, ValueError):
+                continue
+            if len(offsets) == 1 and all(a[0] == "int" for a, _ in pairs if a != _ABSENT):
+                following[column] = (first, offsets.pop())
+                break
+    return following
+
+
+def _derived(columns: dict, rows: list[dict]) -> dict:
     """Columns of tuples whose elements are other parameters or constants, as their recipe
-    (type, [column of a parameter, or (constant,)]): `(1, 1, filters)` is no parameter of its
-    own when `filters` is one."""
+    (type, [("param", column) or ("constant", value)]): `(1, 1, filters)` is no parameter of
+    its own when `filters` is one."""
     derived = {}
-    for column, (k, slot) in columns.items():
-        values = [_values(items[s + k])[slot] for s in starts]
+    for column, key in columns.items():
+        values = [row[key] for row in rows if key in row]
         if not all(isinstance(v, (tuple, list)) for v in values):
             continue
         kinds, sizes = {type(v) for v in values}, {len(v) for v in values}
@@ -555,8 +771,8 @@ def _derived(columns: dict, items, starts) -> dict:
             continue
         elements, found = [], False
         for e in range(sizes.pop()):
-            element = tuple(canon(v[e]) for v in values)
-            if len(set(element)) == 1:
+            element = tuple(canon(row[key][e]) if key in row else _ABSENT for row in rows)
+            if len({c for c in element if c != _ABSENT}) == 1:
                 elements.append(("constant", values[0][e]))
             elif element in columns and not isinstance(values[0][e], (tuple, list)):
                 elements.append(("param", element))
@@ -667,6 +883,379 @@ def _function_name(function: Function, program: Program, used: set[str]) -> str:
     return name
 
 
+# -- variants: one function with an optional layer or two --------------------------------------
+
+# A variant differing by more layers than this is a function of its own: reads better.
+MAX_OPTIONAL = 3
+
+
+def _merge_variants(program: Program) -> None:
+    """Blocks alike but for a layer or two that some lack (MobileNetV2's block has a
+    ZeroPadding2D when it strides and an Add when it keeps its width) become one function,
+    those layers under `if flag:`, as the hand-written block has them."""
+    nested = {
+        item.function for f in program.functions for item in f.body if isinstance(item, BlockCall)
+    }
+    merged = True
+    while merged:
+        merged = False
+        candidates = [f for f in program.functions if f.name not in nested]
+        candidates.sort(key=lambda f: -f.instances)
+        for base in candidates:
+            for other in candidates:
+                if other is base or not _plain(other):
+                    continue
+                if _merge(program, base, other):
+                    merged = True
+                    break
+            if merged:
+                break
+
+
+def _plain(function: Function) -> bool:
+    return not any(isinstance(item, Guarded) for item in function.body)
+
+
+def _align(a: list, b: list) -> list[tuple[int | None, int | None]]:
+    """The longest common subsequence of two label lists, as pairs (a index, b index), with
+    None where one side has an item the other lacks; in an order both sides agree with."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = (
+                table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+            )
+    pairs, i, j = [], 0, 0
+    while i < n or j < m:
+        if i < n and j < m and a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif j >= m or (i < n and table[i + 1][j] >= table[i][j + 1]):
+            pairs.append((i, None))
+            i += 1
+        else:
+            pairs.append((None, j))
+            j += 1
+    return pairs
+
+
+def _unwrap(item):
+    return item.item if isinstance(item, Guarded) else item
+
+
+def _calls(program: Program, function: Function) -> list[BlockCall]:
+    return [
+        item
+        for item in program.body
+        if isinstance(item, BlockCall) and item.function == function.name
+    ]
+
+
+def _instance_values(function: Function, item, call: BlockCall) -> tuple:
+    """An item's values in one instance: its parameters replaced by the call's arguments."""
+    by_name = {name: value for (name, _), value in zip(function.params, call.values)}
+
+    def concrete(value):
+        if isinstance(value, Param):
+            return by_name[value.name]
+        if isinstance(value, (tuple, list)) and any(isinstance(v, Param) for v in value):
+            return type(value)(concrete(v) for v in value)
+        return value
+
+    return tuple(concrete(v) for v in _values(item))
+
+
+def _present(function: Function, item, call: BlockCall) -> bool:
+    if not isinstance(item, Guarded):
+        return True
+    by_name = {name: value for (name, _), value in zip(function.params, call.values)}
+    return bool(by_name[item.flag])
+
+
+def _canonical(items: list, inputs: list[str], outputs: list[str]) -> tuple:
+    """Labels and wiring of a body, tensor names aside: what two bodies must share to be one."""
+    position = {t: ("in", n) for n, t in enumerate(inputs)}
+    rows = []
+    for k, item in enumerate(items):
+        rows.append((_label(item), tuple(position.get(t, ("?", t)) for t in item.inputs)))
+        for j, t in enumerate(item.outputs):
+            position[t] = ("made", k, j)
+    return tuple(rows), tuple(position.get(t, ("?", t)) for t in outputs)
+
+
+def _merge(program: Program, base: Function, other: Function) -> bool:
+    if (
+        base.name_param != other.name_param
+        or len(base.inputs) != len(other.inputs)
+        or len(base.outputs) != len(other.outputs)
+    ):
+        return False
+    base_items = [_unwrap(item) for item in base.body]
+    pairs = _align([_label(i) for i in base_items], [_label(i) for i in other.body])
+    lone = [p for p in pairs if p[0] is None or p[1] is None]
+    fresh = [p for p in lone if p[1] is None and not isinstance(base.body[p[0]], Guarded)]
+    added = [p for p in lone if p[0] is None]
+    if not lone or len(fresh) + len(added) > MAX_OPTIONAL or (added and not _plain(base)):
+        return False
+    for i, j in pairs:
+        if i is not None and j is not None and base_items[i].name != other.body[j].name:
+            return False  # a layer named otherwise is another layer
+    # the union body in the base's tensors; the other's tensors mapped onto them
+    mapped = dict(zip(other.inputs, base.inputs))
+    only_base, only_other = set(), set()
+    union = []  # [item, in base instances (True or the flag), in other instances]
+    for i, j in pairs:
+        if i is not None:
+            entry = base.body[i]
+            in_base = entry.flag if isinstance(entry, Guarded) else True
+            union.append([base_items[i], in_base, j is not None])
+            if j is None:
+                only_base.update(base_items[i].outputs)
+            else:
+                mapped.update(zip(other.body[j].outputs, base_items[i].outputs))
+        else:
+            item = other.body[j]
+            if any(t not in mapped for t in item.inputs):
+                return False
+            union.append([_with_inputs(item, [mapped[t] for t in item.inputs]), False, True])
+            only_other.update(item.outputs)
+            mapped.update((t, t) for t in item.outputs)
+    # a layer on both sides reads the optional layer's output where one side has it
+    for i, j in pairs:
+        if i is None or j is None:
+            continue
+        entry = union[pairs.index((i, j))]
+        reads = []
+        for tb, tx in zip(base_items[i].inputs, other.body[j].inputs):
+            tx = mapped.get(tx, tx)
+            reads.append(tx if tx in only_other and tb not in only_base else tb)
+        entry[0] = _with_inputs(entry[0], reads)
+    outputs = [
+        tx if tx in only_other else tb
+        for tb, tx in zip(base.outputs, (mapped.get(t, t) for t in other.outputs))
+    ]
+    optional = [
+        k for k, (_, in_base, in_other) in enumerate(union) if in_base is False or not in_other
+    ]
+    for throughs in _through_choices([union[k][0] for k in optional]):
+        through = dict(zip(optional, throughs))
+        if _variant_matches(union, through, outputs, base.inputs, 2, other) and (
+            not added or _variant_matches(union, through, outputs, base.inputs, 1, base)
+        ):
+            break
+    else:
+        return False
+    # a guarded layer's output takes its `through` input's variable: nothing may read that
+    # input after it
+    for k, passed in through.items():
+        if passed in outputs or any(passed in entry[0].inputs for entry in union[k + 1 :]):
+            return False
+    _rebuild(program, base, other, union, through, outputs)
+    return True
+
+
+def _variant_matches(union, through, outputs, inputs, side: int, function: Function) -> bool:
+    """Whether the union body, with the layers one side lacks passed through, is that side's
+    body (side 1: the base, which must have no guards then; 2: the other)."""
+    effective, replaced = [], {}
+    for k, entry in enumerate(union):
+        item, here = entry[0], entry[side]
+        if here is False:
+            replaced[item.outputs[0]] = replaced.get(through[k], through[k])
+            continue
+        effective.append(_with_inputs(item, [replaced.get(t, t) for t in item.inputs]))
+    ends = [replaced.get(t, t) for t in outputs]
+    body = [_unwrap(item) for item in function.body]
+    return _canonical(effective, inputs, ends) == _canonical(
+        body, function.inputs, function.outputs
+    )
+
+
+def _through_choices(items: list) -> list[list[str]]:
+    """For each layer an instance may lack, the input its readers read instead: a layer of one
+    output, and of its inputs either (an Add's residual reads the block's input or the
+    branch); at most a few combinations."""
+    choices = [[]]
+    for item in items:
+        if len(item.outputs) != 1 or not item.inputs:
+            return []
+        choices = [c + [t] for c in choices for t in dict.fromkeys(item.inputs)]
+        if len(choices) > 16:
+            return []
+    return choices
+
+
+def _with_inputs(item, inputs: list[str]):
+    return replace(item, inputs=list(inputs))
+
+
+def _rebuild(program, base, other, union, through, outputs) -> None:
+    """The merged function: parameters over both sets of instances, a flag per pattern of
+    presence, the optional layers guarded."""
+    base_calls, other_calls = _calls(program, base), _calls(program, other)
+    other_items = {id(item): item for item in other.body}
+    # each instance's presence and values, layer by layer of the union
+    rows, presence = [], []
+    base_positions = {}
+    k_base = 0
+    for k, (item, in_base, in_other) in enumerate(union):
+        if in_base is not False:
+            base_positions[k] = k_base
+            k_base += 1
+    for call in base_calls:
+        row, here = {}, []
+        for k, (item, in_base, _) in enumerate(union):
+            if in_base is False:
+                here.append(False)
+                continue
+            entry = base.body[base_positions[k]]
+            present = _present(base, entry, call)
+            here.append(present)
+            if present:
+                for slot, v in enumerate(_instance_values(base, _unwrap(entry), call)):
+                    row[(k, slot)] = v
+        rows.append(row)
+        presence.append(here)
+    other_positions = []
+    j = 0
+    for k, (item, in_base, in_other) in enumerate(union):
+        other_positions.append(j if in_other else None)
+        j += bool(in_other)
+    for call in other_calls:
+        row, here = {}, []
+        for k, (item, _, in_other) in enumerate(union):
+            here.append(bool(in_other))
+            if in_other:
+                source = other.body[other_positions[k]]
+                for slot, v in enumerate(_instance_values(other, source, call)):
+                    row[(k, slot)] = v
+        rows.append(row)
+        presence.append(here)
+    slot_names = {}
+    for k, (item, _, _) in enumerate(union):
+        for slot, name in enumerate(_slots(item, program)):
+            slot_names[(k, slot)] = name
+    tails = [
+        item.name.suffix if isinstance(item.name, NameTemplate) else "" for item, _, _ in union
+    ]
+    params, values, substitute = _parameterize(rows, slot_names, tails)
+    # flags: one per pattern of presence across the instances
+    flags, flag_of = [], {}
+    taken = {name for name, _ in params} | {"x", "inputs", "name", "index", "i", "keras", "layers"}
+    for k in range(len(union)):
+        column = tuple(here[k] for here in presence)
+        if all(column):
+            continue
+        if column not in flag_of:
+            words = [w for w in re.split(r"[^A-Za-z]+", tails[k]) if w] or ["optional"]
+            flag = identifier(words[-1].lower())
+            while flag in taken:
+                flag += "_"
+            taken.add(flag)
+            common = Counter(column).most_common(1)[0][0]
+            flags.append((flag, common, column))
+            flag_of[column] = flag
+    # the guarded layers read through what the other's instances read instead
+    body = []
+    for k, (item, in_base, _) in enumerate(union):
+        here = {slot: v for (kk, slot), v in substitute.items() if kk == k}
+        plain = _substituted(item, item.name, here) if here else item
+        column = tuple(p[k] for p in presence)
+        if all(column):
+            body.append(plain)
+            continue
+        if k in through:
+            passed = through[k]
+        else:  # guarded before: what it passed through then
+            passed = base.body[base_positions[k]].through
+        if in_base is False:
+            source = other.source
+        elif isinstance(base.body[base_positions[k]], Guarded):
+            source = base.body[base_positions[k]].source
+        else:
+            source = base.source
+        body.append(Guarded(plain, flag_of[column], passed, source))
+    base.body = body
+    base.outputs = outputs
+    base.params = params + [(flag, default) for flag, default, _ in flags]
+    base.instances += other.instances
+    for index, call in enumerate(base_calls + other_calls):
+        flag_values = [bool(column[index]) for _, _, column in flags]
+        call.values = tuple(values[index]) + tuple(flag_values)
+        call.function = base.name
+    program.functions.remove(other)
+
+
+def _drop_dependent(program: Program) -> None:
+    """A parameter (or flag) that is one value exactly when another parameter is one value,
+    and another value otherwise, is written as that: `padding="valid" if strides == 2 else
+    "same"`, `if strides == 2:` for the padding layer, as Keras's own blocks read."""
+    nested = {i.function for f in program.functions for i in f.body if isinstance(i, BlockCall)}
+    for function in program.functions:
+        if function.name in nested:
+            continue
+        calls = _calls(program, function)
+        if len(calls) < 2:
+            continue
+        names = [name for name, _ in function.params]
+        columns = {n: [canon(c.values[j]) for c in calls] for j, n in enumerate(names)}
+        raw = {n: [c.values[j] for c in calls] for j, n in enumerate(names)}
+        derived: dict[str, Choice] = {}
+        for q in reversed(names):
+            kinds = set(columns[q])
+            if len(kinds) != 2:
+                continue
+            for p in names:
+                if p == q or p in derived or any(c.param == q for c in derived.values()):
+                    continue
+                if len(set(columns[p])) != 2:  # one of two settings: not a coincidence of many
+                    continue
+                choice = _follows(columns[p], columns[q], raw[p], raw[q], p)
+                if choice is not None:
+                    derived[q] = choice
+                    break
+        if not derived:
+            continue
+        keep = [j for j, n in enumerate(names) if n not in derived]
+        function.params = [function.params[j] for j in keep]
+        for call in calls:
+            call.values = tuple(call.values[j] for j in keep)
+        function.body = [_rewrite(item, derived) for item in function.body]
+
+
+def _follows(key: list, column: list, key_raw: list, raw: list, param: str) -> Choice | None:
+    """`column` as a Choice over `key`, if one key value alone gives one of its two values."""
+    for value in dict.fromkeys(key):
+        then = {c for k, c in zip(key, column) if k == value}
+        otherwise = {c for k, c in zip(key, column) if k != value}
+        if len(then) == 1 and len(otherwise) == 1 and then != otherwise:
+            equals = key_raw[key.index(value)]
+            first_then = raw[key.index(value)]
+            first_else = next(r for k, r in zip(key, raw) if k != value)
+            return Choice(param, equals, first_then, first_else)
+    return None
+
+
+def _rewrite(item, derived: dict):
+    def value(v):
+        if isinstance(v, Param) and v.name in derived:
+            return derived[v.name]
+        if isinstance(v, tuple) and any(isinstance(e, Param) for e in v):
+            return tuple(value(e) for e in v)
+        return v
+
+    if isinstance(item, Guarded):
+        flag = derived.get(item.flag, item.flag) if isinstance(item.flag, str) else item.flag
+        return replace(item, item=_rewrite(item.item, derived), flag=flag)
+    if isinstance(item, BlockCall):
+        return replace(item, values=tuple(value(v) for v in item.values))
+    layer = replace(item)
+    layer.args = [value(v) for v in item.args]
+    layer.kwargs = {k: value(v) for k, v in item.kwargs.items()}
+    return layer
+
+
 # -- loops ------------------------------------------------------------------------------------
 
 
@@ -738,11 +1327,7 @@ def _loop(run: list[BlockCall]) -> BlockCall | None:
 
 
 def _common_prefix_raw(names: list[str]) -> str:
-    first, last = min(names), max(names)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
+    return os.path.commonprefix(names)
 
 
 def _common_suffix_raw(names: list[str]) -> str:

@@ -18,7 +18,18 @@ from typing import Any
 import jinja2
 
 from . import quantization
-from .blocks import NO_DEFAULT, BlockCall, Function, NameTemplate, Param, Program, factor
+from .blocks import (
+    NO_DEFAULT,
+    BlockCall,
+    Choice,
+    Function,
+    Guarded,
+    NameTemplate,
+    Offset,
+    Param,
+    Program,
+    factor,
+)
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
 from .recipes import (
     FAKE_QUANT,
@@ -145,6 +156,18 @@ def literal(value: Any) -> str:
     plain Python numbers first so the output never mentions numpy types."""
     if isinstance(value, Param):
         return identifier_kw(value.name)
+    if isinstance(value, Offset):
+        sign = "+" if value.offset >= 0 else "-"
+        return f"{identifier_kw(value.param)} {sign} {abs(value.offset)}"
+    if isinstance(value, Choice):
+        return (
+            condition_source(value)
+            if value.then is True and value.otherwise is False
+            else (
+                f"{literal(value.then)} if {identifier_kw(value.param)} == {literal(value.equals)} "
+                f"else {literal(value.otherwise)}"
+            )
+        )
     if isinstance(value, NameTemplate):
         return name_template(value)
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
@@ -163,6 +186,14 @@ def literal(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as a literal")
 
 
+def condition_source(flag) -> str:
+    """A guarded layer's condition: a flag parameter, or `strides == 2` (blocks.Choice)."""
+    if isinstance(flag, Choice):
+        operator = "==" if flag.then is True else "!="
+        return f"{identifier_kw(flag.param)} {operator} {literal(flag.equals)}"
+    return identifier_kw(flag)
+
+
 def name_template(template: NameTemplate) -> str:
     """`f"{name}_expand"`: blocks.py admits only text that needs no escaping in an f-string
     (no quote, backslash, brace or control character); checked again here, where it is written."""
@@ -170,7 +201,10 @@ def name_template(template: NameTemplate) -> str:
 
     if not (SAFE.fullmatch(template.prefix) and SAFE.fullmatch(template.suffix)):
         raise ValueError(f"unsafe text in a layer name template: {template!r}")
-    return f'f"{template.prefix}{{{identifier_kw(template.param)}}}{template.suffix}"'
+    param = identifier_kw(template.param)
+    if template.offset:
+        param += f" {'+' if template.offset > 0 else '-'} {abs(template.offset)}"
+    return f'f"{template.prefix}{{{param}}}{template.suffix}"'
 
 
 def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
@@ -534,7 +568,13 @@ def _flat_statement(layer: Layer, var_of: dict, variables: Allocator, scope: str
         var = variables.claim(base)
         targets = [f"{var}[{i}]" for i in range(len(layer.outputs))]
     var_of.update(zip(layer.outputs, targets))
-    return {"var": var, "expr": expr, "comment": _comment(layer, scope), "loop": None}
+    return {
+        "var": var,
+        "expr": expr,
+        "comment": _comment(layer, scope),
+        "loop": None,
+        "condition": None,
+    }
 
 
 def _comment(layer: Layer, scope: str, part: str = "", param: str = "") -> str | None:
@@ -588,6 +628,24 @@ def _statements(
     statements = []
     for i, item in enumerate(body):
         args = [var_of[t] for t in item.inputs]
+        condition = None
+        if isinstance(item, Guarded):  # `if flag: v = layer(v)`: the output shares through's var
+            condition = condition_source(item.flag)
+            inner = item.item
+            if isinstance(inner, BlockCall):
+                expr, comment = _block_call(inner, args, program), None
+            else:
+                expr = _layer_call(inner, args, "layers.")
+                part = item.source or (function.source if function else "")
+                comment = _comment(inner, scope, part, function.name_param if function else "")
+            var = var_of[item.through]
+            var_of[item.outputs[0]] = var
+            if var == "x":
+                in_x = item.outputs[0]
+            statements.append(
+                {"var": var, "expr": expr, "comment": comment, "loop": None, "condition": condition}
+            )
+            continue
         if isinstance(item, BlockCall):
             expr = _block_call(item, args, program)
             comment = None
@@ -620,7 +678,9 @@ def _statements(
         loop = None
         if isinstance(item, BlockCall) and item.loop:
             loop = f"i in range({item.loop[0]}, {item.loop[1]})"
-        statements.append({"var": var, "expr": expr, "comment": comment, "loop": loop})
+        statements.append(
+            {"var": var, "expr": expr, "comment": comment, "loop": loop, "condition": None}
+        )
     return statements
 
 

@@ -371,3 +371,12 @@ def test_flat_and_factored_build_the_same_model(model_zoo, name, tmp_path):
     if name in ("mobilenetv2", "resnet50", "densenet121", "inceptionv3", "xception"):
         head = files["model.py"].split("def build_model")[0]
         assert "\ndef " in head, f"{name}: no block function"
+    # the language server reads every layer's name from the factored code, without running it
+    from codegen.lsp import blocks, model_file
+
+    text = files["model.py"]
+    found = set(model_file.layer_calls(text)) - {factored.name}
+    expanded = blocks.expand(text)
+    assert expanded.complete
+    found |= set(expanded.instances)
+    assert found == {layer.name for layer in factored.layers}

@@ -760,12 +760,14 @@ def _weight_change(weight: WeightChange) -> str:
     return f"{weight.change}: {where}: {_shape(shape)}"
 
 
-def code(text: str) -> str:
-    """Graph text as a Markdown code span inside a table cell: printable (errors.printable),
+def code(text: str, cell: bool = True) -> str:
+    """Graph text as a Markdown code span: printable (errors.printable), in a table `cell`
     each `|` escaped (GitHub and markdown-it split cells on an unescaped pipe, even inside a
     code span, and unescape it there), fenced by one more backtick than the longest run inside,
     padded with a space when it starts or ends with a backtick (CommonMark strips one)."""
-    text = printable(text).replace("|", "\\|")
+    text = printable(text)
+    if cell:
+        text = text.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
@@ -775,7 +777,8 @@ def code(text: str) -> str:
 def render_markdown(result: Comparison) -> str:
     """The report for a pull-request comment: a table of changes, a table of changed weights,
     the counts in bold."""
-    out = [f"### graph2py diff: {code(result.old)} {ARROW} {code(result.new)}", ""]
+    title = f"{code(result.old, cell=False)} {ARROW} {code(result.new, cell=False)}"
+    out = [f"### graph2py diff: {title}", ""]
     rows = []
     for port in result.ports:
         name = _renamed_md(port.old_name, port.name)

@@ -271,6 +271,8 @@ def test_markdown_cells_survive_backticks_and_pipes():
         assert cells.count("<td>") == 2, (text, html)
         expected = text.replace("\x1b", "\\x1b").replace("&", "&amp;").replace("<", "&lt;")
         assert f"<td><code>{expected}</code></td>" in cells, (text, html)
+        title = parser.render(f"### {code(text, cell=False)}\n")
+        assert title == f"<h3><code>{expected}</code></h3>\n", (text, title)
 
 
 def test_the_golden_markdown_renders_as_tables_of_whole_rows():

@@ -37,6 +37,7 @@ commands:
   graph2py SOURCE [-o DIR]         convert (the default)
   graph2py inspect SOURCE [--json] inputs, outputs, op counts, what each op converts to
   graph2py check SOURCE [-o DIR]   run the graph (TensorFlow) and the generated model, compare
+  graph2py diff OLD NEW            compare two sources (or generated directories) as models
 
 examples:
   graph2py model.pb > model.py                 print model.py
@@ -46,11 +47,13 @@ examples:
   graph2py model.ckpt.meta -o out/             TF1 meta graph + checkpoint model.ckpt.*
   graph2py graph.pbtxt --checkpoint model.ckpt -o out/
   graph2py check model.pb --per-layer          name the first layer that diverges
+  graph2py diff old.pb new.pb --weights        layers changed, added, removed; weights' max|Δ|
+  graph2py diff out/ new.pb --markdown         out/ as generated (its header's source, options)
 
-exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
-            5 check found outputs outside the tolerance, 70 internal error
+exit codes: 0 ok, 1 diff found differences, 2 usage, 3 unreadable or malformed graph,
+            4 unsupported ops, 5 check found outputs outside the tolerance, 70 internal error
 """
-COMMANDS = ("inspect", "check", "lsp")
+COMMANDS = ("inspect", "check", "diff", "lsp")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -92,6 +95,22 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
             "(default: this process's KERAS_BACKEND); the reference is TensorFlow's",
         )
         return p
+    if command == "diff":
+        p = argparse.ArgumentParser(
+            prog="graph2py diff",
+            description="Compare two sources as models, without TensorFlow: inputs and outputs, "
+            "layers added, removed, renamed or reconfigured, and with --weights the weights. "
+            "A source is a graph file, SavedModel or meta graph (the options below apply to "
+            "it), or a directory graph2py generated (rebuilt from the source and options its "
+            "model.py header records). Exit 0 when equal, 1 when different.",
+        )
+        p.add_argument("old", metavar="OLD", help="source or generated directory")
+        p.add_argument("new", metavar="NEW", help="source or generated directory")
+        add_arguments(p)
+        p.add_argument("--weights", action="store_true", help="compare the weights too")
+        p.add_argument("--markdown", action="store_true", help="a Markdown report (PR comment)")
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+        return p
     if command == "lsp":
         p = argparse.ArgumentParser(
             prog="graph2py lsp",
@@ -123,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = parser(command).parse_args(argv[1:] if command else argv)
-    run = {"inspect": _inspect, "check": _check, "lsp": _lsp}.get(command, _convert)
+    run = {"inspect": _inspect, "check": _check, "diff": _diff, "lsp": _lsp}.get(command, _convert)
     try:
         with warnings.catch_warnings():
             # numpy's warnings while folding a hostile graph's constants (a mean of nothing, an
@@ -232,6 +251,20 @@ def _check(args) -> int:
             shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.write(check.render(result, args.tolerance))
     return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def _diff(args) -> int:
+    from . import diff
+
+    options = Options.from_args(args)
+    sides = [diff.load_side(source, options, args.weights) for source in (args.old, args.new)]
+    for side in sides:
+        for warning in side.warnings:
+            say(f"warning: {warning}")
+    result = diff.compare(*sides)
+    render = diff.render_markdown if args.markdown else diff.render_text
+    sys.stdout.write(render(result))
+    return diff.EXIT_SAME if result.equal else diff.EXIT_DIFFERENT
 
 
 def _lsp(args) -> int:

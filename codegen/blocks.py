@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .names import identifier
-from .spec import Kind, Layer, ModelSpec
+from .spec import POSITIONAL, Kind, Layer, ModelSpec
 
 # Beyond this many layers the quadratic window search costs more than the code it saves reads
 # better (bench/scale.py's synthetic graphs); the model stays flat.
@@ -52,26 +52,6 @@ VERIFY_AT_MOST = 2000
 # nothing that could end the string, start an escape or a replacement field.
 SAFE = re.compile(r"[A-Za-z0-9_.\-/: ]*")
 _BOUNDARY = re.compile(r"[^A-Za-z0-9]")
-
-# The constructor's positional parameters, for naming a block's parameters after them.
-POSITIONAL = {
-    "Conv1D": ("filters", "kernel_size"),
-    "Conv2D": ("filters", "kernel_size"),
-    "Conv3D": ("filters", "kernel_size"),
-    "SeparableConv2D": ("filters", "kernel_size"),
-    "Conv2DTranspose": ("filters", "kernel_size"),
-    "DepthwiseConv2D": ("kernel_size",),
-    "Dense": ("units",),
-    "EinsumDense": ("equation", "output_shape"),
-    "MaxPooling2D": ("pool_size",),
-    "AveragePooling2D": ("pool_size",),
-    "ReLU": ("max_value",),
-    "Activation": ("activation",),
-    "Dropout": ("rate",),
-    "Reshape": ("target_shape",),
-    "Rescaling": ("scale",),
-    "ZeroPadding2D": ("padding",),
-}
 
 
 @dataclass(frozen=True)

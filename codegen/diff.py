@@ -41,7 +41,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .blocks import POSITIONAL as BLOCK_POSITIONAL
 from .emit import DEFAULTS, expression, literal
 from .errors import BadInputError, printable
 from .graph import Graph, const_value, split_ref
@@ -49,26 +48,10 @@ from .options import Options
 from .passes.fold import CHECKPOINT_KEY_ATTR
 from .passes.prune import output_dtype
 from .recipes import evaluate
-from .spec import Kind, Layer, ModelSpec
+from .spec import POSITIONAL, Kind, Layer, ModelSpec
 
 EXIT_SAME, EXIT_DIFFERENT = 0, 1  # as diff(1): 0 equal, 1 different (errors keep theirs)
 
-# The constructors' positional parameters, to name a changed argument as the constructor does:
-# the block functions' table, and the classes whose arguments no block parameter has needed yet.
-POSITIONAL = {
-    **BLOCK_POSITIONAL,
-    "Embedding": ("input_dim", "output_dim"),
-    "LSTM": ("units",),
-    "GRU": ("units",),
-    "SimpleRNN": ("units",),
-    "Permute": ("dims",),
-    "Conv1DTranspose": ("filters", "kernel_size"),
-    "Conv3DTranspose": ("filters", "kernel_size"),
-    "MaxPooling1D": ("pool_size",),
-    "MaxPooling3D": ("pool_size",),
-    "AveragePooling1D": ("pool_size",),
-    "AveragePooling3D": ("pool_size",),
-}
 ARROW = "→"
 NOT_GIVEN = "not given"
 

@@ -546,15 +546,20 @@ def _naming_with(items, starts, length, counters: bool):
 
 
 def _whole(items, start: int, length: int, parts) -> bool:
-    """Whether the window holds its whole instance: the layers just before and after it are
-    not named for the same part (a window of `conv2_block2` and half of `conv2_block3` names
-    its instances `conv2`, and `conv2_block1_out` beside it says it is not all of `conv2`)."""
+    """Whether the window holds its whole instance: no layer around it (as far as its own
+    length on either side) is named for the same part. A window of `conv2_block2` and half of
+    `conv2_block3` names its instances `conv2`, and `conv2_block1_out` beside it says it is
+    not all of `conv2`; two layers of NASNet's cell `6` are not the cell while the rest of
+    cell `6` lies around them."""
     words = _words(str(parts[start]))
-    for position in (start - 1, start + length):
-        if 0 <= position < len(items):
-            name = _name_of(items[position])
-            if name is not None and _contains(_words(name), words):
-                return False
+    around = [*range(max(0, start - length), start)]
+    around += range(start + length, min(len(items), start + 2 * length))
+    for position in around:
+        name = _name_of(items[position])
+        if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
+            continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
+        if _contains(_words(name), words):
+            return False
     return True
 
 

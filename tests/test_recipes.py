@@ -30,6 +30,8 @@ from codegen.recipes import (
     bind,
     evaluate,
     quantizes,
+    shape_of,
+    simplify,
 )
 from codegen.spec import Kind, Layer, ModelSpec, Weight
 
@@ -352,3 +354,85 @@ def test_constants_no_recipe_rebuilds_are_computed_in_the_model():
     ]
     graph = Graph(nodes)
     assert computed_in_model(graph, Constants(graph)) == {"exp"}
+
+
+# what a recipe reads, with its shape and dtype known (as passes/fold.py records them)
+W = Read("w", shape=(2, 3, 4), dtype="float32")
+B = Read("b", shape=(8,), dtype="float32")
+K = Variable("b", shape=(8,), dtype="float32")
+SIMPLIFIED = [
+    # a BatchNorm statistic reshaped to 1x1x1xC by the graph and back to C for Keras
+    (Reshape(Reshape(B, (1, 1, 1, 8)), (8,)), B),
+    (Reshape(Reshape(Reshape(W, (24,)), (4, 6)), (6, 4)), Reshape(W, (6, 4))),
+    (Reshape(Reshape(Read("w"), (24,)), (4, 6)), Reshape(Read("w"), (4, 6))),  # shape unknown
+    (Reshape(W, (2, 3, 4)), W),
+    (Reshape(Read("w"), (2, 3, 4)), Reshape(Read("w"), (2, 3, 4))),  # may be a reshape
+    (Transpose(Transpose(W, (2, 0, 1)), (1, 2, 0)), W),
+    (Transpose(Transpose(W, (2, 0, 1)), (0, 2, 1)), Transpose(W, (2, 1, 0))),
+    (Transpose(Transpose(Read("w"), (1, 0, 2)), (1, 0, 2)), Read("w")),  # no shape needed
+    (Transpose(W, (0, 1, 2)), W),
+    (Transpose(W, (-3, -2, -1)), W),  # numpy's axes from the end: the identity too
+    (Transpose(Read("w"), (-3, -2, -1)), Transpose(Read("w"), (-3, -2, -1))),  # rank unknown
+    # moving only axes of size 1 is a reshape, which the reshape around it absorbs
+    (Reshape(Transpose(Reshape(B, (1, 8, 1)), (2, 0, 1)), (8,)), B),
+    (Transpose(Reshape(B, (8, 1)), (1, 0)), Reshape(B, (1, 8))),
+    (AsType(W, "float32"), W),
+    (AsType(K, "float64"), AsType(K, "float64")),
+    (AsType(AsType(K, "float64"), "float64"), AsType(K, "float64")),
+    (AsType(Read("w"), "float32"), AsType(Read("w"), "float32")),  # dtype unknown
+    (Slice(W, 0, 3, 1), W),
+    (Slice(W, 0, 99, -1), W),
+    (Slice(W, 1, 3, 1), Slice(W, 1, 3, 1)),
+    (Concat(0, (Reshape(Reshape(K, (1, 8)), (8,)),)), K),
+    # inside other steps, and around the quantization steps' operands
+    (
+        Ufunc("add", (Reshape(Reshape(B, (8, 1)), (8,)), 1.0)),
+        Ufunc("add", (B, 1.0)),
+    ),
+    (
+        Dequantize(
+            Reshape(Read("codes"), (2, 3, 4)), Reshape(Read("lows", shape=(4,)), (4,)), 1.3, axis=2
+        ),
+        Dequantize(Reshape(Read("codes"), (2, 3, 4)), Read("lows"), 1.3, axis=2),
+    ),
+    (
+        Take(Transpose(Transpose(W, (1, 0, 2)), (1, 0, 2)), Value([2, 0], "int32"), 2),
+        Take(W, Value([2, 0], "int32"), 2),
+    ),
+    (Stack(0, (AsType(W, "float32"), W)), Stack(0, (W, W))),
+]
+
+
+@pytest.mark.parametrize("recipe, expected", SIMPLIFIED, ids=repr)
+def test_simplify(recipe, expected):
+    """The steps that change nothing are gone, and the value is the same (dtype too)."""
+    simplified = simplify(recipe)
+    assert simplified == expected
+    rng = np.random.default_rng(0)
+    stored = {
+        "w": rng.normal(size=(2, 3, 4)).astype(np.float32),
+        "b": rng.normal(size=8).astype(np.float32),
+        "codes": rng.integers(0, 255, 24).astype(np.uint8).reshape(2, 3, 4),
+        "lows": -rng.uniform(0.1, 1, 4).astype(np.float32),
+    }
+    before, after = evaluate(recipe, stored), evaluate(simplified, stored)
+    assert before.dtype == after.dtype and np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=repr)
+def test_simplify_keeps_every_value(recipe):
+    before, after = evaluate(recipe, STORED), evaluate(simplify(recipe), STORED)
+    assert before.dtype == after.dtype and np.array_equal(before, after)
+
+
+def test_shape_of():
+    assert shape_of(Transpose(Slice(W, 1, 3, 1), (2, 0, 1))) == (4, 2, 2)
+    assert shape_of(Reshape(Read("w"), (6, -1))) is None
+    assert shape_of(Transpose(W, (0, 1))) is None  # not a permutation of its axes
+    assert shape_of(Value([[1, 2, 3]], "int8")) == (1, 3)
+
+
+def test_folded_reads_know_their_shape_and_dtype():
+    w = np.arange(12, dtype=np.float16).reshape(3, 4)
+    read = Constants(Graph([_const("w", w)])).recipe("w:0")
+    assert read == Read("w") and (read.shape, read.dtype) == ((3, 4), "float16")

@@ -299,7 +299,7 @@ def quantizes(recipe: Recipe) -> bool:
 
 
 def evaluate(recipe: Recipe, reader: Mapping[str | int, np.ndarray]) -> np.ndarray:
-    """The recipe's value, computed as the loader's source (emit.recipe_source) computes it;
+    """The recipe's value, computed as the loader's source (loader.recipe_source) computes it;
     `reader` gives stored values by node name or checkpoint key, and a template's operands by
     their ref."""
     match recipe:

@@ -1,4 +1,4 @@
-"""Recipes: the loader's numpy source (emit.recipe_source) and the interpreter (recipes.evaluate)
+"""Recipes: the loader's numpy source (loader.recipe_source) and the interpreter (recipes.evaluate)
 compute the same value, and a folded constant's recipe rebuilds the folded value."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from codegen import quantization
-from codegen.emit import recipe_source, weights_context
+from codegen.loader import recipe_source, weights_context
 from codegen.graph import Graph, Node
 from codegen.passes.fold import Constants
 from codegen.recipes import (

@@ -436,3 +436,83 @@ def test_folded_reads_know_their_shape_and_dtype():
     w = np.arange(12, dtype=np.float16).reshape(3, 4)
     read = Constants(Graph([_const("w", w)])).recipe("w:0")
     assert read == Read("w") and (read.shape, read.dtype) == ((3, 4), "float16")
+
+
+def _loader_module(layers):
+    """The load_weights.py graph2py writes for these layers, run as a module."""
+    import types
+
+    from codegen.convert import format_loader
+    from codegen.emit import render
+
+    spec = ModelSpec(
+        name="m",
+        scope="",
+        source="m.pb",
+        sha256="",
+        inputs=[],
+        layers=layers,
+        outputs=[],
+        source_kind="graphdef",
+    )
+    source = format_loader(render(spec, ("load_weights.py",))["load_weights.py"])
+    module = types.ModuleType("load_weights")
+    exec(compile(source, "load_weights.py", "exec"), module.__dict__)
+    return source, module
+
+
+def _dense(name, *weights):
+    return Layer(
+        kind=Kind.LAYER,
+        cls="Dense",
+        name=name,
+        inputs=[],
+        outputs=[],
+        nodes=[],
+        ops=[],
+        weights=[Weight(w, recipe, (4,)) for w, recipe in weights],
+    )
+
+
+LONG = "a_layer_name_long_enough_that_its_row_of_full_names_needs_more_than_a_line"
+ODD_NAMES = [
+    (LONG, "kernel", [f"model/{LONG}_1/weights"]),
+    ("fc", "kernel", ["model/fc/weights"]),
+    ("fc10", "kernel", ["model/fc_10/w"]),  # no abbreviation: fc10 is not fc_10
+    ("odd'\"\\\n", "kernel", ["model/odd'\"\\\n_1/k"]),  # quotes, a backslash, a newline
+    ("tilde", "kernel", ["model/~tilde/k"]),  # starts as an abbreviation would
+    ("two", "kernel", ["model/two/a", "model/b"]),
+]
+
+
+def test_the_loader_reads_every_name_as_written_however_odd():
+    """Each row of WEIGHTS resolves to the names its recipe reads (row_sources, the loop's own
+    reading of a row), whatever those names hold; rows too long for one line abbreviate the
+    layer's name, and never where a name only looks like an abbreviation."""
+    layers = []
+    for layer, weight, names in ODD_NAMES:
+        reads = [Read(n, shape=(4,), dtype="float32") for n in names]
+        recipe = reads[0] if len(reads) == 1 else Ufunc("add", tuple(reads))
+        layers.append(_dense(layer, (weight, recipe)))
+    source, module = _loader_module(layers)
+    assert module.SCOPE == "model/" and f'"{LONG}/kernel": "~_1/weights",' in source
+    assert '"fc/kernel": "~/weights",' in source and '"fc10/kernel": "fc_10/w",' in source
+    assert '"tilde/kernel": (("~tilde/k",), None),' in source
+    for layer, weight, names in ODD_NAMES:
+        row = module.WEIGHTS[f"{layer}/{weight}"]
+        assert module.row_sources(layer, row)[0] == names
+
+
+def test_the_loader_writes_no_recipe_for_a_read_reshaped_across_axes_of_size_one():
+    """A bias stored as 1x1x1xC (and reshaped to C by the graph's own Reshape nodes) is a
+    plain row: the loop reshapes it; a reshape that moves numbers between axes is spelled."""
+    stored = Read("b", shape=(1, 1, 1, 4), dtype="float32")
+    flat = Read("k", shape=(2, 2), dtype="float32")
+    layers = [
+        _dense("bias", ("bias", Reshape(Reshape(stored, (1, 4)), (4,)))),
+        _dense("kernel", ("kernel", Reshape(flat, (4,)))),
+    ]
+    source, module = _loader_module(layers)
+    assert module.WEIGHTS["bias/bias"] == "b"
+    names, recipe = module.row_sources("kernel", module.WEIGHTS["kernel/kernel"])
+    assert names == ["k"] and recipe(np.eye(2)).tolist() == [1.0, 0.0, 0.0, 1.0]

@@ -2,9 +2,9 @@
 # source sha256: 00bfc84e23311e72f3dd71011225c37095a55351d31f2bcb1b5fc4d11f6088c7
 """Load the weights of the generated model straight from lenet.pb.
 
-Every weight is read from the graph constant that holds it, by node name (the table WEIGHTS),
-with any step beyond a reshape spelled out there. Shapes are checked before anything is
-assigned.
+Every weight is read from the graph constant that holds it, by node name (the table
+WEIGHTS), with any step beyond a reshape spelled out there. Shapes are checked before
+anything is assigned.
 
 As a script it saves the weights for Keras:
 
@@ -91,15 +91,13 @@ def assign_all(model, values):
         variable.assign(value.astype(variable.dtype))
 
 
-def _variable(model, layer_name, weight_name):
-    layer = model.get_layer(layer_name)
-    for variable in layer.weights:
-        if variable.name == weight_name or variable.path.endswith("/" + weight_name):
+def _variable(model, layer, weight):
+    variables = model.get_layer(layer).weights
+    for variable in variables:
+        if variable.name == weight or variable.path.endswith("/" + weight):
             return variable
-    names = [v.name for v in layer.weights]
-    raise ValueError(
-        f"layer {layer_name!r} has no weight {weight_name!r} (it has {names})"
-    )
+    names = [v.name for v in variables]
+    raise ValueError(f"layer {layer!r} has no weight {weight!r} (it has {names})")
 
 
 class GraphError(ValueError):

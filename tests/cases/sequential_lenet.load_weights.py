@@ -2,9 +2,9 @@
 # source sha256: 440a62a55a8a70c318c74cda77726992ba300132adf92dc85ec2f4de50a898ca
 """Load the weights of the generated model straight from sequential_lenet.pbtxt.
 
-Every weight is read from the graph constant that holds it, by node name (the table WEIGHTS),
-with any step beyond a reshape spelled out there. Shapes are checked before anything is
-assigned.
+Every weight is read from the graph constant that holds it, by node name (the table
+WEIGHTS), with any step beyond a reshape spelled out there. Shapes are checked before
+anything is assigned.
 
 As a script it saves the weights for Keras:
 
@@ -89,15 +89,13 @@ def assign_all(model, values):
         variable.assign(value.astype(variable.dtype))
 
 
-def _variable(model, layer_name, weight_name):
-    layer = model.get_layer(layer_name)
-    for variable in layer.weights:
-        if variable.name == weight_name or variable.path.endswith("/" + weight_name):
+def _variable(model, layer, weight):
+    variables = model.get_layer(layer).weights
+    for variable in variables:
+        if variable.name == weight or variable.path.endswith("/" + weight):
             return variable
-    names = [v.name for v in layer.weights]
-    raise ValueError(
-        f"layer {layer_name!r} has no weight {weight_name!r} (it has {names})"
-    )
+    names = [v.name for v in variables]
+    raise ValueError(f"layer {layer!r} has no weight {weight!r} (it has {names})")
 
 
 class GraphError(ValueError):

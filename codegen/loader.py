@@ -10,11 +10,13 @@ load_weights.py.j2):
     }
 
 A row's key is the Keras variable's path, LAYER/WEIGHT (Keras forbids '/' in a layer name).
-Its value names what the graph (or checkpoint) stores, after SCOPE, the prefix all of them
-share: one node, or a tuple of them and a recipe, a function of their values. A weight that is
-its node's value, reshaped at most in axes of size 1 (the loop does that, against the Keras
-variable's shape), has no recipe. Where names would make rows too long for one line, a single
-node's name starting with the layer's name is written with "~" for it.
+Its value is the name of the node (or checkpoint key) that holds the weight, after SCOPE (the
+prefix all the names share), or a pair: that name, or a tuple of names, and the recipe, a
+function of their values (None only for one name written as a tuple, see below). A weight that
+is its node's value, reshaped at most across axes of size 1 (the loop does that, against the
+Keras variable's shape), has no recipe. Where names would make rows too long for one line, a
+single name that goes on from the layer's name (LAYER/..., LAYER_1/...) has "~" for it; a name
+that only starts with "~" is written as a tuple, which the loop never abbreviates.
 
 Recipes are simplified first (recipes.simplify), so the loader spells only steps that change
 the numbers. Every name and value reaches the loader through `literal` (Python's repr).
@@ -53,7 +55,7 @@ from .recipes import (
 from .spec import ModelSpec
 
 LINE_LENGTH = 88  # black's default, which postprocess formats generated code with
-LAYER = "~"  # in a row's single node name: the layer's name
+LAYER = "~"  # at the start of a row's single name: the layer's name (the template's loop)
 
 
 def recipe_source(recipe: Recipe, reader: str = "graph", names: dict | None = None) -> str:

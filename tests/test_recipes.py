@@ -516,3 +516,31 @@ def test_the_loader_writes_no_recipe_for_a_read_reshaped_across_axes_of_size_one
     assert module.WEIGHTS["bias/bias"] == "b"
     names, recipe = module.row_sources("kernel", module.WEIGHTS["kernel/kernel"])
     assert names == ["k"] and recipe(np.eye(2)).tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_the_loaders_table_is_formatted_as_black_formats_the_whole_file():
+    """convert.format_loader formats the table's rows apart from the rest (plain rows only
+    requoted, the others a batch at a time): the file is black's all the same."""
+    from codegen.convert import format_loader
+    from codegen.emit import render
+    from codegen.postprocess import format_source
+
+    w = Read("w" * 40, shape=(8, 4), dtype="float32")
+    layers = [
+        _dense("a", ("kernel", Transpose(w, (1, 0))), ("bias", Read("b", shape=(4,)))),
+        _dense("b" * 70, ("kernel", Read("b" * 70 + "_1/k", shape=(4,)))),
+        _dense("c'\"", ("kernel", Ufunc("add", (Slice(w, 0, 4, 0), Read("c\\'")))), ("bias", w)),
+        _dense("d", ("kernel", Value([[0.5] * 30] * 3, "float32"))),
+    ]
+    spec = ModelSpec(
+        name="m",
+        scope="",
+        source="m.pb",
+        sha256="",
+        inputs=[],
+        layers=layers,
+        outputs=[],
+        source_kind="graphdef",
+    )
+    rendered = render(spec, ("load_weights.py",))["load_weights.py"]
+    assert format_loader(rendered) == format_source(rendered)

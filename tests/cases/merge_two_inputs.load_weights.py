@@ -24,9 +24,10 @@ import numpy as np
 from google.protobuf import message, text_format
 from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
-# One row per weight, LAYER/WEIGHT: the graph node holding its value, named after
-# SCOPE, or the nodes it is computed from and how (a function of their values). A
-# value is reshaped to the weight's shape where they differ only in axes of size 1.
+# One row per weight, LAYER/WEIGHT: the graph node holding its value (its name
+# after the prefix SCOPE), or the nodes it is computed from and how (a function of
+# their values). A value is reshaped to the weight's shape where the two differ only in
+# axes of size 1.
 SCOPE = ""
 WEIGHTS = {}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, split_ref
-from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name
+from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name, name_path
 from .options import Options
 from .passes.prune import output_dtype
 from .passes.shapes import undecided_rank
@@ -120,7 +120,7 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     loaded = prepared.loaded
     return ModelSpec(
         name=backend_name(namer.model_name() or loaded.name),
-        scope=namer.model_scope or "",
+        scope=namer.graph_scope,
         source=loaded.source,
         sha256=loaded.sha256,
         inputs=model_inputs,
@@ -232,8 +232,9 @@ class _ConstantLayers:
 
     def _name(self, node_name: str, recipe: Recipe) -> str:
         """The stored constant's own name, less the suffixes freezing adds (`.../kernel` for
-        `.../kernel/ReadVariableOp/resource`) and the model scope."""
+        `.../kernel/ReadVariableOp/resource`), the call scopes and the model scope."""
         parts = variable_path(recipe.first_source() or node_name)
+        parts = name_path("/".join(parts)) if parts else parts
         scope = self.m.namer.model_scope
         if scope and len(parts) > 1 and parts[0] == scope:
             parts = parts[1:]

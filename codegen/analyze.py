@@ -17,6 +17,7 @@ from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, split_ref
 from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name, name_path
+from .nesting import nest
 from .options import Options
 from .passes.prune import output_dtype
 from .passes.shapes import undecided_rank
@@ -116,6 +117,7 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     const_outputs = [t for t in dict.fromkeys(pruned.outputs) if consts.is_const(t)]
     layers.extend(constants.for_tensors(const_outputs, "the model's output", own_names=True))
 
+    layers = nest(layers, list(pruned.outputs))
     _unique_names(layers, model_inputs)
     loaded = prepared.loaded
     return ModelSpec(

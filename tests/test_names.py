@@ -1,0 +1,147 @@
+"""Names and keras.ops expressions as a reader meets them: the scopes function calls add name
+no layer (codegen/names.py), and keras.ops results read once are written inside their reader
+(codegen/nesting.py). Spec and names in, spec and names out; no TensorFlow."""
+
+from __future__ import annotations
+
+from codegen.emit import expression
+from codegen.names import ScopeNamer, name_path
+from codegen.nesting import nest
+from codegen.spec import Call, Item, Kind, Lambda, Layer, Ref
+
+
+def test_call_scopes_name_nothing():
+    assert name_path("model/feature/StatefulPartitionedCall/PartitionedCall_1/Log1p") == [
+        "model",
+        "feature",
+        "Log1p",
+    ]
+    assert name_path("Func/StatefulPartitionedCall/input/_0") == ["input", "_0"]
+    # a node's own name is kept, even a call's
+    assert name_path("model/PartitionedCall") == ["model", "PartitionedCall"]
+
+
+def test_layer_names_from_inlined_bodies_drop_the_call_scopes():
+    """A Keras 2 model frozen through its SavedModel signature: every node sits under the
+    signature's call, the custom layer's nodes under its own call and a tf.function's."""
+    nodes = [
+        "StatefulPartitionedCall/model/feature_preprocess/StatefulPartitionedCall/strided_slice",
+        "StatefulPartitionedCall/model/feature_preprocess/StatefulPartitionedCall/"
+        "PartitionedCall/Log1p",
+        "StatefulPartitionedCall/model/feature_preprocess/StatefulPartitionedCall/sub",
+        "StatefulPartitionedCall/model/hidden/MatMul",
+        "StatefulPartitionedCall/model/hidden/BiasAdd",
+    ]
+    namer = ScopeNamer(nodes)
+    assert namer.model_name() == "model"
+    assert namer.graph_scope == "StatefulPartitionedCall/model"
+    assert {namer.layer_name([n]) for n in nodes[:3]} == {"feature_preprocess"}
+    assert namer.layer_name(nodes[3:]) == "hidden"
+
+
+def test_uniquified_keras_scopes_survive_call_scopes():
+    """Keras 3 exported and frozen: `model_1/layer_1/...` under the signature's call."""
+    nodes = [
+        "StatefulPartitionedCall/tabular_1/feature_preprocess_1/strided_slice",
+        "StatefulPartitionedCall/tabular_1/feature_preprocess_1/Log1p",
+        "StatefulPartitionedCall/tabular_1/hidden_1/MatMul",
+        "StatefulPartitionedCall/tabular_1/output_1/Softmax",
+    ]
+    namer = ScopeNamer(nodes)
+    assert namer.uniquified and namer.model_name() == "tabular"
+    assert namer.layer_name(nodes[:2]) == "feature_preprocess"
+    assert namer.layer_name(nodes[2:3]) == "hidden"
+
+
+def _ops(name: str, inputs: list[str], output: str, expr, nodes=None) -> Layer:
+    return Layer(
+        name=name,
+        inputs=inputs,
+        outputs=[output],
+        nodes=nodes or [name],
+        ops=[name.capitalize()],
+        kind=Kind.OPS,
+        expr=expr,
+    )
+
+
+def _constant(name: str, anchor: str) -> Layer:
+    return Layer(
+        name=name,
+        inputs=[anchor],
+        outputs=[f"{name}:0"],
+        nodes=[name],
+        ops=["Const"],
+        cls="Constant",
+    )
+
+
+def _source(layer: Layer) -> str:
+    return expression(layer.expr, [t.split(":")[0] for t in layer.inputs])
+
+
+def test_a_result_read_once_is_written_inside_its_reader():
+    layers = [
+        _ops("slice", ["x:0"], "slice:0", Item(Ref(0), (slice(None), slice(None, 18)))),
+        _ops("log1p", ["slice:0"], "log1p:0", Call("log1p", (Ref(0),))),
+        _constant("mean", "log1p:0"),
+        _ops("sub", ["log1p:0", "mean:0"], "sub:0", Call("subtract", (Ref(0), Ref(1)))),
+        _ops("neg", ["sub:0"], "neg:0", Call("negative", (Ref(0),))),
+    ]
+    out = nest(layers, ["neg:0"])
+    assert [l.name for l in out] == ["mean", "sub", "neg"]
+    constant, sub, neg = out
+    assert _source(sub) == "keras.ops.subtract(keras.ops.log1p(x[:, :18]), mean)"
+    assert sub.inputs == ["x:0", "mean:0"]
+    assert sub.nodes == ["slice", "log1p", "sub"]
+    assert sub.ops == ["Slice", "Log1p", "Sub"]
+    # the Constant no longer waits for the folded result: it is placed by the model input
+    assert constant.inputs == ["x:0"]
+    # a fourth level would be too deep to read at a glance
+    assert _source(neg) == "keras.ops.negative(sub)"
+
+
+def test_what_is_not_folded():
+    twice = Call("multiply", (Ref(0), Ref(0)))
+    loop = Call("while_loop", (Lambda(("i",), Ref(0)), Lambda(("i",), Ref(0)), Ref(0)))
+    layers = [
+        _ops("a", ["x:0"], "a:0", Call("abs", (Ref(0),))),
+        _ops("square", ["a:0"], "square:0", twice),  # reads `a` twice
+        _ops("b", ["x:0"], "b:0", Call("exp", (Ref(0),))),  # a model output
+        _ops("c", ["b:0"], "c:0", Call("log", (Ref(0),))),
+        _ops("d", ["x:0"], "d:0", Call("sin", (Ref(0),))),  # read by a loop
+        _ops("loop", ["d:0"], "loop:0", loop),
+        _ops("e", ["x:0"], "e:0", Call("cos", (Ref(0),))),  # read by a keras.layers layer
+        Layer(
+            name="dense",
+            inputs=["e:0"],
+            outputs=["dense:0"],
+            nodes=["dense"],
+            ops=["M"],
+            cls="Dense",
+        ),
+        _ops("f", ["x:0"], "f:0", Call("tan", (Ref(0),))),  # read by two layers
+        _ops("g", ["f:0"], "g:0", Call("sinh", (Ref(0),))),
+        _ops("h", ["f:0"], "h:0", Call("cosh", (Ref(0),))),
+    ]
+    out = nest(layers, ["b:0", "c:0", "square:0", "loop:0", "dense:0", "g:0", "h:0"])
+    assert [l.name for l in out] == [l.name for l in layers]
+
+
+def test_inputs_are_renumbered_in_reading_order():
+    layers = [
+        _ops("scaled", ["y:0", "x:0"], "scaled:0", Call("multiply", (Ref(1), Ref(0)))),
+        _ops("sum", ["z:0", "scaled:0", "x:0"], "sum:0", Call("add", (Ref(1), Ref(2)))),
+    ]
+    (out,) = nest(layers, ["sum:0"])
+    assert out.inputs == ["x:0", "y:0", "z:0"]
+    assert _source(out) == "keras.ops.add(keras.ops.multiply(x, y), x)"
+
+
+def test_a_long_expression_is_not_folded():
+    big = Call("convert_to_tensor", ([0.123456789] * 12,))
+    layers = [
+        _ops("sub", ["x:0"], "sub:0", Call("subtract", (Ref(0), big))),
+        _ops("abs", ["sub:0"], "abs:0", Call("abs", (Ref(0),))),
+    ]
+    assert [l.name for l in nest(layers, ["abs:0"])] == ["sub", "abs"]

@@ -5,9 +5,12 @@ no layer (codegen/names.py), and keras.ops results read once are written inside 
 from __future__ import annotations
 
 from codegen.emit import expression
+from codegen.graph import Node
 from codegen.names import ScopeNamer, name_path
 from codegen.nesting import nest
-from codegen.spec import Call, Item, Kind, Lambda, Layer, Ref
+from codegen.patterns.registry import Matcher
+from codegen.recipes import Variable
+from codegen.spec import Call, Item, Kind, Lambda, Layer, Ref, Weight
 
 
 def test_call_scopes_name_nothing():
@@ -51,6 +54,20 @@ def test_uniquified_keras_scopes_survive_call_scopes():
     assert namer.uniquified and namer.model_name() == "tabular"
     assert namer.layer_name(nodes[:2]) == "feature_preprocess"
     assert namer.layer_name(nodes[2:3]) == "hidden"
+
+
+def test_tf1_variables_name_their_layer_and_tf2_object_paths_do_not():
+    """A TF1 checkpoint key is the variable's scope (`fc1/weights`); a TF2 key is the path of
+    attributes to it (`layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE`)."""
+    nodes = [Node("model/hidden/MatMul", "MatMul", []), Node("model/hidden/BiasAdd", "BiasAdd", [])]
+    namer = ScopeNamer([n.name for n in nodes] + ["model/out/Softmax"])
+    m = Matcher(None, None, {}, namer, set())
+    tf1 = Weight("kernel", Variable("fc1/weights"), (4, 3))
+    tf2 = Weight(
+        "kernel", Variable("layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE"), (4, 3)
+    )
+    assert m.layer_name(nodes, [tf1]) == "fc1"
+    assert m.layer_name(nodes, [tf2]) == "hidden"
 
 
 def _ops(name: str, inputs: list[str], output: str, expr, nodes=None) -> Layer:

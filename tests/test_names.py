@@ -4,6 +4,9 @@ no layer (codegen/names.py), and keras.ops results read once are written inside 
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from codegen.emit import expression
 from codegen.graph import Node
 from codegen.names import ScopeNamer, name_path
@@ -162,3 +165,80 @@ def test_a_long_expression_is_not_folded():
         _ops("abs", ["sub:0"], "abs:0", Call("abs", (Ref(0),))),
     ]
     assert [l.name for l in nest(layers, ["abs:0"])] == ["sub", "abs"]
+
+
+# -- real exports (TensorFlow) ----------------------------------------------------------------
+
+
+def _identifiers(source: str) -> tuple[set[str], set[str]]:
+    """(every name model.py assigns, every layer name it gives)."""
+    import ast
+
+    names, layers = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.keyword) and node.arg == "name":
+            if isinstance(node.value, ast.Constant):
+                layers.add(node.value.value)
+    return names, layers
+
+
+@pytest.fixture(scope="module")
+def custom_layer_export(tmp_path_factory):
+    """A Keras 2 model with a custom layer whose call is a tf.function calling another, saved
+    as a SavedModel and, as users freeze one, its signature frozen with
+    convert_variables_to_constants_v2 (which inlines the calls, keeping their scopes)."""
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("tf_keras")
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    @tf.function
+    def compress(x):
+        return tf.math.log1p(tf.abs(x))
+
+    class FeaturePreprocess(keras.layers.Layer):
+        def build(self, shape):
+            self.mean = self.add_weight("mean", (17,), initializer="random_normal")
+            self.std = self.add_weight("std", (17,), initializer="random_normal")
+
+        @tf.function
+        def call(self, x):
+            numeric = (compress(x[:, :17]) - self.mean) / (tf.abs(self.std) + 1e-3)
+            return tf.concat([numeric, tf.tanh(x[:, 17:] * 0.5)], axis=-1)
+
+    tf.random.set_seed(3)
+    x = keras.Input((24,), name="features")
+    h = FeaturePreprocess(name="feature_preprocess")(x)
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(h)
+    model = keras.Model(x, keras.layers.Dense(3, name="logits")(h), name="tabular_classifier")
+    root = tmp_path_factory.mktemp("custom_layer")
+    tf.saved_model.save(model, str(root / "saved"))
+    loaded = tf.saved_model.load(str(root / "saved"))  # alive while its variables are read
+    frozen = convert_variables_to_constants_v2(loaded.signatures["serving_default"])
+    frozen = frozen.graph.as_graph_def()
+    (root / "frozen.pb").write_bytes(frozen.SerializeToString(deterministic=True))
+    return root, model
+
+
+@pytest.mark.parametrize("source", ["saved", "frozen.pb"])
+def test_an_exported_custom_layer_reads_without_call_scopes(custom_layer_export, source, tmp_path):
+    from codegen.cli import write_atomically
+    from codegen.convert import convert
+    from codegen.verify import import_generated, max_error, seeded_inputs
+
+    root, original = custom_layer_export
+    spec, files = convert(root / source)
+    names, layers = _identifiers(files["model.py"])
+    assert not [n for n in names | layers if "partitioned" in n.lower()]
+    assert {"hidden", "logits"} <= layers
+    assert max(map(len, names)) <= 40
+    assert "keras.ops.log1p(keras.ops.abs(" in files["model.py"]
+    write_atomically(tmp_path, files)
+    model_module, loader = import_generated(tmp_path)
+    model = loader.load_weights(model_module.build_model(), str(root / source))
+    x = seeded_inputs([(24,)], ["float32"], batch=3, seed=1)[0]
+    error, bound = max_error(np.asarray(original(x)), np.asarray(model(x)))
+    assert error <= bound

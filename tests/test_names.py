@@ -184,6 +184,20 @@ def _identifiers(source: str) -> tuple[set[str], set[str]]:
     return names, layers
 
 
+def test_golden_outputs_name_no_call_scope_and_nothing_long():
+    """Done means (issue 14): no identifier longer than 40 characters, none from a call scope."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [
+        *(root / "tests" / "cases").glob("*.model.py"),
+        *root.glob("generated/*/model.py"),
+    ]:
+        names, layers = _identifiers(path.read_text(encoding="utf-8"))
+        assert not [n for n in names | layers if "partitioned" in n.lower()], path.name
+        assert max(map(len, names), default=0) <= 40, path.name
+
+
 @pytest.fixture(scope="module")
 def custom_layer_export(tmp_path_factory):
     """A Keras 2 model with a custom layer whose call is a tf.function calling another, saved

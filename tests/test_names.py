@@ -248,6 +248,9 @@ def test_an_exported_custom_layer_reads_without_call_scopes(custom_layer_export,
     names, layers = _identifiers(files["model.py"])
     assert not [n for n in names | layers if "partitioned" in n.lower()]
     assert {"hidden", "logits"} <= layers
+    # a captured variable is named after its layer, not `unknown_0` or `layer_with_weights-0`
+    assert not [n for n in layers if n.startswith(("unknown", "layer_with_weights", "variables"))]
+    assert [n for n in layers if n.startswith("feature_preprocess_")]
     assert max(map(len, names)) <= 40
     assert "keras.ops.log1p(keras.ops.abs(" in files["model.py"]
     write_atomically(tmp_path, files)

@@ -305,7 +305,7 @@ class Matcher:
             # checkpoint's keys (`layer_with_weights-1/kernel/...`) name attributes, not layers
             for w in weights:
                 key = w.recipe.first_source() or ""
-                if key.endswith(_OBJECT_KEY):
+                if key.endswith(OBJECT_KEY):
                     continue  # a TF2 key is the path of Python attributes to the variable
                 source = variable_path(key)
                 if len(source) > 1:
@@ -331,7 +331,7 @@ class Matcher:
 
 # Trailing name parts TF adds when it freezes a resource variable; they name no layer.
 # A TF2 checkpoint key ends in `.ATTRIBUTES/VARIABLE_VALUE`, which names no layer either.
-_OBJECT_KEY = "/.ATTRIBUTES/VARIABLE_VALUE"
+OBJECT_KEY = "/.ATTRIBUTES/VARIABLE_VALUE"
 _READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read", "VARIABLE_VALUE", ".ATTRIBUTES"}
 
 

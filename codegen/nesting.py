@@ -13,6 +13,7 @@ neither folded nor folded into.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .spec import Call, Item, Kind, Lambda, Layer, Ref
@@ -59,14 +60,17 @@ def nest(layers: list[Layer], outputs: list[str]) -> list[Layer]:
             if merged is not None:
                 folded[tensor] = state[j]
                 state[i], state[j] = merged, None
-    kept = [layer for layer in state if layer is not None]
-    for layer in kept:
-        if _is_constant(layer) and layer.inputs and layer.inputs[0] in folded:
-            anchor = layer.inputs[0]
-            while anchor in folded:
-                anchor = folded[anchor].inputs[0]
-            layer.inputs = [anchor]
-    return kept
+    return [_placed(layer, folded) for layer in state if layer is not None]
+
+
+def _placed(layer: Layer, folded: dict[str, Layer]) -> Layer:
+    """A Constant placed by a result no longer computed, placed by what that was computed from."""
+    if not (_is_constant(layer) and layer.inputs and layer.inputs[0] in folded):
+        return layer
+    anchor = layer.inputs[0]
+    while anchor in folded:
+        anchor = folded[anchor].inputs[0]
+    return replace(layer, inputs=[anchor])
 
 
 def _is_constant(layer: Layer) -> bool:

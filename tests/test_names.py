@@ -13,7 +13,7 @@ from codegen.names import ScopeNamer, name_path
 from codegen.nesting import nest
 from codegen.patterns.registry import Matcher
 from codegen.recipes import Variable
-from codegen.spec import Call, Item, Kind, Lambda, Layer, Ref, Weight
+from codegen.spec import Call, Item, Kind, Lambda, Layer, ModelSpec, Ref, Weight
 
 
 def test_call_scopes_name_nothing():
@@ -108,8 +108,10 @@ def test_a_result_read_once_is_written_inside_its_reader():
         _ops("sub", ["log1p:0", "mean:0"], "sub:0", Call("subtract", (Ref(0), Ref(1)))),
         _ops("neg", ["sub:0"], "neg:0", Call("negative", (Ref(0),))),
     ]
+    before = ModelSpec("m", "m.pb", "", [], list(layers), ["neg:0"]).report()
     out = nest(layers, ["neg:0"])
     assert [l.name for l in out] == ["mean", "sub", "neg"]
+    assert ModelSpec("m", "m.pb", "", [], out, ["neg:0"]).report() == before
     constant, sub, neg = out
     assert _source(sub) == "keras.ops.subtract(keras.ops.log1p(x[:, :18]), mean)"
     assert sub.inputs == ["x:0", "mean:0"]

@@ -13,6 +13,7 @@ neither folded nor folded into.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import replace
 from typing import Any
 
@@ -49,7 +50,8 @@ def nest(layers: list[Layer], outputs: list[str]) -> list[Layer]:
     }
     state: list[Layer | None] = list(layers)  # each layer with what it absorbed; None: folded
     folded: dict[str, Layer] = {}  # a tensor no longer computed -> the layer that gave it
-    for i, layer in enumerate(layers):
+    for i in _producers_first(layers):
+        layer = layers[i]
         if not _plain(layer):
             continue
         for tensor in layer.inputs:
@@ -61,6 +63,31 @@ def nest(layers: list[Layer], outputs: list[str]) -> list[Layer]:
                 folded[tensor] = state[j]
                 state[i], state[j] = merged, None
     return [_placed(layer, folded) for layer in state if layer is not None]
+
+
+def _producers_first(layers: list[Layer]) -> list[int]:
+    """The layers' indices, each after those computing its inputs: patterns may give a layer
+    before the one computing its input (analyze.py orders them afterwards), and a result is
+    folded into its reader only once it holds what it folds in itself."""
+    made = {t: i for i, layer in enumerate(layers) for t in layer.outputs}
+    waiting: dict[int, list[int]] = {}
+    missing = []
+    for i, layer in enumerate(layers):
+        sources = {made[t] for t in layer.inputs if t in made and made[t] != i}
+        for j in sources:
+            waiting.setdefault(j, []).append(i)
+        missing.append(len(sources))
+    ready = [i for i, count in enumerate(missing) if not count]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for k in waiting.pop(i, ()):
+            missing[k] -= 1
+            if not missing[k]:
+                heapq.heappush(ready, k)
+    return order + [i for i, count in enumerate(missing) if count]  # a cycle: as given
 
 
 def _placed(layer: Layer, folded: dict[str, Layer]) -> Layer:

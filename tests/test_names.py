@@ -150,6 +150,18 @@ def test_what_is_not_folded():
     assert [l.name for l in out] == [l.name for l in layers]
 
 
+def test_layers_out_of_order():
+    """Patterns may give a reader before what it reads (analyze.py orders the layers after)."""
+    layers = [
+        _ops("neg", ["abs:0"], "neg:0", Call("negative", (Ref(0),))),
+        _ops("abs", ["sin:0"], "abs:0", Call("abs", (Ref(0),))),
+        _ops("sin", ["x:0"], "sin:0", Call("sin", (Ref(0),))),
+    ]
+    (out,) = nest(layers, ["neg:0"])
+    assert _source(out) == "keras.ops.negative(keras.ops.abs(keras.ops.sin(x)))"
+    assert out.inputs == ["x:0"] and out.nodes == ["sin", "abs", "neg"]
+
+
 def test_inputs_are_renumbered_in_reading_order():
     layers = [
         _ops("scaled", ["y:0", "x:0"], "scaled:0", Call("multiply", (Ref(1), Ref(0)))),

@@ -113,15 +113,17 @@ def _plain(layer: Layer) -> bool:
 def _fold(inner: Layer, outer: Layer, tensor: str) -> Layer | None:
     """`outer` computing `inner`'s result itself, in place of reading `tensor`; None when it
     reads it more than once or the expression would grow too deep or too long."""
+    if len(outer.inputs) > MAX_SOURCE // NAME_WIDTH + 1:
+        return None  # too long whatever it reads (a concatenation of thousands, say)
     slot = outer.inputs.index(tensor)
     if _uses(outer.expr, slot) != 1:
         return None
     inputs = [t for t in outer.inputs if t != tensor]
-    for t in inner.inputs:
-        if t not in inputs:
-            inputs.append(t)
-    outer_refs = [Ref(inputs.index(t)) if t != tensor else None for t in outer.inputs]
-    inner_refs = [Ref(inputs.index(t)) for t in inner.inputs]
+    read = set(inputs)
+    inputs += [t for t in dict.fromkeys(inner.inputs) if t not in read]
+    index = {t: i for i, t in enumerate(inputs)}
+    outer_refs = [Ref(index[t]) if t != tensor else None for t in outer.inputs]
+    inner_refs = [Ref(index[t]) for t in inner.inputs]
     body = _substitute(inner.expr, inner_refs)
     outer_refs[slot] = body
     expr = _substitute(outer.expr, outer_refs)
@@ -180,18 +182,17 @@ def _substitute(expr: Any, refs: list) -> Any:
 def _renumbered(expr: Any, inputs: list[str]) -> tuple[Any, list[str]]:
     """The inputs in the order the expression first reads them, as the code reads left to
     right."""
-    order: list[int] = []
+    first: dict[int, None] = {}  # input index -> None, in reading order
 
     def visit(e: Any) -> None:
         if isinstance(e, Ref):
-            if e.index not in order:
-                order.append(e.index)
+            first.setdefault(e.index)
             return
         for c in _children(e):
             visit(c)
 
     visit(expr)
-    order += [i for i in range(len(inputs)) if i not in order]
+    order = [*first, *(i for i in range(len(inputs)) if i not in first)]
     position = {old: new for new, old in enumerate(order)}
     return _substitute(expr, [Ref(position[i]) for i in range(len(inputs))]), [
         inputs[i] for i in order

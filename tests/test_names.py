@@ -273,3 +273,19 @@ def test_an_exported_custom_layer_reads_without_call_scopes(custom_layer_export,
     x = seeded_inputs([(24,)], ["float32"], batch=3, seed=1)[0]
     error, bound = max_error(np.asarray(original(x)), np.asarray(model(x)))
     assert error <= bound
+
+
+def test_a_long_chain_folds_in_threes_and_a_wide_reader_stays():
+    """3,000 unary ops one after the other: a call three deep per statement; a concatenation of
+    10,000 results folds nothing into itself (nor costs 10,000 × 10,000 steps deciding so)."""
+    chain = [_ops("s0", ["x:0"], "s0:0", Call("sin", (Ref(0),)))]
+    for i in range(1, 3000):
+        chain.append(_ops(f"s{i}", [f"s{i - 1}:0"], f"s{i}:0", Call("sin", (Ref(0),))))
+    out = nest(chain, ["s2999:0"])
+    assert len(out) == 1000
+    assert _source(out[-1]) == "keras.ops.sin(keras.ops.sin(keras.ops.sin(s2996)))"
+    parts = [_ops(f"p{i}", ["x:0"], f"p{i}:0", Call("cos", (Ref(0),))) for i in range(10_000)]
+    wide = _ops(
+        "cat", [p.outputs[0] for p in parts], "cat:0", Call("stack", ([*map(Ref, range(10_000))],))
+    )
+    assert len(nest([*parts, wide], ["cat:0"])) == 10_001

@@ -527,6 +527,11 @@ def _base_name(item, function: Function | None) -> str:
         words = [w for w in re.split(r"[^A-Za-z0-9]+", name.prefix + "_" + name.suffix) if w]
         letters = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
         return identifier("_".join(letters)) if letters else "y"
+    if function is not None and not function.name_param and isinstance(name, str):
+        # in a custom layer's function, what its names add to the scope it is named after
+        base = identifier(name)
+        tail = base[len(function.name) + 1 :] if base.startswith(function.name + "_") else ""
+        return tail if tail and not tail[0].isdigit() else "y" if base == function.name else base
     if isinstance(item, BlockCall):
         if isinstance(name, int):
             return identifier(f"{item.function}_{name}")

@@ -16,10 +16,8 @@ from keras import layers
 
 
 def rms_norm(inputs):
-    # rms_norm/Square
-    x = keras.ops.square(inputs)
-    # rms_norm/Mean
-    x = keras.ops.mean(x, axis=-1, keepdims=True)
+    # rms_norm/{Square, Mean}
+    x = keras.ops.mean(keras.ops.square(inputs), axis=-1, keepdims=True)
     # rms_norm/add
     x = layers.Rescaling(1.0, offset=9.999999974752427e-07, name="rms_norm")(x)
     # rms_norm/Rsqrt

@@ -1313,8 +1313,10 @@ def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> No
                 if not i <= k < j
             )
             words = [w for w in common if not _ARTIFACT.fullmatch(w)]
-            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in program.body[i:j])
-            if j - i >= 2 and ops and common and whole and words:
+            run = program.body[i:j]
+            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in run)
+            computing = sum(x.cls != "Constant" for x in run)
+            if computing >= 2 and ops and common and whole and words:
                 call = _scope_function(program, program.body[i:j], words[-1], taken, outputs, j)
                 if call is not None:
                     body.append(call)

@@ -436,7 +436,10 @@ def _chain(body: list, outputs: list[str]) -> set[str]:
     while tensor in made:
         chain.add(tensor)
         _, item = made[tensor]
-        inside = [t for t in item.inputs if t in made]
+        # a Constant is anchored on a tensor, not computed from it: never the main line
+        inside = [
+            t for t in item.inputs if t in made and getattr(made[t][1], "cls", "") != "Constant"
+        ]
         tensor = max(inside, key=lambda t: (depth[t], made[t][0])) if inside else None
     return chain
 

@@ -42,9 +42,9 @@ class Constant(keras.layers.Layer):
 
 def feature_preprocess(inputs):
     # feature_preprocess/mean
-    x = Constant(shape=(18,), name="feature_preprocess_mean")(inputs)
+    mean = Constant(shape=(18,), name="feature_preprocess_mean")(inputs)
     # feature_preprocess/StatefulPartitionedCall/{strided_slice, PartitionedCall/Log1p, sub}
-    x = keras.ops.subtract(keras.ops.log1p(inputs[:, :18]), x)
+    x = keras.ops.subtract(keras.ops.log1p(inputs[:, :18]), mean)
     # feature_preprocess/StatefulPartitionedCall/add
     std = Constant(shape=(18,), name="feature_preprocess_std")(x)
     # feature_preprocess/StatefulPartitionedCall/truediv

@@ -522,9 +522,22 @@ def _statements(
     return statements
 
 
+# Longer variable names lose their leading words: the tail tells layers apart (the Allocator
+# keeps them unique), as tf-slim names do.
+LONGEST_NAME = 40
+
+
 def _base_name(item, function: Function | None) -> str:
     """A variable's name: in a block, from what its layer's name adds to the block's name
-    (`{name}_0_conv` -> conv_0); in build_model, the layer's or the block instance's name."""
+    (`{name}_0_conv` -> conv_0); in build_model, the layer's or the block instance's name; at
+    most LONGEST_NAME characters."""
+    base = _full_name(item, function)
+    while len(base) > LONGEST_NAME and "_" in base.strip("_"):
+        base = identifier(base.split("_", 1)[1])
+    return base[-LONGEST_NAME:] if len(base) > LONGEST_NAME else base
+
+
+def _full_name(item, function: Function | None) -> str:
     name = item.name
     if isinstance(name, NameTemplate):
         words = [w for w in re.split(r"[^A-Za-z0-9]+", name.prefix + "_" + name.suffix) if w]

@@ -22,6 +22,7 @@ from .errors import (
     EXIT_INTERNAL,
     EXIT_MISMATCH,
     EXIT_OK,
+    EXIT_STALE,
     Graph2PyError,
     UsageError,
     printable,
@@ -37,6 +38,7 @@ commands:
   graph2py SOURCE [-o DIR]         convert (the default)
   graph2py inspect SOURCE [--json] inputs, outputs, op counts, what each op converts to
   graph2py check SOURCE [-o DIR]   run the graph (TensorFlow) and the generated model, compare
+  graph2py check --fresh DIR ...   regenerate DIR from its header's source and options, diff
 
 examples:
   graph2py model.pb > model.py                 print model.py
@@ -47,8 +49,8 @@ examples:
   graph2py graph.pbtxt --checkpoint model.ckpt -o out/
   graph2py check model.pb --per-layer          name the first layer that diverges
 
-exit codes: 0 ok, 2 usage, 3 unreadable or malformed graph, 4 unsupported ops,
-            5 check found outputs outside the tolerance, 70 internal error
+exit codes: 0 ok, 1 check --fresh found stale files, 2 usage, 3 unreadable or malformed graph,
+            4 unsupported ops, 5 check found outputs outside the tolerance, 70 internal error
 """
 COMMANDS = ("inspect", "check", "lsp")
 
@@ -71,6 +73,24 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         _common(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+    if command == "fresh":
+        p = argparse.ArgumentParser(
+            prog="graph2py check --fresh",
+            description="Regenerate each directory's model.py and load_weights.py in memory from "
+            "the source and options their header records, and compare them byte for byte with "
+            "the files: exit 0 when they match, 1 with a unified diff on stdout when they differ "
+            "(hand-edited, or the graph changed).",
+        )
+        p.add_argument("--fresh", action="store_true", required=True, help=argparse.SUPPRESS)
+        p.add_argument(
+            "paths",
+            nargs="+",
+            metavar="DIR",
+            help="a generated directory, or its model.py or load_weights.py (as pre-commit "
+            "passes them); each directory is checked once",
+        )
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
         return p
     if command == "check":
         p = argparse.ArgumentParser(
@@ -122,8 +142,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command == "check" and "--fresh" in argv[1:]:
+        command = "fresh"
     args = parser(command).parse_args(argv[1:] if command else argv)
-    run = {"inspect": _inspect, "check": _check, "lsp": _lsp}.get(command, _convert)
+    run = {"inspect": _inspect, "check": _check, "fresh": _fresh, "lsp": _lsp}.get(
+        command, _convert
+    )
     try:
         with warnings.catch_warnings():
             # numpy's warnings while folding a hostile graph's constants (a mean of nothing, an
@@ -166,7 +190,10 @@ def _convert(args) -> int:
     from .convert import convert
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-    spec, files = convert(args.source, Options.from_args(args), wanted)
+    # the header records the source relative to where the files go: DIR, or for model.py on
+    # stdout the current directory, where `graph2py model.pb > model.py` puts it
+    directory = args.output_dir or os.curdir
+    spec, files = convert(args.source, Options.from_args(args), wanted, directory)
     for warning in spec.warnings:
         say(f"warning: {warning}")
     if args.output_dir:
@@ -214,7 +241,7 @@ def _check(args) -> int:
         if (directory / "model.py").exists() and (directory / "load_weights.py").exists():
             spec = analyze_file(args.source, options)
         else:
-            spec, files = convert(args.source, options)
+            spec, files = convert(args.source, options, directory=directory)
             write_atomically(directory, files)
         arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
         result = check.check(
@@ -232,6 +259,37 @@ def _check(args) -> int:
             shutil.rmtree(directory, ignore_errors=True)
     sys.stdout.write(check.render(result, args.tolerance))
     return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def _fresh(args) -> int:
+    """Every directory checked, whatever the others give: the diffs on stdout, one line per
+    directory that is stale or cannot be checked on stderr. The exit status is the worst:
+    an error's own, else 1 when any directory is stale."""
+    from .fresh import check_fresh, directories
+
+    worst = EXIT_OK
+    for directory in directories(args.paths):
+        try:
+            result = check_fresh(directory)
+        except Graph2PyError as err:
+            if args.debug:
+                raise
+            for problem in err.problems:
+                say(f"error: {problem}")
+            worst = max(worst, err.exit_code)
+            continue
+        if result.fresh:
+            continue
+        sys.stdout.write(result.diff)
+        why = (
+            "the graph changed"
+            if result.graph_changed
+            else "edited by hand, or written by another graph2py version"
+        )
+        say(f"{result.directory}: stale ({why}); regenerate with `{result.command}`")
+        worst = max(worst, EXIT_STALE)
+    sys.stdout.flush()
+    return worst
 
 
 def _lsp(args) -> int:

@@ -57,10 +57,10 @@ def test_every_command_that_builds_a_model_takes_every_shaping_option(command):
     assert Options.from_args(parser(command).parse_args(["graph.pb"])) == Options()
 
 
-def regenerate_line(source: str, options: Options) -> str:
+def regenerate_line(source: str, options: Options, base=None) -> str:
     """The header line as templates/model.py.j2 writes it (emit.py's `options`)."""
-    written = "".join(f" {argument}" for argument in options.arguments())
-    return f"# Edit freely; regenerate with `graph2py {source}{written} -o DIR`."
+    written = "".join(f" {argument}" for argument in options.arguments(base))
+    return f"# Edit freely; regenerate in this directory with `graph2py {source}{written} -o .`."
 
 
 def test_header_round_trip(tmp_path):
@@ -71,6 +71,20 @@ def test_header_round_trip(tmp_path):
     assert Options.from_header("# no header\n", "g.pb") is None
     broken = regenerate_line("g.pb", Options()).replace("g.pb", "g.pb --io-layout sideways")
     assert Options.from_header(broken, "g.pb") is None  # a hand edit: regenerate as default
+    # headers written before the source was recorded relative to the model still read
+    older = "# Edit freely; regenerate with `graph2py g.pb --io-layout nhwc -o DIR`."
+    assert Options.from_header(older, "g.pb") == Options(io_layout="nhwc")
+
+
+def test_a_checkpoint_away_from_its_graph_is_recorded_relative_to_the_graph(tmp_path):
+    """`graph2py graphs/g.pbtxt --checkpoint train/model.ckpt-7`: the header cannot name the
+    checkpoint beside the graph; it records it relative to the graph's directory."""
+    options = Options(checkpoint=str(tmp_path / "train" / "model.ckpt-7"))
+    line = regenerate_line("g.pb", options, base=tmp_path / "graphs")
+    assert "--checkpoint ../train/model.ckpt-7 " in line
+    source = tmp_path / "graphs" / "g.pb"
+    read = Options.from_header(line, source)
+    assert Path(read.checkpoint).resolve() == (tmp_path / "train" / "model.ckpt-7").resolve()
 
 
 @pytest.mark.parametrize(
@@ -114,4 +128,4 @@ def test_check_takes_the_shaping_options(tmp_path, capsys):
     assert main([*argv, "--outputs", "probs:0", "--io-layout", "nhwc"]) == 0
     assert "probs:0" in capsys.readouterr().out
     header = (tmp_path / "model.py").read_text()
-    assert "--inputs 'input:0[-1,28,28,1]' --outputs probs:0 --io-layout nhwc -o DIR" in header
+    assert "--inputs 'input:0[-1,28,28,1]' --outputs probs:0 --io-layout nhwc -o .`" in header

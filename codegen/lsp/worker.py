@@ -51,7 +51,8 @@ def regenerate(source: str, directory: str) -> dict:
     from ..options import Options
 
     _say(progress=f"converting {Path(source).name}", percentage=10)
-    spec, files = convert(source, Options(**generated_options(source, directory)))
+    options = Options(**generated_options(source, directory))
+    spec, files = convert(source, options, directory=directory)
     _say(progress="writing model.py and load_weights.py", percentage=90)
     write_atomically(Path(directory), files)
     return {"files": [str(Path(directory) / name) for name in files], "layers": len(spec.layers)}

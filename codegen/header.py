@@ -65,5 +65,7 @@ def recorded_path(directory: str | Path, recorded: str) -> Path | None:
     is."""
     candidate = Path(recorded)
     if not candidate.is_absolute():
-        candidate = Path(os.path.realpath(directory)) / candidate
+        # `..` taken lexically is right: record_path writes them first, after the physical
+        # directory, and every name after them is a real directory's
+        candidate = Path(os.path.normpath(Path(os.path.realpath(directory)) / candidate))
     return candidate if candidate.exists() else None

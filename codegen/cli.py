@@ -323,7 +323,8 @@ def write_atomically(directory: Path, files: dict[str, str]) -> None:
     moved: list[tuple[Path, Path | None]] = []  # (target, where its old file is, if it had one)
     try:
         for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+            # the same bytes on every system (no \r\n on Windows): check --fresh compares bytes
+            (staging / name).write_bytes(text.encode("utf-8"))
         for name in files:
             target, backup = directory / name, None
             if os.path.lexists(target):

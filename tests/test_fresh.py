@@ -236,3 +236,49 @@ def test_the_example_in_generated_is_fresh(monkeypatch, capsys):
     """generated/example records ../../examples/lenet.pb: the committed example checks."""
     monkeypatch.chdir(ROOT)
     assert fresh("generated/example", capsys=capsys) == (0, "", "")
+
+
+def test_the_pre_commit_hook(tmp_path):
+    """The repository's .pre-commit-hooks.yaml, run by pre-commit itself (`try-repo`, which
+    installs graph2py into a virtualenv of its own from a commit of this checkout, as a user's
+    `pre-commit install` would: about 45 s per run here, most of it pip): a fresh directory
+    passes, a hand-edited one fails with the diff. The files are passed as pre-commit passes
+    them, both of one directory."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: pre-commit try-repo needs one")
+    project = tmp_path / "project"
+    (project / "graphs").mkdir(parents=True)
+    (project / "graphs" / "mlp.pbtxt").write_text(mlp(), encoding="utf-8")
+    generate(project / "graphs" / "mlp.pbtxt", project / "src" / "model")
+    env = dict(
+        os.environ,
+        PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
+        GIT_AUTHOR_NAME="graph2py tests",
+        GIT_AUTHOR_EMAIL="tests@graph2py.invalid",
+        GIT_COMMITTER_NAME="graph2py tests",
+        GIT_COMMITTER_EMAIL="tests@graph2py.invalid",
+    )
+    env.pop("PYTHONPATH", None)  # the hook runs the graph2py pre-commit installed, nothing else
+    git = ["git", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=project, env=env, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, env=env, check=True)
+    subprocess.run([*git, "commit", "-qm", "model"], cwd=project, env=env, check=True)
+    hook = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "graph2py-fresh"]
+    files = ["--files", "src/model/model.py", "src/model/load_weights.py"]
+
+    def run_hook() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*hook, *files], cwd=project, env=env, capture_output=True, text=True, timeout=900
+        )
+
+    passed = run_hook()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "graph2py generated code is fresh" in passed.stdout and "Passed" in passed.stdout
+    model = project / "src" / "model" / "model.py"
+    model.write_text(model.read_text().replace("keras.layers.Dense(3,", "keras.layers.Dense(4,"))
+    failed = run_hook()
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "Failed" in failed.stdout and "- exit code: 1" in failed.stdout
+    assert "--- a/src/model/model.py\n+++ b/src/model/model.py\n" in failed.stdout
+    assert "+            keras.layers.Dense(3," in failed.stdout
+    assert "graph2py: src/model: stale (edited by hand" in failed.stdout

@@ -238,6 +238,30 @@ def test_the_example_in_generated_is_fresh(monkeypatch, capsys):
     assert fresh("generated/example", capsys=capsys) == (0, "", "")
 
 
+def test_the_moved_pairs_loader_reads_its_default_source(tmp_path):
+    """load_weights.py without a source reads the graph its header names, relative to its own
+    directory, from any working directory: after the graph and the generated folder moved
+    together too."""
+    first = tmp_path / "first"
+    (first / "data").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "lenet.pb", first / "data" / "lenet.pb")
+    generate(first / "data" / "lenet.pb", first / "src" / "model")
+    moved = tmp_path / "moved"
+    shutil.move(first, moved)
+    loader = moved / "src" / "model" / "load_weights.py"
+    result = subprocess.run(
+        [sys.executable, str(loader), "--save", "lenet.weights.h5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("saved lenet (") and (tmp_path / "lenet.weights.h5").is_file()
+    helped = subprocess.run([sys.executable, str(loader), "--help"], capture_output=True, text=True)
+    default = f"(default:{(moved / 'data' / 'lenet.pb').resolve()})"
+    assert default in "".join(helped.stdout.split())  # argparse wraps the long path anywhere
+
+
 def test_the_pre_commit_hook(tmp_path):
     """The repository's .pre-commit-hooks.yaml, run by pre-commit itself (`try-repo`, which
     installs graph2py into a virtualenv of its own from a commit of this checkout, as a user's

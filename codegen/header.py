@@ -59,6 +59,26 @@ def record_path(target: str | Path, directory: str | Path) -> str:
     return Path(relative).as_posix()
 
 
+def find_source(directory: str | Path, recorded: str, roots=()) -> Path | None:
+    """The source a header in `directory` names: where it records it (`recorded_path`), else,
+    for headers of versions that recorded the file name alone, that name in `directory` and
+    each parent directory in turn, stopping after a root in `roots` (the language server's
+    workspace folders) or at the filesystem root. None when neither finds it."""
+    found = recorded_path(directory, recorded)
+    if found is not None:
+        return found
+    name = Path(recorded).name
+    if not name or Path(recorded).is_absolute():
+        return None
+    directory = Path(os.path.abspath(directory))
+    for folder in [directory, *directory.parents]:
+        if (folder / name).exists():
+            return folder / name
+        if folder in roots:
+            break
+    return None
+
+
 def recorded_path(directory: str | Path, recorded: str) -> Path | None:
     """Where a path a header records lies for files in `directory`: the existing file or
     directory, else None. An absolute path (an older header, or another drive) is taken as

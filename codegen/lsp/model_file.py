@@ -19,7 +19,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..header import Header, parse_header, recorded_path  # noqa: F401 (the server reads them here)
+from ..header import Header, find_source, parse_header  # noqa: F401 (the server reads them here)
 
 # A hand-written or generated call that runs TensorFlow rather than Keras carries this marker on
 # its line or the line above, when its callee alone does not say so (e.g. a keras.layers.Lambda).
@@ -49,24 +49,12 @@ class LayerCall:
 
 
 def resolve_source(model: Path, source: str, roots: list[Path]) -> Path | None:
-    """The graph a header names. First as the header records it: relative to the model's
-    directory (header.py), so a model generated into another folder than its graph, or moved
-    together with it, finds it. Then, for headers that name the bare file name (older
-    versions) or a graph moved on its own, the file name in the model's directory and each
-    parent directory in turn, stopping after the workspace root that contains the model (or at
-    the filesystem root when no workspace folder does)."""
-    found = recorded_path(model.parent, source)
-    if found is not None and found.is_file():
-        return found
-    name = Path(source).name
-    if not name or Path(source).is_absolute():
-        return None
-    for directory in [model.parent, *model.parent.parents]:
-        if (directory / name).is_file():
-            return directory / name
-        if directory in roots:
-            break
-    return None
+    """The graph file a header names (header.find_source): relative to the model's directory
+    as recorded, so a model generated into another folder than its graph, or moved together
+    with it, finds it; for older headers (the file name alone) beside the model.py, then in
+    each parent directory up to the workspace root that contains the model."""
+    found = find_source(model.parent, source, roots)
+    return found if found is not None and found.is_file() else None
 
 
 def _dotted(node: ast.AST) -> str:

@@ -45,16 +45,16 @@ def recorded(
     spec: ModelSpec, path: str | Path, options: Options, directory: str | Path | None
 ) -> ModelSpec:
     """The spec with its source, the loader's default source and the checkpoint option as the
-    headers record them for files in `directory` (None: the graph's own directory)."""
-    graph_dir = Path(path).absolute().parent
-    directory = graph_dir if directory is None else directory
+    headers record them for files in `directory` (None: the graph's own directory): relative to
+    it, so the header's regenerate command runs there as written."""
+    directory = Path(path).absolute().parent if directory is None else directory
     source = record_path(path, directory)
     weights = options.checkpoint if spec.source_kind == "checkpoint" else None
     return replace(
         spec,
         source=source,
         weights_source=record_path(weights, directory) if weights else source,
-        options=options.arguments(base=graph_dir),
+        options=options.arguments(base=directory),
     )
 
 

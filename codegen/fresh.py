@@ -81,7 +81,7 @@ def check_fresh(directory: str) -> Freshness:
             f"{model.as_posix()}: source {header.source!r} not found (the header records it "
             f"relative to {directory})"
         )
-    options = Options.from_header(text, source)
+    options = Options.from_header(text, path, source)
     if options is None:
         raise UsageError(
             f"{model.as_posix()}: no readable regenerate line in the header (its third line "
@@ -90,8 +90,9 @@ def check_fresh(directory: str) -> Freshness:
     files = tuple(name for name in FILES if name == "model.py" or (path / name).exists())
     spec, regenerated = convert(source, options, files, directory=path)
     diff = "".join(_diff(path / name, regenerated[name]) for name in files)
+    # the header's command, its paths relative to the current directory instead of DIR
     command = shlex.join(["graph2py", _from_here(source)]) + "".join(
-        f" {option}" for option in spec.options
+        f" {option}" for option in options.arguments(base=os.curdir)
     )
     command += f" -o {shlex.quote(path.as_posix())}"
     return Freshness(path.as_posix(), source, diff, spec.sha256 != header.sha256, command)

@@ -13,9 +13,10 @@ stays instant.
 from __future__ import annotations
 
 import argparse
+import glob
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,7 @@ class Options:
     @classmethod
     def from_args(cls, args: argparse.Namespace, base: Path | None = None) -> Options:
         """From a namespace `add_arguments` filled. A checkpoint is taken relative to `base`
-        (the header records it relative to the source graph's directory)."""
+        (the header records it relative to the generated file's directory)."""
         checkpoint = args.checkpoint
         if checkpoint and base is not None:
             checkpoint = str(base / checkpoint)
@@ -79,8 +80,9 @@ class Options:
 
     def arguments(self, base: str | Path | None = None) -> list[str]:
         """The options as the header's regenerate command writes them, shell-quoted (tensor
-        names are the graph's): only those given. The checkpoint relative to `base`, the source
-        graph's directory (from_header reads it back from there), or by its file name."""
+        names are the graph's): only those given. The checkpoint relative to `base`, the
+        directory the command is run in (the generated files' own, for the header: from_header
+        reads it back from there), or by its file name."""
         given = {"--inputs": self.inputs, "--outputs": self.outputs}
         return [
             *(f"{flag} {shlex.quote(','.join(map(str, s)))}" for flag, s in given.items() if s),
@@ -113,11 +115,14 @@ class Options:
         return {_tensor(name): _fed(value) for name, value in self.sets}
 
     @classmethod
-    def from_header(cls, text: str, source: str | Path) -> Options | None:
+    def from_header(
+        cls, text: str, directory: str | Path, source: str | Path | None = None
+    ) -> Options | None:
         """The options a generated model.py was made with, from the regenerate command in its
-        header; `source` is the graph it names (the checkpoint is recorded relative to the
-        graph's directory). None when the text has no such line or a hand edit made it
-        unreadable."""
+        header, run in `directory`, the model's own: a checkpoint is taken relative to it.
+        Headers of earlier versions named the checkpoint by its file name, beside `source`, the
+        graph: there when it is not found in `directory`. None when the text has no such line
+        or a hand edit made it unreadable."""
         found = next((m for m in map(_REGENERATE.match, text.splitlines()[:4]) if m), None)
         if found is None:
             return None
@@ -128,7 +133,17 @@ class Options:
             args = parser.parse_args(shlex.split(found.group(1)))
         except (ValueError, SystemExit):
             return None
-        return cls.from_args(args, Path(source).parent)
+        options = cls.from_args(args, Path(directory))
+        if options.checkpoint and source is not None and not _prefix_exists(options.checkpoint):
+            beside = Path(source).parent / args.checkpoint
+            if _prefix_exists(beside):
+                return replace(options, checkpoint=str(beside))
+        return options
+
+
+def _prefix_exists(prefix: str | Path) -> bool:
+    """A checkpoint prefix names files (`PREFIX.index`, `PREFIX.data-*`) or a directory."""
+    return bool(glob.glob(glob.escape(str(prefix)) + "*"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

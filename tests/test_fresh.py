@@ -213,13 +213,28 @@ def test_a_checkpoint_away_from_its_graph(tmp_path, monkeypatch, capsys):
     shutil.copy(CHECKPOINT / "graph.pbtxt", tmp_path / "graphs")
     for name in ("model.ckpt.index", "model.ckpt.data-00000-of-00001"):
         shutil.copy(CHECKPOINT / name, tmp_path / "train" / name.replace("model", "step-7"))
-    generate(Path("graphs/graph.pbtxt"), Path("out"), "--checkpoint", "train/step-7.ckpt")
+    generate(Path("graphs/graph.pbtxt"), Path("out/model"), "--checkpoint", "train/step-7.ckpt")
     capsys.readouterr()
-    text = (tmp_path / "out/model.py").read_text()
-    assert "`graph2py ../graphs/graph.pbtxt --checkpoint ../train/step-7.ckpt -o .`" in text
-    loader = (tmp_path / "out/load_weights.py").read_text()
-    assert 'default=os.path.normpath(here / "../train/step-7.ckpt")' in loader
-    assert fresh("out", capsys=capsys) == (0, "", "")
+    text = (tmp_path / "out/model/model.py").read_text()
+    command = "graph2py ../../graphs/graph.pbtxt --checkpoint ../../train/step-7.ckpt -o ."
+    assert f"# Edit freely; regenerate in this directory with `{command}`." in text
+    loader = (tmp_path / "out/model/load_weights.py").read_text()
+    assert 'default=os.path.normpath(here / "../../train/step-7.ckpt")' in loader
+    assert fresh("out/model", capsys=capsys) == (0, "", "")
+    # the header's command, run where it says, writes the same files
+    monkeypatch.chdir(tmp_path / "out" / "model")
+    assert (
+        main(["../../graphs/graph.pbtxt", "--checkpoint", "../../train/step-7.ckpt", "-o", "."])
+        == 0
+    )
+    monkeypatch.chdir(tmp_path)
+    assert fresh("out/model", capsys=capsys) == (0, "", "")
+    # the stale message's command runs from the current directory
+    (tmp_path / "out/model/model.py").write_text(text + "# a note\n")
+    code, _, err = fresh("out/model", capsys=capsys)
+    assert code == 1 and err.endswith(
+        "regenerate with `graph2py graphs/graph.pbtxt --checkpoint train/step-7.ckpt -o out/model`\n"
+    )
 
 
 def test_a_model_printed_on_stdout_records_the_current_directory(tmp_path):

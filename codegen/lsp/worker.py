@@ -37,7 +37,7 @@ def generated_options(source: str, directory: str) -> dict:
         text = read_input(Path(directory) / "model.py").decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
-    options = Options.from_header(text, source) or Options()
+    options = Options.from_header(text, directory, source) or Options()
     return {
         f.name: getattr(options, f.name)
         for f in fields(options)

@@ -295,9 +295,9 @@ def test_the_moved_pairs_loader_reads_its_default_source(tmp_path):
 def test_the_pre_commit_hook(tmp_path):
     """The repository's .pre-commit-hooks.yaml, run by pre-commit itself (`try-repo`, which
     installs graph2py into a virtualenv of its own from a commit of this checkout, as a user's
-    `pre-commit install` would: 17 to 45 s per run here, pip's cache cold or warm): a fresh directory
-    passes, a hand-edited one fails with the diff. The files are passed as pre-commit passes
-    them, both of one directory."""
+    `pre-commit install` would: 17 to 45 s per run here, pip's cache warm or cold): a fresh
+    directory passes, a hand-edited one fails with the diff. The files are passed as
+    pre-commit passes them, both of one directory."""
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: pre-commit try-repo needs one")
     project = tmp_path / "project"

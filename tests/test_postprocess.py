@@ -125,8 +125,14 @@ def _golden_names() -> list[str]:
 @pytest.mark.parametrize("name", _golden_names())
 def test_statement_wise_tidy_is_the_whole_module_tidy_on_every_golden_case(name):
     source = _rendered_case(name)
+    # a factored build_model (blocks.py: `for` loops over block calls) takes the whole-module
+    # path; factoring stops at blocks.MAX_LAYERS layers, so that path stays small
+    looped = "\n    for " in source.split("def build_model", 1)[1]
     for sequential in (True, False):
         fast = tidy_statements(source, sequential)
+        if looped:
+            assert fast is None
+            continue
         assert fast is not None, "the template's form takes the statement-wise path"
         assert fast == tidy_module(source, sequential)
 

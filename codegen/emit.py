@@ -358,7 +358,11 @@ def model_context(spec: ModelSpec, flat: bool = False) -> dict:
             }
         )
     if program.functions:
-        layers = _statements(program.body, var_of, variables, spec.outputs, program, spec.scope)
+        # keras.Model(inputs=...) reads the inputs' variables at the end: they stay
+        keep = [i.tensor for i in spec.inputs]
+        layers = _statements(
+            program.body, var_of, variables, spec.outputs + keep, program, spec.scope
+        )
         definitions = [_definition(f, program, spec.scope) for f in program.functions]
     else:
         layers = [_flat_statement(layer, var_of, variables, spec.scope) for layer in spec.layers]

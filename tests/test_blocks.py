@@ -77,3 +77,26 @@ def test_a_window_across_two_blocks_is_no_block():
     blocks = _model(CASE).split("def build_model")[0]
     for template in re.findall(r'name=f"([^"]*)"', blocks):
         assert template.startswith("{name}"), template
+
+
+def test_an_input_named_x_is_never_reassigned(tmp_path):
+    """The main line reuses `x`; an input the graph names `x` keeps its variable, which
+    keras.Model(inputs=...) reads at the end."""
+    hostile = tmp_path / "x_input.pbtxt"
+    hostile.write_text(CASE.read_text(encoding="utf-8").replace('"images"', '"x"'), "utf-8")
+    source = _model(hostile)
+    build = next(
+        f
+        for f in ast.parse(source).body
+        if isinstance(f, ast.FunctionDef) and f.name == "build_model"
+    )
+    assigned = [
+        t.id
+        for node in ast.walk(build)
+        if isinstance(node, (ast.Assign, ast.For))
+        for t in ast.walk(node.targets[0] if isinstance(node, ast.Assign) else node.target)
+        if isinstance(t, ast.Name)
+    ]
+    model = build.body[-1].value
+    inputs = next(k.value.id for k in model.keywords if k.arg == "inputs")
+    assert inputs == "x" and assigned.count("x") == 1

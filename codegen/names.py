@@ -57,31 +57,6 @@ class ScopeNamer:
         self.uniquified = (
             bool(tops) and len(tagged) >= 0.9 * len(tops) and len(set(tagged)) >= 0.9 * len(tagged)
         )
-        self._by_last = {} if self.uniquified else self._shared_suffixes(node_names)
-        self._depth: dict[str, int] = {}
-
-    def _shared_suffixes(self, node_names: list[str]) -> dict[str, set[tuple[str, ...]]]:
-        """Every scope (and enclosing scope) of the graph, grouped by its last part."""
-        groups: dict[str, set[tuple[str, ...]]] = {}
-        for name in node_names:
-            parts = tuple(self.scope(name))
-            for i in range(1, len(parts) + 1):
-                groups.setdefault(parts[i - 1], set()).add(parts[:i])
-        return groups
-
-    def _distinct(self, path: list[str]) -> str:
-        """The tail of a scope path long enough to tell apart every scope of the graph that ends
-        the same way: tf-slim repeats `conv1` and `BatchNorm` in every unit, so `conv1` alone
-        would name the first one and number the rest; `block2_unit_1_bottleneck_v1_conv1` says
-        which it is. One length per last part, so siblings read alike."""
-        depth = self._depth.get(path[-1])
-        if depth is None:
-            group = self._by_last.get(path[-1], {tuple(path)})
-            depth = 1
-            while len({g[-depth:] for g in group}) < len(group):
-                depth += 1
-            self._depth[path[-1]] = depth
-        return "_".join(path[-depth:])
 
     def model_name(self) -> str | None:
         """The frozen Keras model's own name: its scope without TF's uniquifier."""
@@ -117,7 +92,20 @@ class ScopeNamer:
                 if m:
                     return m.group(1)
             return common[0]
-        return self._distinct(common)
+        while len(common) > 1 and common[0] == self.model_scope:
+            # tf-slim re-enters the model's scope for activations: InceptionV3/InceptionV3/...
+            common = common[1:]
+        return scope_name(common)
+
+
+def scope_name(path: list[str]) -> str:
+    """A TF1 layer's name: its whole scope path below the model's, `res_conv_a` for
+    `res/conv_a/Conv2D`, `block2_unit_1_bottleneck_v1_conv1` for tf-slim's unit. It depends on
+    the layer's own scope alone, so regenerating after an edit elsewhere in the graph renames
+    nothing: a shorter tail (`conv_a`, the shortest no other scope shares) would become
+    `res_conv_a` the day a second `conv_a` appeared, and one more transformer layer would
+    lengthen every `dense` of BERT (tests/test_stable.py)."""
+    return "_".join(path)
 
 
 class Allocator:

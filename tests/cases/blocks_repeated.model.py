@@ -47,9 +47,9 @@ def build_model() -> keras.Model:
     # block1/bn_b/FusedBatchNormV3
     block1_bn_b = layers.BatchNormalization(name="block1_bn_b")(block1_conv_b)
     # block1/shortcut/{Conv2D, BiasAdd}
-    shortcut = layers.Conv2D(4, 1, padding="same", name="shortcut")(x)
+    block1_shortcut = layers.Conv2D(4, 1, padding="same", name="block1_shortcut")(x)
     # block1/add
-    x = layers.Add(name="block1_add")([block1_bn_b, shortcut])
+    x = layers.Add(name="block1_add")([block1_bn_b, block1_shortcut])
     # block1/out
     x = layers.ReLU(name="block1_relu")(x)
     for i in range(2, 5):

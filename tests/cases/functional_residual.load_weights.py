@@ -35,16 +35,16 @@ def read_weights(source):
     assigned (Keras is not needed yet); a ValueError says what cannot be read."""
     graph = GraphConstants(source)
     values = WeightTable(graph)
-    values["conv_a", "kernel"] = graph["res/conv_a/kernel"]
-    values["conv_a", "bias"] = graph["res/conv_a/bias"]
-    values["bn_a", "gamma"] = graph["res/bn_a/gamma"]
-    values["bn_a", "beta"] = graph["res/bn_a/beta"]
-    values["bn_a", "moving_mean"] = graph["res/bn_a/moving_mean"]
-    values["bn_a", "moving_variance"] = graph["res/bn_a/moving_variance"]
-    values["conv_b", "kernel"] = graph["res/conv_b/kernel"]
-    values["conv_b", "bias"] = graph["res/conv_b/bias"]
-    values["shortcut", "kernel"] = graph["res/shortcut/kernel"]
-    values["shortcut", "bias"] = graph["res/shortcut/bias"]
+    values["res_conv_a", "kernel"] = graph["res/conv_a/kernel"]
+    values["res_conv_a", "bias"] = graph["res/conv_a/bias"]
+    values["res_bn_a", "gamma"] = graph["res/bn_a/gamma"]
+    values["res_bn_a", "beta"] = graph["res/bn_a/beta"]
+    values["res_bn_a", "moving_mean"] = graph["res/bn_a/moving_mean"]
+    values["res_bn_a", "moving_variance"] = graph["res/bn_a/moving_variance"]
+    values["res_conv_b", "kernel"] = graph["res/conv_b/kernel"]
+    values["res_conv_b", "bias"] = graph["res/conv_b/bias"]
+    values["res_shortcut", "kernel"] = graph["res/shortcut/kernel"]
+    values["res_shortcut", "bias"] = graph["res/shortcut/bias"]
     values["logits", "kernel"] = graph["logits/kernel"]
     values["logits", "bias"] = graph["logits/bias"]
     return values

@@ -16,17 +16,19 @@ import keras
 def build_model() -> keras.Model:
     images = keras.Input(shape=(8, 8, 3), name="images")
     # res/conv_a/{Conv2D, BiasAdd}
-    conv_a = keras.layers.Conv2D(6, 3, padding="same", name="conv_a")(images)
+    res_conv_a = keras.layers.Conv2D(6, 3, padding="same", name="res_conv_a")(images)
     # res/bn_a/FusedBatchNormV3
-    bn_a = keras.layers.BatchNormalization(name="bn_a")(conv_a)
+    res_bn_a = keras.layers.BatchNormalization(name="res_bn_a")(res_conv_a)
     # res/relu_a
-    res = keras.layers.ReLU(name="res")(bn_a)
+    res = keras.layers.ReLU(name="res")(res_bn_a)
     # res/conv_b/{Conv2D, BiasAdd}
-    conv_b = keras.layers.Conv2D(6, 3, padding="same", name="conv_b")(res)
+    res_conv_b = keras.layers.Conv2D(6, 3, padding="same", name="res_conv_b")(res)
     # res/shortcut/{Conv2D, BiasAdd}
-    shortcut = keras.layers.Conv2D(6, 1, padding="same", name="shortcut")(images)
+    res_shortcut = keras.layers.Conv2D(6, 1, padding="same", name="res_shortcut")(
+        images
+    )
     # res/add
-    res_add = keras.layers.Add(name="res_add")([conv_b, shortcut])
+    res_add = keras.layers.Add(name="res_add")([res_conv_b, res_shortcut])
     # res/out
     res_relu = keras.layers.ReLU(name="res_relu")(res_add)
     # pool/Mean

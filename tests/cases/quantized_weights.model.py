@@ -21,7 +21,7 @@ def build_model() -> keras.Model:
         input_
     )
     # conv1/act_quant/FakeQuantWithMinMaxVars
-    act_quant = keras.ops.multiply(
+    conv1_act_quant = keras.ops.multiply(
         keras.ops.floor(
             keras.ops.add(
                 keras.ops.subtract(
@@ -47,7 +47,7 @@ def build_model() -> keras.Model:
         use_bias=False,
         activation="relu",
         name="atrous",
-    )(act_quant)
+    )(conv1_act_quant)
     # flatten/Reshape
     flatten = keras.layers.Flatten(name="flatten")(atrous)
     # dense/MatMul

@@ -35,7 +35,7 @@ def read_weights(source):
     assigned (Keras is not needed yet); a ValueError says what cannot be read."""
     graph = GraphConstants(source)
     values = WeightTable(graph)
-    values["lstm_cell", "kernel"] = np.concatenate(
+    values["multi_rnn_cell_cell_0_lstm_cell", "kernel"] = np.concatenate(
         [
             graph["rnn/multi_rnn_cell/cell_0/lstm_cell/kernel"][0:4][:, 0:3],
             graph["rnn/multi_rnn_cell/cell_0/lstm_cell/kernel"][0:4][:, 6:9],
@@ -44,7 +44,7 @@ def read_weights(source):
         ],
         axis=1,
     )
-    values["lstm_cell", "recurrent_kernel"] = np.concatenate(
+    values["multi_rnn_cell_cell_0_lstm_cell", "recurrent_kernel"] = np.concatenate(
         [
             graph["rnn/multi_rnn_cell/cell_0/lstm_cell/kernel"][4:7][:, 0:3],
             graph["rnn/multi_rnn_cell/cell_0/lstm_cell/kernel"][4:7][:, 6:9],
@@ -53,7 +53,7 @@ def read_weights(source):
         ],
         axis=1,
     )
-    values["lstm_cell", "bias"] = np.concatenate(
+    values["multi_rnn_cell_cell_0_lstm_cell", "bias"] = np.concatenate(
         [
             graph["rnn/multi_rnn_cell/cell_0/lstm_cell/bias"][0:3],
             np.add(graph["rnn/multi_rnn_cell/cell_0/lstm_cell/bias"][6:9], 1.0),

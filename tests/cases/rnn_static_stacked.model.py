@@ -18,7 +18,9 @@ def build_model() -> keras.Model:
         [
             keras.Input(shape=(3, 4), name="x"),
             # multi_rnn_cell/cell_0/lstm_cell/lstm
-            keras.layers.LSTM(3, return_sequences=True, name="lstm_cell"),
+            keras.layers.LSTM(
+                3, return_sequences=True, name="multi_rnn_cell_cell_0_lstm_cell"
+            ),
             # multi_rnn_cell/cell_1/gru_cell/gru, multi_rnn_cell_2/cell_1/gru_cell/add_2
             keras.layers.GRU(
                 2, reset_after=False, name="multi_rnn_cell_cell_1_gru_cell"

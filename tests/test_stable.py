@@ -9,7 +9,8 @@ TensorFlow), converts both and compares the texts line by line:
 - one layer's filters: exactly that layer's constructor line (Keras infers the input channels of
   the layer reading it, so no other config changes);
 - one layer added: its own lines, the next layer's input (when it names its input), its weight
-  rows, and the header's node count;
+  rows, and the header's node count; no other layer renamed (a TF1 layer is named by its own
+  scope path, names.scope_name, whatever else the graph holds);
 - repeated blocks (codegen/blocks.py writes them as functions called in a loop): one instance's
   filters become an argument of its call, that instance leaving the loop; one more instance is
   one more turn of the loop.
@@ -36,12 +37,12 @@ SHA, COUNT = "# source sha256: ", "# Conversion: "
 
 @pytest.fixture
 def generate(tmp_path):
-    """generate(build, seed=1, **kw): model.py and load_weights.py of the graph `build(b, **kw)`
-    writes, weights drawn with `seed`; every version in a directory of its own under one file
+    """generate(build, seed=1, flat=False, **kw): model.py and load_weights.py of the graph
+    `build(b, **kw)` writes, weights drawn with `seed` (`flat`: --flat); every version in a directory of its own under one file
     name, so the header names the same source."""
     count = iter(range(1000))
 
-    def run(build, seed: int = 1, **kw) -> dict[str, str]:
+    def run(build, seed: int = 1, flat: bool = False, **kw) -> dict[str, str]:
         from codegen.convert import convert
         from codegen.options import Options
 
@@ -50,7 +51,7 @@ def generate(tmp_path):
         path = tmp_path / str(next(count)) / "net.pbtxt"
         path.parent.mkdir()
         path.write_text(b.text(), encoding="utf-8")
-        return convert(path, Options())[1]
+        return convert(path, Options(flat=flat))[1]
 
     return run
 
@@ -116,6 +117,19 @@ def branches(b, left=6, extra=False, right_proj=False):
         c = make.conv(b, "right/proj", c, 6, 6, k=1, act=None)
     h = b.op("merge/relu", "Relu", b.op("merge/add", "AddV2", a, c))
     make.conv(b, "head/conv", h, 6, 3, k=1, act=None)
+
+
+def encoder(b, layers=1):
+    """A BERT-like TF1 encoder: per layer `encoder/layer_N/{attention/output, intermediate,
+    output}/dense` and a residual add; then `pooler/dense`. Four layers end in `dense`."""
+    x = b.placeholder("features", [None, 8])
+    for i in range(layers):
+        with b.scope(f"encoder/layer_{i}"):
+            a = make.dense(b, "attention/output/dense", x, 8, 8)
+            h = make.dense(b, "intermediate/dense", a, 8, 16, act="Relu")
+            h = make.dense(b, "output/dense", h, 16, 8)
+            x = b.op("add", "AddV2", h, x)
+    make.dense(b, "pooler/dense", x, 8, 8, act="Tanh")
 
 
 def blocks(b, count=4, wide=None, extra_in=None, units=False):
@@ -230,6 +244,25 @@ def test_added_layer_renames_no_other_layer(generate):
     assert added[0].strip() == "# right/proj/{Conv2D, BiasAdd}" and len(added) <= 6
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
     assert removed == [] and all(line.startswith('    values["right_proj", ') for line in added)
+
+
+def test_one_more_encoder_layer_renames_no_layer(generate):
+    """One more layer of a stack (written flat: two like layers would otherwise become a block
+    function): its lines, the pooler's input, its weight rows. Names that were the shortest tail
+    no other scope shares (`layer_0_output_dense`) would all have grown by a part."""
+    old, new = generate(encoder, flat=True), generate(encoder, layers=2, flat=True)
+    removed, added = body_changes(old["model.py"], new["model.py"], header=(SHA, COUNT))
+    # the pooler's input, on a line of its own (black wraps the call)
+    assert (removed, added[-1]) == (["        encoder_layer_0"], "        encoder_layer_1")
+    comments = [line.strip() for line in added if line.strip().startswith("#")]
+    assert len(comments) == 4 and all(c.startswith("# encoder/layer_1/") for c in comments)
+    assert all(
+        "layer_0" not in line or line.endswith("(encoder_layer_0)") or "layer_0]" in line
+        for line in added
+    ), added
+    removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
+    rows = "\n".join(added)  # black wraps rows this long over three lines
+    assert removed == [] and rows.count("values[") == rows.count('values["encoder_layer_1_') == 6
 
 
 # -- repeated blocks -----------------------------------------------------------------------------

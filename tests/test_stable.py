@@ -4,8 +4,9 @@ files generated from it, so that a reviewer of a re-exported model sees what cha
 Each test builds two versions of a small TF1-style graph (tests/cases/make.py's helpers, no
 TensorFlow), converts both and compares the texts line by line:
 
-- retrained weights (same structure, other constants): model.py and load_weights.py identical
-  but for the `# source sha256:` line, the one line that names the graph's bytes;
+- retrained weights (same structure, other variables): model.py and load_weights.py identical
+  but for the `# source sha256:` line, the one line that names the graph's bytes; a constant the
+  code spells (a Rescaling's scale) is configuration, and changes its layer's line only;
 - one layer's filters: exactly that layer's constructor line (Keras infers the input channels of
   the layer reading it, so no other config changes);
 - one layer added: its own lines, the next layer's input (when it names its input), its weight
@@ -119,6 +120,18 @@ def branches(b, left=6, extra=False, right_proj=False):
     make.conv(b, "head/conv", h, 6, 3, k=1, act=None)
 
 
+def scaled(b, scale=0.25):
+    """A conv, a scale and shift by scalar constants (a Rescaling: the code spells them), a
+    per-channel Mul by a vector variable (LayerScale: a helper layer with a weight)."""
+    x = b.placeholder("pixels", [None, 4, 4, 3])
+    h = make.conv(b, "conv", x, 3, 4)
+    with b.scope("rescale"):
+        h = b.op("mul", "Mul", h, b.const("mul/y", np.float32(scale)))
+        h = b.op("add", "AddV2", h, b.const("add/y", np.float32(-1.0)))
+    with b.scope("layer_scale"):
+        b.op("mul", "Mul", h, make.variable(b, "gamma", 4))
+
+
 def encoder(b, layers=1):
     """A BERT-like TF1 encoder: per layer `encoder/layer_N/{attention/output, intermediate,
     output}/dense` and a residual add; then `pooler/dense`. Four layers end in `dense`."""
@@ -158,9 +171,9 @@ def blocks(b, count=4, wide=None, extra_in=None, units=False):
 # -- retrained weights ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [chain, branches, blocks], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("build", [chain, branches, blocks, scaled], ids=lambda f: f.__name__)
 def test_retrained_weights_change_only_the_digest(generate, build):
-    """Same structure, other constants: the code does not change, and neither does the loader
+    """Same structure, other variables: the code does not change, and neither does the loader
     (it reads weights by node name); only the digest of the graph's bytes does."""
     old, new = generate(build, seed=1), generate(build, seed=2)
     for name in ("model.py", "load_weights.py"):
@@ -168,6 +181,18 @@ def test_retrained_weights_change_only_the_digest(generate, build):
         assert len(removed) == len(added) == 1, name
         assert removed[0].startswith(SHA) and added[0].startswith(SHA), name
         assert removed[0] != added[0]
+
+
+def test_a_constant_the_code_spells_changes_its_layer_only(generate):
+    """A scalar the code holds (a Rescaling's scale) is configuration, not a weight: its
+    layer's line changes, as a changed filter count would."""
+    old, new = generate(scaled), generate(scaled, scale=0.5)
+    removed, added = body_changes(old["model.py"], new["model.py"])
+    assert [line.strip() for line in removed + added] == [
+        'keras.layers.Rescaling(0.25, offset=-1.0, name="rescale"),',
+        'keras.layers.Rescaling(0.5, offset=-1.0, name="rescale"),',
+    ]
+    assert body_changes(old["load_weights.py"], new["load_weights.py"]) == ([], [])
 
 
 # -- one layer's filters -------------------------------------------------------------------------

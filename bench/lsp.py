@@ -10,9 +10,13 @@ Measures, as an editor sees them over stdio:
 - didChange -> publishDiagnostics latency, target ≤ 200 ms.
 
     python bench/lsp.py [--cache /tmp/zoo] [--starts 9] [--baseline DIR] [--starts-only]
+                        [--from-source]
 
 `--baseline DIR` also starts the server of another checkout (say `git worktree add DIR main`),
-alternating with this one start by start, so both medians see the same machine load.
+alternating with this one start by start, so both medians see the same machine load. Starts
+read cached bytecode, as an installed graph2py does; `--from-source` measures them as a
+checkout under PYTHONDONTWRITEBYTECODE=1 runs, compiling graph2py's modules every time. Beside
+them, the floor: a Python that only imports pygls's server, which no pygls server can beat.
 
 A script, not a test, for the reason bench/convert.py gives: timings on a shared machine are for
 a person to read. It exits 1 when a target is missed.
@@ -28,6 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +41,7 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ)  # of every Python started here; see use_bytecode
 TARGETS = {"start": 0.5, "hover_p95": 0.050, "diagnostics": 0.200}
 
 
@@ -74,7 +80,7 @@ LAZY = ("tensorflow", "keras", "numpy", "libcst", "jinja2", "black", "codegen.an
 async def start(client: LanguageClient, workspace: Path, tree: Path = ROOT) -> tuple[float, float]:
     """(wall, CPU) seconds from spawning the server of checkout `tree` to `initialized` sent. The
     server's CPU time (Linux: /proc) moves less with the machine's load than the wall time."""
-    env = {**os.environ, "GRAPH2PY_LSP_DEBUG": "1", "PYTHONPATH": str(tree)}
+    env = {**ENV, "GRAPH2PY_LSP_DEBUG": "1", "PYTHONPATH": str(tree)}
     started = time.perf_counter()
     # cwd too: `python -m` puts the working directory first on sys.path
     await client.start_io(sys.executable, "-m", "codegen", "lsp", env=env, cwd=str(tree))
@@ -100,7 +106,7 @@ def floor() -> tuple[float, float]:
     server pays before its own code runs, so the part of start-up that is ours shows."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import pygls.lsp.server"], check=True)
+    subprocess.run([sys.executable, "-c", "import pygls.lsp.server"], check=True, env=ENV)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
@@ -112,10 +118,24 @@ async def stop(client: LanguageClient) -> None:
     await client.stop()
 
 
+def use_bytecode() -> None:
+    """Let the servers started from here read cached bytecode, as an installed graph2py does
+    (pip compiles it), even where PYTHONDONTWRITEBYTECODE is set: the cache goes to a
+    directory of its own (PYTHONPYCACHEPREFIX), filled by a first start that is not counted."""
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    ENV["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="graph2py-bench-pycache-")
+
+
 async def starts(workspace: Path, count: int, trees: list[Path]) -> dict:
     """`count` starts of each tree's server and of the pygls floor, taken in turn, so that every
-    median sees the same machine load: {tree or "floor": [(wall, CPU), ...]}."""
+    median sees the same machine load, after one uncounted start of each (it fills the bytecode
+    cache): {tree or "floor": [(wall, CPU), ...]}."""
     times: dict = {tree: [] for tree in [*trees, "floor"]}
+    for tree in trees:
+        client = LanguageClient("bench", "1")
+        await start(client, workspace, tree)
+        await stop(client)
+    floor()
     for _ in range(count):
         for tree in trees:
             client = LanguageClient("bench", "1")
@@ -203,7 +223,14 @@ def main() -> int:
     parser.add_argument(
         "--starts-only", action="store_true", help="measure start-up only (no graph needed)"
     )
+    parser.add_argument(
+        "--from-source",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE if set: every start compiles graph2py's modules",
+    )
     args = parser.parse_args()
+    if not args.from_source:
+        use_bytecode()
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     trees = [ROOT] + ([args.baseline.resolve()] if args.baseline else [])
     model = None if args.starts_only else prepare(Path(args.cache))
@@ -211,7 +238,11 @@ def main() -> int:
     times = asyncio.run(starts(workspace, args.starts, trees))
     median = lambda pairs, i: statistics.median(p[i] for p in pairs)  # noqa: E731
     figures = {"start": median(times[ROOT], 0)}
-    print(f"start to initialized, median of {args.starts} starts taken in turn (wall; server CPU):")
+    cache = "from source" if "PYTHONDONTWRITEBYTECODE" in ENV else "bytecode cached"
+    print(
+        f"start to initialized, median of {args.starts} starts taken in turn, {cache} "
+        "(wall; server CPU):"
+    )
     for tree, pairs in times.items():
         label = {ROOT: "this checkout", "floor": "floor: python -c 'import pygls.lsp.server'"}
         spread = f"{ms(min(p[0] for p in pairs))} … {ms(max(p[0] for p in pairs))}"

@@ -1,6 +1,7 @@
 """The package's structure, checked from its source: no import cycle among codegen modules (module-
 level and function-level imports alike: an import inside a function that closes a cycle is still a
-cycle, only a hidden one), and no module imports another module's private (`_name`) names.
+cycle, only a hidden one), and no module imports another module's private (`_name`) names. And one
+check of what importing does: the language server's skeleton leaves the converter core for later.
 
 Needs neither TensorFlow nor Keras: it reads the source with `ast`.
 """
@@ -8,6 +9,8 @@ Needs neither TensorFlow nor Keras: it reads the source with `ast`.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "codegen"
@@ -102,6 +105,27 @@ def test_no_import_cycle():
 def test_no_private_import_across_modules():
     _, private = imports()
     assert private == []
+
+
+def test_language_server_starts_without_the_converter_core():
+    """`graph2py lsp` answers `initialize` after importing pygls and its own skeleton only
+    (issue 11: start to `initialized` within 0.5 s); the analysis behind a hover (numpy, the
+    passes), a job's conversion (jinja2, libcst, black) and TensorFlow come on first use.
+    bench/lsp.py measures the time."""
+    heavy = ("numpy", "jinja2", "libcst", "black", "tensorflow", "keras", "codegen.analyze")
+    probe = (
+        "import sys, codegen.cli, codegen.lsp.features\n"
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.split() == []
 
 
 if __name__ == "__main__":  # python tests/test_structure.py: print what the tests check

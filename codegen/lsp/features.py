@@ -363,12 +363,13 @@ async def generate(ls: Graph2PyServer, *args):
 
 
 def enable_debug() -> None:
-    """`graph2py.debug.modules`, for bench/lsp.py only (GRAPH2PY_LSP_DEBUG=1): proves the
-    server has not imported TensorFlow."""
+    """`graph2py.debug.modules [NAME...]`, for bench/lsp.py only (GRAPH2PY_LSP_DEBUG=1): which
+    of the named modules (default TensorFlow and Keras) the server has imported, to prove that
+    start-up left the heavy ones for later and that TensorFlow never comes."""
 
     @server.command("graph2py.debug.modules")
     def modules(ls: Graph2PyServer, *args):
-        return {"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}
+        return {name: name in sys.modules for name in args or ("tensorflow", "keras")}
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ Everything here comes from the converter core (`codegen.pipeline` and `codegen.a
 hover can never disagree with what a conversion does. Results are cached per (path, sha256):
 editing a graph gives a new digest and a fresh analysis, while a hundred hovers on an unchanged
 ResNet50 share one. The analysis is slow for large graphs (it decodes every constant), so
-callers run it in a worker thread, never on the event loop.
+callers run it in a worker thread, never on the event loop. The converter core (and numpy) is
+imported there, on first use: start-up pays only for what the server is before any graph.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..files import open_input
 
@@ -58,6 +57,8 @@ class GraphInfo:
 
 def attr_text(value: Any) -> str:
     """A one-line rendering of a decoded attribute; arrays show dtype and shape, not values."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         if value.size <= 4:
             return f"{value.dtype} {list(value.shape)} = {value.ravel().tolist()}"

@@ -12,7 +12,6 @@ import asyncio
 import collections
 import json
 import sys
-import uuid
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
@@ -57,6 +56,8 @@ class Jobs:
         if not self._supports_progress():
             return None
         progress = self.server.work_done_progress
+        import uuid  # here, not at start-up: uuid loads libuuid
+
         token = f"graph2py-{uuid.uuid4().hex[:12]}"
         try:
             await progress.create_async(token)

@@ -10,14 +10,16 @@ TensorFlow), converts both and compares the texts line by line:
 - one layer's filters: exactly that layer's constructor line (Keras infers the input channels of
   the layer reading it, so no other config changes);
 - one layer added: its own lines, the next layer's input (when it names its input), its weight
-  rows, and the header's node count; no other layer renamed (a TF1 layer is named by its own
-  scope path, names.scope_name, whatever else the graph holds);
+  rows, and the header's node count; a TF1 layer is named by the shortest tail of its scope no
+  other scope shares (issue "Readable at scale"), so a new layer renames only a layer whose
+  name it now shares the tail of;
 - repeated blocks (codegen/blocks.py writes them as functions called in a loop): one instance's
   filters become an argument of its call, that instance leaving the loop; one more instance is
   one more turn of the loop; a layer added inside one instance writes that instance out.
 
-One known exception is a strict xfail: a change that leaves a block a single instance rewrites
-all of build_model, because flat and factored code are spelled differently (emit.py).
+Two known exceptions are strict xfails: a change that leaves a block a single instance rewrites
+all of build_model, because flat and factored code are spelled differently (emit.py); one more
+layer of a stack lengthens the names of the layer before it (shortest tails).
 """
 
 from __future__ import annotations
@@ -239,9 +241,9 @@ def test_added_layer_in_a_sequential_model(generate):
         'keras.layers.Conv2D(6, 1, padding="same", activation="relu", name="extra"),',
     ]
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
-    assert removed == [] and [line.split("=")[0].strip() for line in added] == [
-        'values["extra", "kernel"]',
-        'values["extra", "bias"]',
+    assert removed == [] and [line.split(":")[0].strip() for line in added] == [
+        '"extra/kernel"',
+        '"extra/bias"',
     ]
 
 
@@ -249,48 +251,41 @@ def test_added_layer_in_a_functional_model(generate):
     """Its comment and call (black may wrap it), and the one line whose input it becomes."""
     old, new = generate(branches), generate(branches, extra=True)
     removed, added = body_changes(old["model.py"], new["model.py"], header=(SHA, COUNT))
-    merge = '    merge = keras.layers.Add(name="merge")([left_proj, {}])'
+    merge = '    merge = keras.layers.Add(name="merge")([proj, {}])'
     assert removed == [merge.format("right_conv")]
-    assert added[-1] == merge.format("right_conv_extra")
+    assert added[-1] == merge.format("conv_extra")
     call = "\n".join(added[1:-1])
     assert added[0].strip() == "# right/conv_extra/{Conv2D, BiasAdd, Relu}"
-    assert call.startswith("    right_conv_extra = keras.layers.Conv2D(")
-    assert 'name="right_conv_extra"' in call and "(right_conv)" in call and len(added) <= 6
+    assert call.startswith("    conv_extra = keras.layers.Conv2D(")
+    assert 'name="conv_extra"' in call and "(right_conv)" in call and len(added) <= 6
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
     assert removed == [] and len(added) == 2
-    assert all(line.startswith('    values["right_conv_extra", ') for line in added)
+    assert all(line.startswith('    "conv_extra/') for line in added)
 
 
-def test_added_layer_renames_no_other_layer(generate):
-    """A new `right/proj` beside `left/proj`: a layer's name is its own scope path
-    (names.scope_name), so the old one keeps `left_proj`, its variable and its weight rows
-    (a name that was the shortest unshared tail, `proj`, would have become `left_proj`)."""
+def test_added_layer_renames_only_the_layer_it_collides_with(generate):
+    """A new `right/proj` beside `left/proj`: names are the shortest tail of the scope that no
+    other scope shares (issue "Readable at scale"), so the old `proj` becomes `left_proj`, and
+    nothing else is renamed: its lines, its reader's, its two weight rows."""
     old, new = generate(branches), generate(branches, right_proj=True)
     removed, added = body_changes(old["model.py"], new["model.py"], header=(SHA, COUNT))
-    assert removed == ['    merge = keras.layers.Add(name="merge")([left_proj, right_conv])']
-    assert added[-1] == '    merge = keras.layers.Add(name="merge")([left_proj, right_proj])'
-    assert added[0].strip() == "# right/proj/{Conv2D, BiasAdd}" and len(added) <= 6
+    assert all("proj" in line for line in removed), removed
+    assert size(removed, added) <= 14
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
-    assert removed == [] and all(line.startswith('    values["right_proj", ') for line in added)
+    assert all("proj" in line for line in removed + added) and len(removed) <= 2
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="names are the shortest scope tail no other scope shares (issue 'Readable at "
+    "scale'): a second encoder layer makes the first one's names longer",
+)
 def test_one_more_encoder_layer_renames_no_layer(generate):
     """One more layer of a stack (written flat: two like layers would otherwise become a block
-    function): its lines, the pooler's input, its weight rows. Names that were the shortest tail
-    no other scope shares (`layer_0_output_dense`) would all have grown by a part."""
+    function): its lines, the pooler's input, its weight rows."""
     old, new = generate(encoder, flat=True), generate(encoder, layers=2, flat=True)
     removed, added = body_changes(old["model.py"], new["model.py"], header=(SHA, COUNT))
-    # the pooler's input, on a line of its own (black wraps the call)
     assert (removed, added[-1]) == (["        encoder_layer_0"], "        encoder_layer_1")
-    comments = [line.strip() for line in added if line.strip().startswith("#")]
-    assert len(comments) == 4 and all(c.startswith("# encoder/layer_1/") for c in comments)
-    assert all(
-        "layer_0" not in line or line.endswith("(encoder_layer_0)") or "layer_0]" in line
-        for line in added
-    ), added
-    removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
-    rows = "\n".join(added)  # black wraps rows this long over three lines
-    assert removed == [] and rows.count("values[") == rows.count('values["encoder_layer_1_') == 6
 
 
 # -- repeated blocks -----------------------------------------------------------------------------
@@ -331,7 +326,7 @@ def test_one_more_block_instance(generate):
     assert (removed, added) == (["    for i in range(2, 5):"], ["    for i in range(2, 6):"])
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
     assert removed == [] and len(added) == 12
-    assert all(line.startswith('    values["block5_') for line in added)
+    assert all(line.startswith('    "block5_') for line in added)
 
 
 def test_layer_added_inside_one_block_instance(generate):
@@ -350,7 +345,7 @@ def test_layer_added_inside_one_block_instance(generate):
     assert size(removed, added) <= 24
     removed, added = body_changes(old["load_weights.py"], new["load_weights.py"])
     assert removed == [] and len(added) == 2
-    assert all(line.startswith('    values["block3_conv_x", ') for line in added)
+    assert all('"block3/conv_x/' in line for line in added), added
 
 
 @pytest.mark.xfail(

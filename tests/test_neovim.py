@@ -60,6 +60,8 @@ vim.cmd("qa!")
 
 def test_neovim_hover_on_a_layer(tmp_path: Path):
     nvim = shutil.which("nvim")
+    if not nvim and not os.environ.get("GRAPH2PY_REQUIRE_NEOVIM"):
+        pytest.skip("Neovim is not installed (.ci/run installs it and makes this test required)")
     assert nvim, "Neovim is missing: .ci/run installs Debian's neovim package"
     shutil.copy(EXAMPLE, tmp_path / "lenet.pb")
     write_atomically(tmp_path / "lenet", convert(tmp_path / "lenet.pb")[1])

@@ -53,6 +53,26 @@ def test_script_saves_a_loadable_model(example_graph, example_dir, tmp_path, tar
     np.testing.assert_allclose(np.asarray(model(x)), reference, atol=1e-5)
 
 
+def test_script_prints_its_one_line_and_no_tensorflow_noise(example_graph, example_dir, tmp_path):
+    """Run as the quick start runs it (TF_CPP_MIN_LOG_LEVEL unset): TensorFlow's C++ start-up
+    lines (oneDNN notices, a CUDA error on a CPU machine) stay off stderr; a user's setting
+    is left alone."""
+    _, out = example_dir
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script, save = [sys.executable, str(out / "load_weights.py")], [
+        "--save",
+        str(tmp_path / "m.keras"),
+    ]
+    command = [*script, str(example_graph), *save]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith("saved ") and result.stdout.count("\n") == 1
+    missing = [*script, str(tmp_path / "missing.pb"), *save]
+    result = subprocess.run(missing, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("load_weights.py: error: ")
+
+
 def test_shape_mismatch_names_layer_weight_and_node(example_graph, example_dir):
     _, out = example_dir
     path = out / "load_weights.py"

@@ -7,14 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from codegen.postprocess import (
-    CollapseSequential,
-    DropUnusedDefinitions,
-    tidy,
-    tidy_module,
-    tidy_statements,
-    used_names,
-)
+from codegen.postprocess import tidy, tidy_module, tidy_statements, used_names
+from codegen.source_passes import CollapseSequential, DropUnusedDefinitions
 
 
 def _apply(transformer, before: str) -> str:

@@ -27,7 +27,7 @@ def convert(
     formats.py)."""
     with _fewer_collections():
         spec = analyze_file(path, options)
-        rendered = render(spec, files)
+        rendered = render(spec, files, flat=options.flat)
         post = {
             "model.py": lambda src: tidy(src, sequential=spec.is_chain()),
             "load_weights.py": format_loader,

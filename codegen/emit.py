@@ -8,14 +8,27 @@ from a safe alphabet) or `comment_text` (no line breaks); templates never see ra
 from __future__ import annotations
 
 import keyword
-import shlex
 import math
+import re
+import shlex
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from . import quantization
+from .blocks import (
+    NO_DEFAULT,
+    BlockCall,
+    Choice,
+    Function,
+    Guarded,
+    NameTemplate,
+    Param,
+    Program,
+    factor,
+)
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
 from .recipes import (
     FAKE_QUANT,
@@ -140,6 +153,19 @@ if not TEMPLATES.is_dir():  # running from a source checkout: templates/ beside 
 def literal(value: Any) -> str:
     """Python source for a value from a spec. `repr` escapes strings; numpy scalars become
     plain Python numbers first so the output never mentions numpy types."""
+    if isinstance(value, Param):
+        return identifier_kw(value.name)
+    if isinstance(value, Choice):
+        return (
+            condition_source(value)
+            if value.then is True and value.otherwise is False
+            else (
+                f"{literal(value.then)} if {identifier_kw(value.param)} == {literal(value.equals)} "
+                f"else {literal(value.otherwise)}"
+            )
+        )
+    if isinstance(value, NameTemplate):
+        return name_template(value)
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -154,6 +180,24 @@ def literal(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {type(value).__name__} as a literal")
+
+
+def condition_source(flag) -> str:
+    """A guarded layer's condition: a flag parameter, or `strides == 2` (blocks.Choice)."""
+    if isinstance(flag, Choice):
+        operator = "==" if flag.then is True else "!="
+        return f"{identifier_kw(flag.param)} {operator} {literal(flag.equals)}"
+    return identifier_kw(flag)
+
+
+def name_template(template: NameTemplate) -> str:
+    """`f"{name}_expand"`: blocks.py admits only text that needs no escaping in an f-string
+    (no quote, backslash, brace or control character); checked again here, where it is written."""
+    from .blocks import SAFE
+
+    if not (SAFE.fullmatch(template.prefix) and SAFE.fullmatch(template.suffix)):
+        raise ValueError(f"unsafe text in a layer name template: {template!r}")
+    return f'f"{template.prefix}{{{identifier_kw(template.param)}}}{template.suffix}"'
 
 
 def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
@@ -402,7 +446,7 @@ def _list(values) -> str:
     return literal(values)
 
 
-def _layer_call(layer: Layer, args: list[str]) -> str:
+def _layer_call(layer: Layer, args: list[str], layers: str = "keras.layers.") -> str:
     if layer.kind is Kind.OPS:
         return expression(layer.expr, args)
     if layer.kind is Kind.TENSORFLOW:
@@ -428,7 +472,7 @@ def _layer_call(layer: Layer, args: list[str]) -> str:
         keywords.append(f"{word}=" + ("[" + ", ".join(part) + "]" if count else part[0]))
     call = "[" + ", ".join(args) + "]" if layer.list_input else ", ".join(args)
     call = ", ".join([call, *keywords]) if keywords else call
-    prefix = "" if layer.cls in HELPERS else "keras.layers."
+    prefix = "" if layer.cls in HELPERS else layers
     return f"{prefix}{layer.cls}({constructor_args(layer)})({call})"
 
 
@@ -450,9 +494,12 @@ def report_lines(spec: ModelSpec) -> list[str]:
     return lines
 
 
-def model_context(spec: ModelSpec) -> dict:
+def model_context(spec: ModelSpec, flat: bool = False) -> dict:
     classes = tf_classes(spec)
-    variables = Allocator(RESERVED | HELPERS | {c["name"] for c in classes})
+    program = Program() if flat or spec.is_chain() else factor(spec)
+    functions = {f.name for f in program.functions}
+    reserved = RESERVED | HELPERS | {c["name"] for c in classes} | functions
+    variables = Allocator(reserved | ({"i", "layers"} if program.functions else set()))
     var_of: dict[str, str] = {}
     inputs = []
     for inp in spec.inputs:
@@ -468,24 +515,12 @@ def model_context(spec: ModelSpec) -> dict:
                 "dtype": None if dtype == "float32" else literal(dtype),
             }
         )
-    layers = []
-    for layer in spec.layers:
-        expr = _layer_call(layer, [var_of[t] for t in layer.inputs])
-        base = identifier(layer.name)
-        if len(layer.outputs) == 1:
-            targets = [variables.claim(base)]
-            var = targets[0]
-        elif len(layer.outputs) <= UNPACK_AT_MOST:
-            targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
-            var = ", ".join(targets)
-        else:
-            var = variables.claim(base)
-            targets = [f"{var}[{i}]" for i in range(len(layer.outputs))]
-        var_of.update(zip(layer.outputs, targets))
-        comment = provenance(layer, spec.scope)
-        if layer.kind is Kind.TENSORFLOW:  # the marker the language server looks for
-            comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
-        layers.append({"var": var, "expr": expr, "comment": comment})
+    if program.functions:
+        layers = _statements(program.body, var_of, variables, spec.outputs, program, spec.scope)
+        definitions = [_definition(f, program, spec.scope) for f in program.functions]
+    else:
+        layers = [_flat_statement(layer, var_of, variables, spec.scope) for layer in spec.layers]
+        definitions = []
     outputs = [var_of[t] for t in spec.outputs]
     return {
         "spec": spec,
@@ -497,6 +532,9 @@ def model_context(spec: ModelSpec) -> dict:
             else "[" + ", ".join(i["var"] for i in inputs) + "]"
         ),
         "model_outputs": outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]",
+        "functions": definitions,
+        # block functions read as Keras's own applications: `layers.Conv2D`
+        "import_layers": bool(definitions),
         "helpers": sorted({l.cls for l in spec.layers if l.cls in HELPERS}),
         "tf_classes": classes,
         "report": report_lines(spec),
@@ -506,6 +544,205 @@ def model_context(spec: ModelSpec) -> dict:
         "command_source": comment_text(shlex.quote(spec.source)),
         "scope_doc": docstring_text(spec.scope),
         "model_name": literal(spec.name),
+    }
+
+
+def _flat_statement(layer: Layer, var_of: dict, variables: Allocator, scope: str) -> dict:
+    """One layer call of the flat build_model, its variables named after the layer."""
+    expr = _layer_call(layer, [var_of[t] for t in layer.inputs])
+    base = identifier(layer.name)
+    if len(layer.outputs) == 1:
+        targets = [variables.claim(base)]
+        var = targets[0]
+    elif len(layer.outputs) <= UNPACK_AT_MOST:
+        targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
+        var = ", ".join(targets)
+    else:
+        var = variables.claim(base)
+        targets = [f"{var}[{i}]" for i in range(len(layer.outputs))]
+    var_of.update(zip(layer.outputs, targets))
+    return {
+        "var": var,
+        "expr": expr,
+        "comment": _comment(layer, scope),
+        "loop": None,
+        "condition": None,
+    }
+
+
+def _comment(layer: Layer, scope: str, part: str = "", param: str = "") -> str | None:
+    comment = provenance(layer, scope)
+    if comment and part:  # in a block: the instance's part of the names stands for the parameter
+        pattern = r"(?<![A-Za-z0-9])" + re.escape(part) + r"(?![A-Za-z0-9])"
+        comment = re.sub(pattern, lambda _: "{" + param + "}", comment)
+    if layer.kind is Kind.TENSORFLOW:  # the marker the language server looks for
+        comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
+    return comment
+
+
+def _chain(body: list, outputs: list[str]) -> set[str]:
+    """The tensors of the body's main line: back from its first output, through the input
+    with the longest path behind it (the latest made, between equals). They take turns in
+    `x`, as a hand-written block would have it."""
+    made = {t: (i, item) for i, item in enumerate(body) for t in item.outputs}
+    depth: dict[str, int] = {}
+    for item in body:
+        level = 1 + max((depth.get(t, 0) for t in item.inputs), default=0)
+        for t in item.outputs:
+            depth[t] = level
+    chain, tensor = set(), outputs[0] if outputs else None
+    while tensor in made:
+        chain.add(tensor)
+        _, item = made[tensor]
+        inside = [t for t in item.inputs if t in made]
+        tensor = max(inside, key=lambda t: (depth[t], made[t][0])) if inside else None
+    return chain
+
+
+def _statements(
+    body: list,
+    var_of: dict,
+    variables: Allocator,
+    outputs: list[str],
+    program: Program,
+    scope: str,
+    function: Function | None = None,
+) -> list[dict]:
+    """The statements of a body (build_model's, or a block function's): the main line in `x`
+    while its previous value is no longer read, other values named after their layers."""
+    chain = _chain(body, outputs)
+    last_read = {}
+    for i, item in enumerate(body):
+        for t in item.inputs:
+            last_read[t] = i
+    for t in outputs:
+        last_read[t] = len(body)
+    in_x = next((t for t, v in var_of.items() if v == "x"), None)
+    statements = []
+    for i, item in enumerate(body):
+        args = [var_of[t] for t in item.inputs]
+        condition = None
+        if isinstance(item, Guarded):  # `if flag: v = layer(v)`: the output shares through's var
+            condition = condition_source(item.flag)
+            inner = item.item
+            if isinstance(inner, BlockCall):
+                expr, comment = _block_call(inner, args, program), None
+            else:
+                expr = _layer_call(inner, args, "layers.")
+                part = item.source or (function.source if function else "")
+                comment = _comment(inner, scope, part, function.name_param if function else "")
+            var = var_of[item.through]
+            var_of[item.outputs[0]] = var
+            if var == "x":
+                in_x = item.outputs[0]
+            statements.append(
+                {"var": var, "expr": expr, "comment": comment, "loop": None, "condition": condition}
+            )
+            continue
+        if isinstance(item, BlockCall):
+            expr = _block_call(item, args, program)
+            comment = None
+        else:
+            expr = _layer_call(item, args, "layers.")
+            part = function.source if function else ""
+            comment = _comment(item, scope, part, function.name_param if function else "")
+        if isinstance(item, BlockCall) and item.loop:  # `v = block(v, ...)` carries v
+            targets = [args[0]]
+            if args[0] == "x":
+                in_x = item.outputs[0]
+        elif (
+            len(item.outputs) == 1
+            and item.outputs[0] in chain
+            and (in_x is None or last_read.get(in_x, -1) <= i)
+        ):
+            targets = ["x"]
+            in_x = item.outputs[0]
+        else:
+            base = _base_name(item, function)
+            if len(item.outputs) == 1:
+                targets = [variables.claim(base)]
+            elif len(item.outputs) <= UNPACK_AT_MOST:
+                targets = [variables.claim(f"{base}_{j}") for j in range(len(item.outputs))]
+            else:
+                held = variables.claim(base)
+                targets = [f"{held}[{j}]" for j in range(len(item.outputs))]
+        var_of.update(zip(item.outputs, targets))
+        var = targets[0].split("[")[0] if len(item.outputs) > UNPACK_AT_MOST else ", ".join(targets)
+        loop = None
+        if isinstance(item, BlockCall) and item.loop:
+            loop = f"i in range({item.loop[0]}, {item.loop[1]})"
+        statements.append(
+            {"var": var, "expr": expr, "comment": comment, "loop": loop, "condition": None}
+        )
+    return statements
+
+
+def _base_name(item, function: Function | None) -> str:
+    """A variable's name: in a block, from what its layer's name adds to the block's name
+    (`{name}_0_conv` -> conv_0); in build_model, the layer's or the block instance's name."""
+    name = item.name
+    if isinstance(name, NameTemplate):
+        words = [w for w in re.split(r"[^A-Za-z0-9]+", name.prefix + "_" + name.suffix) if w]
+        letters = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
+        return identifier("_".join(letters)) if letters else "y"
+    if isinstance(item, BlockCall):
+        if isinstance(name, int):
+            return identifier(f"{item.function}_{name}")
+        return identifier(str(name)) if isinstance(name, str) else identifier(item.function)
+    return identifier(name)
+
+
+def _block_call(call: BlockCall, args: list[str], program: Program) -> str:
+    function = next(f for f in program.functions if f.name == call.function)
+    parts = list(args)
+    for (pname, default), value in zip(function.params, call.values):
+        if default is NO_DEFAULT:
+            parts.append(literal(value))
+        elif isinstance(value, Param) or _canon_equal(value, default) is False:
+            parts.append(f"{identifier_kw(pname)}={literal(value)}")
+    if call.loop and isinstance(call.name, Param):
+        name = call.name.name
+    else:
+        name = literal(call.name)
+    parts.append(f"{function.name_param}={name}")
+    return f"{identifier_kw(function.name)}({', '.join(parts)})"
+
+
+def _canon_equal(a, b) -> bool:
+    from .blocks import canon
+
+    return canon(a) == canon(b)
+
+
+def _definition(function: Function, program: Program, scope: str) -> dict:
+    """A block function: its signature, its statements, what it returns."""
+    reads = Counter(t for item in function.body for t in item.inputs)
+    variables = Allocator(
+        (RESERVED - {"inputs"}) | {f.name for f in program.functions} | {"i", "layers"}
+    )
+    var_of = {}
+    params = []
+    for n, tensor in enumerate(function.inputs):
+        wanted = "x" if n == 0 and reads[tensor] == 1 else "inputs"
+        var_of[tensor] = variables.claim(wanted)
+        params.append(var_of[tensor])
+    for pname, default in function.params:
+        if default is NO_DEFAULT:
+            params.append(identifier_kw(pname))
+    for pname, default in function.params:
+        if default is not NO_DEFAULT:
+            params.append(f"{identifier_kw(pname)}={literal(default)}")
+    params.append(f"*, {identifier_kw(function.name_param)}")
+    for pname, _ in function.params:
+        variables.used.add(pname)
+    variables.used.add(function.name_param)
+    body = _statements(function.body, var_of, variables, function.outputs, program, scope, function)
+    returns = ", ".join(var_of[t] for t in function.outputs)
+    return {
+        "name": identifier_kw(function.name),
+        "signature": ", ".join(params),
+        "body": body,
+        "returns": returns,
     }
 
 
@@ -564,8 +801,14 @@ _SOURCE_ARGUMENT = {
 }
 
 
-def render(spec: ModelSpec, files=("model.py", "load_weights.py")) -> dict[str, str]:
-    """{'model.py': ..., 'load_weights.py': ...}, before post-processing."""
+def render(
+    spec: ModelSpec, files=("model.py", "load_weights.py"), flat: bool = False
+) -> dict[str, str]:
+    """{'model.py': ..., 'load_weights.py': ...}, before post-processing; `flat` writes
+    build_model as one function, without the block functions of blocks.py."""
     env = _environment()
-    contexts = {"model.py": model_context, "load_weights.py": weights_context}
+    contexts = {
+        "model.py": lambda spec: model_context(spec, flat),
+        "load_weights.py": weights_context,
+    }
     return {name: env.get_template(f"{name}.j2").render(contexts[name](spec)) for name in files}

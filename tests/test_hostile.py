@@ -225,6 +225,37 @@ def test_rank_0_and_rank_6_inputs(tmp_path, shape):
         assert not out.exists()
 
 
+def test_expand_dims_of_a_scalar_at_an_axis_given_at_run_time(tmp_path):
+    """A rank-0 tensor expanded at an axis that is an input: the result's one dimension is
+    unknown like a batch, but the scalar has no batch axis to keep. The Squeeze/ExpandDims
+    pattern declines it (it indexed the scalar's shape: an internal error, fuzz seed 15,
+    case 16441); a Squeeze of the scalar beside it converts too."""
+    text = (
+        placeholder(shape=())
+        + placeholder("d", shape=()).replace("DT_FLOAT", "DT_INT32")
+        + op("e", "ExpandDims", "x", "d")
+        + op("s", "Squeeze", "x")
+    )
+    result, out = convert(tmp_path, text)
+    source = assert_converted(result, out)
+    assert 'name="e")(x, d)' in source and "keras.ops.squeeze(x)" in source
+
+
+def test_numpy_warnings_while_folding_stay_off_stderr(tmp_path):
+    """The mean of an empty constant folds to NaN, a value like any other, and numpy warns
+    ("RuntimeWarning: Mean of empty slice"). stderr holds graph2py's own lines only, so a
+    conversion that succeeds leaves it empty (fuzz seed 15, case 64287)."""
+    text = (
+        placeholder(shape=(-1, 4))
+        + const("empty", [], shape=(0,))
+        + int_const("axes", [0])
+        + op("mean", "Mean", "empty", "axes")
+        + op("y", "Mul", "x", "mean")
+    )
+    result, out = convert(tmp_path, text)
+    assert 'keras.layers.Rescaling(float("nan")' in assert_converted(result, out)
+
+
 HOSTILE_NAMES = ["line\nbreak", "ünïcødé_Ωmega", "class", "print", "__import__"]
 
 

@@ -445,6 +445,31 @@ def test_rnn_a_while_loop_that_is_no_rnn_is_left_alone():
     assert describe(lift_recurrent(nodes, functions)) == before
 
 
+@pytest.mark.parametrize("axis", [np.inf, -np.inf, np.nan], ids=["inf", "-inf", "nan"])
+def test_rnn_a_concat_whose_axis_is_no_integer_is_no_step(axis):
+    """A ConcatV2 of [x, h] read by a MatMul of a stored kernel has the form of an unrolled
+    step; with a float axis (TensorFlow takes int32 and int64 only) it is none and stays as
+    written, and the static stack beside it still lifts. int() of such an axis raised: on
+    infinity an internal error (fuzz seed 15, case 31695), on NaN a ValueError that made
+    the pass give up on every chain of the graph."""
+    odd = (
+        placeholder("odd/x", (-1, 3))
+        + placeholder("odd/h", (-1, 2))
+        + const("odd/axis", axis, shape=())
+        + op("odd/concat", "ConcatV2", "odd/x", "odd/h", "odd/axis", N=2)
+        + const("odd/kernel", np.ones((5, 8)))
+        + op("odd/mm", "MatMul", "odd/concat", "odd/kernel")
+    )
+    nodes, functions = nodes_of(odd)
+    before = describe(nodes)
+    assert describe(lift_recurrent(nodes, functions)) == before
+    assert "odd/concat = ConcatV2(odd/x, odd/h, odd/axis)" in before
+    after = lift_recurrent(*nodes_of(STATIC_STACK + odd))
+    ops = [n.op for n in after]
+    assert ops.count("_Graph2pyLSTM") == ops.count("_Graph2pyGRU") == 1
+    assert set(before.splitlines()) <= set(describe(after).splitlines())
+
+
 # -- prune.prune ----------------------------------------------------------------------------------
 
 DENSE = (

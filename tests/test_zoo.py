@@ -336,3 +336,47 @@ def test_io_layout_on_the_command_line(model_zoo, name, tmp_path):
     c, h, w = zoo.NCHW[name]
     assert f"shape=({h}, {w}, {c})" in source and "--io-layout nhwc" in source
     assert "Permute" not in source
+
+
+def _structure(model) -> list[tuple]:
+    """Each layer's name, class, configuration and the layers it reads: what a model computes,
+    apart from its weights."""
+    rows = []
+    for layer in model.layers:
+        config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        inbound = sorted(
+            t._keras_history.operation.name
+            for node in layer._inbound_nodes
+            for t in node.input_tensors
+        )
+        rows.append((layer.name, type(layer).__name__, repr(config), inbound))
+    return rows
+
+
+@pytest.mark.parametrize("name", [_group(n) for n in zoo.APPLICATIONS])
+def test_flat_and_factored_build_the_same_model(model_zoo, name, tmp_path):
+    """Block functions and loops are spelling: `--flat` builds exactly the model the factored
+    code builds (the same layers, configurations and wiring), so parity of one is parity of both."""
+    from codegen.cli import write_atomically
+    from codegen.convert import convert
+    from codegen.options import Options
+
+    _, factored_dir, files = model_zoo.converted(name)
+    _, flat_files = convert(model_zoo.graph(name), Options(flat=True))
+    write_atomically(tmp_path, flat_files)
+    factored = import_generated(factored_dir)[0].build_model()
+    flat = import_generated(tmp_path)[0].build_model()
+    assert _structure(factored) == _structure(flat)
+    assert factored.count_params() == flat.count_params()
+    if name in ("mobilenetv2", "resnet50", "densenet121", "inceptionv3", "xception"):
+        head = files["model.py"].split("def build_model")[0]
+        assert "\ndef " in head, f"{name}: no block function"
+    # the language server reads every layer's name from the factored code, without running it
+    from codegen.lsp import blocks, model_file
+
+    text = files["model.py"]
+    found = set(model_file.layer_calls(text)) - {factored.name}
+    expanded = blocks.expand(text)
+    assert expanded.complete
+    found |= set(expanded.instances)
+    assert found == {layer.name for layer in factored.layers}

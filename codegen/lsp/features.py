@@ -94,21 +94,30 @@ async def hover(ls: Graph2PyServer, params: types.HoverParams) -> types.Hover | 
     path = Path(to_fs_path(uri))
     if path.suffix == ".py":
         found = ls.model_source(uri)
-        call = model_file.call_at(ls.calls(uri), position.line, position.character)
-        if not found or found[1] is None or call is None:
+        target = _target_at(ls, uri, position) if found else None
+        if not found or found[1] is None or target is None:
             return None
         header, source = found
+        blocks = ls.blocks(uri)
         info = await ls.graph(source, generated=True)
-        text = render.layer_hover(info, call)
+        if target in blocks.built_by:
+            text = render.block_call_hover(info, target.callee, blocks.built_by[target], blocks)
+        elif target in blocks.instances_of:
+            text = render.instances_hover(
+                info, target, blocks.function_of[target], blocks.instances_of[target]
+            )
+        else:
+            text = render.layer_hover(info, target)
+        if info.spec is None and info.problems:
+            problem = f"{source.name} no longer converts: " + "; ".join(info.problems)
+            text = problem if text is None else f"{text}\n\n{problem}"
         if text is None:
-            if not info.problems:
-                return None
-            text = f"{source.name} no longer converts: " + "; ".join(info.problems)
+            return None
         if info.sha256 != header.sha256:
             text += f"\n\n_{source.name} changed since generation: provenance shown is today's._"
         return types.Hover(
             contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
-            range=text_range(call.start[0], call.start[1], call.end[0], call.end[1]),
+            range=text_range(target.start[0], target.start[1], target.end[0], target.end[1]),
         )
     if is_text_graph(path):
         name = _node_ref(ls, uri, position)
@@ -124,6 +133,35 @@ async def hover(ls: Graph2PyServer, params: types.HoverParams) -> types.Hover | 
             )
         )
     return None
+
+
+def _target_at(ls: Graph2PyServer, uri: str, position: types.Position):
+    """What the cursor is on in a model.py, the innermost of: a layer call with a literal name
+    (a `model_file.LayerCall`), a layer call inside a block function (a LayerCall of
+    `blocks.instances_of`), a block call (a `blocks.BlockCall`)."""
+    line, column = position.line, position.character
+    call = model_file.call_at(ls.calls(uri), line, column)
+    block = ls.blocks(uri).at(line, column)
+    if block is not None and (call is None or _extent(block) < _extent(call)):
+        return block
+    return call
+
+
+def _extent(call) -> tuple[int, int]:
+    return call.end[0] - call.start[0], call.end[1] - call.start[1]
+
+
+def _layer_name_at(ls: Graph2PyServer, uri: str, position: types.Position) -> str | None:
+    """The Keras layer name the cursor means: a plain layer's, else the first one a block
+    call or a layer call inside a block function builds."""
+    target = _target_at(ls, uri, position)
+    if target is None:
+        return None
+    blocks = ls.blocks(uri)
+    if target in blocks.built_by or target in blocks.instances_of:
+        names = blocks.built_by.get(target) or blocks.instances_of.get(target)
+        return names[0] if names else None
+    return target.name
 
 
 def _node_ref(ls: Graph2PyServer, uri: str, position: types.Position) -> str | None:
@@ -152,12 +190,12 @@ async def definition(ls: Graph2PyServer, params: types.DefinitionParams):
             else None
         )
     found = ls.model_source(uri)
-    call = model_file.call_at(ls.calls(uri), position.line, position.character)
-    if not found or found[1] is None or call is None or not is_text_graph(found[1]):
+    name = _layer_name_at(ls, uri, position) if found else None
+    if not found or found[1] is None or name is None or not is_text_graph(found[1]):
         return None
     source = found[1]
     info = await ls.graph(source, generated=True)
-    layer, model_input = info.layer(call.name), info.input(call.name)
+    layer, model_input = info.layer(name), info.input(name)
     if layer is not None:
         target = layer.nodes[0]
     elif model_input is not None:

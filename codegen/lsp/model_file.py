@@ -8,7 +8,8 @@ A file is ours when its first two lines are the header `templates/model.py.j2` w
 Layers are found by parsing the file (`ast`) and taking every call with a `name="..."` string
 keyword: the generator gives each layer its unique spec name there, so the mapping from spec to
 line is exact, and it survives hand edits that move lines around. Nothing is matched by
-similarity.
+similarity. Layers inside block functions, whose names are f-strings over the block's
+parameters, are mapped by `blocks`, which evaluates the calls that build them.
 """
 
 from __future__ import annotations
@@ -101,18 +102,40 @@ def classify(callee: str, lines: list[str], line: int) -> str:
     return HELPER
 
 
-def layer_calls(text: str) -> dict[str, LayerCall] | None:
-    """name -> call for every call with a literal `name=` keyword; None if the file does not
-    parse (mid-edit), so callers can keep the last good map."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-    lines = text.splitlines()
-    applied_end: dict[int, tuple[int, int]] = {}
+def applied_ends(tree: ast.AST) -> dict[int, tuple[int, int]]:
+    """id(constructor call) -> end of the call applying it, `keras.layers.X(...)(x)`."""
+    ends = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Call):
-            applied_end[id(node.func)] = (node.end_lineno - 1, node.end_col_offset)
+            ends[id(node.func)] = (node.end_lineno - 1, node.end_col_offset)
+    return ends
+
+
+def layer_call(node: ast.Call, name: str, ends: dict, lines: list[str]) -> LayerCall:
+    """The LayerCall of a constructor call, spanning its application (see `applied_ends`)."""
+    callee = _dotted(node.func)
+    start = (node.lineno - 1, node.col_offset)
+    end = ends.get(id(node), (node.end_lineno - 1, node.end_col_offset))
+    return LayerCall(name, callee, start, end, classify(callee, lines, start[0]))
+
+
+def parse(text: str) -> ast.Module | None:
+    """The file's tree; None while it does not parse (mid-edit)."""
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def layer_calls(text: str, tree: ast.Module | None = None) -> dict[str, LayerCall] | None:
+    """name -> call for every call with a literal `name=` keyword (`tree`: the text already
+    parsed); None if the file does not parse (mid-edit), so callers can keep the last good
+    map."""
+    tree = tree or parse(text)
+    if tree is None:
+        return None
+    lines = text.splitlines()
+    ends = applied_ends(tree)
     calls: dict[str, LayerCall] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -123,14 +146,9 @@ def layer_calls(text: str) -> dict[str, LayerCall] | None:
                 keyword.arg == "name"
                 and isinstance(value, ast.Constant)
                 and isinstance(value.value, str)
+                and value.value not in calls
             ):
-                callee = _dotted(node.func)
-                start = (node.lineno - 1, node.col_offset)
-                end = applied_end.get(id(node), (node.end_lineno - 1, node.end_col_offset))
-                calls.setdefault(
-                    value.value,
-                    LayerCall(value.value, callee, start, end, classify(callee, lines, start[0])),
-                )
+                calls[value.value] = layer_call(node, value.value, ends, lines)
     return calls
 
 

@@ -36,6 +36,8 @@ class Graph2PyServer(LanguageServer):
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graph2py")
         self._graphs: dict[tuple[Path, bool], tuple[str, asyncio.Future]] = {}
         self._calls: dict[str, tuple[int | None, dict]] = {}  # uri -> (version, calls)
+        self._blocks: dict[str, tuple[int | None, object]] = {}  # uri -> (version, Blocks)
+        self._trees: dict[str, tuple[int | None, object]] = {}  # uri -> (version, ast or None)
         self.parity: dict[str, list[tuple[str, str]]] = {}  # model uri -> [(layer, message)]
         self._generation: dict[str, int] = {}  # uri -> latest publish started, to drop stale ones
 
@@ -69,16 +71,41 @@ class Graph2PyServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         version, calls = self._calls.get(uri, (None, {}))
         if version != document.version or not calls:
-            fresh = model_file.layer_calls(document.source)
+            fresh = model_file.layer_calls(document.source, self._tree(uri))
             if fresh is not None:
                 calls = fresh
             self._calls[uri] = (document.version, calls)
         return calls
 
+    def blocks(self, uri: str):
+        """The open document's block functions expanded (`blocks.Blocks`), like `calls`: per
+        version, the last good one while the file does not parse. Imported on first use, so
+        start-up does not pay for it."""
+        from . import blocks
+
+        document = self.workspace.get_text_document(uri)
+        version, found = self._blocks.get(uri, (None, None))
+        if found is None or version != document.version:
+            fresh = blocks.expand(document.source, self._tree(uri))
+            found = fresh if fresh is not None else found or blocks.Blocks()
+            self._blocks[uri] = (document.version, found)
+        return found
+
+    def _tree(self, uri: str):
+        """The open document parsed once per version, for `calls` and `blocks` to share."""
+        document = self.workspace.get_text_document(uri)
+        version, tree = self._trees.get(uri, (None, None))
+        if version != document.version or uri not in self._trees:
+            tree = model_file.parse(document.source)
+            self._trees[uri] = (document.version, tree)
+        return tree
+
     def forget(self, uri: str) -> None:
         """Drop what was parsed from a closed document; the graph caches stay (cheap to keep,
         costly to rebuild)."""
         self._calls.pop(uri, None)
+        self._blocks.pop(uri, None)
+        self._trees.pop(uri, None)
         self._generation.pop(uri, None)
 
     def model_source(self, uri: str) -> tuple[model_file.Header, Path | None] | None:
@@ -133,7 +160,7 @@ class Graph2PyServer(LanguageServer):
                     code="stale",
                 )
             )
-        calls = self.calls(uri)
+        calls, blocks = self.calls(uri), self.blocks(uri)
         for call in calls.values():
             if call.path == model_file.TF_ONLY:
                 result.append(
@@ -145,11 +172,46 @@ class Graph2PyServer(LanguageServer):
                         code="tf-only",
                     )
                 )
+        for call, names in blocks.instances_of.items():
+            if call.path == model_file.TF_ONLY:
+                built = f" (builds {_listed(names)})" if names else ""
+                result.append(
+                    _diagnostic(
+                        call.start[0],
+                        f"name={call.name} in {blocks.function_of[call]}(){built} runs "
+                        f"TensorFlow ({call.callee}): not portable to other Keras backends",
+                        types.DiagnosticSeverity.Warning,
+                        code="tf-only",
+                    )
+                )
         for layer, message in self.parity.get(uri, []):
-            call = calls.get(layer)
-            line = call.start[0] if call else model_file.build_model_line(self.text(uri)) or 0
-            result.append(_diagnostic(line, message, types.DiagnosticSeverity.Error, code="parity"))
+            result.append(self._parity_diagnostic(uri, calls, blocks, layer, message))
         return result
+
+    def _parity_diagnostic(self, uri, calls, blocks, layer: str, message: str):
+        """On the layer's own call, or for a layer a block built, on the statement of
+        build_model that built it, pointing to the layer call inside the block as well."""
+        call, instance = calls.get(layer), blocks.instances.get(layer)
+        if call is None and instance is not None:
+            diagnostic = _diagnostic(
+                instance.site.start[0],
+                f"{message}; built by this call of {instance.site.callee}()",
+                types.DiagnosticSeverity.Error,
+                code="parity",
+            )
+            diagnostic.related_information = [
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(
+                        uri=uri, range=text_range(*instance.call.start, *instance.call.end)
+                    ),
+                    message=printable(
+                        f"layer {layer!r}: name={instance.call.name} in {instance.function}()"
+                    ),
+                )
+            ]
+            return diagnostic
+        line = call.start[0] if call else model_file.build_model_line(self.text(uri)) or 0
+        return _diagnostic(line, message, types.DiagnosticSeverity.Error, code="parity")
 
     async def graph_diagnostics(self, uri: str) -> list[types.Diagnostic]:
         path = Path(to_fs_path(uri))
@@ -205,6 +267,11 @@ def _diagnostic(line: int, message: str, severity, code: str | None = None) -> t
         source="graph2py",
         code=code,
     )
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def quoted_at(line: str, column: int) -> str | None:

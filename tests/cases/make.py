@@ -634,6 +634,7 @@ def ops_split_many(b):
     b.op("add", "AddV2", f"{parts}:3", f"{parts}:17", T=FLOAT)
     b.op("mul", "Mul", f"{rows}:39", b.const("mul/y", np.float32(2.0)), T=FLOAT)
 
+
 @case()
 def ops_slicing(b):
     """Indexing ops as keras.ops: StridedSlice with shrink, new-axis and ellipsis masks and a
@@ -1383,6 +1384,8 @@ def rnn_static_stacked(b):
                 g = b.op(
                     "add_2", "AddV2", keep, b.op("mul_2", "Mul", fresh, b.op("Tanh", "Tanh", cand))
                 )
+
+
 # -- issue 9, class 6: the edges of the layer patterns (wild-edge) --------------------------------
 
 
@@ -1579,6 +1582,8 @@ def conv_transpose_input_shape(b):
             )
             outs.append(b.op("BiasAdd", "BiasAdd", h, variable(b, "bias", 3), **NHWC))
     b.op("add", "AddV2", *outs[:2])
+
+
 def quantized_const(b: Builder, name: str, codes: np.ndarray, dtype: int) -> str:
     """A Const of a quantized dtype (quint8, qint8, ...) holding `codes` as tensor_content."""
     name = b.node(name, "Const", dtype=Dtype(dtype))
@@ -1674,6 +1679,29 @@ def quantized_weights(b):
             axis=1,
         )
         b.op("MatMul", "MatMul", h, kernel)
+
+
+@case()
+def blocks_repeated(b):
+    """A TF1 ResNet-style stage: a stem conv, then `block1` with a projection shortcut and
+    `block2`..`block4` alike (conv + fused batch norm + ReLU twice, AddV2, ReLU), each scope a
+    hand-written function's call; then three `head_N` units of conv + ReLU with their own
+    filters. The repeated blocks become block functions, block2..block4 a loop
+    (codegen/blocks.py)."""
+    x = b.placeholder("images", [None, 8, 8, 3])
+    h = conv(b, "stem", x, 3, 4, act="Relu")
+    for i in range(1, 5):
+        with b.scope(f"block{i}"):
+            y = conv(b, "conv_a", h, 4, 4, act=None)
+            y = fused_batch_norm(b, "bn_a", y, 4)
+            y = b.op("relu_a", "Relu", y)
+            y = conv(b, "conv_b", y, 4, 4, act=None)
+            y = fused_batch_norm(b, "bn_b", y, 4)
+            s = conv(b, "shortcut", h, 4, 4, k=1, act=None) if i == 1 else h
+            y = b.op("add", "AddV2", y, s)
+            h = b.op("out", "Relu", y)
+    for i, filters in enumerate((6, 5, 3)):
+        h = conv(b, f"head_{i}", h, (4, 6, 5)[i], filters, k=1, act="Relu")
 
 
 def main(names: list[str]) -> None:

@@ -47,7 +47,12 @@ def tidy_statements(source: str, sequential: bool = True) -> str | None:
 
 
 def tidy_module(source: str, sequential: bool = True) -> str:
-    """`tidy` over the whole module at once: what the statement-wise path must equal."""
+    """`tidy` over the whole module at once: what the statement-wise path must equal, and the
+    path of a module it declines (a factored build_model, its loops over block functions)."""
+    tree = ast.parse(source)
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    if not (sequential and _may_collapse(tree)) and _droppable(tree) <= used:
+        return format_source(source)  # the passes would change nothing: libcst is not needed
     import libcst as cst
 
     from .source_passes import CollapseSequential, DropUnusedDefinitions
@@ -57,6 +62,50 @@ def tidy_module(source: str, sequential: bool = True) -> str:
         module = module.visit(CollapseSequential())
     module = module.visit(DropUnusedDefinitions(used_names(module.code)))
     return format_source(module.code)
+
+
+# statements libcst writes as a SimpleStatementLine; any other (a loop, an if) is compound
+_SIMPLE = (
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+    ast.Expr,
+    ast.Return,
+    ast.Pass,
+    ast.Break,
+    ast.Continue,
+    ast.Raise,
+    ast.Assert,
+    ast.Delete,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Global,
+    ast.Nonlocal,
+)
+
+
+def _may_collapse(tree: ast.Module) -> bool:
+    """Whether CollapseSequential might rewrite the module: a chain is a build_model whose
+    statements but the last are all simple, so one compound statement there rules it out."""
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name == "build_model"
+        and all(isinstance(statement, _SIMPLE) for statement in node.body[:-1])
+        for node in ast.walk(tree)
+    )
+
+
+def _droppable(tree: ast.Module) -> set[str]:
+    """What DropUnusedDefinitions may drop, and more: the names of every class and of every
+    `import` (it drops module-level ones that nothing reads)."""
+    names = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    names |= {
+        alias.asname or alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    return names
 
 
 def format_source(source: str) -> str:
@@ -250,13 +299,7 @@ class _StatementWise:
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         # what DropUnusedDefinitions may drop, and whether build_model's body reads it: a
         # name is looked for only where its spelling occurs
-        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
-        defined |= {
-            a.asname or a.name.split(".")[0]
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Import)
-            for a in n.names
-        }
+        defined = _droppable(tree)
         unknown = defined - used
         for source in reads:
             if any(name in source for name in unknown):

@@ -30,45 +30,28 @@ The result is plain data (`Program`) that emit.py renders; `--flat` skips this m
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .names import identifier
-from .spec import Kind, Layer, ModelSpec
+from .spec import POSITIONAL, Kind, Layer, ModelSpec
 
 # Beyond this many layers the quadratic window search costs more than the code it saves reads
 # better (bench/scale.py's synthetic graphs); the model stays flat.
 MAX_LAYERS = 4000
 # A block takes and returns at most this many tensors: wider ones read worse than flat code.
 MAX_PORTS = 4
+# Longer windows are not searched: no block we know is longer, and the search is quadratic.
+MAX_LENGTH = 64
 # Candidates verified per round before settling for the best verified one.
-VERIFY_AT_MOST = 400
+VERIFY_AT_MOST = 2000
 # Name text a block's f-strings may hold verbatim (the parts that vary are passed as literals):
 # nothing that could end the string, start an escape or a replacement field.
 SAFE = re.compile(r"[A-Za-z0-9_.\-/: ]*")
 _BOUNDARY = re.compile(r"[^A-Za-z0-9]")
-
-# The constructor's positional parameters, for naming a block's parameters after them.
-POSITIONAL = {
-    "Conv1D": ("filters", "kernel_size"),
-    "Conv2D": ("filters", "kernel_size"),
-    "Conv3D": ("filters", "kernel_size"),
-    "SeparableConv2D": ("filters", "kernel_size"),
-    "Conv2DTranspose": ("filters", "kernel_size"),
-    "DepthwiseConv2D": ("kernel_size",),
-    "Dense": ("units",),
-    "EinsumDense": ("equation", "output_shape"),
-    "MaxPooling2D": ("pool_size",),
-    "AveragePooling2D": ("pool_size",),
-    "ReLU": ("max_value",),
-    "Activation": ("activation",),
-    "Dropout": ("rate",),
-    "Reshape": ("target_shape",),
-    "Rescaling": ("scale",),
-    "ZeroPadding2D": ("padding",),
-}
 
 
 @dataclass(frozen=True)
@@ -90,12 +73,25 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Offset:
+    """In a block's body: `param + offset`, a Keras counter number that follows another."""
+
+    param: str
+    offset: int
+
+
+# The slot of a layer's Keras counter number (`activation_17`) among its values.
+COUNTER = -1
+
+
+@dataclass(frozen=True)
 class NameTemplate:
-    """A layer name in a block, `f"{prefix}{param}{suffix}"`."""
+    """A layer name in a block, `f"{prefix}{param}{suffix}"` (`{param + offset}`)."""
 
     prefix: str
     param: str
     suffix: str
+    offset: int = 0
 
 
 @dataclass
@@ -157,14 +153,20 @@ class Program:
 
 def factor(spec: ModelSpec) -> Program:
     """The spec's layers as block functions and the calls that build the model from them; a
-    Program with no functions when nothing repeats (the caller then writes the flat form)."""
-    program = Program(body=list(spec.layers))
+    Program with no functions when nothing repeats (the caller then writes the flat form).
+    Two orders of search are tried, the largest block first and the innermost first (which
+    nests); the program with less code wins."""
     if len(spec.layers) > MAX_LAYERS:
-        return program
+        return Program(body=list(spec.layers))
+    programs = [_factor(spec, innermost) for innermost in (False, True)]
+    return min(programs, key=_cost)
+
+
+def _factor(spec: ModelSpec, innermost: bool) -> Program:
+    program = Program(body=list(spec.layers))
     outputs = set(spec.outputs)
-    used: set[str] = set()
     while True:
-        best = _best_block(program, outputs)
+        best = _best_block(program, outputs, innermost)
         if best is None:
             break
         function, instances = best
@@ -174,7 +176,18 @@ def factor(spec: ModelSpec) -> Program:
     _drop_dependent(program)
     program.body = _roll_loops(program, outputs)
     _name_functions(program)
+    _scope_functions(program, spec, outputs)
     return program
+
+
+def _cost(program: Program) -> float:
+    """About the lines the program takes: a statement each, a def and a return per function,
+    and a line per few arguments of a call."""
+    total = 0.0
+    for body in [program.body, *(f.body for f in program.functions)]:
+        for item in body:
+            total += 1 + (len(item.values) / 6 if isinstance(item, BlockCall) else 0)
+    return total + sum(2 + len(f.params) / 6 for f in program.functions)
 
 
 # -- items: what a round sees of layers and calls -------------------------------------------
@@ -255,7 +268,7 @@ class _Candidate:
     starts: list[int]
 
 
-def _best_block(program: Program, outputs: set[str]):
+def _best_block(program: Program, outputs: set[str], innermost: bool):
     items = program.body
     n = len(items)
     if n < 4:
@@ -272,8 +285,10 @@ def _best_block(program: Program, outputs: set[str]):
     for position, item in enumerate(items):
         for t in item.inputs:
             readers.setdefault(t, []).append(position)
+    skeletons = [_skeleton(item) for item in items]
+    memo: dict = {}
     candidates = []
-    for length in range(2, n // 2 + 1):
+    for length in range(2, min(n // 2, MAX_LENGTH) + 1):
         groups: dict[int, list[int]] = {}
         p = power[length]
         for s in range(n - length + 1):
@@ -282,24 +297,83 @@ def _best_block(program: Program, outputs: set[str]):
         for starts in groups.values():
             if len(starts) < 2:
                 continue
-            chosen, end = [], -1
+            # windows whose end layers are named alike (digits aside) may be one block's
+            alike: dict[tuple, list[int]] = {}
             for s in starts:
-                if s >= end:
-                    chosen.append(s)
-                    end = s + length
-            count = len(chosen)
-            saving = count * length - (length + count + 2)
-            if count >= 2 and saving > 0:
-                candidates.append(_Candidate(saving, length, chosen))
-    candidates.sort(key=lambda c: (-c.saving, c.length, c.starts[0]))
+                key = (skeletons[s], skeletons[s + length - 1])
+                alike.setdefault(key, []).append(s)
+            for similar in alike.values():
+                chosen, end = [], -1
+                for s in similar:
+                    if s >= end:
+                        chosen.append(s)
+                        end = s + length
+                count = len(chosen)
+                saving = count * length - (length + count + 2)
+                if (
+                    count >= 2
+                    and saving > 0
+                    and _ends_agree(items, chosen[0], chosen[1], length, memo)
+                ):
+                    candidates.append(_Candidate(saving, length, chosen))
+    # innermost first: the shortest block that verifies (its calls then make up the longer
+    # blocks around it, which become nested functions); the largest saving among equals
+    if innermost:
+        # the shortest block that verifies (its calls then make up the longer blocks around
+        # it, which become nested functions); the largest saving among equals
+        candidates.sort(key=lambda c: (c.length, -c.saving, c.starts[0]))
+    else:  # the largest saving, whatever is inside
+        candidates.sort(key=lambda c: (-c.saving, c.length, c.starts[0]))
     best = None
     for candidate in candidates[:VERIFY_AT_MOST]:
-        if best is not None and best[0] >= candidate.saving:
+        if best is not None and (
+            candidate.length > best[1] if innermost else best[0] >= candidate.saving
+        ):
             break
         found = _verify(program, candidate, readers, outputs)
         if found is not None and (best is None or found[0] > best[0]):
-            best = found
-    return None if best is None else best[1:]
+            best = (found[0], candidate.length, *found[1:])
+    return None if best is None else best[2:]
+
+
+def _skeleton(item) -> str:
+    """A name with every word that holds a digit blanked: `block_10_expand` -> `block_#_expand`,
+    `block2a_expand_conv` -> `#_expand_conv`, a Keras counter name `activation_7` -> `#`."""
+    name = _name_of(item)
+    if name is None or _COUNTER.fullmatch(name):
+        return "#"
+    return re.sub(r"[A-Za-z]*\d[A-Za-z0-9]*", "#", name)
+
+
+def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
+    """A cheap necessary condition for two windows to be instances of one block: the first
+    and last layers that are not Keras counter names vary by the same part."""
+
+    def part(k: int) -> str | None:
+        key = (a + k, b + k)
+        if key not in memo:
+            memo[key] = _pair_part(items[a + k], items[b + k])
+        return memo[key]
+
+    first = next((p for p in map(part, range(min(3, length))) if p != ""), "")
+    if first is None:
+        return False
+    last = next((p for p in map(part, range(length - 1, max(-1, length - 4), -1)) if p != ""), "")
+    return last is not None and (not first or not last or first == last)
+
+
+def _pair_part(one, other) -> str | None:
+    """What differs between two layers' names ("" for two Keras counter names, None when
+    the names are not alike)."""
+    x, y = _name_of(one), _name_of(other)
+    if x is None or y is None:
+        return None
+    if _counter_base([x, y]) is not None:
+        return ""
+    prefix, suffix = _common_prefix([x, y]), _common_suffix([x, y])
+    if len(prefix) + len(suffix) > min(len(x), len(y)):
+        return None
+    return x[len(prefix) : len(x) - len(suffix)] + "|" + y[len(prefix) : len(y) - len(suffix)]
 
 
 def _signature(items, s, length, readers, outputs):
@@ -380,10 +454,27 @@ def _block(program, members, length):
     return saving, function, instances
 
 
+_COUNTER = re.compile(r"([A-Za-z][A-Za-z0-9_]*?)_(\d+)")
+
+
 def _naming(items, starts, length):
     """The one part of each instance's layer names that varies, and each layer's name around
     it: (parts by start, [(prefix, suffix)] by layer, "name" or "index", starts kept); None
-    when the names do not read as one template."""
+    when the names do not read as one template. Failing that, layers Keras named by its own
+    counter (`activation_17` in a NASNet cell named `normal_left1_5`) may number apart from
+    the part: their template is (None, "activation"), their numbers become parameters."""
+    return _naming_with(items, starts, length, False) or _naming_with(items, starts, length, True)
+
+
+def _counter_base(names: list[str]) -> str | None:
+    matches = [_COUNTER.fullmatch(n) for n in names]
+    if not all(matches) or len({m[1] for m in matches}) != 1:
+        return None
+    base = matches[0][1]
+    return base if SAFE.fullmatch(base) and all(_is_count(m[2]) for m in matches) else None
+
+
+def _naming_with(items, starts, length, counters: bool):
     kept = list(starts)
     for _ in range(2):  # a second try without the instances whose part came out empty
         if len(kept) < 2:
@@ -393,6 +484,11 @@ def _naming(items, starts, length):
             names = [_name_of(items[s + k]) for s in kept]
             if any(n is None for n in names):
                 return None
+            if counters and not isinstance(items[kept[0] + k], BlockCall):
+                base = _counter_base(names)
+                if base is not None:
+                    templates.append((None, base))
+                    continue
             prefix, suffix = _common_prefix(names), _common_suffix(names)
             if len(prefix) + len(suffix) > min(len(n) for n in names):
                 return None
@@ -405,6 +501,9 @@ def _naming(items, starts, length):
                     parts[s] = part
                 elif parts[s] != part:
                     return None
+        named = sum(prefix is not None for prefix, _ in templates)
+        if named < 2 or 2 * named < length:
+            return None  # mostly counters: too little to name the block by
         empty = [s for s in kept if not parts[s]]
         if not empty:
             break
@@ -415,20 +514,26 @@ def _naming(items, starts, length):
         return None
     # text every suffix starts with belongs to the name too: `conv2` + `_block1_0_conv` is
     # `conv2_block1` + `_0_conv`
-    head = _common_prefix_raw([suffix for _, suffix in templates])
+    named = [(prefix, suffix) for prefix, suffix in templates if prefix is not None]
+    head = _common_prefix_raw([suffix for _, suffix in named])
     head = head[: max((i for i, c in enumerate(head) if _BOUNDARY.match(c)), default=0)]
     if head and all(
-        len(suffix) == len(head) or _BOUNDARY.match(suffix[len(head)]) for _, suffix in templates
+        len(suffix) == len(head) or _BOUNDARY.match(suffix[len(head)]) for _, suffix in named
     ):
         parts = {s: part + head for s, part in parts.items()}
-        templates = [(prefix, suffix[len(head) :]) for prefix, suffix in templates]
+        templates = [
+            (prefix, suffix if prefix is None else suffix[len(head) :])
+            for prefix, suffix in templates
+        ]
     # one prefix for every layer: the prefix belongs to the name (`block_3` + `_expand`)
-    prefixes = {p for p, _ in templates}
+    prefixes = {p for p, _ in templates if p is not None}
     if len(prefixes) == 1 and next(iter(prefixes)):
         prefix = next(iter(prefixes))
         parts = {s: prefix + part for s, part in parts.items()}
-        templates = [("", suffix) for _, suffix in templates]
+        templates = [(p if p is None else "", suffix) for p, suffix in templates]
     name_param = "index" if all(_is_count(p) for p in parts.values()) else "name"
+    if name_param == "index" and any(p is None for p, _ in templates):
+        return None  # two integers in one block's names: which is which would be a guess
     for k, (prefix, suffix) in enumerate(templates):
         inner = items[kept[0] + k]
         # a call taking an integer index takes the outer one as it is, or nothing
@@ -441,15 +546,20 @@ def _naming(items, starts, length):
 
 
 def _whole(items, start: int, length: int, parts) -> bool:
-    """Whether the window holds its whole instance: the layers just before and after it are
-    not named for the same part (a window of `conv2_block2` and half of `conv2_block3` names
-    its instances `conv2`, and `conv2_block1_out` beside it says it is not all of `conv2`)."""
+    """Whether the window holds its whole instance: no layer around it (as far as its own
+    length on either side) is named for the same part. A window of `conv2_block2` and half of
+    `conv2_block3` names its instances `conv2`, and `conv2_block1_out` beside it says it is
+    not all of `conv2`; two layers of NASNet's cell `6` are not the cell while the rest of
+    cell `6` lies around them."""
     words = _words(str(parts[start]))
-    for position in (start - 1, start + length):
-        if 0 <= position < len(items):
-            name = _name_of(items[position])
-            if name is not None and _contains(_words(name), words):
-                return False
+    around = [*range(max(0, start - length), start)]
+    around += range(start + length, min(len(items), start + 2 * length))
+    for position in around:
+        name = _name_of(items[position])
+        if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
+            continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
+        if _contains(_words(name), words):
+            return False
     return True
 
 
@@ -467,17 +577,17 @@ def _is_count(text: str) -> bool:
 
 
 def _common_prefix(names: list[str]) -> str:
-    first = min(names)
-    last = max(names)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    # end at a word boundary: `conv2d_1` of conv2d_12 and conv2d_15 is `conv2d_`
-    while n and not (
-        _BOUNDARY.match(names[0][n - 1]) or all(len(x) == n or _BOUNDARY.match(x[n]) for x in names)
-    ):
-        n -= 1
-    return names[0][:n]
+    """The longest prefix of all names that ends at a word boundary: `conv2d_1` of conv2d_12
+    and conv2d_15 is `conv2d_`."""
+    n = len(_common_prefix_raw(names))
+    head = names[0][:n]
+    if n and all(len(x) == n or _BOUNDARY.match(x[n]) for x in names):
+        return head
+    found = _LAST_BOUNDARY.search(head)
+    return head[: found.end()] if found else ""
+
+
+_LAST_BOUNDARY = re.compile(r".*[^A-Za-z0-9]", re.S)
 
 
 def _common_suffix(names: list[str]) -> str:
@@ -499,13 +609,30 @@ def _abstract(program, members, length, parts, templates, name_param):
         for k in range(length)
         for slot, name in enumerate(_slots(items[first + k], program))
     }
-    tails = [suffix for _, suffix in templates]
+    for k, (prefix, base) in enumerate(templates):
+        if prefix is None:  # a Keras counter name: its number is a value of the instance
+            for row, s in zip(rows, starts):
+                row[(k, COUNTER)] = int(_COUNTER.fullmatch(items[s + k].name)[2])
+            slot_names[(k, COUNTER)] = f"{base}_id"
+    tails = [suffix if prefix is not None else "" for prefix, suffix in templates]
     params, values, substitute = _parameterize(rows, slot_names, tails)
     body = []
     for k in range(length):
         prefix, suffix = templates[k]
-        name = NameTemplate(prefix, name_param, suffix)
-        here = {slot: v for (kk, slot), v in substitute.items() if kk == k}
+        if prefix is None:
+            number = substitute[(k, COUNTER)]
+            param, offset = (
+                (number.param, number.offset)
+                if isinstance(number, Offset)
+                else (
+                    number.name,
+                    0,
+                )
+            )
+            name = NameTemplate(f"{suffix}_", param, "", offset)
+        else:
+            name = NameTemplate(prefix, name_param, suffix)
+        here = {slot: v for (kk, slot), v in substitute.items() if kk == k and slot != COUNTER}
         body.append(_substituted(items[first + k], name, here))
     _, external, escapes = members[0]
     function = Function(
@@ -551,6 +678,9 @@ def _parameterize(rows: list[dict], slot_names: dict, tails: list[str]):
     derived = _derived(columns, rows)
     for column in derived:
         del columns[column]
+    following = _following(columns, slot_names)
+    for column in following:
+        del columns[column]
     taken = Counter(slot_names[key] for key in columns.values())
     params, param_of, given = [], {}, set()
     reserved = {"x", "inputs", "name", "index", "keras", "layers", "i"}
@@ -577,7 +707,10 @@ def _parameterize(rows: list[dict], slot_names: dict, tails: list[str]):
     params.sort(key=lambda p: p[1] is not NO_DEFAULT)  # required ones first (Python's rule)
     substitute = {}
     for key, column in slot_column.items():
-        if column in derived:
+        if column in following:
+            first, offset = following[column]
+            substitute[key] = Offset(param_of[first], offset)
+        elif column in derived:
             kind, elements = derived[column]
             substitute[key] = kind(
                 Param(param_of[value]) if how == "param" else value for how, value in elements
@@ -586,6 +719,28 @@ def _parameterize(rows: list[dict], slot_names: dict, tails: list[str]):
             substitute[key] = Param(param_of[column])
     values = [[p[2][i] for p in params] for i in range(len(rows))]
     return [(p[0], p[1]) for p in params], values, substitute
+
+
+def _following(columns: dict, slot_names: dict) -> dict:
+    """Keras counter numbers (`*_id` slots) that are another's of the same counter plus a
+    constant in every instance: (that column, the constant)."""
+    counters = [c for c, key in columns.items() if slot_names[key].endswith("_id")]
+    following = {}
+    for i, column in enumerate(counters):
+        for first in counters[:i]:
+            if first in following or slot_names[columns[first]] != slot_names[columns[column]]:
+                continue
+            pairs = list(zip(first, column))
+            if any((a == _ABSENT) != (b == _ABSENT) for a, b in pairs):
+                continue
+            try:
+                offsets = {int(b[1]) - int(a[1]) for a, b in pairs if a != _ABSENT}
+            except (TypeError, ValueError):
+                continue
+            if len(offsets) == 1 and all(a[0] == "int" for a, _ in pairs if a != _ABSENT):
+                following[column] = (first, offsets.pop())
+                break
+    return following
 
 
 def _derived(columns: dict, rows: list[dict]) -> dict:
@@ -1087,6 +1242,90 @@ def _rewrite(item, derived: dict):
     return layer
 
 
+# -- custom layers: a scope of keras.ops expressions ------------------------------------------
+
+# Scopes that function inlining and tf.function add, which name no layer of the author's.
+_ARTIFACT = re.compile(
+    r"(?i)(stateful)?partitioned_?call(_\d+)?|.*_fn(_\d+)?|call|inference_.*|while(_\d+)?|cond"
+)
+
+
+def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> None:
+    """A run of keras.ops expressions (and layers without weights: an Add, a Rescaling) whose
+    source nodes all sit in one scope, and nothing else there (a custom layer of the original
+    model, its call() written in tensor ops), becomes a function named after that scope,
+    called once."""
+    prefix = spec.scope + "/" if spec.scope else ""
+    scopes = []
+    for item in program.body:
+        scope = None
+        if (
+            isinstance(item, Layer)
+            and item.nodes
+            and (item.kind is Kind.OPS or item.kind is Kind.LAYER and not item.weights)
+            and item.cls != "Constant"
+        ):
+            paths = [n[len(prefix) :].split("/")[:-1] for n in item.nodes if n.startswith(prefix)]
+            if len(paths) == len(item.nodes):
+                scope = tuple(os.path.commonprefix(paths)) or None
+        scopes.append(scope)
+    body, i = [], 0
+    taken = {f.name for f in program.functions} | {"build_model", "keras", "layers"}
+    while i < len(program.body):
+        run_scope, j = scopes[i], i
+        while (
+            run_scope
+            and j < len(program.body)
+            and scopes[j]
+            and scopes[j][: len(run_scope)] == run_scope
+        ):
+            j += 1
+        if run_scope:  # the run's common scope
+            common = tuple(os.path.commonprefix([list(s) for s in scopes[i:j]]))
+            whole = all(
+                not (s and s[: len(common)] == common)
+                for k, s in enumerate(scopes)
+                if not i <= k < j
+            )
+            words = [w for w in common if not _ARTIFACT.fullmatch(w)]
+            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in program.body[i:j])
+            if j - i >= 2 and ops and common and whole and words:
+                call = _scope_function(program, program.body[i:j], words[-1], taken, outputs, j)
+                if call is not None:
+                    body.append(call)
+                    i = j
+                    continue
+        body.append(program.body[i])
+        i += 1
+    program.body = body
+
+
+def _scope_function(program, items, scope: str, taken: set, outputs, end) -> BlockCall | None:
+    made = {t for item in items for t in item.outputs}
+    external = list(dict.fromkeys(t for item in items for t in item.inputs if t not in made))
+    later = {t for item in program.body[end:] for t in item.inputs} | outputs
+    leaving = [t for item in items for t in item.outputs if t in later]
+    if not leaving or len(leaving) > MAX_PORTS or not external or len(external) > MAX_PORTS:
+        return None
+    name = identifier(scope)
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    program.functions.append(
+        Function(
+            name=name,
+            inputs=external,
+            params=[],
+            name_param="",
+            body=list(items),
+            outputs=leaving,
+            instances=1,
+        )
+    )
+    return BlockCall(function=name, inputs=external, outputs=leaving, name=None, values=())
+
+
 # -- loops ------------------------------------------------------------------------------------
 
 
@@ -1158,11 +1397,7 @@ def _loop(run: list[BlockCall]) -> BlockCall | None:
 
 
 def _common_prefix_raw(names: list[str]) -> str:
-    first, last = min(names), max(names)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
+    return os.path.commonprefix(names)
 
 
 def _common_suffix_raw(names: list[str]) -> str:

@@ -25,6 +25,7 @@ from .blocks import (
     Function,
     Guarded,
     NameTemplate,
+    Offset,
     Param,
     Program,
     factor,
@@ -155,6 +156,9 @@ def literal(value: Any) -> str:
     plain Python numbers first so the output never mentions numpy types."""
     if isinstance(value, Param):
         return identifier_kw(value.name)
+    if isinstance(value, Offset):
+        sign = "+" if value.offset >= 0 else "-"
+        return f"{identifier_kw(value.param)} {sign} {abs(value.offset)}"
     if isinstance(value, Choice):
         return (
             condition_source(value)
@@ -197,7 +201,10 @@ def name_template(template: NameTemplate) -> str:
 
     if not (SAFE.fullmatch(template.prefix) and SAFE.fullmatch(template.suffix)):
         raise ValueError(f"unsafe text in a layer name template: {template!r}")
-    return f'f"{template.prefix}{{{identifier_kw(template.param)}}}{template.suffix}"'
+    param = identifier_kw(template.param)
+    if template.offset:
+        param += f" {'+' if template.offset > 0 else '-'} {abs(template.offset)}"
+    return f'f"{template.prefix}{{{param}}}{template.suffix}"'
 
 
 def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
@@ -700,11 +707,12 @@ def _block_call(call: BlockCall, args: list[str], program: Program) -> str:
             parts.append(literal(value))
         elif isinstance(value, Param) or _canon_equal(value, default) is False:
             parts.append(f"{identifier_kw(pname)}={literal(value)}")
-    if call.loop and isinstance(call.name, Param):
-        name = call.name.name
-    else:
-        name = literal(call.name)
-    parts.append(f"{function.name_param}={name}")
+    if function.name_param:  # a custom layer's keras.ops take no name
+        if call.loop and isinstance(call.name, Param):
+            name = call.name.name
+        else:
+            name = literal(call.name)
+        parts.append(f"{function.name_param}={name}")
     return f"{identifier_kw(function.name)}({', '.join(parts)})"
 
 
@@ -732,10 +740,11 @@ def _definition(function: Function, program: Program, scope: str) -> dict:
     for pname, default in function.params:
         if default is not NO_DEFAULT:
             params.append(f"{identifier_kw(pname)}={literal(default)}")
-    params.append(f"*, {identifier_kw(function.name_param)}")
+    if function.name_param:
+        params.append(f"*, {identifier_kw(function.name_param)}")
+        variables.used.add(function.name_param)
     for pname, _ in function.params:
         variables.used.add(pname)
-    variables.used.add(function.name_param)
     body = _statements(function.body, var_of, variables, function.outputs, program, scope, function)
     returns = ", ".join(var_of[t] for t in function.outputs)
     return {

@@ -112,6 +112,38 @@ def internal_tensor(node: str, what: str) -> str:
 # The Keras backends, by KERAS_BACKEND value: keras.layers and keras.ops run on each of them.
 BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
+# Keras constructors' positional parameters, by name: what a block's parameter (blocks.py) or a
+# changed argument (diff.py) is called.
+POSITIONAL = {
+    "Conv1D": ("filters", "kernel_size"),
+    "Conv2D": ("filters", "kernel_size"),
+    "Conv3D": ("filters", "kernel_size"),
+    "SeparableConv2D": ("filters", "kernel_size"),
+    "Conv2DTranspose": ("filters", "kernel_size"),
+    "DepthwiseConv2D": ("kernel_size",),
+    "Dense": ("units",),
+    "EinsumDense": ("equation", "output_shape"),
+    "MaxPooling2D": ("pool_size",),
+    "AveragePooling2D": ("pool_size",),
+    "ReLU": ("max_value",),
+    "Activation": ("activation",),
+    "Dropout": ("rate",),
+    "Reshape": ("target_shape",),
+    "Rescaling": ("scale",),
+    "ZeroPadding2D": ("padding",),
+    "Embedding": ("input_dim", "output_dim"),
+    "LSTM": ("units",),
+    "GRU": ("units",),
+    "SimpleRNN": ("units",),
+    "Permute": ("dims",),
+    "Conv1DTranspose": ("filters", "kernel_size"),
+    "Conv3DTranspose": ("filters", "kernel_size"),
+    "MaxPooling1D": ("pool_size",),
+    "MaxPooling3D": ("pool_size",),
+    "AveragePooling1D": ("pool_size",),
+    "AveragePooling3D": ("pool_size",),
+}
+
 # Layers defined in the generated module itself (templates/helpers/), not in keras.layers.
 HELPERS = {"ChannelScale", "Constant", "Unmasked"}
 

@@ -38,14 +38,18 @@ def test_example_is_current(example_graph):
         ), f"generated/example/{name} is stale: run `python tests/regenerate.py`"
 
 
-@pytest.mark.xdist_group("mobilenetv2")
-def test_mobilenetv2_is_current(model_zoo):
-    _, _, files = model_zoo.converted("mobilenetv2")
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(m, marks=pytest.mark.xdist_group(m)) for m in ("mobilenetv2", "resnet50")],
+)
+def test_zoo_model_is_current(model_zoo, model):
+    _, _, files = model_zoo.converted(model)
     for name in ("model.py", "load_weights.py"):
-        committed = (GENERATED / "mobilenetv2" / name).read_text()
+        committed = (GENERATED / model / name).read_text()
         assert (
             files[name] == committed
-        ), f"generated/mobilenetv2/{name} is stale: run `python tests/regenerate.py`"
+        ), f"generated/{model}/{name} is stale: run `python tests/regenerate.py`"
+    assert "\ndef build_model" in files["model.py"] and files["model.py"].count("\ndef ") > 1
 
 
 def test_output_is_deterministic_black_clean_and_compiles(example_graph):

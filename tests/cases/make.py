@@ -1704,6 +1704,25 @@ def blocks_repeated(b):
         h = conv(b, f"head_{i}", h, (4, 6, 5)[i], filters, k=1, act="Relu")
 
 
+@case()
+def custom_layer_scope(b):
+    """A Keras model with a custom layer whose call() is tensor math (`model/rms_norm/...`:
+    Square, Mean, AddV2, Rsqrt, Mul), between two dense layers: the scope's keras.ops
+    expressions become one function named after it, called once (codegen/blocks.py)."""
+    x = b.placeholder("features", [None, 6])
+    with b.scope("model"):
+        h = dense(b, "dense", x, 6, 8, act="Relu")
+        with b.scope("rms_norm"):
+            sq = b.op("Square", "Square", h)
+            axis = b.const("Mean/reduction_indices", np.array([-1], np.int32))
+            ms = b.op("Mean", "Mean", sq, axis, Tidx=INT32, keep_dims=True)
+            eps = b.const("add/y", np.float32(1e-6))
+            ms = b.op("add", "AddV2", ms, eps)
+            r = b.op("Rsqrt", "Rsqrt", ms)
+            h = b.op("mul", "Mul", h, r)
+        dense(b, "logits", h, 8, 3)
+
+
 def main(names: list[str]) -> None:
     for name in names or sorted(CASES):
         (HERE / f"{name}.pbtxt").write_text(build(name), encoding="utf-8")

@@ -104,31 +104,14 @@ def memoised(fn):
     return wrapper
 
 
-def memoised_statements(fn):
-    """fn(statements) cached on the statements (the loader's weight rows, formatted a shape at a
-    time: the same for every mutant of a seed whose weights are the seed's)."""
-    cache: dict = {}
-
-    def wrapper(statements: list[str]):
-        key = tuple(statements)
-        if key not in cache:
-            if len(cache) > 20_000:
-                cache.clear()
-            cache[key] = fn(statements)
-        return cache[key]
-
-    return wrapper
-
-
 def memoise_formatting() -> None:
-    """Cache tidy/format_source/format_statements (see the module docstring) and the Jinja
+    """Cache tidy/format_source (see the module docstring) and the Jinja
     environment, which `render` rebuilds, templates compiled anew, on every call."""
     import codegen.convert as convert_module
     import codegen.emit as emit_module
 
     convert_module.tidy = memoised(convert_module.tidy)
     convert_module.format_source = memoised(convert_module.format_source)
-    convert_module.format_statements = memoised_statements(convert_module.format_statements)
     emit_module._environment = functools.lru_cache(maxsize=1)(emit_module._environment)
 
 

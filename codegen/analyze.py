@@ -16,7 +16,8 @@ from pathlib import Path
 from . import __version__
 from .errors import UnsupportedError
 from .graph import Graph, split_ref
-from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name
+from .names import Allocator, ScopeNamer, backend_name, identifier, keras_name, name_path
+from .nesting import nest
 from .options import Options
 from .passes.prune import output_dtype
 from .passes.shapes import undecided_rank
@@ -24,6 +25,7 @@ from .pipeline import Prepared, load, prepare
 from .patterns import (
     FALLBACKS,
     MAX_LITERAL,
+    OBJECT_KEY,
     PATTERNS,
     Matcher,
     literal_cells,
@@ -116,11 +118,12 @@ def _analyze(prepared: Prepared, strict: bool) -> ModelSpec:
     const_outputs = [t for t in dict.fromkeys(pruned.outputs) if consts.is_const(t)]
     layers.extend(constants.for_tensors(const_outputs, "the model's output", own_names=True))
 
+    layers = nest(layers, list(pruned.outputs))
     _unique_names(layers, model_inputs)
     loaded = prepared.loaded
     return ModelSpec(
         name=backend_name(namer.model_name() or loaded.name),
-        scope=namer.model_scope or "",
+        scope=namer.graph_scope,
         source=loaded.source,
         sha256=loaded.sha256,
         inputs=model_inputs,
@@ -167,6 +170,12 @@ def computed_in_model(graph: Graph, consts) -> set[str]:
     return found
 
 
+# what TF calls a captured variable it freezes: `unknown_N` from a signature, a number from a
+# concrete function
+_UNNAMED = re.compile(r"unknown(_\d+)?|\d+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z_]*")
+
+
 class _ConstantLayers:
     """A constant that a keras.ops expression or a TensorFlow-only layer takes as a tensor
     becomes a `Constant` layer (a helper holding it as a non-trainable weight, which
@@ -182,15 +191,20 @@ class _ConstantLayers:
         computed = [t for t in layer.inputs if not self.m.consts.is_const(t)]
         anchor = computed[0] if computed else self.fallback_anchor
         reader = repr(layer.nodes[0]) if layer.nodes else repr(layer.name)
-        return self.for_tensors(layer.inputs, reader, anchor)
+        return self.for_tensors(layer.inputs, reader, anchor, owner=layer.name)
 
     def for_tensors(
-        self, tensors: list[str], reader: str, anchor: str | None = None, own_names=False
+        self,
+        tensors: list[str],
+        reader: str,
+        anchor: str | None = None,
+        own_names=False,
+        owner: str | None = None,
     ) -> list[Layer]:
         """A Constant layer for each constant among `tensors` not made yet, placed by `anchor`
         (by default the model's first input); `reader` names who reads them, for the error.
-        Named after the stored constant it reads, or with `own_names` (a model output) after
-        the tensor's node."""
+        Named after the stored constant it reads (or the layer reading it, `owner`, where that
+        has no name of its own), or with `own_names` (a model output) after the tensor's node."""
         consts, anchor = self.m.consts, anchor or self.fallback_anchor
         new = []
         for tensor in tensors:
@@ -219,7 +233,9 @@ class _ConstantLayers:
                 Layer(
                     kind=Kind.LAYER,
                     cls="Constant",
-                    name=keras_name(node.name) if own_names else self._name(node.name, recipe),
+                    name=(
+                        keras_name(node.name) if own_names else self._name(node.name, recipe, owner)
+                    ),
                     inputs=[anchor],
                     outputs=[tensor],
                     nodes=[node.name],
@@ -230,10 +246,20 @@ class _ConstantLayers:
             )
         return new
 
-    def _name(self, node_name: str, recipe: Recipe) -> str:
+    def _name(self, node_name: str, recipe: Recipe, owner: str | None) -> str:
         """The stored constant's own name, less the suffixes freezing adds (`.../kernel` for
-        `.../kernel/ReadVariableOp/resource`) and the model scope."""
-        parts = variable_path(recipe.first_source() or node_name)
+        `.../kernel/ReadVariableOp/resource`), the call scopes and the model scope. A TF2
+        checkpoint key is the path of attributes to the variable (`layer_with_weights-0/mean`,
+        Keras 3's `variables/0`) and TF calls a captured variable it freezes `unknown_N` or `N`: those
+        are named after the layer reading them, with the attribute where it is a word."""
+        source = recipe.first_source() or node_name
+        unnamed = _UNNAMED.fullmatch(source.rsplit("/", 1)[-1])
+        if owner and (source.endswith(OBJECT_KEY) or unnamed):
+            attribute = variable_path(source)[-1] if source.endswith(OBJECT_KEY) else ""
+            word = attribute if _WORD.fullmatch(attribute) else "const"
+            return backend_name(f"{owner}_{word}")
+        parts = variable_path(source)
+        parts = name_path("/".join(parts)) if parts else parts
         scope = self.m.namer.model_scope
         if scope and len(parts) > 1 and parts[0] == scope:
             parts = parts[1:]

@@ -970,9 +970,19 @@ def _canonical(items: list, inputs: list[str], outputs: list[str]) -> tuple:
     return tuple(rows), tuple(position.get(t, ("?", t)) for t in outputs)
 
 
+def _counted(function: Function) -> bool:
+    """Whether layer names in the body carry a Keras counter parameter (`activation_{id}`)."""
+    return any(
+        isinstance(item.name, NameTemplate) and item.name.param != function.name_param
+        for item in function.body
+    )
+
+
 def _merge(program: Program, base: Function, other: Function) -> bool:
     if (
-        base.name_param != other.name_param
+        _counted(base)
+        or _counted(other)
+        or base.name_param != other.name_param
         or len(base.inputs) != len(other.inputs)
         or len(base.outputs) != len(other.outputs)
     ):
@@ -1080,7 +1090,7 @@ def _rebuild(program, base, other, union, through, outputs) -> None:
     """The merged function: parameters over both sets of instances, a flag per pattern of
     presence, the optional layers guarded."""
     base_calls, other_calls = _calls(program, base), _calls(program, other)
-    other_items = {id(item): item for item in other.body}
+
     # each instance's presence and values, layer by layer of the union
     rows, presence = [], []
     base_positions = {}
@@ -1185,10 +1195,22 @@ def _drop_dependent(program: Program) -> None:
         if len(calls) < 2:
             continue
         names = [name for name, _ in function.params]
+        # a parameter a layer name is built from stays one
+        named = {
+            item.name.param for item in function.body if isinstance(item.name, NameTemplate)
+        } | {
+            v.param if isinstance(v, Offset) else v.name
+            for item in function.body
+            if isinstance(item, BlockCall)
+            for v in item.values
+            if isinstance(v, (Param, Offset))
+        }
         columns = {n: [canon(c.values[j]) for c in calls] for j, n in enumerate(names)}
         raw = {n: [c.values[j] for c in calls] for j, n in enumerate(names)}
         derived: dict[str, Choice] = {}
         for q in reversed(names):
+            if q in named:
+                continue
             kinds = set(columns[q])
             if len(kinds) != 2:
                 continue

@@ -13,7 +13,7 @@ from .checkpoint import reader_source
 from .emit import render
 from .load import decoder_source
 from .options import Options
-from .postprocess import format_source, format_statements, tidy
+from .postprocess import format_source, tidy
 from .spec import ModelSpec
 
 FILES = ("model.py", "load_weights.py")
@@ -52,30 +52,54 @@ def _fewer_collections():
 
 
 _EMBEDDED_MARK = "GRAPH2PY_EMBEDDED_CODE = None\n"
-_ROWS_MARK = "    GRAPH2PY_WEIGHT_ROWS = None\n"
-# load_weights' one statement per weight, `values[LAYER, WEIGHT] = RECIPE`, after the table
-_ROWS = re.compile(r"^    values = WeightTable\(\w+\)\n((?:    values\[.*\n)+)", re.M)
+_ROWS_MARK = "    GRAPH2PY_WEIGHT_ROWS: None,\n"
+# load_weights' table, one row a line: `    'LAYER/WEIGHT': ROW,`
+_ROWS = re.compile(r"^WEIGHTS = \{\n((?:    .*\n)+)\}\n", re.M)
+# a row of two plain strings (no quote or backslash in either), which black only requotes
+_PLAIN_ROW = re.compile(r"    '([^'\"\\\n]*)': '([^'\"\\\n]*)',")
+_ROW_BATCH = 1000  # rows per black call: black's time and memory grow faster than linearly
 
 
 def format_loader(source: str) -> str:
     """format_source, the same result faster: the code a loader embeds verbatim (the
     checkpoint reader or the graph decoder: the same in every loader, and much of it) formatted
-    once per process, and the weight rows (one per weight: 40,000 in bench/scale.py's
-    200,000-node chain) a shape at a time, as build_model's statements
-    (postprocess.format_statements)."""
+    once per process, and the rows of its weight table (one per weight: 40,000 in
+    bench/scale.py's 200,000-node chain) apart from the rest, each as black writes it in the
+    table (a row of two plain strings is only requoted; black formats each row of an exploded
+    dict on its own, so the others go to black a batch at a time)."""
     rows = _ROWS.search(source)
     if rows and _ROWS_MARK not in source:
-        formatted = format_statements([line[4:] for line in rows[1].splitlines()])
-        if formatted is not None:
-            start, end = rows.span(1)
-            outside = format_loader(source[:start] + _ROWS_MARK + source[end:])
-            if outside.count(_ROWS_MARK) == 1:
-                return outside.replace(_ROWS_MARK, formatted)
+        start, end = rows.span(1)
+        outside = format_loader(source[:start] + _ROWS_MARK + source[end:])
+        if outside.count(_ROWS_MARK) == 1:
+            return outside.replace(_ROWS_MARK, _format_rows(rows[1].splitlines()))
     for embedded in (reader_source(), decoder_source()):
         if embedded in source:
             formatted = format_source(source.replace(embedded, _EMBEDDED_MARK, 1))
             return formatted.replace(_EMBEDDED_MARK, _formatted(embedded), 1)
     return format_source(source)
+
+
+def _format_rows(rows: list[str]) -> str:
+    out, batch = [], []
+
+    def flush():
+        if batch:
+            table = format_source("WEIGHTS = {\n" + "\n".join(batch) + "\n}\n")
+            out.append(table.split("\n", 1)[1].rsplit("}", 1)[0])
+            batch.clear()
+
+    for row in rows:
+        plain = _PLAIN_ROW.fullmatch(row)
+        if plain:
+            flush()
+            out.append(f'    "{plain[1]}": "{plain[2]}",\n')
+        else:
+            batch.append(row)
+            if len(batch) == _ROW_BATCH:
+                flush()
+    flush()
+    return "".join(out)
 
 
 @lru_cache(maxsize=2)

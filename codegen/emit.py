@@ -1,14 +1,13 @@
 """Model spec -> Python source, through the Jinja templates in `templates/`.
 
-This is the only module that turns data into code text. Every value from the graph reaches the
-output through `literal` (Python's own `repr`, so strings are escaped), `identifier` (rebuilt
-from a safe alphabet) or `comment_text` (no line breaks); templates never see raw graph text.
+This module and loader.py (load_weights.py's weight table) are the only ones that turn data into
+code text. Every value from the graph reaches the output through `literal` (literals.py: Python's
+own `repr`, so strings are escaped), `identifier` (rebuilt from a safe alphabet) or
+`comment_text` (no line breaks); templates never see raw graph text.
 """
 
 from __future__ import annotations
 
-import keyword
-import math
 import re
 import shlex
 from collections import Counter
@@ -17,41 +16,21 @@ from typing import Any
 
 import jinja2
 
-from . import quantization
 from .blocks import (
     NO_DEFAULT,
     BlockCall,
-    Choice,
     Function,
     Guarded,
     NameTemplate,
-    Offset,
     Param,
     Program,
     factor,
 )
+from .literals import condition_source, identifier_kw
+from .literals import index_source as _index
+from .literals import literal
+from .loader import weights_context
 from .names import RESERVED, Allocator, comment_text, docstring_text, identifier
-from .recipes import (
-    FAKE_QUANT,
-    AsType,
-    Concat,
-    Dequantize,
-    FakeQuant,
-    Index,
-    Quantize,
-    Read,
-    Recipe,
-    Reshape,
-    Slice,
-    Stack,
-    Step,
-    Take,
-    Transpose,
-    Ufunc,
-    Value,
-    Variable,
-    quantizes,
-)
 from .spec import (
     HELPERS,
     PATHS,
@@ -149,127 +128,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 TEMPLATES = Path(__file__).parent / "templates"
 if not TEMPLATES.is_dir():  # running from a source checkout: templates/ beside the package
     TEMPLATES = Path(__file__).parent.parent / "templates"
-
-
-def literal(value: Any) -> str:
-    """Python source for a value from a spec. `repr` escapes strings; numpy scalars become
-    plain Python numbers first so the output never mentions numpy types."""
-    if isinstance(value, Param):
-        return identifier_kw(value.name)
-    if isinstance(value, Offset):
-        sign = "+" if value.offset >= 0 else "-"
-        return f"{identifier_kw(value.param)} {sign} {abs(value.offset)}"
-    if isinstance(value, Choice):
-        return (
-            condition_source(value)
-            if value.then is True and value.otherwise is False
-            else (
-                f"{literal(value.then)} if {identifier_kw(value.param)} == {literal(value.equals)} "
-                f"else {literal(value.otherwise)}"
-            )
-        )
-    if isinstance(value, NameTemplate):
-        return name_template(value)
-    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float({str(value)!r})"  # repr gives `nan`/`inf`, which are not Python literals
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return repr(value)
-    if isinstance(value, tuple):
-        items = ", ".join(literal(v) for v in value)
-        return f"({items},)" if len(value) == 1 else f"({items})"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} as a literal")
-
-
-def condition_source(flag) -> str:
-    """A guarded layer's condition: a flag parameter, or `strides == 2` (blocks.Choice)."""
-    if isinstance(flag, Choice):
-        operator = "==" if flag.then is True else "!="
-        return f"{identifier_kw(flag.param)} {operator} {literal(flag.equals)}"
-    return identifier_kw(flag)
-
-
-def name_template(template: NameTemplate) -> str:
-    """`f"{name}_expand"`: blocks.py admits only text that needs no escaping in an f-string
-    (no quote, backslash, brace or control character); checked again here, where it is written."""
-    from .blocks import SAFE
-
-    if not (SAFE.fullmatch(template.prefix) and SAFE.fullmatch(template.suffix)):
-        raise ValueError(f"unsafe text in a layer name template: {template!r}")
-    param = identifier_kw(template.param)
-    if template.offset:
-        param += f" {'+' if template.offset > 0 else '-'} {abs(template.offset)}"
-    return f'f"{template.prefix}{{{param}}}{template.suffix}"'
-
-
-def recipe_source(recipe: Recipe, reader: str = "graph") -> str:
-    """Numpy source that rebuilds a weight from the graph's constants or the checkpoint's
-    variables (`reader`, the loader's name for either); recipes.evaluate computes the same."""
-    match recipe:
-        case Read(name, stored):
-            return f"{reader}[{literal(stored or name)}]"
-        case Variable(name):
-            return f"{reader}[{literal(name)}]"
-        case Reshape(inner, shape):
-            return f"np.reshape({recipe_source(inner, reader)}, {literal(shape)})"
-        case Transpose(inner, perm):
-            return f"np.transpose({recipe_source(inner, reader)}, {literal(perm)})"
-        case AsType(inner, dtype):
-            return f"{recipe_source(inner, reader)}.astype({literal(dtype)})"
-        case Value(values, dtype):
-            return f"np.array({literal(values)}, {literal(dtype)})"
-        case Slice(inner, start, stop, axis):
-            lead = "..., " if axis < 0 else ":, " * axis
-            return f"{recipe_source(inner, reader)}[{lead}{literal(start)}:{literal(stop)}]"
-        case Concat(axis, parts):
-            sources = ", ".join(recipe_source(p, reader) for p in parts)
-            return f"np.concatenate([{sources}], axis={literal(axis)})"
-        case Ufunc(name, args):
-            sources = (
-                recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args
-            )
-            return f"np.{name}({', '.join(sources)})"
-        case Index(inner, index):
-            return f"{recipe_source(inner, reader)}[{_index(index)}]"
-        case Stack(axis, parts):
-            sources = ", ".join(recipe_source(p, reader) for p in parts)
-            return f"np.stack([{sources}], axis={literal(axis)})"
-        case Take(inner, indices, axis):
-            sources = f"{recipe_source(inner, reader)}, {recipe_source(indices, reader)}"
-            return f"np.take({sources}, axis={literal(axis)})"
-        case Dequantize(inner, low, high, mode, axis, narrow_range):
-            options = {"mode": (mode, "MIN_COMBINED"), "axis": (axis, -1)}
-            options["narrow_range"] = (narrow_range, False)
-            return _quantization_call("dequantize", (inner, low, high), options, reader)
-        case Quantize(inner, low, high, dtype, mode, round_mode, narrow_range, axis, ensure):
-            options = {
-                "dtype": (dtype, None),
-                "mode": (mode, "MIN_COMBINED"),
-                "round_mode": (round_mode, "HALF_AWAY_FROM_ZERO"),
-                "narrow_range": (narrow_range, False),
-                "axis": (axis, -1),
-                "ensure_minimum_range": (ensure, 0.01),
-            }
-            return _quantization_call("quantize", (inner, low, high), options, reader)
-        case FakeQuant(inner, op, low, high, num_bits, narrow_range):
-            options = {"num_bits": (num_bits, 8), "narrow_range": (narrow_range, False)}
-            return _quantization_call(FAKE_QUANT[op], (inner, low, high), options, reader)
-    raise ValueError(f"no loader source for the recipe step {recipe!r}")
-
-
-def _quantization_call(fn: str, args: tuple, options: dict, reader: str) -> str:
-    """A call of one of codegen/quantization.py's functions (embedded in the loader): the
-    operands, then the attributes that differ from TensorFlow's defaults, by keyword."""
-    parts = [recipe_source(a, reader) if isinstance(a, Step) else literal(a) for a in args]
-    parts += [
-        f"{key}={literal(value)}" for key, (value, default) in options.items() if value != default
-    ]
-    return f"{fn}({', '.join(parts)})"
 
 
 def constructor_args(layer: Layer) -> str:
@@ -376,29 +234,6 @@ def _dotted(name: str) -> str:
     if not all(p.isidentifier() for p in parts):
         raise ValueError(f"not a keras.ops function name: {name!r}")
     return name
-
-
-def identifier_kw(name: str) -> str:
-    """A keyword or parameter name taken from TensorFlow's op registry or our own tables,
-    checked all the same: it is written into code verbatim."""
-    if not name.isidentifier() or keyword.iskeyword(name) or name in ("self", "kwargs"):
-        raise ValueError(f"not a keyword argument name: {name!r}")
-    return name
-
-
-def _index(index: tuple) -> str:
-    def one(item) -> str:
-        if item is None:
-            return "None"
-        if item is Ellipsis:
-            return "..."
-        if isinstance(item, slice):
-            start = "" if item.start is None else literal(item.start)
-            stop = "" if item.stop is None else literal(item.stop)
-            return f"{start}:{stop}" + ("" if item.step is None else f":{literal(item.step)}")
-        return literal(int(item))
-
-    return ", ".join(one(i) for i in index) if index else "()"
 
 
 def tf_class_name(op: str) -> str:
@@ -753,61 +588,6 @@ def _definition(function: Function, program: Program, scope: str) -> dict:
         "body": body,
         "returns": returns,
     }
-
-
-def weights_context(spec: ModelSpec) -> dict:
-    """A model converted from a checkpoint or SavedModel (`spec.source_kind`, from the
-    source format) gets a loader that reads the checkpoint: its recipes hold `Variable` steps and
-    no `Read` of graph nodes."""
-    from .checkpoint import reader_source
-    from .errors import UnsupportedError
-    from .load import decoder_source
-
-    kind = spec.source_kind
-    checkpoint = kind != "graphdef"
-    rows = []
-    for layer in spec.layers:
-        for w in layer.weights:
-            if checkpoint and w.recipe.reads_graph():
-                raise UnsupportedError(
-                    f"layer {layer.name!r} weight {w.name!r} is a large constant of the graph, "
-                    "not a variable of the checkpoint: convert a frozen GraphDef instead"
-                )
-            rows.append(
-                {
-                    "layer": literal(layer.name),
-                    "weight": literal(w.name),
-                    "value": recipe_source(w.recipe, "checkpoint" if checkpoint else "graph"),
-                }
-            )
-    return {
-        "spec": spec,
-        "weights": rows,
-        "source": comment_text(spec.source),
-        "source_doc": docstring_text(spec.source),
-        "source_literal": literal(spec.source),
-        "checkpoint": checkpoint,
-        # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
-        "weights_source_doc": docstring_text(spec.weights_source or spec.source),
-        "source_kind_doc": docstring_text(_SOURCE_ARGUMENT.get(kind, "")),
-        "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
-        "reader": reader_source() if checkpoint else "",
-        "decoder": "" if checkpoint else decoder_source(),
-        # TensorFlow's quantization arithmetic, for weights dequantized or fake-quantized here
-        "quantization": (
-            quantization.loader_source()
-            if any(quantizes(w.recipe) for layer in spec.layers for w in layer.weights)
-            else ""
-        ),
-    }
-
-
-_SOURCE_ARGUMENT = {
-    "graphdef": "the frozen graph file (.pb or .pbtxt)",
-    "savedmodel": "the SavedModel directory (the checkpoint in its variables/ is read)",
-    "metagraph": "the .meta file or the checkpoint prefix beside it",
-    "checkpoint": "the checkpoint prefix (PREFIX.index and PREFIX.data-*)",
-}
 
 
 def render(

@@ -15,6 +15,11 @@ from collections import Counter
 from .errors import printable
 
 _UNIQUIFIER = re.compile(r"^(.*\D.*?)_\d+$")
+# The scopes function calls leave in node names: TF names an inlined body `<call>/<body node>`
+# (convert_variables_to_constants_v2 and grappler do, and so does passes/inline.py), the call
+# being `StatefulPartitionedCall` or `PartitionedCall` (`_N` when a scope holds several), and
+# puts a call's argument and result Identities under `Func/<call>/`. They name no layer.
+_CALL_SCOPE = re.compile(r"(Stateful)?PartitionedCall(_\d+)?")
 _IDENT_BAD = re.compile(r"[^0-9a-zA-Z_]+")
 RESERVED = (
     set(keyword.kwlist)
@@ -43,11 +48,12 @@ class ScopeNamer:
     """
 
     def __init__(self, node_names: list[str]):
-        paths = [n.split("/") for n in node_names if "/" in n]
+        paths = [p for p in map(name_path, node_names) if len(p) > 1]
         firsts = Counter(p[0] for p in paths)
         self.model_scope = None
         if paths and len(firsts) == 1 and len(paths) >= 0.9 * len(node_names):
             self.model_scope = next(iter(firsts))
+        self.graph_scope = self._graph_scope(node_names)
         tops = {p[1] for p in paths if self.model_scope and len(p) > 2} or {
             p[0] for p in paths if len(p) > 1
         }
@@ -59,6 +65,19 @@ class ScopeNamer:
         )
         self._by_last = {} if self.uniquified else self._shared_suffixes(node_names)
         self._depth: dict[str, int] = {}
+
+    def _graph_scope(self, node_names: list[str]) -> str:
+        """The model scope as the nodes spell it, call scopes included
+        (`StatefulPartitionedCall/model`): the prefix provenance comments leave out. Just the
+        model scope when the nodes spell it several ways."""
+        if not self.model_scope:
+            return ""
+        prefixes = set()
+        for name in node_names:
+            parts = name.split("/")
+            if self.model_scope in parts[:-1]:
+                prefixes.add("/".join(parts[: parts.index(self.model_scope) + 1]))
+        return prefixes.pop() if len(prefixes) == 1 else self.model_scope
 
     def _shared_suffixes(self, node_names: list[str]) -> dict[str, set[tuple[str, ...]]]:
         """Every scope (and enclosing scope) of the graph, grouped by its last part."""
@@ -91,7 +110,8 @@ class ScopeNamer:
         return m.group(1) if m else self.model_scope
 
     def scope(self, node_name: str) -> list[str]:
-        parts = node_name.split("/")[:-1]
+        """The scope parts of a node's name, less the model scope and the call scopes."""
+        parts = name_path(node_name)[:-1]
         if self.model_scope and parts and parts[0] == self.model_scope:
             parts = parts[1:]
         return parts
@@ -118,6 +138,16 @@ class ScopeNamer:
                     return m.group(1)
             return common[0]
         return self._distinct(common)
+
+
+def name_path(node_name: str) -> list[str]:
+    """The parts of a node's name, less the scopes function calls add (see _CALL_SCOPE): a
+    layer's nodes read alike whether TF inlined its call, graph2py did or there was none."""
+    parts = node_name.split("/")
+    if len(parts) > 2 and parts[0] == "Func" and _CALL_SCOPE.fullmatch(parts[1]):
+        parts = parts[1:]
+    kept = [p for p in parts[:-1] if not _CALL_SCOPE.fullmatch(p)]
+    return kept + parts[-1:]
 
 
 class Allocator:

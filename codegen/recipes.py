@@ -20,7 +20,7 @@ holds and the loader embeds, so the Keras weight is a plain float weight whose o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterator, Mapping, Union
 
 import numpy as np
@@ -68,18 +68,24 @@ class Step:
 class Read(Step):
     """The raw constant stored in the graph, by node name. `stored`: where the graph file holds
     it when that is not a node of the graph (a constant of a function body, inlined under its
-    call's name: `FUNCTION:NODE`, which the loader looks up in the function library)."""
+    call's name: `FUNCTION:NODE`, which the loader looks up in the function library).
+    `shape` and `dtype`: the stored value's, when known (they let `simplify` drop steps that
+    change nothing); they are no part of the recipe's identity."""
 
     node: str
     stored: str | None = None
+    shape: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    dtype: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Variable(Step):
     """A variable's value read from the checkpoint, by key (a checkpoint-based loader reads
-    no graph)."""
+    no graph). `shape`, `dtype`: as Read's."""
 
     key: str
+    shape: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    dtype: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -293,7 +299,7 @@ def quantizes(recipe: Recipe) -> bool:
 
 
 def evaluate(recipe: Recipe, reader: Mapping[str | int, np.ndarray]) -> np.ndarray:
-    """The recipe's value, computed as the loader's source (emit.recipe_source) computes it;
+    """The recipe's value, computed as the loader's source (loader.recipe_source) computes it;
     `reader` gives stored values by node name or checkpoint key, and a template's operands by
     their ref."""
     match recipe:
@@ -368,3 +374,117 @@ def bind(template: Recipe, recipe_of) -> Recipe | None:
             }
             return None if any(p is None for p in parts.values()) else replace(template, **parts)
     return template
+
+
+def simplify(recipe: Recipe) -> Recipe:
+    """The recipe without the steps that change nothing, so that the loader spells only what
+    happens to the numbers: a reshape of a reshape is one reshape, a reshape to the shape the
+    value has is none (a BatchNorm statistic reshaped to 1x1x1xC by the graph and back to C for
+    Keras), a transpose of a transpose is one transpose, a transpose that moves only axes of
+    size 1 is a reshape, an identity transpose, a cast to the dtype the value has, a slice of
+    a whole axis and a concatenation of one part are nothing. `evaluate` gives the same array
+    for the recipe and its simplification."""
+    recipe = _map_children(recipe, simplify)
+    match recipe:
+        case Reshape(Reshape(inner), shape):
+            return simplify(Reshape(inner, shape))
+        case Reshape(inner, shape) if shape_of(inner) == tuple(shape):
+            return inner
+        case Transpose(Transpose(inner, first), perm) if len(first) == len(perm):
+            return simplify(Transpose(inner, tuple(first[p] for p in perm)))
+        case Transpose(inner, perm) if tuple(perm) == tuple(range(len(perm))):
+            return inner
+        case Transpose(inner, perm) if _moves_only_ones(shape_of(inner), perm):
+            return simplify(Reshape(inner, tuple(shape_of(inner)[p] for p in perm)))
+        case AsType(inner, dtype) if _has_dtype(inner, dtype):
+            return inner
+        case Slice(inner, start, stop, axis) if _whole(shape_of(inner), start, stop, axis):
+            return inner
+        case Concat(_, (part,)):
+            return part
+    return recipe
+
+
+def shape_of(recipe: Recipe) -> tuple[int, ...] | None:
+    """The shape of the recipe's value, where the steps tell it without computing; else None."""
+    match recipe:
+        case Read() | Variable():
+            return recipe.shape
+        case Value(values):
+            return np.shape(values)
+        case Reshape(_, shape):
+            return tuple(shape) if all(d >= 0 for d in shape) else None
+        case Transpose(inner, perm):
+            shape = shape_of(inner)
+            return tuple(shape[p] for p in perm) if _permutes(perm, shape) else None
+        case AsType(inner):
+            return shape_of(inner)
+        case Slice(inner, start, stop, axis):
+            shape = shape_of(inner)
+            if shape is None or not -len(shape) <= axis < len(shape):
+                return None
+            shape = list(shape)
+            shape[axis] = len(range(shape[axis])[start:stop])
+            return tuple(shape)
+    return None
+
+
+def dtype_of(recipe: Recipe) -> str | None:
+    """numpy's name of the dtype of the recipe's value, where the steps tell it; else None."""
+    match recipe:
+        case Read() | Variable():
+            return recipe.dtype
+        case Value(_, dtype) | AsType(_, dtype):
+            return _dtype_name(dtype)
+        case Reshape(inner) | Transpose(inner) | Slice(inner) | Index(inner):
+            return dtype_of(inner)
+    return None
+
+
+def _has_dtype(recipe: Recipe, dtype: str) -> bool:
+    known = dtype_of(recipe)
+    return known is not None and known == _dtype_name(dtype)
+
+
+def _dtype_name(dtype: str) -> str | None:
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return None
+
+
+def _moves_only_ones(shape, perm) -> bool:
+    """Whether transposing `shape` by `perm` keeps the axes longer than 1 in their order (a
+    reshape does the same)."""
+    if not _permutes(perm, shape):
+        return False
+    kept = [p % len(shape) for p in perm if shape[p] != 1]
+    return kept == sorted(kept)
+
+
+def _permutes(perm, shape) -> bool:
+    """Whether `perm` is a permutation of the axes of `shape` (numpy's: each axis once)."""
+    n = -1 if shape is None else len(shape)
+    return len(perm) == n and sorted(p % n if -n <= p < n else n for p in perm) == list(range(n))
+
+
+def _whole(shape, start, stop, axis) -> bool:
+    if shape is None or not -len(shape) <= axis < len(shape):
+        return False
+    return range(shape[axis])[start:stop] == range(shape[axis])
+
+
+def _map_children(step: Recipe, fn) -> Recipe:
+    """The step with `fn` applied to each sub-recipe (plain numbers and indices left alone)."""
+    changes = {}
+    for f in fields(step):
+        value = getattr(step, f.name)
+        if isinstance(value, Step):
+            new = fn(value)
+        elif f.name in ("parts", "args"):
+            new = tuple(fn(v) if isinstance(v, Step) else v for v in value)
+        else:
+            continue
+        if new is not value:
+            changes[f.name] = new
+    return replace(step, **changes) if changes else step

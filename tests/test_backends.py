@@ -214,9 +214,10 @@ def test_check_on_backend_names_the_diverging_layer(example_graph, tmp_path, bac
     """A weight corrupted in the loader: the layer probes that run on the backend find it."""
     assert cli(example_graph, "-o", tmp_path).returncode == 0
     loader = tmp_path / "load_weights.py"
-    line = 'values["conv2", "bias"] = graph["conv2/biases"]'
+    line = '"conv2/bias": "conv2/biases",'
     assert line in loader.read_text()
-    loader.write_text(loader.read_text().replace(line, line + " + 0.5"))
+    corrupted = '"conv2/bias": ("conv2/biases", lambda x: x + 0.5),'
+    loader.write_text(loader.read_text().replace(line, corrupted))
     result = cli("check", example_graph, "-o", tmp_path, "--backend", backend, "--per-layer")
     assert result.returncode == 5, result.stderr[-2000:]
     assert "first diverging layer: 'conv2'" in result.stdout

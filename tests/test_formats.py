@@ -476,8 +476,8 @@ def test_small_graph_constants_are_written_into_the_loader(tmp_path):
     path, prefix, x, expected = _graph_with_constant_weights(tmp_path, kernel_filters=1)
     spec, files = convert(path, Options(checkpoint=prefix))
     source = files["load_weights.py"]
-    body = source[source.index("def load_weights") : source.index("def assign_all")]
-    assert body.count("np.array(") == 2 and "graph[" not in body  # scale, dense kernel
+    table = source[source.index("WEIGHTS = {") : source.index("def load_weights")]
+    assert table.count("np.array(") == 2 and "graph[" not in source  # scale, dense kernel
     write_atomically(tmp_path / "out", files)
     model_module, loader = import_generated(tmp_path / "out")
     model = loader.load_weights(model_module.build_model(), prefix)

@@ -67,9 +67,9 @@ def test_check_names_the_first_diverging_layer(example_graph, tmp_path):
     assert main([str(example_graph), "-o", str(tmp_path)]) == 0
     loader = tmp_path / "load_weights.py"
     source = loader.read_text()
-    line = 'values["conv2", "bias"] = graph["conv2/biases"]'
+    line = '"conv2/bias": "conv2/biases",'
     assert line in source
-    loader.write_text(source.replace(line, line + " + 0.5"))
+    loader.write_text(source.replace(line, '"conv2/bias": ("conv2/biases", lambda x: x + 0.5),'))
     result = run("check", example_graph, "-o", tmp_path, "--per-layer")
     assert result.returncode == 5
     assert "first diverging layer: 'conv2'" in result.stdout

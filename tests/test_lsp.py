@@ -25,7 +25,8 @@ from codegen.load import read_graphdef
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "lenet.pb"
 CLIENTS = ["visual-studio-code", "neovim"]
-BIAS_LINE = 'values["conv2", "bias"] = graph["conv2/biases"]'
+BIAS_LINE = '"conv2/bias": "conv2/biases",'
+CORRUPTED_BIAS_LINE = '"conv2/bias": ("conv2/biases", lambda x: x + 0.5),'
 DIGAMMA = """node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } }
        attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }
 node { name: "r" op: "Relu" input: "x" }
@@ -239,7 +240,7 @@ async def test_regenerate_rewrites_both_files(client: LanguageClient, workspace:
 
 async def test_check_publishes_the_first_diverging_layer(client: LanguageClient, workspace):
     model, loader = workspace / "lenet" / "model.py", workspace / "lenet" / "load_weights.py"
-    loader.write_text(loader.read_text().replace(BIAS_LINE, BIAS_LINE + " + 0.5"))
+    loader.write_text(loader.read_text().replace(BIAS_LINE, CORRUPTED_BIAS_LINE))
     uri = open_file(client, model)
     result = await execute(client, "graph2py.check", uri)
     assert result["ok"] is False and result["first_divergence"][0] == "conv2"

@@ -1,4 +1,4 @@
-"""Recipes: the loader's numpy source (emit.recipe_source) and the interpreter (recipes.evaluate)
+"""Recipes: the loader's numpy source (loader.recipe_source) and the interpreter (recipes.evaluate)
 compute the same value, and a folded constant's recipe rebuilds the folded value."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from codegen import quantization
-from codegen.emit import recipe_source, weights_context
+from codegen.loader import recipe_source, weights_context
 from codegen.graph import Graph, Node
 from codegen.passes.fold import Constants
 from codegen.recipes import (
@@ -30,6 +30,8 @@ from codegen.recipes import (
     bind,
     evaluate,
     quantizes,
+    shape_of,
+    simplify,
 )
 from codegen.spec import Kind, Layer, ModelSpec, Weight
 
@@ -352,3 +354,193 @@ def test_constants_no_recipe_rebuilds_are_computed_in_the_model():
     ]
     graph = Graph(nodes)
     assert computed_in_model(graph, Constants(graph)) == {"exp"}
+
+
+# what a recipe reads, with its shape and dtype known (as passes/fold.py records them)
+W = Read("w", shape=(2, 3, 4), dtype="float32")
+B = Read("b", shape=(8,), dtype="float32")
+K = Variable("b", shape=(8,), dtype="float32")
+SIMPLIFIED = [
+    # a BatchNorm statistic reshaped to 1x1x1xC by the graph and back to C for Keras
+    (Reshape(Reshape(B, (1, 1, 1, 8)), (8,)), B),
+    (Reshape(Reshape(Reshape(W, (24,)), (4, 6)), (6, 4)), Reshape(W, (6, 4))),
+    (Reshape(Reshape(Read("w"), (24,)), (4, 6)), Reshape(Read("w"), (4, 6))),  # shape unknown
+    (Reshape(W, (2, 3, 4)), W),
+    (Reshape(Read("w"), (2, 3, 4)), Reshape(Read("w"), (2, 3, 4))),  # may be a reshape
+    (Transpose(Transpose(W, (2, 0, 1)), (1, 2, 0)), W),
+    (Transpose(Transpose(W, (2, 0, 1)), (0, 2, 1)), Transpose(W, (2, 1, 0))),
+    (Transpose(Transpose(Read("w"), (1, 0, 2)), (1, 0, 2)), Read("w")),  # no shape needed
+    (Transpose(W, (0, 1, 2)), W),
+    (Transpose(W, (-3, -2, -1)), W),  # numpy's axes from the end: the identity too
+    (Transpose(Read("w"), (-3, -2, -1)), Transpose(Read("w"), (-3, -2, -1))),  # rank unknown
+    # moving only axes of size 1 is a reshape, which the reshape around it absorbs
+    (Reshape(Transpose(Reshape(B, (1, 8, 1)), (2, 0, 1)), (8,)), B),
+    (Transpose(Reshape(B, (8, 1)), (1, 0)), Reshape(B, (1, 8))),
+    (AsType(W, "float32"), W),
+    (AsType(K, "float64"), AsType(K, "float64")),
+    (AsType(AsType(K, "float64"), "float64"), AsType(K, "float64")),
+    (AsType(Read("w"), "float32"), AsType(Read("w"), "float32")),  # dtype unknown
+    (Slice(W, 0, 3, 1), W),
+    (Slice(W, 0, 99, -1), W),
+    (Slice(W, 1, 3, 1), Slice(W, 1, 3, 1)),
+    (Concat(0, (Reshape(Reshape(K, (1, 8)), (8,)),)), K),
+    # inside other steps, and around the quantization steps' operands
+    (
+        Ufunc("add", (Reshape(Reshape(B, (8, 1)), (8,)), 1.0)),
+        Ufunc("add", (B, 1.0)),
+    ),
+    (
+        Dequantize(
+            Reshape(Read("codes"), (2, 3, 4)), Reshape(Read("lows", shape=(4,)), (4,)), 1.3, axis=2
+        ),
+        Dequantize(Reshape(Read("codes"), (2, 3, 4)), Read("lows"), 1.3, axis=2),
+    ),
+    (
+        Take(Transpose(Transpose(W, (1, 0, 2)), (1, 0, 2)), Value([2, 0], "int32"), 2),
+        Take(W, Value([2, 0], "int32"), 2),
+    ),
+    (Stack(0, (AsType(W, "float32"), W)), Stack(0, (W, W))),
+]
+
+
+@pytest.mark.parametrize("recipe, expected", SIMPLIFIED, ids=repr)
+def test_simplify(recipe, expected):
+    """The steps that change nothing are gone, and the value is the same (dtype too)."""
+    simplified = simplify(recipe)
+    assert simplified == expected
+    rng = np.random.default_rng(0)
+    stored = {
+        "w": rng.normal(size=(2, 3, 4)).astype(np.float32),
+        "b": rng.normal(size=8).astype(np.float32),
+        "codes": rng.integers(0, 255, 24).astype(np.uint8).reshape(2, 3, 4),
+        "lows": -rng.uniform(0.1, 1, 4).astype(np.float32),
+    }
+    before, after = evaluate(recipe, stored), evaluate(simplified, stored)
+    assert before.dtype == after.dtype and np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=repr)
+def test_simplify_keeps_every_value(recipe):
+    before, after = evaluate(recipe, STORED), evaluate(simplify(recipe), STORED)
+    assert before.dtype == after.dtype and np.array_equal(before, after)
+
+
+def test_shape_of():
+    assert shape_of(Transpose(Slice(W, 1, 3, 1), (2, 0, 1))) == (4, 2, 2)
+    assert shape_of(Reshape(Read("w"), (6, -1))) is None
+    assert shape_of(Transpose(W, (0, 1))) is None  # not a permutation of its axes
+    assert shape_of(Value([[1, 2, 3]], "int8")) == (1, 3)
+
+
+def test_folded_reads_know_their_shape_and_dtype():
+    w = np.arange(12, dtype=np.float16).reshape(3, 4)
+    read = Constants(Graph([_const("w", w)])).recipe("w:0")
+    assert read == Read("w") and (read.shape, read.dtype) == ((3, 4), "float16")
+
+
+def _loader_module(layers):
+    """The load_weights.py graph2py writes for these layers, run as a module."""
+    import types
+
+    from codegen.convert import format_loader
+    from codegen.emit import render
+
+    spec = ModelSpec(
+        name="m",
+        scope="",
+        source="m.pb",
+        sha256="",
+        inputs=[],
+        layers=layers,
+        outputs=[],
+        source_kind="graphdef",
+    )
+    source = format_loader(render(spec, ("load_weights.py",))["load_weights.py"])
+    module = types.ModuleType("load_weights")
+    exec(compile(source, "load_weights.py", "exec"), module.__dict__)
+    return source, module
+
+
+def _dense(name, *weights):
+    return Layer(
+        kind=Kind.LAYER,
+        cls="Dense",
+        name=name,
+        inputs=[],
+        outputs=[],
+        nodes=[],
+        ops=[],
+        weights=[Weight(w, recipe, (4,)) for w, recipe in weights],
+    )
+
+
+LONG = "a_layer_name_long_enough_that_its_row_of_full_names_needs_more_than_a_line"
+ODD_NAMES = [
+    (LONG, "kernel", [f"model/{LONG}_1/weights"]),
+    ("fc", "kernel", ["model/fc/weights"]),
+    ("fc10", "kernel", ["model/fc_10/w"]),  # no abbreviation: fc10 is not fc_10
+    ("odd'\"\\\n", "kernel", ["model/odd'\"\\\n_1/k"]),  # quotes, a backslash, a newline
+    ("tilde", "kernel", ["model/~tilde/k"]),  # starts as an abbreviation would
+    ("two", "kernel", ["model/two/a", "model/b"]),
+]
+
+
+def test_the_loader_reads_every_name_as_written_however_odd():
+    """Each row of WEIGHTS resolves to the names its recipe reads (row_sources, the loop's own
+    reading of a row), whatever those names hold; rows too long for one line abbreviate the
+    layer's name, and never where a name only looks like an abbreviation."""
+    layers = []
+    for layer, weight, names in ODD_NAMES:
+        reads = [Read(n, shape=(4,), dtype="float32") for n in names]
+        recipe = reads[0] if len(reads) == 1 else Ufunc("add", tuple(reads))
+        layers.append(_dense(layer, (weight, recipe)))
+    source, module = _loader_module(layers)
+    assert module.SCOPE == "model/" and f'"{LONG}/kernel": "~_1/weights",' in source
+    assert '"fc/kernel": "~/weights",' in source and '"fc10/kernel": "fc_10/w",' in source
+    assert '"tilde/kernel": (("~tilde/k",), None),' in source
+    for layer, weight, names in ODD_NAMES:
+        row = module.WEIGHTS[f"{layer}/{weight}"]
+        assert module.row_sources(layer, row)[0] == names
+
+
+def test_the_loader_writes_no_recipe_for_a_read_reshaped_across_axes_of_size_one():
+    """A bias stored as 1x1x1xC (and reshaped to C by the graph's own Reshape nodes) is a
+    plain row: the loop reshapes it; a reshape that moves numbers between axes is spelled."""
+    stored = Read("b", shape=(1, 1, 1, 4), dtype="float32")
+    flat = Read("k", shape=(2, 2), dtype="float32")
+    layers = [
+        _dense("bias", ("bias", Reshape(Reshape(stored, (1, 4)), (4,)))),
+        _dense("kernel", ("kernel", Reshape(flat, (4,)))),
+    ]
+    source, module = _loader_module(layers)
+    assert module.WEIGHTS["bias/bias"] == "b"
+    names, recipe = module.row_sources("kernel", module.WEIGHTS["kernel/kernel"])
+    assert names == ["k"] and recipe(np.eye(2)).tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_the_loaders_table_is_formatted_as_black_formats_the_whole_file():
+    """convert.format_loader formats the table's rows apart from the rest (plain rows only
+    requoted, the others a batch at a time): the file is black's all the same."""
+    from codegen.convert import format_loader
+    from codegen.emit import render
+    from codegen.postprocess import format_source
+
+    w = Read("w" * 40, shape=(8, 4), dtype="float32")
+    layers = [
+        _dense("a", ("kernel", Transpose(w, (1, 0))), ("bias", Read("b", shape=(4,)))),
+        _dense("b" * 70, ("kernel", Read("b" * 70 + "_1/k", shape=(4,)))),
+        _dense("c'\"", ("kernel", Ufunc("add", (Slice(w, 0, 4, 0), Read("c\\'")))), ("bias", w)),
+        _dense("d", ("kernel", Value([[0.5] * 30] * 3, "float32"))),
+    ]
+    spec = ModelSpec(
+        name="m",
+        scope="",
+        source="m.pb",
+        sha256="",
+        inputs=[],
+        layers=layers,
+        outputs=[],
+        source_kind="graphdef",
+    )
+    rendered = render(spec, ("load_weights.py",))["load_weights.py"]
+    assert format_loader(rendered) == format_source(rendered)

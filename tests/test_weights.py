@@ -57,11 +57,9 @@ def test_shape_mismatch_names_layer_weight_and_node(example_graph, example_dir):
     _, out = example_dir
     path = out / "load_weights.py"
     source = path.read_text()
-    original = 'values["fc1", "kernel"] = graph["fc1/weights"]'
+    original = '"fc1/kernel": "fc1/weights",'
     assert original in source
-    path.write_text(
-        source.replace(original, 'values["fc1", "kernel"] = np.transpose(graph["fc1/weights"])')
-    )
+    path.write_text(source.replace(original, '"fc1/kernel": ("fc1/weights", np.transpose),'))
     model_mod, loader = import_generated(out)
     model = model_mod.build_model()
     before = [np.array(w) for w in model.weights]

@@ -136,9 +136,17 @@ def layer_calls(text: str, tree: ast.Module | None = None) -> dict[str, LayerCal
         return None
     lines = text.splitlines()
     ends = applied_ends(tree)
+    # a call of the module's own block function passes its name part, not a layer's name
+    blocks = {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "build_model"
+    }
     calls: dict[str, LayerCall] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id in blocks:
             continue
         for keyword in node.keywords:
             value = keyword.value

@@ -251,16 +251,17 @@ class Constants:
             return None
         node = self.graph.producer(tensor)
         if node.op == "Const":
-            if CHECKPOINT_KEY_ATTR in node.attrs:
-                return Variable(node.attrs[CHECKPOINT_KEY_ATTR])
             value = self.value(tensor)
+            known = {"shape": tuple(int(d) for d in value.shape), "dtype": value.dtype.name}
+            if CHECKPOINT_KEY_ATTR in node.attrs:
+                return Variable(node.attrs[CHECKPOINT_KEY_ATTR], **known)
             if (
                 node.attrs.get(EMBED_ATTR)
                 and value.size <= MAX_EMBEDDED
                 and value.dtype.kind in "biuf"
             ):
                 return Value(value.tolist(), value.dtype.name)
-            return Read(node.name, node.attrs.get(STORED_ATTR))
+            return Read(node.name, node.attrs.get(STORED_ATTR), **known)
         if node.op in ("Reshape", "Squeeze", "ExpandDims"):
             inner = self.recipe(node.inputs[0])
             if inner is None:

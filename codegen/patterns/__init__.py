@@ -26,6 +26,7 @@ from .registry import (  # noqa: F401  (the registry's names, for the converter)
     FALLBACKS,
     INLINE_CONSTANT,
     MAX_LITERAL,
+    OBJECT_KEY,
     PATTERNS,
     SHAPE_PLUMBING,
     Matcher,

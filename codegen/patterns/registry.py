@@ -301,9 +301,13 @@ class Matcher:
         name = None
         if not self.namer.uniquified:
             # TF1 variables carry the layer's name: `fc1/weights` belongs to layer fc1, while
-            # its ops may sit in an inner scope (`bn2/batchnorm/...`) or none at all
+            # its ops may sit in an inner scope (`bn2/batchnorm/...`) or none at all; a TF2
+            # checkpoint's keys (`layer_with_weights-1/kernel/...`) name attributes, not layers
             for w in weights:
-                source = variable_path(w.recipe.first_source() or "")
+                key = w.recipe.first_source() or ""
+                if key.endswith(OBJECT_KEY):
+                    continue  # a TF2 key is the path of Python attributes to the variable
+                source = variable_path(key)
                 if len(source) > 1:
                     name = self.namer.layer_name(["/".join(source)])
                     if name:
@@ -327,6 +331,7 @@ class Matcher:
 
 # Trailing name parts TF adds when it freezes a resource variable; they name no layer.
 # A TF2 checkpoint key ends in `.ATTRIBUTES/VARIABLE_VALUE`, which names no layer either.
+OBJECT_KEY = "/.ATTRIBUTES/VARIABLE_VALUE"
 _READ_SUFFIXES = {"resource", "ReadVariableOp", "read", "Read", "VARIABLE_VALUE", ".ATTRIBUTES"}
 
 

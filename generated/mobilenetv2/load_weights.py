@@ -2,8 +2,9 @@
 # source sha256: 82345529d07f4a8b6aaddc6b2c60481f579ac6c72af6a996462f3f3a608370db
 """Load the weights of the generated model straight from mobilenetv2.pb.
 
-Every weight is read from the graph constant that holds it, by node name, with any reshape or
-transpose spelled out below. Shapes are checked before anything is assigned.
+Every weight is read from the graph constant that holds it, by node name (the table
+WEIGHTS), with any step beyond a reshape spelled out there. Shapes are checked before
+anything is assigned.
 
 As a script it saves the weights for Keras:
 
@@ -23,6 +24,277 @@ import numpy as np
 from google.protobuf import message, text_format
 from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
+# One row per weight, LAYER/WEIGHT: the graph node holding its value (its name
+# after the prefix SCOPE), or the nodes it is computed from and how (a function of
+# their values). A value is reshaped to the weight's shape where the two differ only in
+# axes of size 1.
+# "~" at the start of a name stands for the layer's name.
+SCOPE = "mobilenetv2_1.00_224_1/"
+WEIGHTS = {
+    "Conv1/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "bn_Conv1/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "bn_Conv1/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "bn_Conv1/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "bn_Conv1/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "expanded_conv_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "expanded_conv_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "expanded_conv_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "expanded_conv_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "expanded_conv_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "expanded_conv_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "expanded_conv_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "expanded_conv_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "expanded_conv_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "expanded_conv_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_1_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_1_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_1_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_1_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_1_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_1_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_1_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_1_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_1_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_1_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_1_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_1_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_1_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_1_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_1_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_2_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_2_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_2_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_2_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_2_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_2_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_2_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_2_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_2_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_2_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_2_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_2_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_2_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_2_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_2_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_3_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_3_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_3_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_3_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_3_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_3_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_3_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_3_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_3_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_3_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_3_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_3_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_3_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_3_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_3_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_4_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_4_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_4_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_4_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_4_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_4_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_4_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_4_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_4_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_4_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_4_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_4_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_4_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_4_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_4_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_5_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_5_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_5_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_5_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_5_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_5_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_5_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_5_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_5_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_5_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_5_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_5_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_5_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_5_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_5_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_6_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_6_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_6_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_6_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_6_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_6_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_6_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_6_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_6_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_6_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_6_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_6_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_6_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_6_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_6_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_7_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_7_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_7_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_7_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_7_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_7_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_7_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_7_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_7_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_7_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_7_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_7_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_7_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_7_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_7_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_8_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_8_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_8_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_8_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_8_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_8_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_8_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_8_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_8_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_8_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_8_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_8_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_8_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_8_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_8_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_9_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_9_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_9_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_9_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_9_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_9_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_9_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_9_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_9_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_9_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_9_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_9_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_9_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_9_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_9_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_10_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_10_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_10_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_10_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_10_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_10_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_10_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_10_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_10_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_10_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_10_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_10_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_10_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_10_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_10_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_11_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_11_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_11_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_11_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_11_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_11_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_11_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_11_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_11_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_11_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_11_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_11_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_11_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_11_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_11_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_12_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_12_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_12_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_12_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_12_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_12_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_12_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_12_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_12_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_12_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_12_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_12_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_12_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_12_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_12_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_13_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_13_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_13_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_13_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_13_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_13_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_13_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_13_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_13_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_13_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_13_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_13_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_13_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_13_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_13_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_14_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_14_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_14_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_14_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_14_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_14_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_14_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_14_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_14_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_14_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_14_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_14_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_14_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_14_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_14_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_15_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_15_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_15_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_15_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_15_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_15_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_15_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_15_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_15_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_15_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_15_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_15_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_15_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_15_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_15_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_16_expand/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_16_expand_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_16_expand_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_16_expand_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_16_expand_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_16_depthwise/kernel": "~_1/depthwise/ReadVariableOp/resource",
+    "block_16_depthwise_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_16_depthwise_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_16_depthwise_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_16_depthwise_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "block_16_project/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "block_16_project_BN/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "block_16_project_BN/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "block_16_project_BN/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "block_16_project_BN/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "Conv_1/kernel": "~_1/convolution/ReadVariableOp/resource",
+    "Conv_1_bn/gamma": "~_1/Cast_2/ReadVariableOp/resource",
+    "Conv_1_bn/beta": "~_1/Cast_3/ReadVariableOp/resource",
+    "Conv_1_bn/moving_mean": "~_1/Cast/ReadVariableOp/resource",
+    "Conv_1_bn/moving_variance": "~_1/Cast_1/ReadVariableOp/resource",
+    "predictions/kernel": "~_1/Cast/ReadVariableOp/resource",
+    "predictions/bias": "~_1/BiasAdd/ReadVariableOp/resource",
+}
+
 
 def load_weights(model, source):
     """Assign every weight of `model` (from `build_model()`) from the graph file `source`."""
@@ -34,823 +306,52 @@ def read_weights(source):
     """Every weight's value by (layer, weight), read and computed before anything is
     assigned (Keras is not needed yet); a ValueError says what cannot be read."""
     graph = GraphConstants(source)
-    values = WeightTable(graph)
-    values["Conv1", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/Conv1_1/convolution/ReadVariableOp/resource"
-    ]
-    values["bn_Conv1", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/bn_Conv1_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["bn_Conv1", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/bn_Conv1_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["bn_Conv1", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/bn_Conv1_1/Cast/ReadVariableOp/resource"
-    ]
-    values["bn_Conv1", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/bn_Conv1_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["expanded_conv_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/expanded_conv_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_1_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_1_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_1_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_1_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_1_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_1_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_1_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_1_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_1_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_1_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_1_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_1_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_1_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_1_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_1_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_1_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_2_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_2_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_2_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_2_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_2_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_2_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_2_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_2_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_2_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_2_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_2_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_2_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_2_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_2_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_2_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_2_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_3_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_3_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_3_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_3_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_3_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_3_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_3_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_3_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_3_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_3_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_3_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_3_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_3_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_3_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_3_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_3_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_4_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_4_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_4_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_4_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_4_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_4_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_4_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_4_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_4_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_4_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_4_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_4_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_4_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_4_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_4_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_4_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_5_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_5_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_5_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_5_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_5_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_5_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_5_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_5_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_5_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_5_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_5_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_5_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_5_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_5_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_5_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_5_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_6_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_6_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_6_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_6_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_6_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_6_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_6_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_6_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_6_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_6_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_6_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_6_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_6_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_6_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_6_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_6_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_7_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_7_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_7_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_7_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_7_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_7_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_7_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_7_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_7_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_7_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_7_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_7_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_7_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_7_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_7_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_7_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_8_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_8_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_8_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_8_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_8_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_8_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_8_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_8_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_8_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_8_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_8_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_8_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_8_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_8_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_8_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_8_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_9_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_9_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_9_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_9_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_9_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_9_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_9_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_9_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_9_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_9_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_9_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_9_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_9_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_9_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_9_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_9_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_10_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_10_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_10_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_10_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_10_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_10_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_10_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_10_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_10_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_10_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_10_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_10_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_10_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_10_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_10_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_10_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_11_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_11_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_11_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_11_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_11_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_11_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_11_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_11_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_11_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_11_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_11_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_11_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_11_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_11_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_11_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_11_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_12_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_12_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_12_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_12_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_12_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_12_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_12_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_12_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_12_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_12_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_12_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_12_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_12_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_12_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_12_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_12_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_13_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_13_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_13_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_13_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_13_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_13_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_13_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_13_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_13_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_13_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_13_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_13_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_13_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_13_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_13_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_13_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_14_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_14_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_14_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_14_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_14_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_14_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_14_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_14_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_14_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_14_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_14_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_14_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_14_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_14_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_14_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_14_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_15_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_15_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_15_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_15_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_15_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_15_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_15_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_15_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_15_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_15_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_15_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_15_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_15_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_15_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_15_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_15_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_16_expand", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_expand_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_16_expand_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_expand_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_16_expand_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_expand_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_16_expand_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_expand_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_16_expand_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_expand_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_16_depthwise", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_depthwise_1/depthwise/ReadVariableOp/resource"
-    ]
-    values["block_16_depthwise_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_depthwise_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_16_depthwise_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_depthwise_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_16_depthwise_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_depthwise_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_16_depthwise_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_depthwise_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["block_16_project", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_project_1/convolution/ReadVariableOp/resource"
-    ]
-    values["block_16_project_BN", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_project_BN_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["block_16_project_BN", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_project_BN_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["block_16_project_BN", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_project_BN_1/Cast/ReadVariableOp/resource"
-    ]
-    values["block_16_project_BN", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/block_16_project_BN_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["Conv_1", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/Conv_1_1/convolution/ReadVariableOp/resource"
-    ]
-    values["Conv_1_bn", "gamma"] = graph[
-        "mobilenetv2_1.00_224_1/Conv_1_bn_1/Cast_2/ReadVariableOp/resource"
-    ]
-    values["Conv_1_bn", "beta"] = graph[
-        "mobilenetv2_1.00_224_1/Conv_1_bn_1/Cast_3/ReadVariableOp/resource"
-    ]
-    values["Conv_1_bn", "moving_mean"] = graph[
-        "mobilenetv2_1.00_224_1/Conv_1_bn_1/Cast/ReadVariableOp/resource"
-    ]
-    values["Conv_1_bn", "moving_variance"] = graph[
-        "mobilenetv2_1.00_224_1/Conv_1_bn_1/Cast_1/ReadVariableOp/resource"
-    ]
-    values["predictions", "kernel"] = graph[
-        "mobilenetv2_1.00_224_1/predictions_1/Cast/ReadVariableOp/resource"
-    ]
-    values["predictions", "bias"] = graph[
-        "mobilenetv2_1.00_224_1/predictions_1/BiasAdd/ReadVariableOp/resource"
-    ]
+    values = {}
+    for path, row in WEIGHTS.items():
+        layer, weight = path.split("/", 1)
+        names, recipe = row_sources(layer, row)
+        stored = [graph[name] for name in names]
+        values[layer, weight] = np.asarray(recipe(*stored) if recipe else stored[0])
     return values
 
 
+def row_sources(layer, row):
+    """The full names a row of WEIGHTS reads, and its recipe (None: the value as stored)."""
+    names, recipe = row if isinstance(row, tuple) else (row, None)
+    if isinstance(names, str):  # one name; a leading "~" stands for the layer's name
+        names = [layer + names[1:] if names.startswith("~") else names]
+    return [SCOPE + name for name in names], recipe
+
+
 def assign_all(model, values):
-    """Check every shape first, then assign: a mismatch leaves the model untouched."""
+    """Check every shape first, then assign: a mismatch leaves the model untouched.
+    A value whose shape differs only in axes of size 1 is reshaped (a bias the graph
+    stores as 1x1x1xC)."""
     problems, updates = [], []
-    for (layer_name, weight_name), value in values.items():
-        variable = _variable(model, layer_name, weight_name)
-        if tuple(variable.shape) != value.shape:
-            problems.append(
-                f"layer {layer_name!r} weight {weight_name!r}: expects shape "
-                f"{tuple(variable.shape)}, graph node(s) {values.sources[layer_name, weight_name]} "
-                f"give {value.shape}"
-            )
-        updates.append((variable, value))
+    for (layer, weight), value in values.items():
+        variable = _variable(model, layer, weight)
+        shape = tuple(variable.shape)
+        if [d for d in value.shape if d != 1] == [d for d in shape if d != 1]:
+            updates.append((variable, value.reshape(shape)))
+            continue
+        names = row_sources(layer, WEIGHTS[f"{layer}/{weight}"])[0]
+        problems.append(
+            f"layer {layer!r} weight {weight!r}: expects shape {shape}, "
+            f"graph node(s) {', '.join(map(repr, names))} give {value.shape}"
+        )
     if problems:
         raise ValueError("cannot load weights:\n" + "\n".join(problems))
     for variable, value in updates:
         variable.assign(value.astype(variable.dtype))
 
 
-def _variable(model, layer_name, weight_name):
-    layer = model.get_layer(layer_name)
-    for variable in layer.weights:
-        if variable.name == weight_name or variable.path.endswith("/" + weight_name):
+def _variable(model, layer, weight):
+    variables = model.get_layer(layer).weights
+    for variable in variables:
+        if variable.name == weight or variable.path.endswith("/" + weight):
             return variable
-    names = [v.name for v in layer.weights]
-    raise ValueError(
-        f"layer {layer_name!r} has no weight {weight_name!r} (it has {names})"
-    )
+    names = [v.name for v in variables]
+    raise ValueError(f"layer {layer!r} has no weight {weight!r} (it has {names})")
 
 
 class GraphError(ValueError):
@@ -896,7 +397,6 @@ class GraphConstants:
                     self._nodes.setdefault(
                         f"{function.signature.name}:{node.name}", node
                     )
-        self._read = []
 
     def __getitem__(self, name):
         node = self._nodes.get(name)
@@ -909,26 +409,7 @@ class GraphConstants:
             value = tensor_to_numpy(attr.tensor)
         except ValueError as err:
             raise GraphError(f"{self.path}: constant node {name!r}: {err}") from None
-        self._read.append(name)
         return value
-
-    def take_reads(self):
-        """The nodes read since the last call: the sources of one weight."""
-        read, self._read = self._read, []
-        return ", ".join(repr(name) for name in read)
-
-
-class WeightTable(dict):
-    """(layer, weight) -> value, remembering which graph nodes each value came from."""
-
-    def __init__(self, graph):
-        super().__init__()
-        self.graph = graph
-        self.sources = {}
-
-    def __setitem__(self, key, value):
-        self.sources[key] = self.graph.take_reads()
-        super().__setitem__(key, np.asarray(value))
 
 
 def open_input(path):

@@ -11,618 +11,92 @@ it replaces, relative to the graph scope `mobilenetv2_1.00_224_1/`.
 """
 
 import keras
+from keras import layers
+
+
+def block(inputs, expand_filters, project_filters, strides=1, add=True, *, name):
+    # {name}_expand_1/convolution
+    x = layers.Conv2D(
+        expand_filters, 1, padding="same", use_bias=False, name=f"{name}_expand"
+    )(inputs)
+    # {name}_expand_BN_1/batchnorm/{mul_1, add_1}
+    x = layers.BatchNormalization(name=f"{name}_expand_BN")(x)
+    # {name}_expand_relu_1/Relu6
+    x = layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
+    if strides == 2:
+        # {name}_pad_1/Pad
+        x = layers.ZeroPadding2D(padding=((0, 1), (0, 1)), name=f"{name}_pad")(x)
+    # {name}_depthwise_1/depthwise
+    x = layers.DepthwiseConv2D(
+        3,
+        strides=strides,
+        padding="valid" if strides == 2 else "same",
+        use_bias=False,
+        name=f"{name}_depthwise",
+    )(x)
+    # {name}_depthwise_BN_1/batchnorm/{mul_1, add_1}
+    x = layers.BatchNormalization(name=f"{name}_depthwise_BN")(x)
+    # {name}_depthwise_relu_1/Relu6
+    x = layers.ReLU(6.0, name=f"{name}_depthwise_relu")(x)
+    # {name}_project_1/convolution
+    x = layers.Conv2D(
+        project_filters, 1, padding="same", use_bias=False, name=f"{name}_project"
+    )(x)
+    # {name}_project_BN_1/batchnorm/{mul_1, add_1}
+    x = layers.BatchNormalization(name=f"{name}_project_BN")(x)
+    if add:
+        # {name}_add_1/Add
+        x = layers.Add(name=f"{name}_add")([inputs, x])
+    return x
 
 
 def build_model() -> keras.Model:
     input_ = keras.Input(shape=(224, 224, 3), name="input")
     # Conv1_1/convolution
-    conv1 = keras.layers.Conv2D(
-        32, 3, strides=2, padding="same", use_bias=False, name="Conv1"
-    )(input_)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="Conv1")(
+        input_
+    )
     # bn_Conv1_1/batchnorm/{mul_1, add_1}
-    bn_conv1 = keras.layers.BatchNormalization(name="bn_Conv1")(conv1)
+    x = layers.BatchNormalization(name="bn_Conv1")(x)
     # Conv1_relu_1/Relu6
-    conv1_relu = keras.layers.ReLU(6.0, name="Conv1_relu")(bn_conv1)
+    x = layers.ReLU(6.0, name="Conv1_relu")(x)
     # expanded_conv_depthwise_1/depthwise
-    expanded_conv_depthwise = keras.layers.DepthwiseConv2D(
+    x = layers.DepthwiseConv2D(
         3, padding="same", use_bias=False, name="expanded_conv_depthwise"
-    )(conv1_relu)
+    )(x)
     # expanded_conv_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    expanded_conv_depthwise_bn = keras.layers.BatchNormalization(
-        name="expanded_conv_depthwise_BN"
-    )(expanded_conv_depthwise)
+    x = layers.BatchNormalization(name="expanded_conv_depthwise_BN")(x)
     # expanded_conv_depthwise_relu_1/Relu6
-    expanded_conv_depthwise_relu = keras.layers.ReLU(
-        6.0, name="expanded_conv_depthwise_relu"
-    )(expanded_conv_depthwise_bn)
+    x = layers.ReLU(6.0, name="expanded_conv_depthwise_relu")(x)
     # expanded_conv_project_1/convolution
-    expanded_conv_project = keras.layers.Conv2D(
+    x = layers.Conv2D(
         16, 1, padding="same", use_bias=False, name="expanded_conv_project"
-    )(expanded_conv_depthwise_relu)
+    )(x)
     # expanded_conv_project_BN_1/batchnorm/{mul_1, add_1}
-    expanded_conv_project_bn = keras.layers.BatchNormalization(
-        name="expanded_conv_project_BN"
-    )(expanded_conv_project)
-    # block_1_expand_1/convolution
-    block_1_expand = keras.layers.Conv2D(
-        96, 1, padding="same", use_bias=False, name="block_1_expand"
-    )(expanded_conv_project_bn)
-    # block_1_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_1_expand_bn = keras.layers.BatchNormalization(name="block_1_expand_BN")(
-        block_1_expand
-    )
-    # block_1_expand_relu_1/Relu6
-    block_1_expand_relu = keras.layers.ReLU(6.0, name="block_1_expand_relu")(
-        block_1_expand_bn
-    )
-    # block_1_pad_1/Pad
-    block_1_pad = keras.layers.ZeroPadding2D(
-        padding=((0, 1), (0, 1)), name="block_1_pad"
-    )(block_1_expand_relu)
-    # block_1_depthwise_1/depthwise
-    block_1_depthwise = keras.layers.DepthwiseConv2D(
-        3, strides=2, use_bias=False, name="block_1_depthwise"
-    )(block_1_pad)
-    # block_1_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_1_depthwise_bn = keras.layers.BatchNormalization(name="block_1_depthwise_BN")(
-        block_1_depthwise
-    )
-    # block_1_depthwise_relu_1/Relu6
-    block_1_depthwise_relu = keras.layers.ReLU(6.0, name="block_1_depthwise_relu")(
-        block_1_depthwise_bn
-    )
-    # block_1_project_1/convolution
-    block_1_project = keras.layers.Conv2D(
-        24, 1, padding="same", use_bias=False, name="block_1_project"
-    )(block_1_depthwise_relu)
-    # block_1_project_BN_1/batchnorm/{mul_1, add_1}
-    block_1_project_bn = keras.layers.BatchNormalization(name="block_1_project_BN")(
-        block_1_project
-    )
-    # block_2_expand_1/convolution
-    block_2_expand = keras.layers.Conv2D(
-        144, 1, padding="same", use_bias=False, name="block_2_expand"
-    )(block_1_project_bn)
-    # block_2_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_2_expand_bn = keras.layers.BatchNormalization(name="block_2_expand_BN")(
-        block_2_expand
-    )
-    # block_2_expand_relu_1/Relu6
-    block_2_expand_relu = keras.layers.ReLU(6.0, name="block_2_expand_relu")(
-        block_2_expand_bn
-    )
-    # block_2_depthwise_1/depthwise
-    block_2_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_2_depthwise"
-    )(block_2_expand_relu)
-    # block_2_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_2_depthwise_bn = keras.layers.BatchNormalization(name="block_2_depthwise_BN")(
-        block_2_depthwise
-    )
-    # block_2_depthwise_relu_1/Relu6
-    block_2_depthwise_relu = keras.layers.ReLU(6.0, name="block_2_depthwise_relu")(
-        block_2_depthwise_bn
-    )
-    # block_2_project_1/convolution
-    block_2_project = keras.layers.Conv2D(
-        24, 1, padding="same", use_bias=False, name="block_2_project"
-    )(block_2_depthwise_relu)
-    # block_2_project_BN_1/batchnorm/{mul_1, add_1}
-    block_2_project_bn = keras.layers.BatchNormalization(name="block_2_project_BN")(
-        block_2_project
-    )
-    # block_2_add_1/Add
-    block_2_add = keras.layers.Add(name="block_2_add")(
-        [block_1_project_bn, block_2_project_bn]
-    )
-    # block_3_expand_1/convolution
-    block_3_expand = keras.layers.Conv2D(
-        144, 1, padding="same", use_bias=False, name="block_3_expand"
-    )(block_2_add)
-    # block_3_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_3_expand_bn = keras.layers.BatchNormalization(name="block_3_expand_BN")(
-        block_3_expand
-    )
-    # block_3_expand_relu_1/Relu6
-    block_3_expand_relu = keras.layers.ReLU(6.0, name="block_3_expand_relu")(
-        block_3_expand_bn
-    )
-    # block_3_pad_1/Pad
-    block_3_pad = keras.layers.ZeroPadding2D(
-        padding=((0, 1), (0, 1)), name="block_3_pad"
-    )(block_3_expand_relu)
-    # block_3_depthwise_1/depthwise
-    block_3_depthwise = keras.layers.DepthwiseConv2D(
-        3, strides=2, use_bias=False, name="block_3_depthwise"
-    )(block_3_pad)
-    # block_3_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_3_depthwise_bn = keras.layers.BatchNormalization(name="block_3_depthwise_BN")(
-        block_3_depthwise
-    )
-    # block_3_depthwise_relu_1/Relu6
-    block_3_depthwise_relu = keras.layers.ReLU(6.0, name="block_3_depthwise_relu")(
-        block_3_depthwise_bn
-    )
-    # block_3_project_1/convolution
-    block_3_project = keras.layers.Conv2D(
-        32, 1, padding="same", use_bias=False, name="block_3_project"
-    )(block_3_depthwise_relu)
-    # block_3_project_BN_1/batchnorm/{mul_1, add_1}
-    block_3_project_bn = keras.layers.BatchNormalization(name="block_3_project_BN")(
-        block_3_project
-    )
-    # block_4_expand_1/convolution
-    block_4_expand = keras.layers.Conv2D(
-        192, 1, padding="same", use_bias=False, name="block_4_expand"
-    )(block_3_project_bn)
-    # block_4_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_4_expand_bn = keras.layers.BatchNormalization(name="block_4_expand_BN")(
-        block_4_expand
-    )
-    # block_4_expand_relu_1/Relu6
-    block_4_expand_relu = keras.layers.ReLU(6.0, name="block_4_expand_relu")(
-        block_4_expand_bn
-    )
-    # block_4_depthwise_1/depthwise
-    block_4_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_4_depthwise"
-    )(block_4_expand_relu)
-    # block_4_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_4_depthwise_bn = keras.layers.BatchNormalization(name="block_4_depthwise_BN")(
-        block_4_depthwise
-    )
-    # block_4_depthwise_relu_1/Relu6
-    block_4_depthwise_relu = keras.layers.ReLU(6.0, name="block_4_depthwise_relu")(
-        block_4_depthwise_bn
-    )
-    # block_4_project_1/convolution
-    block_4_project = keras.layers.Conv2D(
-        32, 1, padding="same", use_bias=False, name="block_4_project"
-    )(block_4_depthwise_relu)
-    # block_4_project_BN_1/batchnorm/{mul_1, add_1}
-    block_4_project_bn = keras.layers.BatchNormalization(name="block_4_project_BN")(
-        block_4_project
-    )
-    # block_4_add_1/Add
-    block_4_add = keras.layers.Add(name="block_4_add")(
-        [block_3_project_bn, block_4_project_bn]
-    )
-    # block_5_expand_1/convolution
-    block_5_expand = keras.layers.Conv2D(
-        192, 1, padding="same", use_bias=False, name="block_5_expand"
-    )(block_4_add)
-    # block_5_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_5_expand_bn = keras.layers.BatchNormalization(name="block_5_expand_BN")(
-        block_5_expand
-    )
-    # block_5_expand_relu_1/Relu6
-    block_5_expand_relu = keras.layers.ReLU(6.0, name="block_5_expand_relu")(
-        block_5_expand_bn
-    )
-    # block_5_depthwise_1/depthwise
-    block_5_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_5_depthwise"
-    )(block_5_expand_relu)
-    # block_5_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_5_depthwise_bn = keras.layers.BatchNormalization(name="block_5_depthwise_BN")(
-        block_5_depthwise
-    )
-    # block_5_depthwise_relu_1/Relu6
-    block_5_depthwise_relu = keras.layers.ReLU(6.0, name="block_5_depthwise_relu")(
-        block_5_depthwise_bn
-    )
-    # block_5_project_1/convolution
-    block_5_project = keras.layers.Conv2D(
-        32, 1, padding="same", use_bias=False, name="block_5_project"
-    )(block_5_depthwise_relu)
-    # block_5_project_BN_1/batchnorm/{mul_1, add_1}
-    block_5_project_bn = keras.layers.BatchNormalization(name="block_5_project_BN")(
-        block_5_project
-    )
-    # block_5_add_1/Add
-    block_5_add = keras.layers.Add(name="block_5_add")(
-        [block_4_add, block_5_project_bn]
-    )
-    # block_6_expand_1/convolution
-    block_6_expand = keras.layers.Conv2D(
-        192, 1, padding="same", use_bias=False, name="block_6_expand"
-    )(block_5_add)
-    # block_6_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_6_expand_bn = keras.layers.BatchNormalization(name="block_6_expand_BN")(
-        block_6_expand
-    )
-    # block_6_expand_relu_1/Relu6
-    block_6_expand_relu = keras.layers.ReLU(6.0, name="block_6_expand_relu")(
-        block_6_expand_bn
-    )
-    # block_6_pad_1/Pad
-    block_6_pad = keras.layers.ZeroPadding2D(
-        padding=((0, 1), (0, 1)), name="block_6_pad"
-    )(block_6_expand_relu)
-    # block_6_depthwise_1/depthwise
-    block_6_depthwise = keras.layers.DepthwiseConv2D(
-        3, strides=2, use_bias=False, name="block_6_depthwise"
-    )(block_6_pad)
-    # block_6_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_6_depthwise_bn = keras.layers.BatchNormalization(name="block_6_depthwise_BN")(
-        block_6_depthwise
-    )
-    # block_6_depthwise_relu_1/Relu6
-    block_6_depthwise_relu = keras.layers.ReLU(6.0, name="block_6_depthwise_relu")(
-        block_6_depthwise_bn
-    )
-    # block_6_project_1/convolution
-    block_6_project = keras.layers.Conv2D(
-        64, 1, padding="same", use_bias=False, name="block_6_project"
-    )(block_6_depthwise_relu)
-    # block_6_project_BN_1/batchnorm/{mul_1, add_1}
-    block_6_project_bn = keras.layers.BatchNormalization(name="block_6_project_BN")(
-        block_6_project
-    )
-    # block_7_expand_1/convolution
-    block_7_expand = keras.layers.Conv2D(
-        384, 1, padding="same", use_bias=False, name="block_7_expand"
-    )(block_6_project_bn)
-    # block_7_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_7_expand_bn = keras.layers.BatchNormalization(name="block_7_expand_BN")(
-        block_7_expand
-    )
-    # block_7_expand_relu_1/Relu6
-    block_7_expand_relu = keras.layers.ReLU(6.0, name="block_7_expand_relu")(
-        block_7_expand_bn
-    )
-    # block_7_depthwise_1/depthwise
-    block_7_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_7_depthwise"
-    )(block_7_expand_relu)
-    # block_7_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_7_depthwise_bn = keras.layers.BatchNormalization(name="block_7_depthwise_BN")(
-        block_7_depthwise
-    )
-    # block_7_depthwise_relu_1/Relu6
-    block_7_depthwise_relu = keras.layers.ReLU(6.0, name="block_7_depthwise_relu")(
-        block_7_depthwise_bn
-    )
-    # block_7_project_1/convolution
-    block_7_project = keras.layers.Conv2D(
-        64, 1, padding="same", use_bias=False, name="block_7_project"
-    )(block_7_depthwise_relu)
-    # block_7_project_BN_1/batchnorm/{mul_1, add_1}
-    block_7_project_bn = keras.layers.BatchNormalization(name="block_7_project_BN")(
-        block_7_project
-    )
-    # block_7_add_1/Add
-    block_7_add = keras.layers.Add(name="block_7_add")(
-        [block_6_project_bn, block_7_project_bn]
-    )
-    # block_8_expand_1/convolution
-    block_8_expand = keras.layers.Conv2D(
-        384, 1, padding="same", use_bias=False, name="block_8_expand"
-    )(block_7_add)
-    # block_8_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_8_expand_bn = keras.layers.BatchNormalization(name="block_8_expand_BN")(
-        block_8_expand
-    )
-    # block_8_expand_relu_1/Relu6
-    block_8_expand_relu = keras.layers.ReLU(6.0, name="block_8_expand_relu")(
-        block_8_expand_bn
-    )
-    # block_8_depthwise_1/depthwise
-    block_8_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_8_depthwise"
-    )(block_8_expand_relu)
-    # block_8_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_8_depthwise_bn = keras.layers.BatchNormalization(name="block_8_depthwise_BN")(
-        block_8_depthwise
-    )
-    # block_8_depthwise_relu_1/Relu6
-    block_8_depthwise_relu = keras.layers.ReLU(6.0, name="block_8_depthwise_relu")(
-        block_8_depthwise_bn
-    )
-    # block_8_project_1/convolution
-    block_8_project = keras.layers.Conv2D(
-        64, 1, padding="same", use_bias=False, name="block_8_project"
-    )(block_8_depthwise_relu)
-    # block_8_project_BN_1/batchnorm/{mul_1, add_1}
-    block_8_project_bn = keras.layers.BatchNormalization(name="block_8_project_BN")(
-        block_8_project
-    )
-    # block_8_add_1/Add
-    block_8_add = keras.layers.Add(name="block_8_add")(
-        [block_7_add, block_8_project_bn]
-    )
-    # block_9_expand_1/convolution
-    block_9_expand = keras.layers.Conv2D(
-        384, 1, padding="same", use_bias=False, name="block_9_expand"
-    )(block_8_add)
-    # block_9_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_9_expand_bn = keras.layers.BatchNormalization(name="block_9_expand_BN")(
-        block_9_expand
-    )
-    # block_9_expand_relu_1/Relu6
-    block_9_expand_relu = keras.layers.ReLU(6.0, name="block_9_expand_relu")(
-        block_9_expand_bn
-    )
-    # block_9_depthwise_1/depthwise
-    block_9_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_9_depthwise"
-    )(block_9_expand_relu)
-    # block_9_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_9_depthwise_bn = keras.layers.BatchNormalization(name="block_9_depthwise_BN")(
-        block_9_depthwise
-    )
-    # block_9_depthwise_relu_1/Relu6
-    block_9_depthwise_relu = keras.layers.ReLU(6.0, name="block_9_depthwise_relu")(
-        block_9_depthwise_bn
-    )
-    # block_9_project_1/convolution
-    block_9_project = keras.layers.Conv2D(
-        64, 1, padding="same", use_bias=False, name="block_9_project"
-    )(block_9_depthwise_relu)
-    # block_9_project_BN_1/batchnorm/{mul_1, add_1}
-    block_9_project_bn = keras.layers.BatchNormalization(name="block_9_project_BN")(
-        block_9_project
-    )
-    # block_9_add_1/Add
-    block_9_add = keras.layers.Add(name="block_9_add")(
-        [block_8_add, block_9_project_bn]
-    )
-    # block_10_expand_1/convolution
-    block_10_expand = keras.layers.Conv2D(
-        384, 1, padding="same", use_bias=False, name="block_10_expand"
-    )(block_9_add)
-    # block_10_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_10_expand_bn = keras.layers.BatchNormalization(name="block_10_expand_BN")(
-        block_10_expand
-    )
-    # block_10_expand_relu_1/Relu6
-    block_10_expand_relu = keras.layers.ReLU(6.0, name="block_10_expand_relu")(
-        block_10_expand_bn
-    )
-    # block_10_depthwise_1/depthwise
-    block_10_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_10_depthwise"
-    )(block_10_expand_relu)
-    # block_10_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_10_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_10_depthwise_BN"
-    )(block_10_depthwise)
-    # block_10_depthwise_relu_1/Relu6
-    block_10_depthwise_relu = keras.layers.ReLU(6.0, name="block_10_depthwise_relu")(
-        block_10_depthwise_bn
-    )
-    # block_10_project_1/convolution
-    block_10_project = keras.layers.Conv2D(
-        96, 1, padding="same", use_bias=False, name="block_10_project"
-    )(block_10_depthwise_relu)
-    # block_10_project_BN_1/batchnorm/{mul_1, add_1}
-    block_10_project_bn = keras.layers.BatchNormalization(name="block_10_project_BN")(
-        block_10_project
-    )
-    # block_11_expand_1/convolution
-    block_11_expand = keras.layers.Conv2D(
-        576, 1, padding="same", use_bias=False, name="block_11_expand"
-    )(block_10_project_bn)
-    # block_11_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_11_expand_bn = keras.layers.BatchNormalization(name="block_11_expand_BN")(
-        block_11_expand
-    )
-    # block_11_expand_relu_1/Relu6
-    block_11_expand_relu = keras.layers.ReLU(6.0, name="block_11_expand_relu")(
-        block_11_expand_bn
-    )
-    # block_11_depthwise_1/depthwise
-    block_11_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_11_depthwise"
-    )(block_11_expand_relu)
-    # block_11_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_11_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_11_depthwise_BN"
-    )(block_11_depthwise)
-    # block_11_depthwise_relu_1/Relu6
-    block_11_depthwise_relu = keras.layers.ReLU(6.0, name="block_11_depthwise_relu")(
-        block_11_depthwise_bn
-    )
-    # block_11_project_1/convolution
-    block_11_project = keras.layers.Conv2D(
-        96, 1, padding="same", use_bias=False, name="block_11_project"
-    )(block_11_depthwise_relu)
-    # block_11_project_BN_1/batchnorm/{mul_1, add_1}
-    block_11_project_bn = keras.layers.BatchNormalization(name="block_11_project_BN")(
-        block_11_project
-    )
-    # block_11_add_1/Add
-    block_11_add = keras.layers.Add(name="block_11_add")(
-        [block_10_project_bn, block_11_project_bn]
-    )
-    # block_12_expand_1/convolution
-    block_12_expand = keras.layers.Conv2D(
-        576, 1, padding="same", use_bias=False, name="block_12_expand"
-    )(block_11_add)
-    # block_12_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_12_expand_bn = keras.layers.BatchNormalization(name="block_12_expand_BN")(
-        block_12_expand
-    )
-    # block_12_expand_relu_1/Relu6
-    block_12_expand_relu = keras.layers.ReLU(6.0, name="block_12_expand_relu")(
-        block_12_expand_bn
-    )
-    # block_12_depthwise_1/depthwise
-    block_12_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_12_depthwise"
-    )(block_12_expand_relu)
-    # block_12_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_12_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_12_depthwise_BN"
-    )(block_12_depthwise)
-    # block_12_depthwise_relu_1/Relu6
-    block_12_depthwise_relu = keras.layers.ReLU(6.0, name="block_12_depthwise_relu")(
-        block_12_depthwise_bn
-    )
-    # block_12_project_1/convolution
-    block_12_project = keras.layers.Conv2D(
-        96, 1, padding="same", use_bias=False, name="block_12_project"
-    )(block_12_depthwise_relu)
-    # block_12_project_BN_1/batchnorm/{mul_1, add_1}
-    block_12_project_bn = keras.layers.BatchNormalization(name="block_12_project_BN")(
-        block_12_project
-    )
-    # block_12_add_1/Add
-    block_12_add = keras.layers.Add(name="block_12_add")(
-        [block_11_add, block_12_project_bn]
-    )
-    # block_13_expand_1/convolution
-    block_13_expand = keras.layers.Conv2D(
-        576, 1, padding="same", use_bias=False, name="block_13_expand"
-    )(block_12_add)
-    # block_13_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_13_expand_bn = keras.layers.BatchNormalization(name="block_13_expand_BN")(
-        block_13_expand
-    )
-    # block_13_expand_relu_1/Relu6
-    block_13_expand_relu = keras.layers.ReLU(6.0, name="block_13_expand_relu")(
-        block_13_expand_bn
-    )
-    # block_13_pad_1/Pad
-    block_13_pad = keras.layers.ZeroPadding2D(
-        padding=((0, 1), (0, 1)), name="block_13_pad"
-    )(block_13_expand_relu)
-    # block_13_depthwise_1/depthwise
-    block_13_depthwise = keras.layers.DepthwiseConv2D(
-        3, strides=2, use_bias=False, name="block_13_depthwise"
-    )(block_13_pad)
-    # block_13_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_13_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_13_depthwise_BN"
-    )(block_13_depthwise)
-    # block_13_depthwise_relu_1/Relu6
-    block_13_depthwise_relu = keras.layers.ReLU(6.0, name="block_13_depthwise_relu")(
-        block_13_depthwise_bn
-    )
-    # block_13_project_1/convolution
-    block_13_project = keras.layers.Conv2D(
-        160, 1, padding="same", use_bias=False, name="block_13_project"
-    )(block_13_depthwise_relu)
-    # block_13_project_BN_1/batchnorm/{mul_1, add_1}
-    block_13_project_bn = keras.layers.BatchNormalization(name="block_13_project_BN")(
-        block_13_project
-    )
-    # block_14_expand_1/convolution
-    block_14_expand = keras.layers.Conv2D(
-        960, 1, padding="same", use_bias=False, name="block_14_expand"
-    )(block_13_project_bn)
-    # block_14_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_14_expand_bn = keras.layers.BatchNormalization(name="block_14_expand_BN")(
-        block_14_expand
-    )
-    # block_14_expand_relu_1/Relu6
-    block_14_expand_relu = keras.layers.ReLU(6.0, name="block_14_expand_relu")(
-        block_14_expand_bn
-    )
-    # block_14_depthwise_1/depthwise
-    block_14_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_14_depthwise"
-    )(block_14_expand_relu)
-    # block_14_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_14_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_14_depthwise_BN"
-    )(block_14_depthwise)
-    # block_14_depthwise_relu_1/Relu6
-    block_14_depthwise_relu = keras.layers.ReLU(6.0, name="block_14_depthwise_relu")(
-        block_14_depthwise_bn
-    )
-    # block_14_project_1/convolution
-    block_14_project = keras.layers.Conv2D(
-        160, 1, padding="same", use_bias=False, name="block_14_project"
-    )(block_14_depthwise_relu)
-    # block_14_project_BN_1/batchnorm/{mul_1, add_1}
-    block_14_project_bn = keras.layers.BatchNormalization(name="block_14_project_BN")(
-        block_14_project
-    )
-    # block_14_add_1/Add
-    block_14_add = keras.layers.Add(name="block_14_add")(
-        [block_13_project_bn, block_14_project_bn]
-    )
-    # block_15_expand_1/convolution
-    block_15_expand = keras.layers.Conv2D(
-        960, 1, padding="same", use_bias=False, name="block_15_expand"
-    )(block_14_add)
-    # block_15_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_15_expand_bn = keras.layers.BatchNormalization(name="block_15_expand_BN")(
-        block_15_expand
-    )
-    # block_15_expand_relu_1/Relu6
-    block_15_expand_relu = keras.layers.ReLU(6.0, name="block_15_expand_relu")(
-        block_15_expand_bn
-    )
-    # block_15_depthwise_1/depthwise
-    block_15_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_15_depthwise"
-    )(block_15_expand_relu)
-    # block_15_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_15_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_15_depthwise_BN"
-    )(block_15_depthwise)
-    # block_15_depthwise_relu_1/Relu6
-    block_15_depthwise_relu = keras.layers.ReLU(6.0, name="block_15_depthwise_relu")(
-        block_15_depthwise_bn
-    )
-    # block_15_project_1/convolution
-    block_15_project = keras.layers.Conv2D(
-        160, 1, padding="same", use_bias=False, name="block_15_project"
-    )(block_15_depthwise_relu)
-    # block_15_project_BN_1/batchnorm/{mul_1, add_1}
-    block_15_project_bn = keras.layers.BatchNormalization(name="block_15_project_BN")(
-        block_15_project
-    )
-    # block_15_add_1/Add
-    block_15_add = keras.layers.Add(name="block_15_add")(
-        [block_14_add, block_15_project_bn]
-    )
-    # block_16_expand_1/convolution
-    block_16_expand = keras.layers.Conv2D(
-        960, 1, padding="same", use_bias=False, name="block_16_expand"
-    )(block_15_add)
-    # block_16_expand_BN_1/batchnorm/{mul_1, add_1}
-    block_16_expand_bn = keras.layers.BatchNormalization(name="block_16_expand_BN")(
-        block_16_expand
-    )
-    # block_16_expand_relu_1/Relu6
-    block_16_expand_relu = keras.layers.ReLU(6.0, name="block_16_expand_relu")(
-        block_16_expand_bn
-    )
-    # block_16_depthwise_1/depthwise
-    block_16_depthwise = keras.layers.DepthwiseConv2D(
-        3, padding="same", use_bias=False, name="block_16_depthwise"
-    )(block_16_expand_relu)
-    # block_16_depthwise_BN_1/batchnorm/{mul_1, add_1}
-    block_16_depthwise_bn = keras.layers.BatchNormalization(
-        name="block_16_depthwise_BN"
-    )(block_16_depthwise)
-    # block_16_depthwise_relu_1/Relu6
-    block_16_depthwise_relu = keras.layers.ReLU(6.0, name="block_16_depthwise_relu")(
-        block_16_depthwise_bn
-    )
-    # block_16_project_1/convolution
-    block_16_project = keras.layers.Conv2D(
-        320, 1, padding="same", use_bias=False, name="block_16_project"
-    )(block_16_depthwise_relu)
-    # block_16_project_BN_1/batchnorm/{mul_1, add_1}
-    block_16_project_bn = keras.layers.BatchNormalization(name="block_16_project_BN")(
-        block_16_project
-    )
+    x = layers.BatchNormalization(name="expanded_conv_project_BN")(x)
+    x = block(x, 96, 24, strides=2, add=False, name="block_1")
+    x = block(x, 144, 24, name="block_2")
+    x = block(x, 144, 32, strides=2, add=False, name="block_3")
+    for i in range(4, 6):
+        x = block(x, 192, 32, name=f"block_{i}")
+    x = block(x, 192, 64, strides=2, add=False, name="block_6")
+    for i in range(7, 10):
+        x = block(x, 384, 64, name=f"block_{i}")
+    x = block(x, 384, 96, add=False, name="block_10")
+    for i in range(11, 13):
+        x = block(x, 576, 96, name=f"block_{i}")
+    x = block(x, 576, 160, strides=2, add=False, name="block_13")
+    for i in range(14, 16):
+        x = block(x, 960, 160, name=f"block_{i}")
+    x = block(x, 960, 320, add=False, name="block_16")
     # Conv_1_1/convolution
-    conv_1 = keras.layers.Conv2D(1280, 1, use_bias=False, name="Conv_1")(
-        block_16_project_bn
-    )
+    x = layers.Conv2D(1280, 1, use_bias=False, name="Conv_1")(x)
     # Conv_1_bn_1/batchnorm/{mul_1, add_1}
-    conv_1_bn = keras.layers.BatchNormalization(name="Conv_1_bn")(conv_1)
+    x = layers.BatchNormalization(name="Conv_1_bn")(x)
     # out_relu_1/Relu6
-    out_relu = keras.layers.ReLU(6.0, name="out_relu")(conv_1_bn)
+    x = layers.ReLU(6.0, name="out_relu")(x)
     # global_average_pooling2d_1/Mean
-    global_average_pooling2d = keras.layers.GlobalAveragePooling2D(
-        name="global_average_pooling2d"
-    )(out_relu)
+    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     # predictions_1/{MatMul, BiasAdd}
-    predictions = keras.layers.Dense(1000, name="predictions")(global_average_pooling2d)
-    return keras.Model(inputs=input_, outputs=predictions, name="mobilenetv2_1_00_224")
+    x = layers.Dense(1000, name="predictions")(x)
+    return keras.Model(inputs=input_, outputs=x, name="mobilenetv2_1_00_224")

@@ -18,12 +18,10 @@ def build_model() -> keras.Model:
     x = keras.Input(shape=(4,), name="x")
     # cond/mul
     cond = keras.layers.Rescaling(2.0, name="cond")(x)
-    sum_ = keras.ops.sum(x, axis=(0, 1))
-    greater = keras.ops.greater(sum_, 0.0)
-    # cond/Neg
-    cond_neg = keras.ops.negative(x)
-    # cond/Merge
-    cond_select = keras.ops.where(greater, cond, cond_neg)
+    # Sum, Greater
+    greater = keras.ops.greater(keras.ops.sum(x, axis=(0, 1)), 0.0)
+    # cond/{Neg, Merge}
+    cond_select = keras.ops.where(greater, cond, keras.ops.negative(x))
     # dense/{MatMul, BiasAdd}
     dense = keras.layers.Dense(2, name="dense")(cond_select)
     return keras.Model(inputs=x, outputs=dense, name="cond_data_dependent")

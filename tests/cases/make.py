@@ -1063,6 +1063,86 @@ def function_call_inlined(b):
     b.op("Identity", "Identity", h)
 
 
+@case("--outputs model/probabilities/Softmax:0,model/norm/Square:0,model/norm/Sum:0")
+def ops_nested_custom_layer(b):
+    """A TF2 Keras model with a custom layer doing keras.ops math in call(), frozen with the
+    layer's call (a StatefulPartitionedCall of the library) not inlined, the body calling a
+    tf.function in turn (a PartitionedCall): the bodies are spliced in, their call scopes name
+    no variable, and keras.ops results read once are written inside their reader:
+    `log1p(x[:, :18]) - mean` as one expression, the Constant holding `mean` placed by the
+    model input. A slice read by two ops, a result the model returns (Square, read by Sum) and
+    one that would nest too deep (the subtraction, read by RealDiv) stay variables."""
+    x = b.placeholder("features", [None, 24])
+
+    def strided_slice(fn, name, x, begin, end, begin_mask, end_mask):
+        stacks = [
+            fn.const(f"{name}/stack{suffix}", np.array(v, np.int32))
+            for suffix, v in (("", begin), ("_1", end), ("_2", [1, 1]))
+        ]
+        refs = [f"{s}:output:0" for s in stacks]
+        return fn.op(
+            name,
+            "StridedSlice",
+            x,
+            *refs,
+            T=FLOAT,
+            Index=INT32,
+            begin_mask=begin_mask,
+            end_mask=end_mask,
+        )
+
+    compress = b.function("__inference_compress_31", {"x": FLOAT}, {"identity": FLOAT})
+    h = compress.op("Log1p", "Log1p", "x")
+    compress.op("Identity", "Identity", f"{h}:y:0")
+    compress.ret["identity"] = "Identity:output:0"
+    layer = b.function(
+        "__inference_call_44", {"x": FLOAT, "mean": FLOAT, "std": FLOAT}, {"identity": FLOAT}
+    )
+    num = strided_slice(layer, "strided_slice", "x", [0, 0], [0, 18], 3, 1)
+    log = layer.node(
+        "PartitionedCall",
+        "PartitionedCall",
+        [f"{num}:output:0"],
+        Tin=[FLOAT],
+        Tout=[FLOAT],
+        f=Func("__inference_compress_31"),
+        config="",
+        config_proto="",
+        executor_type="",
+    )
+    centred = layer.op("sub", "Sub", f"{log}:output:0", "mean")
+    spread = layer.op("add", "AddV2", "std", f"{layer.const('add/y', np.float32(1e-3))}:output:0")
+    scaled = layer.op("truediv", "RealDiv", f"{centred}:z:0", f"{spread}:z:0")
+    cat = strided_slice(layer, "strided_slice_1", "x", [0, 18], [0, 0], 1, 3)
+    squared = layer.op("Square", "Square", f"{cat}:output:0")
+    damped = layer.op("sub_1", "Sub", f"{cat}:output:0", f"{squared}:y:0")
+    axis = layer.const("concat/axis", np.int32(-1))
+    layer.op(
+        "concat", "ConcatV2", f"{scaled}:z:0", f"{damped}:z:0", f"{axis}:output:0", N=2, Tidx=INT32
+    )
+    layer.op("Identity", "Identity", "concat:output:0")
+    layer.ret["identity"] = "Identity:output:0"
+    mean = b.weight("model/feature_preprocess/mean", 18)
+    std = b.weight("model/feature_preprocess/std", 18, positive=True)
+    features = b.node(
+        "model/feature_preprocess/StatefulPartitionedCall",
+        "StatefulPartitionedCall",
+        [x, mean, std],
+        Tin=[FLOAT, FLOAT, FLOAT],
+        Tout=[FLOAT],
+        f=Func("__inference_call_44"),
+        config="",
+        config_proto="",
+        executor_type="",
+    )
+    with b.scope("model"):
+        logits = dense(b, "probabilities", features, 24, 3)
+        b.op("probabilities/Softmax", "Softmax", logits)
+        square = b.op("norm/Square", "Square", features)
+        axes = b.const("norm/Sum/reduction_indices", np.int32(1))
+        b.op("norm/Sum", "Sum", square, axes, Tidx=INT32, keep_dims=False)
+
+
 @case()
 def rnn_lstm_while(b):
     """A Keras-style LSTM (x @ kernel + h @ recurrent_kernel + bias; gates i, f, c, o) over 4

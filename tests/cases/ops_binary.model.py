@@ -19,11 +19,11 @@ def build_model() -> keras.Model:
     y = keras.Input(shape=(4,), name="y")
     pow_ = keras.ops.power(x, keras.ops.convert_to_tensor([1.0, 2.0, 3.0, 2.0]))
     squared_difference = keras.ops.square(keras.ops.subtract(x, y))
-    floor_mod = keras.ops.mod(pow_, 3.0)
     floor_div = keras.ops.floor_divide(squared_difference, y)
-    truediv = keras.ops.divide(floor_mod, y)
-    greater = keras.ops.greater(x, y)
-    cast = keras.ops.cast(greater, "float32")
+    # FloorMod, truediv
+    truediv = keras.ops.divide(keras.ops.mod(pow_, 3.0), y)
+    # Greater, Cast
+    cast = keras.ops.cast(keras.ops.greater(x, y), "float32")
     maximum = keras.ops.maximum(
         truediv, keras.ops.convert_to_tensor([0.0, -1.0, 0.5, 2.0])
     )

@@ -29,10 +29,10 @@ def build_model() -> keras.Model:
         keras.ops.unstack(split_v_1, num=6, axis=1)
     )
     stack = keras.ops.stack([unstack_5, unstack_0], axis=1)
-    tile = keras.ops.tile(stack, (1, 1, 2))
-    reverse_v2 = keras.ops.flip(tile, axis=2)
-    cast = keras.ops.cast(reverse_v2, "int32")
-    cast_1 = keras.ops.cast(cast, "float32")
+    # Tile, ReverseV2
+    reverse_v2 = keras.ops.flip(keras.ops.tile(stack, (1, 1, 2)), axis=2)
+    # Cast, Cast_1
+    cast_1 = keras.ops.cast(keras.ops.cast(reverse_v2, "int32"), "float32")
     flatten_3 = keras.ops.reshape(split_0, (-1, 12))
     flatten_4 = keras.ops.reshape(cast_1, (-1, 12))
     concat = keras.layers.Concatenate(name="concat")(

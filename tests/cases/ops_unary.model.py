@@ -16,20 +16,17 @@ import keras
 
 def build_model() -> keras.Model:
     x = keras.Input(shape=(5,), name="x")
-    abs_ = keras.ops.abs(x)
-    log1p = keras.ops.log1p(abs_)
-    sqrt = keras.ops.sqrt(log1p)
-    exp = keras.ops.exp(sqrt)
-    log = keras.ops.log(exp)
-    neg = keras.ops.negative(log)
+    # Abs, Log1p, Sqrt
+    sqrt = keras.ops.sqrt(keras.ops.log1p(keras.ops.abs(x)))
+    # Exp, Log, Neg
+    neg = keras.ops.negative(keras.ops.log(keras.ops.exp(sqrt)))
     floor = keras.ops.floor(neg)
     ceil = keras.ops.ceil(x)
     round_ = keras.ops.round(x)
-    sin = keras.ops.sin(x)
-    square = keras.ops.square(sin)
-    cos = keras.ops.cos(x)
-    reciprocal = keras.ops.reciprocal(square)
+    # Sin, Square, Reciprocal
+    reciprocal = keras.ops.reciprocal(keras.ops.square(keras.ops.sin(x)))
     rsqrt = keras.ops.rsqrt(reciprocal)
-    sign = keras.ops.sign(cos)
+    # Cos, Sign
+    sign = keras.ops.sign(keras.ops.cos(x))
     add_n = keras.layers.Add(name="AddN")([floor, ceil, round_, rsqrt, sign])
     return keras.Model(inputs=x, outputs=add_n, name="ops_unary")

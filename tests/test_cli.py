@@ -308,7 +308,6 @@ def test_check_feeds_the_set_values_to_tensorflow_and_a_switch_its_inference_val
     result = run("check", path, "--set", "keep_prob=0.5", "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert "out:0" in result.stdout and "yes" in result.stdout
-    assert (
-        'keras.Input(batch_shape=(), name="is_train", dtype="bool")'
-        in (tmp_path / "out" / "model.py").read_text()
-    )
+    assert 'keras.Input(batch_shape=(), name="is_train", dtype="bool")' in (
+        tmp_path / "out" / "model.py"
+    ).read_text()

@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .names import identifier
+from .names import identifier, name_path
 from .spec import POSITIONAL, Kind, Layer, ModelSpec
 
 # Beyond this many layers the quadratic window search costs more than the code it saves reads
@@ -1273,8 +1273,8 @@ _ARTIFACT = re.compile(
 
 
 def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> None:
-    """A run of keras.ops expressions (and layers without weights: an Add, a Rescaling) whose
-    source nodes all sit in one scope, and nothing else there (a custom layer of the original
+    """A run of keras.ops expressions (and layers without weights, an Add, a Rescaling, or
+    holding the layer's constants) whose source nodes all sit in one scope, and nothing else there (a custom layer of the original
     model, its call() written in tensor ops), becomes a function named after that scope,
     called once."""
     prefix = spec.scope + "/" if spec.scope else ""
@@ -1284,10 +1284,13 @@ def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> No
         if (
             isinstance(item, Layer)
             and item.nodes
-            and (item.kind is Kind.OPS or item.kind is Kind.LAYER and not item.weights)
-            and item.cls != "Constant"
+            and (
+                item.kind is Kind.OPS
+                or item.kind is Kind.LAYER
+                and (not item.weights or item.cls == "Constant")  # a custom layer's constants
+            )
         ):
-            paths = [n[len(prefix) :].split("/")[:-1] for n in item.nodes if n.startswith(prefix)]
+            paths = [name_path(n[len(prefix) :])[:-1] for n in item.nodes if n.startswith(prefix)]
             if len(paths) == len(item.nodes):
                 scope = tuple(os.path.commonprefix(paths)) or None
         scopes.append(scope)
@@ -1310,8 +1313,10 @@ def _scope_functions(program: Program, spec: ModelSpec, outputs: set[str]) -> No
                 if not i <= k < j
             )
             words = [w for w in common if not _ARTIFACT.fullmatch(w)]
-            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in program.body[i:j])
-            if j - i >= 2 and ops and common and whole and words:
+            run = program.body[i:j]
+            ops = sum(isinstance(x, Layer) and x.kind is Kind.OPS for x in run)
+            computing = sum(x.cls != "Constant" for x in run)
+            if computing >= 2 and ops and common and whole and words:
                 call = _scope_function(program, program.body[i:j], words[-1], taken, outputs, j)
                 if call is not None:
                     body.append(call)

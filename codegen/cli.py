@@ -23,6 +23,7 @@ from .errors import (
     EXIT_INTERNAL,
     EXIT_MISMATCH,
     EXIT_OK,
+    EXIT_STALE,
     Graph2PyError,
     UsageError,
     printable,
@@ -39,6 +40,7 @@ commands:
   graph2py inspect SOURCE [--json] inputs, outputs, op counts, what each op converts to
   graph2py check SOURCE [-o DIR]   run the graph (TensorFlow) and the generated model, compare
   graph2py diff OLD NEW            compare two sources (or generated directories) as models
+  graph2py check --fresh DIR ...   regenerate DIR from its header's source and options, diff
 
 examples:
   graph2py model.pb > model.py                 print model.py
@@ -51,7 +53,8 @@ examples:
   graph2py diff old.pb new.pb --weights        layers changed, added, removed; weights' max|Δ|
   graph2py diff out/ new.pb --markdown         out/ as generated (its header's source, options)
 
-exit codes: 0 ok, 1 diff found differences, 2 usage, 3 unreadable or malformed graph,
+exit codes: 0 ok, 1 differences (diff) or stale files (check --fresh), 2 usage,
+            3 unreadable or malformed graph,
             4 unsupported ops, 5 check found outputs outside the tolerance, 70 internal error
 """
 COMMANDS = ("inspect", "check", "diff", "lsp")
@@ -75,6 +78,24 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         _common(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+    if command == "fresh":
+        p = argparse.ArgumentParser(
+            prog="graph2py check --fresh",
+            description="Regenerate each directory's model.py and load_weights.py in memory from "
+            "the source and options their header records, and compare them byte for byte with "
+            "the files: exit 0 when they match, 1 with a unified diff on stdout when they differ "
+            "(hand-edited, or the graph changed).",
+        )
+        p.add_argument("--fresh", action="store_true", required=True, help=argparse.SUPPRESS)
+        p.add_argument(
+            "paths",
+            nargs="+",
+            metavar="DIR",
+            help="a generated directory, or its model.py or load_weights.py (as pre-commit "
+            "passes them); each directory is checked once",
+        )
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
         return p
     if command == "check":
         p = argparse.ArgumentParser(
@@ -159,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(command: str | None, argv: list[str]) -> int:
+    if command == "check" and "--fresh" in argv:
+        command = "fresh"
     args = parser(command).parse_args(argv)
-    run = {"inspect": _inspect, "check": _check, "diff": _diff, "lsp": _lsp}.get(command, _convert)
+    run = {"inspect": _inspect, "check": _check, "diff": _diff, "fresh": _fresh, "lsp": _lsp}
+    run = run.get(command, _convert)
     try:
         with warnings.catch_warnings():
             # numpy's warnings while folding a hostile graph's constants (a mean of nothing, an
@@ -203,7 +227,10 @@ def _convert(args) -> int:
     from .convert import convert
 
     wanted = ("model.py", "load_weights.py") if args.output_dir else ("model.py",)
-    spec, files = convert(args.source, Options.from_args(args), wanted)
+    # the header records the source relative to where the files go: DIR, or for model.py on
+    # stdout the current directory, where `graph2py model.pb > model.py` puts it
+    directory = args.output_dir or os.curdir
+    spec, files = convert(args.source, Options.from_args(args), wanted, directory)
     for warning in spec.warnings:
         say(f"warning: {warning}")
     if args.output_dir:
@@ -251,7 +278,7 @@ def _check(args) -> int:
         if (directory / "model.py").exists() and (directory / "load_weights.py").exists():
             spec = analyze_file(args.source, options)
         else:
-            spec, files = convert(args.source, options)
+            spec, files = convert(args.source, options, directory=directory)
             write_atomically(directory, files)
         arrays = check.load_inputs(spec, args.data, args.seed, args.batch)
         result = check.check(
@@ -285,6 +312,37 @@ def _diff(args) -> int:
     return diff.EXIT_SAME if result.equal else diff.EXIT_DIFFERENT
 
 
+def _fresh(args) -> int:
+    """Every directory checked, whatever the others give: the diffs on stdout, one line per
+    directory that is stale or cannot be checked on stderr. The exit status is the worst:
+    an error's own, else 1 when any directory is stale."""
+    from .fresh import check_fresh, directories
+
+    worst = EXIT_OK
+    for directory in directories(args.paths):
+        try:
+            result = check_fresh(directory)
+        except Graph2PyError as err:
+            if args.debug:
+                raise
+            for problem in err.problems:
+                say(f"error: {problem}")
+            worst = max(worst, err.exit_code)
+            continue
+        if result.fresh:
+            continue
+        sys.stdout.write(result.diff)
+        why = (
+            "the graph changed"
+            if result.graph_changed
+            else "edited by hand, or written by another graph2py version"
+        )
+        say(f"{result.directory}: stale ({why}); regenerate with `{result.command}`")
+        worst = max(worst, EXIT_STALE)
+    sys.stdout.flush()
+    return worst
+
+
 def _lsp(args) -> int:
     from .lsp import main as serve
 
@@ -316,7 +374,8 @@ def write_atomically(directory: Path, files: dict[str, str]) -> None:
     moved: list[tuple[Path, Path | None]] = []  # (target, where its old file is, if it had one)
     try:
         for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+            # the same bytes on every system (no \r\n on Windows): check --fresh compares bytes
+            (staging / name).write_bytes(text.encode("utf-8"))
         for name in files:
             target, backup = directory / name, None
             if os.path.lexists(target):

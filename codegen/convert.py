@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import re
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from .analyze import analyze_file
 from .checkpoint import reader_source
 from .emit import render
+from .header import record_path
 from .load import decoder_source
 from .options import Options
 from .postprocess import format_source, tidy
@@ -20,19 +22,40 @@ FILES = ("model.py", "load_weights.py")
 
 
 def convert(
-    path: str | Path, options: Options = Options(), files: tuple[str, ...] = FILES
+    path: str | Path,
+    options: Options = Options(),
+    files: tuple[str, ...] = FILES,
+    directory: str | Path | None = None,
 ) -> tuple[ModelSpec, dict[str, str]]:
     """(spec, {'model.py': source, 'load_weights.py': source}), only the files asked for
     (`graph2py model.pb > model.py` skips the loader). `path` is any input format (see
-    formats.py)."""
+    formats.py). `directory` is where the files will be written: their headers record the
+    source relative to it (header.py); by default beside the graph, by its file name."""
     with _fewer_collections():
-        spec = analyze_file(path, options)
+        spec = recorded(analyze_file(path, options), path, options, directory)
         rendered = render(spec, files, flat=options.flat)
         post = {
             "model.py": lambda src: tidy(src, sequential=spec.is_chain()),
             "load_weights.py": format_loader,
         }
         return spec, {name: post[name](rendered[name]) for name in files}
+
+
+def recorded(
+    spec: ModelSpec, path: str | Path, options: Options, directory: str | Path | None
+) -> ModelSpec:
+    """The spec with its source, the loader's default source and the checkpoint option as the
+    headers record them for files in `directory` (None: the graph's own directory): relative to
+    it, so the header's regenerate command runs there as written."""
+    directory = Path(path).absolute().parent if directory is None else directory
+    source = record_path(path, directory)
+    weights = options.checkpoint if spec.source_kind == "checkpoint" else None
+    return replace(
+        spec,
+        source=source,
+        weights_source=record_path(weights, directory) if weights else source,
+        options=options.arguments(base=directory),
+    )
 
 
 @contextmanager

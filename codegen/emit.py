@@ -436,7 +436,10 @@ def _chain(body: list, outputs: list[str]) -> set[str]:
     while tensor in made:
         chain.add(tensor)
         _, item = made[tensor]
-        inside = [t for t in item.inputs if t in made]
+        # a Constant is anchored on a tensor, not computed from it: never the main line
+        inside = [
+            t for t in item.inputs if t in made and getattr(made[t][1], "cls", "") != "Constant"
+        ]
         tensor = max(inside, key=lambda t: (depth[t], made[t][0])) if inside else None
     return chain
 
@@ -519,14 +522,32 @@ def _statements(
     return statements
 
 
+# Longer variable names lose their leading words: the tail tells layers apart (the Allocator
+# keeps them unique), as tf-slim names do.
+LONGEST_NAME = 40
+
+
 def _base_name(item, function: Function | None) -> str:
     """A variable's name: in a block, from what its layer's name adds to the block's name
-    (`{name}_0_conv` -> conv_0); in build_model, the layer's or the block instance's name."""
+    (`{name}_0_conv` -> conv_0); in build_model, the layer's or the block instance's name; at
+    most LONGEST_NAME characters."""
+    base = _full_name(item, function)
+    while len(base) > LONGEST_NAME and "_" in base.strip("_"):
+        base = identifier(base.split("_", 1)[1])
+    return base[-LONGEST_NAME:] if len(base) > LONGEST_NAME else base
+
+
+def _full_name(item, function: Function | None) -> str:
     name = item.name
     if isinstance(name, NameTemplate):
         words = [w for w in re.split(r"[^A-Za-z0-9]+", name.prefix + "_" + name.suffix) if w]
         letters = [w for w in words if not w.isdigit()] + [w for w in words if w.isdigit()]
         return identifier("_".join(letters)) if letters else "y"
+    if function is not None and not function.name_param and isinstance(name, str):
+        # in a custom layer's function, what its names add to the scope it is named after
+        base = identifier(name)
+        tail = base[len(function.name) + 1 :] if base.startswith(function.name + "_") else ""
+        return tail if tail and not tail[0].isdigit() else "y" if base == function.name else base
     if isinstance(item, BlockCall):
         if isinstance(name, int):
             return identifier(f"{item.function}_{name}")

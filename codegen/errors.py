@@ -8,6 +8,7 @@ keeps its traceback.
 from __future__ import annotations
 
 EXIT_OK = 0
+EXIT_STALE = 1  # `graph2py check --fresh`: the files differ from what regenerating gives
 EXIT_USAGE = 2  # bad command line (argparse uses 2 as well)
 EXIT_BAD_INPUT = 3  # the file cannot be read as a graph, or the graph is malformed
 EXIT_UNSUPPORTED = 4  # a valid graph that graph2py cannot convert yet

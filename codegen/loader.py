@@ -230,12 +230,15 @@ def weights_context(spec: ModelSpec) -> dict:
         "reader": reader,
         "source": comment_text(spec.source),
         "source_doc": docstring_text(spec.source),
-        "source_literal": literal(spec.source),
+        # load_weights.py's default source, relative to its own directory (header.py)
+        "default_source": literal(spec.weights_source or spec.source),
         "checkpoint": checkpoint,
         # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
         "weights_source_doc": docstring_text(spec.weights_source or spec.source),
         "source_kind_doc": docstring_text(_SOURCE_ARGUMENT.get(kind, "")),
-        "source_help": literal(_SOURCE_ARGUMENT.get(kind, "the model's source")),
+        "source_help": literal(
+            _SOURCE_ARGUMENT.get(kind, "the model's source") + " (default: %(default)s)"
+        ),
         "checkpoint_reader": reader_source() if checkpoint else "",
         "decoder": "" if checkpoint else decoder_source(),
         # TensorFlow's quantization arithmetic, for weights dequantized or fake-quantized here

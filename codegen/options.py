@@ -5,16 +5,18 @@ command that builds a model: convert, inspect, check), passed whole to the stage
 (formats.py reads the source with signature, tag and checkpoint; the passes take inputs,
 outputs, sets and io_layout; pipeline.load sizes the constant budget with max_constant_mb), written
 into model.py's header as its regenerate command (`arguments`), and read back from that header
-(`from_header`) by the language server's Regenerate and Check, so a model is rebuilt as it was
-made. Nothing here imports the converter: `graph2py --help` stays instant.
+(`from_header`) by the language server's Regenerate and Check and by `graph2py check --fresh`,
+so a model is rebuilt as it was made. Nothing here imports the converter: `graph2py --help`
+stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,8 +24,11 @@ if TYPE_CHECKING:
     from .passes.prune import TensorSpec
 
 IO_LAYOUTS = ("keep", "nhwc")
-# The regenerate line templates/model.py.j2 writes (third line of the header).
-_REGENERATE = re.compile(r"^# Edit freely; regenerate with `graph2py (.*) -o DIR`\.$")
+# The regenerate line templates/model.py.j2 writes (third line of the header); before headers
+# recorded the source relative to the model's directory it read "regenerate with `... -o DIR`".
+_REGENERATE = re.compile(
+    r"^# Edit freely; regenerate (?:in this directory )?with `graph2py (.*) -o (?:\.|DIR)`\.$"
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Options:
     @classmethod
     def from_args(cls, args: argparse.Namespace, base: Path | None = None) -> Options:
         """From a namespace `add_arguments` filled. A checkpoint is taken relative to `base`
-        (the header names it beside the source graph)."""
+        (the header records it relative to the generated file's directory)."""
         checkpoint = args.checkpoint
         if checkpoint and base is not None:
             checkpoint = str(base / checkpoint)
@@ -73,9 +78,11 @@ class Options:
             flat=args.flat,
         )
 
-    def arguments(self) -> list[str]:
+    def arguments(self, base: str | Path | None = None) -> list[str]:
         """The options as the header's regenerate command writes them, shell-quoted (tensor
-        names are the graph's): only those given, the checkpoint by its file name."""
+        names are the graph's): only those given. The checkpoint relative to `base`, the
+        directory the command is run in (the generated files' own, for the header: from_header
+        reads it back from there), or by its file name."""
         given = {"--inputs": self.inputs, "--outputs": self.outputs}
         return [
             *(f"{flag} {shlex.quote(','.join(map(str, s)))}" for flag, s in given.items() if s),
@@ -85,7 +92,7 @@ class Options:
                 if value
             ),
             *(
-                [f"--checkpoint {shlex.quote(Path(self.checkpoint).name)}"]
+                [f"--checkpoint {shlex.quote(self._checkpoint_from(base))}"]
                 if self.checkpoint
                 else []
             ),
@@ -95,16 +102,27 @@ class Options:
             *(["--flat"] if self.flat else []),
         ]
 
+    def _checkpoint_from(self, base: str | Path | None) -> str:
+        if base is None:
+            return Path(self.checkpoint).name
+        from .header import record_path
+
+        return record_path(self.checkpoint, base)
+
     def set_feeds(self) -> dict[str, object]:
         """The --set placeholders as TensorFlow is fed them to run the source graph (`check`):
         {tensor: value}, the session casting each to its placeholder's dtype."""
         return {_tensor(name): _fed(value) for name, value in self.sets}
 
     @classmethod
-    def from_header(cls, text: str, source: str | Path) -> Options | None:
+    def from_header(
+        cls, text: str, directory: str | Path, source: str | Path | None = None
+    ) -> Options | None:
         """The options a generated model.py was made with, from the regenerate command in its
-        header; `source` is the graph it names (its checkpoint lies beside it). None when the
-        text has no such line or a hand edit made it unreadable."""
+        header, run in `directory`, the model's own: a checkpoint is taken relative to it.
+        Headers of earlier versions named the checkpoint by its file name, beside `source`, the
+        graph: there when it is not found in `directory`. None when the text has no such line
+        or a hand edit made it unreadable."""
         found = next((m for m in map(_REGENERATE.match, text.splitlines()[:4]) if m), None)
         if found is None:
             return None
@@ -115,7 +133,17 @@ class Options:
             args = parser.parse_args(shlex.split(found.group(1)))
         except (ValueError, SystemExit):
             return None
-        return cls.from_args(args, Path(source).parent)
+        options = cls.from_args(args, Path(directory))
+        if options.checkpoint and source is not None and not _prefix_exists(options.checkpoint):
+            beside = Path(source).parent / args.checkpoint
+            if _prefix_exists(beside):
+                return replace(options, checkpoint=str(beside))
+        return options
+
+
+def _prefix_exists(prefix: str | Path) -> bool:
+    """A checkpoint prefix names files (`PREFIX.index`, `PREFIX.data-*`) or a directory."""
+    return bool(glob.glob(glob.escape(str(prefix)) + "*"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

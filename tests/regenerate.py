@@ -22,7 +22,8 @@ ZOO = ("mobilenetv2", "resnet50")
 
 def main() -> None:
     out = ROOT / "generated"
-    _, files = convert(ROOT / "examples" / "lenet.pb")
+    # its header names ../../examples/lenet.pb: `graph2py check --fresh generated/example` works
+    _, files = convert(ROOT / "examples" / "lenet.pb", directory=out / "example")
     (out / "example").mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out / "example" / name).write_text(text)

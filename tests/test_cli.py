@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -185,9 +186,10 @@ def test_header_repeats_the_options_and_regenerate_reads_them(tmp_path):
     result = run(example, "-o", out, "--inputs", "input:0[-1,28,28,1]", "--outputs", "probs:0")
     assert result.returncode == 0, result.stderr
     header = (out / "model.py").read_text().splitlines()[2]
+    source = Path(os.path.relpath(example.resolve(), out.resolve())).as_posix()
     assert header == (
-        "# Edit freely; regenerate with "
-        "`graph2py lenet.pb --inputs 'input:0[-1,28,28,1]' --outputs probs:0 -o DIR`."
+        "# Edit freely; regenerate in this directory with "
+        f"`graph2py {source} --inputs 'input:0[-1,28,28,1]' --outputs probs:0 -o .`."
     )
     options = generated_options(str(example), str(out))
     assert options["inputs"] == [TensorSpec("input:0", (None, 28, 28, 1))]
@@ -234,7 +236,7 @@ def test_set_folds_placeholders_and_is_written_in_the_header(tmp_path):
     path.write_text(KNOBS)
     result = run(path, "--set", "is_train=false", "--set", "keep_prob=1.0")
     assert result.returncode == 0, result.stderr
-    assert "--set is_train=false --set keep_prob=1.0 -o DIR" in result.stdout.splitlines()[2]
+    assert "--set is_train=false --set keep_prob=1.0 -o .`" in result.stdout.splitlines()[2]
     model = result.stdout.split("def build_model")[1]
     assert 'keras.Input(shape=(4,), name="x")' in model and "keras.layers.ReLU" in model
     # the switch resolved and x / keep_prob is x: nothing else is left

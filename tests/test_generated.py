@@ -30,7 +30,7 @@ def _graph2py(*args, seed="0", cwd=None):
 
 
 def test_example_is_current(example_graph):
-    _, files = convert(example_graph)
+    _, files = convert(example_graph, directory=GENERATED / "example")
     for name in ("model.py", "load_weights.py"):
         committed = (GENERATED / "example" / name).read_text()
         assert (

@@ -37,7 +37,7 @@ def generated_options(source: str, directory: str) -> dict:
         text = read_input(Path(directory) / "model.py").decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
-    options = Options.from_header(text, source) or Options()
+    options = Options.from_header(text, directory, source) or Options()
     return {
         f.name: getattr(options, f.name)
         for f in fields(options)
@@ -51,7 +51,8 @@ def regenerate(source: str, directory: str) -> dict:
     from ..options import Options
 
     _say(progress=f"converting {Path(source).name}", percentage=10)
-    spec, files = convert(source, Options(**generated_options(source, directory)))
+    options = Options(**generated_options(source, directory))
+    spec, files = convert(source, options, directory=directory)
     _say(progress="writing model.py and load_weights.py", percentage=90)
     write_atomically(Path(directory), files)
     return {"files": [str(Path(directory) / name) for name in files], "layers": len(spec.layers)}

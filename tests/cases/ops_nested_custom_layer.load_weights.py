@@ -2,8 +2,9 @@
 # source sha256: 1a183e988f1804ff2543c767e529e89802a4bde63720b5c6e564b99e35331855
 """Load the weights of the generated model straight from ops_nested_custom_layer.pbtxt.
 
-Every weight is read from the graph constant that holds it, by node name, with any reshape or
-transpose spelled out below. Shapes are checked before anything is assigned.
+Every weight is read from the graph constant that holds it, by node name (the table
+WEIGHTS), with any step beyond a reshape spelled out there. Shapes are checked before
+anything is assigned.
 
 As a script it saves the weights for Keras:
 
@@ -23,6 +24,21 @@ import numpy as np
 from google.protobuf import message, text_format
 from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
+# One row per weight, LAYER/WEIGHT: the graph node holding its value (its name
+# after the prefix SCOPE), or the nodes it is computed from and how (a function of
+# their values). A value is reshaped to the weight's shape where the two differ only in
+# axes of size 1.
+SCOPE = "model/"
+WEIGHTS = {
+    "feature_preprocess_mean/value": "feature_preprocess/mean",
+    "feature_preprocess_std/value": (
+        "feature_preprocess/std",
+        lambda x: np.add(x, 0.0010000000474974513),
+    ),
+    "probabilities/kernel": "probabilities/kernel",
+    "probabilities/bias": "probabilities/bias",
+}
+
 
 def load_weights(model, source):
     """Assign every weight of `model` (from `build_model()`) from the graph file `source`."""
@@ -34,43 +50,52 @@ def read_weights(source):
     """Every weight's value by (layer, weight), read and computed before anything is
     assigned (Keras is not needed yet); a ValueError says what cannot be read."""
     graph = GraphConstants(source)
-    values = WeightTable(graph)
-    values["feature_preprocess_mean", "value"] = graph["model/feature_preprocess/mean"]
-    values["feature_preprocess_std", "value"] = np.add(
-        graph["model/feature_preprocess/std"], 0.0010000000474974513
-    )
-    values["probabilities", "kernel"] = graph["model/probabilities/kernel"]
-    values["probabilities", "bias"] = graph["model/probabilities/bias"]
+    values = {}
+    for path, row in WEIGHTS.items():
+        layer, weight = path.split("/", 1)
+        names, recipe = row_sources(layer, row)
+        stored = [graph[name] for name in names]
+        values[layer, weight] = np.asarray(recipe(*stored) if recipe else stored[0])
     return values
 
 
+def row_sources(layer, row):
+    """The full names a row of WEIGHTS reads, and its recipe (None: the value as stored)."""
+    names, recipe = row if isinstance(row, tuple) else (row, None)
+    if isinstance(names, str):  # one name; a leading "~" stands for the layer's name
+        names = [layer + names[1:] if names.startswith("~") else names]
+    return [SCOPE + name for name in names], recipe
+
+
 def assign_all(model, values):
-    """Check every shape first, then assign: a mismatch leaves the model untouched."""
+    """Check every shape first, then assign: a mismatch leaves the model untouched.
+    A value whose shape differs only in axes of size 1 is reshaped (a bias the graph
+    stores as 1x1x1xC)."""
     problems, updates = [], []
-    for (layer_name, weight_name), value in values.items():
-        variable = _variable(model, layer_name, weight_name)
-        if tuple(variable.shape) != value.shape:
-            problems.append(
-                f"layer {layer_name!r} weight {weight_name!r}: expects shape "
-                f"{tuple(variable.shape)}, graph node(s) {values.sources[layer_name, weight_name]} "
-                f"give {value.shape}"
-            )
-        updates.append((variable, value))
+    for (layer, weight), value in values.items():
+        variable = _variable(model, layer, weight)
+        shape = tuple(variable.shape)
+        if [d for d in value.shape if d != 1] == [d for d in shape if d != 1]:
+            updates.append((variable, value.reshape(shape)))
+            continue
+        names = row_sources(layer, WEIGHTS[f"{layer}/{weight}"])[0]
+        problems.append(
+            f"layer {layer!r} weight {weight!r}: expects shape {shape}, "
+            f"graph node(s) {', '.join(map(repr, names))} give {value.shape}"
+        )
     if problems:
         raise ValueError("cannot load weights:\n" + "\n".join(problems))
     for variable, value in updates:
         variable.assign(value.astype(variable.dtype))
 
 
-def _variable(model, layer_name, weight_name):
-    layer = model.get_layer(layer_name)
-    for variable in layer.weights:
-        if variable.name == weight_name or variable.path.endswith("/" + weight_name):
+def _variable(model, layer, weight):
+    variables = model.get_layer(layer).weights
+    for variable in variables:
+        if variable.name == weight or variable.path.endswith("/" + weight):
             return variable
-    names = [v.name for v in layer.weights]
-    raise ValueError(
-        f"layer {layer_name!r} has no weight {weight_name!r} (it has {names})"
-    )
+    names = [v.name for v in variables]
+    raise ValueError(f"layer {layer!r} has no weight {weight!r} (it has {names})")
 
 
 class GraphError(ValueError):
@@ -116,7 +141,6 @@ class GraphConstants:
                     self._nodes.setdefault(
                         f"{function.signature.name}:{node.name}", node
                     )
-        self._read = []
 
     def __getitem__(self, name):
         node = self._nodes.get(name)
@@ -129,26 +153,7 @@ class GraphConstants:
             value = tensor_to_numpy(attr.tensor)
         except ValueError as err:
             raise GraphError(f"{self.path}: constant node {name!r}: {err}") from None
-        self._read.append(name)
         return value
-
-    def take_reads(self):
-        """The nodes read since the last call: the sources of one weight."""
-        read, self._read = self._read, []
-        return ", ".join(repr(name) for name in read)
-
-
-class WeightTable(dict):
-    """(layer, weight) -> value, remembering which graph nodes each value came from."""
-
-    def __init__(self, graph):
-        super().__init__()
-        self.graph = graph
-        self.sources = {}
-
-    def __setitem__(self, key, value):
-        self.sources[key] = self.graph.take_reads()
-        super().__setitem__(key, np.asarray(value))
 
 
 def open_input(path):

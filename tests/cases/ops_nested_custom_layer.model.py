@@ -12,6 +12,7 @@ it replaces, relative to the graph scope `model/`.
 """
 
 import keras
+from keras import layers
 
 
 @keras.saving.register_keras_serializable(package="graph2py")
@@ -39,48 +40,42 @@ class Constant(keras.layers.Layer):
         return config
 
 
+def feature_preprocess(inputs):
+    # feature_preprocess/mean
+    mean = Constant(shape=(18,), name="feature_preprocess_mean")(inputs)
+    # feature_preprocess/StatefulPartitionedCall/{strided_slice, PartitionedCall/Log1p, sub}
+    x = keras.ops.subtract(keras.ops.log1p(inputs[:, :18]), mean)
+    # feature_preprocess/StatefulPartitionedCall/add
+    std = Constant(shape=(18,), name="feature_preprocess_std")(x)
+    # feature_preprocess/StatefulPartitionedCall/truediv
+    x = keras.ops.divide(x, std)
+    # feature_preprocess/StatefulPartitionedCall/strided_slice_1
+    stridedslice = inputs[:, 18:]
+    # feature_preprocess/StatefulPartitionedCall/Square
+    square = keras.ops.square(stridedslice)
+    # feature_preprocess/StatefulPartitionedCall/sub_1
+    y = layers.Subtract(name="feature_preprocess")([stridedslice, square])
+    # feature_preprocess/StatefulPartitionedCall/concat
+    x = layers.Concatenate(name="feature_preprocess_concat")([x, y])
+    return x
+
+
+def norm(x):
+    # norm/Square
+    x = keras.ops.square(x)
+    # norm/Sum
+    sum_ = keras.ops.sum(x, axis=1)
+    return x, sum_
+
+
 def build_model() -> keras.Model:
     features = keras.Input(shape=(24,), name="features")
-    # feature_preprocess/mean
-    feature_preprocess_mean = Constant(shape=(18,), name="feature_preprocess_mean")(
-        features
-    )
-    # feature_preprocess/StatefulPartitionedCall/{strided_slice, PartitionedCall/Log1p, sub}
-    feature_preprocess_sub = keras.ops.subtract(
-        keras.ops.log1p(features[:, :18]), feature_preprocess_mean
-    )
-    # feature_preprocess/StatefulPartitionedCall/add
-    feature_preprocess_std = Constant(shape=(18,), name="feature_preprocess_std")(
-        feature_preprocess_sub
-    )
-    # feature_preprocess/StatefulPartitionedCall/truediv
-    feature_preprocess_realdiv = keras.ops.divide(
-        feature_preprocess_sub, feature_preprocess_std
-    )
-    # feature_preprocess/StatefulPartitionedCall/strided_slice_1
-    feature_preprocess_stridedslice = features[:, 18:]
-    # feature_preprocess/StatefulPartitionedCall/Square
-    feature_preprocess_square = keras.ops.square(feature_preprocess_stridedslice)
-    # feature_preprocess/StatefulPartitionedCall/sub_1
-    feature_preprocess = keras.layers.Subtract(name="feature_preprocess")(
-        [feature_preprocess_stridedslice, feature_preprocess_square]
-    )
-    # feature_preprocess/StatefulPartitionedCall/concat
-    feature_preprocess_concat = keras.layers.Concatenate(
-        name="feature_preprocess_concat"
-    )([feature_preprocess_realdiv, feature_preprocess])
+    x = feature_preprocess(features)
     # probabilities/{MatMul, BiasAdd}
-    probabilities = keras.layers.Dense(3, name="probabilities")(
-        feature_preprocess_concat
-    )
+    probabilities = layers.Dense(3, name="probabilities")(x)
     # probabilities/Softmax
-    probabilities_softmax = keras.layers.Softmax(name="probabilities_softmax")(
-        probabilities
-    )
-    # norm/Square
-    norm = keras.ops.square(feature_preprocess_concat)
-    # norm/Sum
-    norm_sum = keras.ops.sum(norm, axis=1)
+    probabilities_softmax = layers.Softmax(name="probabilities_softmax")(probabilities)
+    norm_0, norm_1 = norm(x)
     return keras.Model(
-        inputs=features, outputs=[probabilities_softmax, norm, norm_sum], name="model"
+        inputs=features, outputs=[probabilities_softmax, norm_0, norm_1], name="model"
     )

@@ -119,9 +119,11 @@ def _golden_names() -> list[str]:
 
 @pytest.mark.parametrize("name", _golden_names())
 def test_statement_wise_tidy_is_the_whole_module_tidy_on_every_golden_case(name):
-    """The flat build_model takes the statement-wise path; a factored one (loops over block
-    functions) may take the whole-module path, and `tidy` writes the same either way: what
-    the libcst passes and black write (tidy_module skips libcst where they change nothing)."""
+    """The flat build_model takes the statement-wise path; a factored one (blocks.py: `for`
+    loops over block calls) may take the whole-module path (factoring stops at
+    blocks.MAX_LAYERS layers, so that path stays small), and `tidy` writes the same either
+    way: what the libcst passes and black write (tidy_module skips libcst where they change
+    nothing)."""
     for flat in (True, False):
         source = _rendered_case(name, flat)
         for sequential in (True, False):

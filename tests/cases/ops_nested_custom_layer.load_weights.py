@@ -377,7 +377,14 @@ def one_line(err: BaseException, limit: int = 300) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", help="the graph file the model was generated from")
+    # by default the source the header names, relative to this file
+    here = Path(__file__).resolve().parent
+    parser.add_argument(
+        "source",
+        nargs="?",
+        default=os.path.normpath(here / "ops_nested_custom_layer.pbtxt"),
+        help="the graph file the model was generated from (default: %(default)s)",
+    )
     parser.add_argument(
         "--save", required=True, help="where to write: .keras or .weights.h5"
     )

@@ -7,6 +7,7 @@ never imported by a conversion.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -160,11 +161,28 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The exit code of the command in `argv` (default: the process's arguments).
+
+    Without `argv`, main is the program (the graph2py script, `python -m codegen`), and the
+    process ends when it returns. After a conversion, an inspection or a diff, every object
+    left is frozen (gc.freeze) first: the interpreter's shutdown runs the cycle collector over
+    them and frees what it finds, work the operating system makes unnecessary by taking the
+    memory back whole; after converting MobileNetV2 it took 0.08 s of CPU, a sixth of the run.
+    `check` (TensorFlow's objects) and `lsp` end as usual, and code calling main with
+    arguments (the tests) keeps its collector as it was."""
+    program = argv is None
+    argv = list(sys.argv[1:] if program else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
-    if command == "check" and "--fresh" in argv[1:]:
+    code = _main(command, argv[1:] if command else argv)
+    if program and command in (None, "inspect", "diff"):
+        gc.freeze()
+    return code
+
+
+def _main(command: str | None, argv: list[str]) -> int:
+    if command == "check" and "--fresh" in argv:
         command = "fresh"
-    args = parser(command).parse_args(argv[1:] if command else argv)
+    args = parser(command).parse_args(argv)
     run = {"inspect": _inspect, "check": _check, "diff": _diff, "fresh": _fresh, "lsp": _lsp}
     run = run.get(command, _convert)
     try:

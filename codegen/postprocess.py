@@ -1,7 +1,6 @@
-"""Source-level passes over the rendered code (libcst), then black.
+"""Source-level passes over the rendered code (libcst, in source_passes.py), then black.
 
-Each pass is one small CST transformer with a one-line DESCRIPTION; tests state them as
-before/after source strings. Templates stay simple because these passes tidy afterwards.
+Templates stay simple because these passes tidy afterwards.
 
 A large model's build_model is one long function (60,000 statements for bench/scale.py's
 200,000-node chain), and libcst and black over it took minutes and gigabytes. So `tidy`
@@ -9,8 +8,9 @@ handles build_model a statement at a time when it has the form the template rend
 (`_StatementWise`; `tidy_module` is the whole-module path, for anything else): the chain
 collapse reads each statement with `ast`, statements that differ only in their variable names
 and plain string contents share a shape that black formats once (in batches, between marker
-comments), and the module around build_model goes through the passes above on its own. This
-is exact because black formats each statement of a function body on its own: its lines depend
+comments), and the module around build_model goes through the passes on its own (libcst only
+when there is an unused definition to drop: importing it costs more than the rest of tidying
+a model like MobileNetV2). This is exact because black formats each statement of a function body on its own: its lines depend
 on its tokens, their widths and its depth, not on the statements around it, nor (for the
 statements allowed here) on the Python versions black infers from the rest of the module.
 tests/test_postprocess.py checks both paths agree on every golden case and on odd modules.
@@ -23,157 +23,13 @@ import keyword
 import re
 from dataclasses import dataclass
 
-import black
-import libcst as cst
-
 from .spec import forms_chain
-
-
-class DropUnusedDefinitions(cst.CSTTransformer):
-    """Remove module-level imports and classes that nothing in the module refers to."""
-
-    DESCRIPTION = "drop unused imports and helper classes"
-
-    def __init__(self, used: set[str]):
-        self.used = used
-
-    def visit_FunctionDef(self, node):
-        return False  # only module-level definitions are candidates; skip the bodies
-
-    def visit_ClassDef(self, node):
-        return False
-
-    def leave_ClassDef(self, original, updated):
-        return updated if updated.name.value in self.used else cst.RemovalSentinel.REMOVE
-
-    def leave_SimpleStatementLine(self, original, updated):
-        body = []
-        for stmt in updated.body:
-            if isinstance(stmt, cst.Import):
-                names = [a for a in stmt.names if _bound_name(a) in self.used]
-                if not names:
-                    continue
-                names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                stmt = stmt.with_changes(names=names)
-            body.append(stmt)
-        if not body:
-            return cst.RemovalSentinel.REMOVE
-        return updated.with_changes(body=body)
-
-
-def _bound_name(alias: cst.ImportAlias) -> str:
-    if alias.asname is not None:
-        return alias.asname.name.value
-    node = alias.name
-    while isinstance(node, cst.Attribute):
-        node = node.value
-    return node.value
 
 
 def used_names(source: str) -> set[str]:
     """Names read anywhere in the module. A census needs no concrete syntax tree, and Python's
     own `ast` takes a tenth of the time on a large model."""
     return {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
-
-
-class CollapseSequential(cst.CSTTransformer):
-    """A single-input, single-output chain becomes `keras.Sequential([...])`."""
-
-    DESCRIPTION = "rewrite a plain layer chain as keras.Sequential"
-
-    def visit_FunctionDef(self, node):
-        return False  # the rewrite replaces the whole body in leave_FunctionDef
-
-    def visit_ClassDef(self, node):
-        return False
-
-    def leave_FunctionDef(self, original, updated):
-        if updated.name.value != "build_model":
-            return updated
-        stmts = list(updated.body.body)
-        chain = _chain(stmts)
-        if chain is None:
-            return updated
-        input_call, layers, model_call = chain
-        calls = [(input_call, [])] + layers
-        elements = []
-        for i, (call, _) in enumerate(calls):
-            element = cst.Element(value=call)
-            following = calls[i + 1][1] if i + 1 < len(calls) else []
-            if following:
-                # the comment above a statement moves above its list element
-                element = element.with_changes(
-                    comma=cst.Comma(
-                        whitespace_after=cst.ParenthesizedWhitespace(
-                            first_line=cst.TrailingWhitespace(),
-                            empty_lines=following,
-                            indent=True,
-                            last_line=cst.SimpleWhitespace(""),
-                        )
-                    )
-                )
-            elements.append(element)
-        kwargs = [a for a in model_call.args if a.keyword and a.keyword.value == "name"]
-        seq = cst.Call(
-            func=cst.parse_expression("keras.Sequential"),
-            args=[cst.Arg(cst.List(elements)), *kwargs],
-        )
-        body = [cst.SimpleStatementLine([cst.Return(seq)])]
-        return updated.with_changes(body=updated.body.with_changes(body=body))
-
-
-def _chain(stmts):
-    """(Input call, [(layer constructor, comments)], Model call) if the body is a chain of
-    layer calls (spec.forms_chain decides what a chain is)."""
-    if len(stmts) < 3:
-        return None
-    assigns = stmts[:-1]
-    ret = stmts[-1]
-    parsed = []
-    for stmt in assigns:
-        if not (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Assign)
-        ):
-            return None
-        assign = stmt.body[0]
-        if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
-            return None
-        parsed.append(
-            (
-                assign.targets[0].target.value,
-                assign.value,
-                [l for l in stmt.leading_lines if l.comment],
-            )
-        )
-    first_var, first_value, _ = parsed[0]
-    func = first_value.func if isinstance(first_value, cst.Call) else None
-    if not (isinstance(func, cst.Attribute) and func.attr.value == "Input"):
-        return None
-    layers, steps = [], []
-    for var, value, comments in parsed[1:]:
-        if not (
-            isinstance(value, cst.Call)
-            and isinstance(value.func, cst.Call)
-            and len(value.args) == 1
-            and isinstance(value.args[0].value, cst.Name)
-        ):
-            return None
-        layers.append((value.func, comments))
-        steps.append(([value.args[0].value.value], [var]))
-    if not (isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0], cst.Return)):
-        return None
-    model_call = ret.body[0].value
-    if not isinstance(model_call, cst.Call):
-        return None
-    args = {a.keyword.value: a.value for a in model_call.args if a.keyword}
-    inputs, outputs = args.get("inputs"), args.get("outputs")
-    if not (isinstance(inputs, cst.Name) and inputs.value == first_var):
-        return None
-    if not (isinstance(outputs, cst.Name) and forms_chain([first_var], steps, [outputs.value])):
-        return None
-    return first_value, layers, model_call
 
 
 def tidy(source: str, sequential: bool = True) -> str:
@@ -191,7 +47,16 @@ def tidy_statements(source: str, sequential: bool = True) -> str | None:
 
 
 def tidy_module(source: str, sequential: bool = True) -> str:
-    """`tidy` over the whole module at once: what the statement-wise path must equal."""
+    """`tidy` over the whole module at once: what the statement-wise path must equal, and the
+    path of a module it declines (a factored build_model, its loops over block functions)."""
+    tree = ast.parse(source)
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    if not (sequential and _may_collapse(tree)) and _droppable(tree) <= used:
+        return format_source(source)  # the passes would change nothing: libcst is not needed
+    import libcst as cst
+
+    from .source_passes import CollapseSequential, DropUnusedDefinitions
+
     module = cst.parse_module(source)
     if sequential:
         module = module.visit(CollapseSequential())
@@ -199,7 +64,53 @@ def tidy_module(source: str, sequential: bool = True) -> str:
     return format_source(module.code)
 
 
+# statements libcst writes as a SimpleStatementLine; any other (a loop, an if) is compound
+_SIMPLE = (
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+    ast.Expr,
+    ast.Return,
+    ast.Pass,
+    ast.Break,
+    ast.Continue,
+    ast.Raise,
+    ast.Assert,
+    ast.Delete,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Global,
+    ast.Nonlocal,
+)
+
+
+def _may_collapse(tree: ast.Module) -> bool:
+    """Whether CollapseSequential might rewrite the module: a chain is a build_model whose
+    statements but the last are all simple, so one compound statement there rules it out."""
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name == "build_model"
+        and all(isinstance(statement, _SIMPLE) for statement in node.body[:-1])
+        for node in ast.walk(tree)
+    )
+
+
+def _droppable(tree: ast.Module) -> set[str]:
+    """What DropUnusedDefinitions may drop, and more: the names of every class and of every
+    `import` (it drops module-level ones that nothing reads)."""
+    names = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    names |= {
+        alias.asname or alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    return names
+
+
 def format_source(source: str) -> str:
+    import black  # here, so that importing this module costs nothing until black is needed
+
     return black.format_str(source, mode=black.Mode())
 
 
@@ -388,19 +299,19 @@ class _StatementWise:
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         # what DropUnusedDefinitions may drop, and whether build_model's body reads it: a
         # name is looked for only where its spelling occurs
-        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
-        defined |= {
-            a.asname or a.name.split(".")[0]
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Import)
-            for a in n.names
-        }
+        defined = _droppable(tree)
         unknown = defined - used
         for source in reads:
             if any(name in source for name in unknown):
                 used |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-        module = cst.parse_module(stub).visit(DropUnusedDefinitions(used))
-        formatted = format_source(module.code)
+        if not defined <= used:  # something to drop: libcst keeps the trivia around the rest
+            import libcst as cst
+
+            from .source_passes import DropUnusedDefinitions
+
+            stub = cst.parse_module(stub).visit(DropUnusedDefinitions(used)).code
+        # (with nothing to drop, the libcst round trip gives back the stub byte for byte)
+        formatted = format_source(stub)
         if not formatted.endswith("\n    pass\n"):
             return None
         return formatted[: -len("    pass\n")]

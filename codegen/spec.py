@@ -218,7 +218,7 @@ def forms_chain(
     """Whether a model can be a keras.Sequential: one input, one output, and each step (what
     it reads, what it writes) reading only the previous step's one result, nothing bound twice.
     The one rule for both the spec (ModelSpec.is_chain) and the rendered code
-    (postprocess.CollapseSequential)."""
+    (source_passes.CollapseSequential)."""
     if len(inputs) != 1 or len(outputs) != 1:
         return False
     current = inputs[0]

@@ -7,14 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from codegen.postprocess import (
-    CollapseSequential,
-    DropUnusedDefinitions,
-    tidy,
-    tidy_module,
-    tidy_statements,
-    used_names,
-)
+from codegen.postprocess import tidy, tidy_module, tidy_statements, used_names
+from codegen.source_passes import CollapseSequential, DropUnusedDefinitions
 
 
 def _apply(transformer, before: str) -> str:
@@ -104,7 +98,7 @@ def test_unused_imports_and_helper_classes_are_dropped():
 # write exactly what the passes and black over the whole module write.
 
 
-def _rendered_case(name: str) -> str:
+def _rendered_case(name: str, flat: bool = False) -> str:
     from codegen.analyze import analyze_file
     from codegen.cli import parser
     from codegen.emit import render
@@ -113,7 +107,8 @@ def _rendered_case(name: str) -> str:
 
     path = CASES / f"{name}.pbtxt"
     args = parser().parse_args([str(path), *options(path)])
-    return render(analyze_file(path, Options.from_args(args)), ("model.py",))["model.py"]
+    spec = analyze_file(path, Options.from_args(args))
+    return render(spec, ("model.py",), flat=flat)["model.py"]
 
 
 def _golden_names() -> list[str]:
@@ -124,17 +119,33 @@ def _golden_names() -> list[str]:
 
 @pytest.mark.parametrize("name", _golden_names())
 def test_statement_wise_tidy_is_the_whole_module_tidy_on_every_golden_case(name):
-    source = _rendered_case(name)
-    # a factored build_model (blocks.py: `for` loops over block calls) takes the whole-module
-    # path; factoring stops at blocks.MAX_LAYERS layers, so that path stays small
-    looped = "\n    for " in source.split("def build_model", 1)[1]
-    for sequential in (True, False):
-        fast = tidy_statements(source, sequential)
-        if looped:
-            assert fast is None
-            continue
-        assert fast is not None, "the template's form takes the statement-wise path"
-        assert fast == tidy_module(source, sequential)
+    """The flat build_model takes the statement-wise path; a factored one (blocks.py: `for`
+    loops over block calls) may take the whole-module path (factoring stops at
+    blocks.MAX_LAYERS layers, so that path stays small), and `tidy` writes the same either
+    way: what the libcst passes and black write (tidy_module skips libcst where they change
+    nothing)."""
+    for flat in (True, False):
+        source = _rendered_case(name, flat)
+        for sequential in (True, False):
+            fast = tidy_statements(source, sequential)
+            if flat:
+                assert fast is not None, "the template's flat form takes the statement-wise path"
+            whole = tidy_module(source, sequential)
+            assert whole == _libcst_tidy(source, sequential)
+            assert fast is None or fast == whole
+            assert tidy(source, sequential) == whole
+
+
+def _libcst_tidy(source: str, sequential: bool) -> str:
+    """The whole-module passes run through libcst unconditionally (tidy_module skips libcst when
+    they would change nothing)."""
+    from codegen.postprocess import format_source
+
+    module = cst.parse_module(source)
+    if sequential:
+        module = module.visit(CollapseSequential())
+    module = module.visit(DropUnusedDefinitions(used_names(module.code)))
+    return format_source(module.code)
 
 
 def _module(body: list[str], head: str = "import keras\n\n\n", define: str = "") -> str:
@@ -234,6 +245,48 @@ def test_statement_wise_tidy_on_odd_modules(name):
         fast = tidy_statements(source, sequential)
         assert fast is not None
         assert fast == tidy_module(source, sequential)
+
+
+FACTORED = {
+    "a loop": _module(
+        [
+            "x = keras.Input(shape=(4,), name='x')",
+            "for i in range(3):",
+            "    x = block(x, 4, name=f'block_{i}')",
+            "return keras.Model(inputs=x, outputs=x, name='m')",
+        ],
+        head="import keras\n\n\ndef block(x, units, *, name):\n    return keras.layers.Dense(units, name=name)(x)\n\n\n",
+    ),
+    "a loop, an unused import and helper": _module(
+        [
+            "x = keras.Input(shape=(4,), name='x')",
+            "for i in range(3):",
+            "    x = keras.layers.Dense(4, name=f'd_{i}')(x)",
+            "return keras.Model(inputs=x, outputs=x, name='m')",
+        ],
+        head="import keras\nimport numpy as np\n\n\nclass Helper(keras.layers.Layer):\n    pass\n\n\n",
+    ),
+    "a chain, and a block function with a loop": _module(
+        _chain(3),
+        head="import keras\n\n\ndef unused_block(x):\n    for _ in range(2):\n        x = x\n    return x\n\n\n",
+    ),
+    "an if in build_model": _module(
+        [
+            "x = keras.Input(shape=(4,), name='x')",
+            "if True:",
+            "    y = keras.layers.Dense(4, name='d')(x)",
+            "return keras.Model(inputs=x, outputs=y, name='m')",
+        ]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_MODULES) + sorted(FACTORED))
+def test_whole_module_tidy_is_libcsts_on_odd_and_factored_modules(name):
+    source = {**ODD_MODULES, **FACTORED}[name]
+    for sequential in (True, False):
+        assert tidy_module(source, sequential) == _libcst_tidy(source, sequential)
+        assert tidy(source, sequential) == tidy_module(source, sequential)
 
 
 @pytest.mark.parametrize(

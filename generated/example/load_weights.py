@@ -12,12 +12,14 @@ As a script it saves the weights for Keras:
 """
 
 import argparse
+import atexit
 import errno
 import math
 import os
 import re
 import stat
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -392,6 +394,7 @@ def main(argv=None):
         "--save", required=True, help="where to write: .keras or .weights.h5"
     )
     args = parser.parse_args(argv)
+    _quiet_tensorflow()  # reading the graph may import TensorFlow (tensorboard's protobufs)
     try:
         values = read_weights(args.source)
     except ValueError as err:  # a source that cannot be read: said before Keras loads
@@ -410,6 +413,45 @@ def main(argv=None):
         model.save(args.save)
     print(f"saved {model.name} ({model.count_params()} parameters) to {args.save}")
     return 0
+
+
+# TensorFlow's C++ start-up lines: absl's `I0000 12:00:00.000000 1 file.cc:1] ...` records,
+# its notice that they precede absl's set-up, and a CPU-features line's second half
+_NOISE = re.compile(
+    rb"([IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
+    rb"|To enable the following instructions:)"
+)
+
+
+def _quiet_tensorflow():
+    """Keep TensorFlow's C++ start-up noise (oneDNN notices, a CUDA error on a CPU machine)
+    off the terminal, unless the user set TF_CPP_MIN_LOG_LEVEL: the setting, and, since
+    TensorFlow logs some lines before it reads it, a filter on this process's stderr that
+    passes every other line."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    read, write = os.pipe()
+    terminal = os.dup(2)
+    os.dup2(write, 2)
+    os.close(write)
+
+    def forward():
+        with os.fdopen(read, "rb") as lines:
+            for line in lines:
+                if not _NOISE.match(line):
+                    os.write(terminal, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+
+    def restore():  # the pipe closes: what is left is forwarded before the process ends
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        thread.join(timeout=5)
+
+    atexit.register(restore)
 
 
 def _refuse(parser, err):

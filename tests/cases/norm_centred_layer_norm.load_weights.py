@@ -387,7 +387,7 @@ def main(argv=None):
         "--save", required=True, help="where to write: .keras or .weights.h5"
     )
     args = parser.parse_args(argv)
-    _quiet_tensorflow()  # reading the graph may import TensorFlow (tensorboard's protobufs)
+    _quiet_startup()  # reading the graph may import TensorFlow (tensorboard's protobufs)
     try:
         values = read_weights(args.source)
     except ValueError as err:  # a source that cannot be read: said before Keras loads
@@ -416,7 +416,7 @@ _NOISE = re.compile(
 )
 
 
-def _quiet_tensorflow():
+def _quiet_startup():
     """Keep TensorFlow's C++ start-up noise (oneDNN notices, a CUDA error on a CPU machine)
     off the terminal, unless the user set TF_CPP_MIN_LOG_LEVEL: the setting, and, since
     TensorFlow logs some lines before it reads it, a filter on this process's stderr that

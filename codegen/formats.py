@@ -532,7 +532,8 @@ def _read_variables(graph: Graph, source: Source, needed: set[str] | None) -> Gr
     def key_of(node: Node) -> str:
         key = source.variables.get(node.name)
         if key is None:
-            shared = node.attrs.get("shared_name") or ""
+            shared = node.attrs.get("shared_name")
+            shared = shared if isinstance(shared, str) else ""  # a damaged attribute names none
             key = next((k for k in (node.name, shared) if k and k in reader), node.name)
         return key
 

@@ -128,3 +128,19 @@ def test_every_file_type_is_refused_or_read_cleanly(tmp_path, kind):
     outcome = fuzz_contract.run_and_clean(case, tmp_path / "root")
     assert not outcome.violations, outcome.violations
     assert outcome.code == (0 if kind == "unreadable" and os.geteuid() == 0 else 3), outcome.stderr
+
+
+# Campaign cases (bench/fuzz.py) that once broke the contract, rebuilt as the campaign built
+# them (its case generator seeded `f"{seed}:{case}"`): seed 17's Reshape to a runtime shape
+# of a scalar (IndexError) and a meta graph whose variable's `shared_name` was damaged into a
+# tensor (ValueError).
+CAMPAIGN = [(17, 45802), (17, 53245)]
+
+
+@pytest.mark.parametrize("seed, number", CAMPAIGN)
+def test_campaign_cases_replay_clean(tmp_path, seed, number):
+    import random
+
+    _, case = fuzz_cases.make_case(SEEDS, FORMAT_SEEDS, random.Random(f"{seed}:{number}"))
+    outcome = fuzz_contract.run_and_clean(case, tmp_path / "root")
+    assert outcome.code in (0, 2, 3, 4) and not outcome.violations, (outcome.stderr, case.steps)

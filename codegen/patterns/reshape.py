@@ -72,13 +72,13 @@ def runtime_target(node: Node, m: Matcher) -> tuple | None:
     splitting attention heads, `reshape(t, [batch, seq, heads, size])`."""
     x = node.inputs[0]
     vec, in_shape = m.consts.shape_terms(node.inputs[1]), m.shape(x)
-    if not vec or in_shape is None or in_shape[0] is not None:
+    if not vec or not in_shape or in_shape[0] is not None:  # a scalar has no batch axis
         return None
     first = vec[0]
     if not (isinstance(first, Dim) and first.plain() and first.axis == 0):
         return None
     batch_source = m.shape(first.tensor)
-    if batch_source is None or batch_source[0] is not None:
+    if not batch_source or batch_source[0] is not None:
         return None
     rest = [d if isinstance(d, int) and d >= 0 else None for d in vec[1:]]
     if rest.count(None) > 1 or any(d == 0 for d in rest):

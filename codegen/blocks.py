@@ -814,7 +814,12 @@ def _name_functions(program: Program) -> None:
         name = base
         if rivals:
             own = [w for w in words[i] if all(w not in r for r in rivals)]
-            name = f"{base}_with_{own[0]}" if own else base
+            if own:
+                name = f"{base}_with_{own[0]}"
+            elif _adds_its_input(function) and not all(
+                _adds_its_input(f) for j, f in enumerate(program.functions) if bases[j] == base
+            ):  # ResNet's two: the one whose residual is its input as it came
+                name = "identity_" + base.rsplit("_", 1)[-1]
         names.append(name)
     renamed, taken = {}, set()
     for function, name in zip(program.functions, names):
@@ -831,6 +836,15 @@ def _name_functions(program: Program) -> None:
     for item in program.body:
         if isinstance(item, BlockCall):
             item.function = renamed[item.function]
+
+
+def _adds_its_input(function: Function) -> bool:
+    """Whether a merge layer of the body reads one of the block's inputs as it came (an
+    identity shortcut)."""
+    return any(
+        isinstance(item, Layer) and item.cls == "Add" and set(item.inputs) & set(function.inputs)
+        for item in function.body
+    )
 
 
 def _suffix_words(function: Function) -> list[str]:

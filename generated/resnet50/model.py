@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 
-def conv_block(inputs, conv_1_filters, conv_3_filters, *, name):
+def identity_block(inputs, conv_1_filters, conv_3_filters, *, name):
     # {name}_1_conv_1/{convolution, BiasAdd}
     x = layers.Conv2D(conv_1_filters, 1, name=f"{name}_1_conv")(inputs)
     # {name}_1_bn_1/batchnorm/{mul_1, add_1}
@@ -38,7 +38,7 @@ def conv_block(inputs, conv_1_filters, conv_3_filters, *, name):
     return x
 
 
-def conv_block_2(inputs, conv_0_filters, conv_1_filters, strides=2, *, name):
+def conv_block(inputs, conv_0_filters, conv_1_filters, strides=2, *, name):
     # {name}_0_conv_1/{convolution, BiasAdd}
     conv_0 = layers.Conv2D(conv_0_filters, 1, strides=strides, name=f"{name}_0_conv")(
         inputs
@@ -82,18 +82,18 @@ def build_model() -> keras.Model:
     x = layers.ZeroPadding2D(name="pool1_pad")(x)
     # pool1_pool_1/MaxPool2d
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = conv_block_2(x, 256, 64, strides=1, name="conv2_block1")
+    x = conv_block(x, 256, 64, strides=1, name="conv2_block1")
     for i in range(2, 4):
-        x = conv_block(x, 64, 256, name=f"conv2_block{i}")
-    x = conv_block_2(x, 512, 128, name="conv3_block1")
+        x = identity_block(x, 64, 256, name=f"conv2_block{i}")
+    x = conv_block(x, 512, 128, name="conv3_block1")
     for i in range(2, 5):
-        x = conv_block(x, 128, 512, name=f"conv3_block{i}")
-    x = conv_block_2(x, 1024, 256, name="conv4_block1")
+        x = identity_block(x, 128, 512, name=f"conv3_block{i}")
+    x = conv_block(x, 1024, 256, name="conv4_block1")
     for i in range(2, 7):
-        x = conv_block(x, 256, 1024, name=f"conv4_block{i}")
-    x = conv_block_2(x, 2048, 512, name="conv5_block1")
+        x = identity_block(x, 256, 1024, name=f"conv4_block{i}")
+    x = conv_block(x, 2048, 512, name="conv5_block1")
     for i in range(2, 4):
-        x = conv_block(x, 512, 2048, name=f"conv5_block{i}")
+        x = identity_block(x, 512, 2048, name=f"conv5_block{i}")
     # avg_pool_1/Mean
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     # predictions_1/{MatMul, BiasAdd}

@@ -9,7 +9,8 @@ generated loader and compares, with the bound TensorFlow's own parity tests use.
 - op_table: every row of tests/test_op_table.py whose ops take no TensorFlow-only layer;
 - formats: every input format of tests/test_formats.py (SavedModels, checkpoints).
 
-A suite's two backends share a worker (xdist_group), so its references are computed once.
+Every suite's backends share one worker (xdist_group), so references are computed once and
+no two suites build theirs at the same time.
 """
 
 from __future__ import annotations
@@ -172,9 +173,16 @@ def run_parity(directory: Path, backend: str) -> tuple[dict, str]:
     return json.loads(path.read_text()), result.stdout
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# Every suite and backend on one worker, one after another: a suite's references (the whole
+# zoo for "zoo", hundreds of op-table graphs) are built once per worker and take TensorFlow
+# gigabytes; two workers building them at once ran a 24 GiB machine out of memory.
 @pytest.mark.parametrize(
-    "suite", [pytest.param(s, marks=pytest.mark.xdist_group(f"backends_{s}")) for s in SUITES]
+    "suite, backend",
+    [
+        pytest.param(s, b, marks=pytest.mark.xdist_group("backends"))
+        for s in SUITES
+        for b in BACKENDS
+    ],
 )
 def test_parity_on_backend(parity_sets, suite, backend, request):
     parity = parity_sets(suite, request)

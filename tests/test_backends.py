@@ -9,12 +9,13 @@ generated loader and compares, with the bound TensorFlow's own parity tests use.
 - op_table: every row of tests/test_op_table.py whose ops take no TensorFlow-only layer;
 - formats: every input format of tests/test_formats.py (SavedModels, checkpoints).
 
-Every suite's backends share one worker (xdist_group), so references are computed once and
-no two suites build theirs at the same time.
+A suite's two backends share a worker (xdist_group), so its references are computed once; a
+lock keeps two workers from building references at the same time (each peaks at gigabytes).
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import os
@@ -137,12 +138,18 @@ def parity_sets(tmp_path_factory):
 
     def get(suite: str, request) -> ParitySet:
         if suite not in made:
-            parity = ParitySet(tmp_path_factory.mktemp(f"backends_{suite}"))
-            if suite == "zoo":  # the zoo's models, built once per worker (conftest.py)
-                zoo_cases(parity, request.getfixturevalue("model_zoo"))
-            else:
-                SUITES[suite](parity)
-            made[suite] = parity.write()
+            # one worker at a time builds references: each build peaks at gigabytes of
+            # TensorFlow memory (12 GB for the zoo), and two at once ran a 24 GiB machine out
+            # of memory; the lock file sits in the run's directory, shared by its workers
+            lock = tmp_path_factory.getbasetemp().parent / "backend-references.lock"
+            with open(lock, "w") as held:
+                fcntl.flock(held, fcntl.LOCK_EX)
+                parity = ParitySet(tmp_path_factory.mktemp(f"backends_{suite}"))
+                if suite == "zoo":  # the zoo's models, built once per worker (conftest.py)
+                    zoo_cases(parity, request.getfixturevalue("model_zoo"))
+                else:
+                    SUITES[suite](parity)
+                made[suite] = parity.write()
         return made[suite]
 
     return get
@@ -173,13 +180,12 @@ def run_parity(directory: Path, backend: str) -> tuple[dict, str]:
     return json.loads(path.read_text()), result.stdout
 
 
-# Every suite and backend on one worker, one after another: a suite's references (the whole
-# zoo for "zoo", hundreds of op-table graphs) are built once per worker and take TensorFlow
-# gigabytes; two workers building them at once ran a 24 GiB machine out of memory.
+# a suite's backends share a worker, so its references are built once (parity_sets: one
+# worker builds references at a time)
 @pytest.mark.parametrize(
     "suite, backend",
     [
-        pytest.param(s, b, marks=pytest.mark.xdist_group("backends"))
+        pytest.param(s, b, marks=pytest.mark.xdist_group(f"backends_{s}"))
         for s in SUITES
         for b in BACKENDS
     ],

@@ -24,6 +24,7 @@ from .blocks import (
     NameTemplate,
     Param,
     Program,
+    canon,
     factor,
 )
 from .literals import condition_source, identifier_kw
@@ -396,16 +397,7 @@ def model_context(spec: ModelSpec, flat: bool = False) -> dict:
 def _flat_statement(layer: Layer, var_of: dict, variables: Allocator, scope: str) -> dict:
     """One layer call of the flat build_model, its variables named after the layer."""
     expr = _layer_call(layer, [var_of[t] for t in layer.inputs])
-    base = identifier(layer.name)
-    if len(layer.outputs) == 1:
-        targets = [variables.claim(base)]
-        var = targets[0]
-    elif len(layer.outputs) <= UNPACK_AT_MOST:
-        targets = [variables.claim(f"{base}_{i}") for i in range(len(layer.outputs))]
-        var = ", ".join(targets)
-    else:
-        var = variables.claim(base)
-        targets = [f"{var}[{i}]" for i in range(len(layer.outputs))]
+    var, targets = _claim(identifier(layer.name), len(layer.outputs), variables)
     var_of.update(zip(layer.outputs, targets))
     return {
         "var": var,
@@ -414,6 +406,19 @@ def _flat_statement(layer: Layer, var_of: dict, variables: Allocator, scope: str
         "loop": None,
         "condition": None,
     }
+
+
+def _claim(base: str, count: int, variables: Allocator) -> tuple[str, list[str]]:
+    """What a call's results are assigned to, and the source naming each result: one
+    variable; a few unpacked (`base_0, base_1`); many held by one name and read indexed."""
+    if count == 1:
+        var = variables.claim(base)
+        return var, [var]
+    if count <= UNPACK_AT_MOST:
+        targets = [variables.claim(f"{base}_{i}") for i in range(count)]
+        return ", ".join(targets), targets
+    var = variables.claim(base)
+    return var, [f"{var}[{i}]" for i in range(count)]
 
 
 def _comment(layer: Layer, scope: str, part: str = "", param: str = "") -> str | None:
@@ -496,7 +501,7 @@ def _statements(
             part = function.source if function else ""
             comment = _comment(item, scope, part, function.name_param if function else "")
         if isinstance(item, BlockCall) and item.loop:  # `v = block(v, ...)` carries v
-            targets = [args[0]]
+            var, targets = args[0], [args[0]]
             if args[0] == "x":
                 in_x = item.outputs[0]
         elif (
@@ -504,19 +509,11 @@ def _statements(
             and item.outputs[0] in chain
             and (in_x is None or last_read.get(in_x, -1) <= i)
         ):
-            targets = ["x"]
+            var, targets = "x", ["x"]
             in_x = item.outputs[0]
         else:
-            base = _base_name(item, function)
-            if len(item.outputs) == 1:
-                targets = [variables.claim(base)]
-            elif len(item.outputs) <= UNPACK_AT_MOST:
-                targets = [variables.claim(f"{base}_{j}") for j in range(len(item.outputs))]
-            else:
-                held = variables.claim(base)
-                targets = [f"{held}[{j}]" for j in range(len(item.outputs))]
+            var, targets = _claim(_base_name(item, function), len(item.outputs), variables)
         var_of.update(zip(item.outputs, targets))
-        var = targets[0].split("[")[0] if len(item.outputs) > UNPACK_AT_MOST else ", ".join(targets)
         loop = None
         if isinstance(item, BlockCall) and item.loop:
             loop = f"i in range({item.loop[0]}, {item.loop[1]})"
@@ -565,7 +562,7 @@ def _block_call(call: BlockCall, args: list[str], program: Program) -> str:
     for (pname, default), value in zip(function.params, call.values):
         if default is NO_DEFAULT:
             parts.append(literal(value))
-        elif isinstance(value, Param) or _canon_equal(value, default) is False:
+        elif isinstance(value, Param) or canon(value) != canon(default):
             parts.append(f"{identifier_kw(pname)}={literal(value)}")
     if function.name_param:  # a custom layer's keras.ops take no name
         if call.loop and isinstance(call.name, Param):
@@ -574,12 +571,6 @@ def _block_call(call: BlockCall, args: list[str], program: Program) -> str:
             name = literal(call.name)
         parts.append(f"{function.name_param}={name}")
     return f"{identifier_kw(function.name)}({', '.join(parts)})"
-
-
-def _canon_equal(a, b) -> bool:
-    from .blocks import canon
-
-    return canon(a) == canon(b)
 
 
 def _definition(function: Function, program: Program, scope: str) -> dict:

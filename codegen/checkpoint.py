@@ -5,19 +5,18 @@ A checkpoint `PREFIX` is `PREFIX.index`, a LevelDB-format table mapping each che
 `PREFIX.data-0000K-of-0000N` holding raw little-endian tensor bytes. Data files are memory-mapped
 and a tensor is a read-only view into one: nothing is read until a value is used.
 
-Everything between the READER markers is copied verbatim into generated `load_weights.py` files,
-so it may use only the standard library and numpy, and raises `CheckpointError` (a ValueError).
+Generated `load_weights.py` files read checkpoints through this reader (codegen/runtime.py), and
+every problem it finds is a `CheckpointError` (a ValueError) naming the file or variable.
 """
 
 from __future__ import annotations
 
-# BEGIN READER
 import mmap
 import os
 
 import numpy as np
 
-from .files import files_source, open_input, read_input
+from .files import open_input, read_input
 
 
 class CheckpointError(ValueError):
@@ -522,16 +521,3 @@ def checkpoint_prefix(source):
         if source.endswith(suffix):
             return source[: -len(suffix)]
     return source
-
-
-# END READER
-
-
-def reader_source() -> str:
-    """The reader's source and the file helpers it opens files with (files.py), for embedding
-    in generated files (which import errno, mmap, os, stat and numpy at their top)."""
-    with open(__file__, encoding="utf-8") as f:
-        text = f.read()
-    body = text.split("# BEGIN READER\n", 1)[1].split("# END READER\n", 1)[0]
-    lines = [line for line in body.splitlines() if not line.startswith(("import ", "from "))]
-    return files_source() + "\n\n" + "\n".join(lines).strip() + "\n"

@@ -6,14 +6,11 @@ import gc
 import re
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 
 from .analyze import analyze_file
-from .checkpoint import reader_source
 from .emit import render
 from .header import record_path
-from .load import decoder_source
 from .options import Options
 from .postprocess import format_source, tidy
 from .spec import ModelSpec
@@ -74,7 +71,6 @@ def _fewer_collections():
         gc.set_threshold(*threshold)
 
 
-_EMBEDDED_MARK = "GRAPH2PY_EMBEDDED_CODE = None\n"
 _ROWS_MARK = "    GRAPH2PY_WEIGHT_ROWS: None,\n"
 # load_weights' table, one row a line: `    'LAYER/WEIGHT': ROW,`
 _ROWS = re.compile(r"^WEIGHTS = \{\n((?:    .*\n)+)\}\n", re.M)
@@ -84,22 +80,16 @@ _ROW_BATCH = 1000  # rows per black call: black's time and memory grow faster th
 
 
 def format_loader(source: str) -> str:
-    """format_source, the same result faster: the code a loader embeds verbatim (the
-    checkpoint reader or the graph decoder: the same in every loader, and much of it) formatted
-    once per process, and the rows of its weight table (one per weight: 40,000 in
-    bench/scale.py's 200,000-node chain) apart from the rest, each as black writes it in the
-    table (a row of two plain strings is only requoted; black formats each row of an exploded
-    dict on its own, so the others go to black a batch at a time)."""
+    """format_source, the same result faster: the rows of the weight table (one per weight:
+    40,000 in bench/scale.py's 200,000-node chain) apart from the rest, each as black writes
+    it in the table (a row of two plain strings is only requoted; black formats each row of
+    an exploded dict on its own, so the others go to black a batch at a time)."""
     rows = _ROWS.search(source)
     if rows and _ROWS_MARK not in source:
         start, end = rows.span(1)
         outside = format_loader(source[:start] + _ROWS_MARK + source[end:])
         if outside.count(_ROWS_MARK) == 1:
             return outside.replace(_ROWS_MARK, _format_rows(rows[1].splitlines()))
-    for embedded in (reader_source(), decoder_source()):
-        if embedded in source:
-            formatted = format_source(source.replace(embedded, _EMBEDDED_MARK, 1))
-            return formatted.replace(_EMBEDDED_MARK, _formatted(embedded), 1)
     return format_source(source)
 
 
@@ -123,8 +113,3 @@ def _format_rows(rows: list[str]) -> str:
                 flush()
     flush()
     return "".join(out)
-
-
-@lru_cache(maxsize=2)
-def _formatted(code: str) -> str:
-    return format_source(code)

@@ -10,14 +10,10 @@ size it had when opened, never further.
 
 The refusal is an OSError whose strerror is "not a regular file", so that a caller's handling
 of unreadable files ("PATH: cannot read: ...") reports it too.
-
-Between the FILES markers: the standard library only. checkpoint.reader_source() copies it into
-generated checkpoint loaders, whose checkpoint reader opens files through it as well.
 """
 
 from __future__ import annotations
 
-# BEGIN FILES
 import errno
 import os
 import stat
@@ -45,15 +41,3 @@ def read_input(path):
     file, size = open_input(path)
     with file:
         return file.read(size)
-
-
-# END FILES
-
-
-def files_source() -> str:
-    """The helpers' source without their imports, for embedding (see checkpoint.reader_source)."""
-    with open(__file__, encoding="utf-8") as f:
-        text = f.read()
-    body = text.split("# BEGIN FILES\n", 1)[1].split("# END FILES\n", 1)[0]
-    lines = [line for line in body.splitlines() if not line.startswith(("import ", "from "))]
-    return "\n".join(lines).strip() + "\n"

@@ -4,10 +4,10 @@
 TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
 milliseconds. Everything here works on those schemas and numpy alone.
 
-The code between the DECODER markers is copied verbatim into every generated `load_weights.py`
-that reads a graph file (see `decoder_source`), so that the loader tells text from binary and
-decodes constants exactly as the converter did: it may use only math, re, numpy, tensor_pb2
-and types_pb2.
+A generated `load_weights.py` reads a graph file with a short reader of its own (templates/
+load_weights.py.j2: `read_constants`, `decode`) that tells text from binary by the same pattern
+and decodes every type a weight is stored in as `tensor_to_numpy` does;
+tests/test_loader_agreement.py holds the two to that.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 
 from . import budget
 from .errors import BadInputError
-from .files import files_source, read_input
+from .files import read_input
 
-# BEGIN DECODER
 # DataType enum -> numpy dtype, for the types a frozen inference graph carries.
 _NUMPY = {
     types_pb2.DT_FLOAT: np.float32,
@@ -187,9 +186,6 @@ def tensor_to_numpy(proto: tensor_pb2.TensorProto, charge=None) -> np.ndarray | 
     return flat.reshape(shape)
 
 
-# END DECODER
-
-
 def attr_dtype(enum: int) -> str:
     """The dtype an attribute holds: as `dtype_name`, and never a reference type (TensorFlow
     refuses `float32_ref` as an attribute value: a reference is no type of its own)."""
@@ -228,7 +224,6 @@ def read_graph_file(path: str | os.PathLike) -> tuple[graph_pb2.GraphDef, str]:
     return graph, digest
 
 
-# BEGIN DECODER
 # A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A
 # binary one cannot: it opens with a field tag (0x0a, a newline, for a node), the node's length
 # and the node's own tags, never a name followed by `{`, `:` or `<`. Only the content decides,
@@ -250,9 +245,6 @@ def one_line(err: BaseException, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text or type(err).__name__
-
-
-# END DECODER
 
 
 def read_file(path: Path) -> bytes:
@@ -324,12 +316,3 @@ def decode_shape(shape) -> tuple[int | None, ...] | None:
     return tuple(d.size if d.size >= 0 else None for d in shape.dim)
 
 
-def decoder_source() -> str:
-    """The code between the DECODER markers and the file helpers the loader reads the graph
-    with (files.py: regular files only, no further than their size), for embedding in generated
-    loaders (which import errno, math, os, re, stat, numpy, tensor_pb2 and types_pb2 at their
-    top)."""
-    with open(__file__, encoding="utf-8") as f:
-        text = f.read()
-    blocks = [part.split("# END DECODER\n", 1)[0] for part in text.split("# BEGIN DECODER\n")[1:]]
-    return files_source() + "\n\n" + "\n\n".join(block.strip() for block in blocks) + "\n"

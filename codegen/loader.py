@@ -207,9 +207,7 @@ def weights_context(spec: ModelSpec) -> dict:
     """A model converted from a checkpoint or SavedModel (`spec.source_kind`, from the
     source format) gets a loader that reads the checkpoint: its recipes hold `Variable` steps and
     no `Read` of graph nodes."""
-    from .checkpoint import reader_source
     from .errors import UnsupportedError
-    from .load import decoder_source
 
     kind = spec.source_kind
     checkpoint = kind != "graphdef"
@@ -236,11 +234,7 @@ def weights_context(spec: ModelSpec) -> dict:
         # what load_weights reads: the source, or for a GraphDef + --checkpoint the prefix
         "weights_source_doc": docstring_text(spec.weights_source or spec.source),
         "source_kind_doc": docstring_text(_SOURCE_ARGUMENT.get(kind, "")),
-        "source_help": literal(
-            _SOURCE_ARGUMENT.get(kind, "the model's source") + " (default: %(default)s)"
-        ),
-        "checkpoint_reader": reader_source() if checkpoint else "",
-        "decoder": "" if checkpoint else decoder_source(),
+        "source_help": literal(_SOURCE_HELP.get(kind, "the source") + " (default: %(default)s)"),
         # TensorFlow's quantization arithmetic, for weights dequantized or fake-quantized here
         "quantization": (
             quantization.loader_source()
@@ -255,4 +249,11 @@ _SOURCE_ARGUMENT = {
     "savedmodel": "the SavedModel directory (the checkpoint in its variables/ is read)",
     "metagraph": "the .meta file or the checkpoint prefix beside it",
     "checkpoint": "the checkpoint prefix (PREFIX.index and PREFIX.data-*)",
+}
+# the script's help for its source argument (the docstring of load_weights says more)
+_SOURCE_HELP = {
+    "graphdef": "the graph",
+    "savedmodel": "the SavedModel directory",
+    "metagraph": "the .meta file or checkpoint prefix",
+    "checkpoint": "the checkpoint prefix",
 }

@@ -3,8 +3,9 @@ binary told apart by content, whatever the suffix), every constant decoded to th
 refused by both, with the same caps. And as a script it refuses what it cannot read with one
 line, exit 1, no traceback.
 
-The converter's side is codegen.load (read_graph_file, decode_attr); the loader's side is the
-GraphConstants class of a load_weights.py that graph2py generates, run as it is written.
+The converter's side is codegen.load (read_graph_file, decode_attr); the loader's side is what a
+load_weights.py that graph2py generates reads with (codegen.runtime.graph_constants, which it
+imports), run as it is written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
 from codegen.convert import convert
 from codegen.errors import BadInputError
 from codegen.load import decode_attr, read_graph_file, tensor_to_numpy
+from codegen.runtime import LoadError
 from graphs import Builder, Dtype, FLOAT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +186,7 @@ def loader(tmp_path_factory):
     (root / "graph.pb").write_bytes(b.graph.SerializeToString())
     _, files = convert(root / "graph.pb")
     module = types.ModuleType("generated_load_weights")
+    module.__file__ = "load_weights.py"  # as imported from its file (SOURCE)
     exec(compile(files["load_weights.py"], "load_weights.py", "exec"), module.__dict__)
     return module
 
@@ -204,8 +207,8 @@ def converter_reads(path: Path) -> dict:
 
 
 def loader_reads(loader, path: Path, names) -> dict:
-    graph = loader.GraphConstants(str(path))
-    return {name: outcome(lambda n=name: graph[n]) for name in names}
+    read = loader.graph_constants(str(path))
+    return {name: outcome(lambda n=name: read(n)) for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -258,10 +261,10 @@ def test_a_constant_without_a_tensor_is_refused(loader, tmp_path):
     graph.node.add(name="int", op="Const").attr["value"].i = 3
     path = tmp_path / "graph.pb"
     path.write_bytes(binary(graph))
-    constants = loader.GraphConstants(str(path))
+    read = loader.graph_constants(str(path))
     for name in ("none", "int"):
-        with pytest.raises(loader.GraphError, match=f"constant node '{name}' holds no tensor"):
-            constants[name]
+        with pytest.raises(LoadError, match=f"constant node '{name}' holds no tensor"):
+            read(name)
 
 
 def test_complex_values_are_pairs_of_floats(files):
@@ -310,9 +313,9 @@ def test_the_format_is_told_by_content(loader, tmp_path, name, data):
     path.write_bytes(data)
     graph, _ = read_graph_file(path)  # the converter reads it...
     assert [n.name for n in graph.node][-1] == "y"
-    constants = loader.GraphConstants(str(path))  # ...and so does the loader
+    read = loader.graph_constants(str(path))  # ...and so does the loader
     with pytest.raises(ValueError, match="has no constant node 'x'"):
-        constants["x"]
+        read("x")
 
 
 def test_both_refuse_what_is_neither(loader, tmp_path):
@@ -320,8 +323,8 @@ def test_both_refuse_what_is_neither(loader, tmp_path):
     path.write_bytes(b"nodes { name: 'x' }\n")  # not a GraphDef field: not text, and not binary
     with pytest.raises(BadInputError, match="not a binary GraphDef"):
         read_graph_file(path)
-    with pytest.raises(loader.GraphError, match="not a binary GraphDef"):
-        loader.GraphConstants(str(path))
+    with pytest.raises(LoadError, match="not a binary GraphDef"):
+        loader.graph_constants(str(path))
 
 
 # -- end to end: converted, then loaded by the script -----------------------------------------
@@ -428,7 +431,7 @@ def test_a_constant_claiming_10_12_elements_is_refused_by_both(dense_out, tmp_pa
         (None, ["cannot read"]),
         (b"node { name: 'k' ", ["not a text GraphDef"]),
         (bytes(range(256)) * 4, ["not a binary GraphDef"]),
-        (b"", ["has no constant node 'k'"]),
+        (b"", ["file is empty"]),
     ],
     ids=["missing", "truncated_text", "random_bytes", "empty"],
 )
@@ -459,8 +462,10 @@ def test_a_weight_inside_a_function_body_loads(tmp_path):
     path.write_bytes(binary(b.graph))
     _, files = convert(path)
     module = types.ModuleType("generated_load_weights")
+    module.__file__ = "load_weights.py"  # as imported from its file (SOURCE)
     exec(compile(files["load_weights.py"], "load_weights.py", "exec"), module.__dict__)
-    (kernel,) = module.read_weights(str(path)).values()
+    ((kernel, names),) = module.read_weights(str(path)).values()
+    assert names == ["dense_fn:k"]
     stored = next(n for n in b.graph.library.function[0].node_def if n.name == "k")
     np.testing.assert_array_equal(kernel, tensor_to_numpy(stored.attr["value"].tensor))
     assert '": "dense_fn:k",' in files["load_weights.py"]

@@ -128,6 +128,26 @@ def test_language_server_starts_without_the_converter_core():
     assert result.stdout.split() == []
 
 
+
+def test_generated_loaders_import_only_the_readers():
+    """A generated load_weights.py imports codegen.runtime: the graph and checkpoint readers,
+    with protobuf and numpy, and nothing of the converter (no templates, formatting, passes or
+    TensorFlow), so that loading weights stays quick and needs no more than reading does."""
+    heavy = ("jinja2", "libcst", "black", "tensorflow", "keras", "codegen.analyze")
+    probe = (
+        "import sys, codegen.runtime\n"
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.split() == []
+
 if __name__ == "__main__":  # python tests/test_structure.py: print what the tests check
     edges, private = imports()
     for component in cycles(edges):

@@ -6,25 +6,18 @@ Every weight is read from the graph constant that holds it, by node name (the ta
 WEIGHTS), with any step beyond a reshape spelled out there. Shapes are checked before
 anything is assigned.
 
-As a script it saves the weights for Keras:
+Reading the graph file needs graph2py's reader (`pip install graph2py`), not TensorFlow. As a
+script it saves the weights for Keras:
 
     python load_weights.py layout_nchw_keep.pbtxt --save model.keras      (or model.weights.h5)
 """
 
 import argparse
-import atexit
-import errno
-import math
 import os
-import re
-import stat
 import sys
-import threading
-from pathlib import Path
 
 import numpy as np
-from google.protobuf import message, text_format
-from tensorboard.compat.proto import graph_pb2, tensor_pb2, types_pb2
+from codegen.runtime import graph_constants
 
 # One row per weight, LAYER/WEIGHT: the graph node holding its value (its name
 # after the prefix SCOPE), or the nodes it is computed from and how (a function of
@@ -41,423 +34,95 @@ WEIGHTS = {
     "conv2/kernel": "conv2/kernel",
     "conv2/bias": "conv2/bias",
 }
+# the source the header names, found from this file's folder
+SOURCE = os.path.join(os.path.dirname(__file__), "layout_nchw_keep.pbtxt")
 
 
-def load_weights(model, source):
+def load_weights(model, source=SOURCE):
     """Assign every weight of `model` (from `build_model()`) from the graph file `source`."""
     assign_all(model, read_weights(source))
     return model
 
 
 def read_weights(source):
-    """Every weight's value by (layer, weight), read and computed before anything is
-    assigned (Keras is not needed yet); a ValueError says what cannot be read."""
-    graph = GraphConstants(source)
+    """Each weight's value, and the nodes it comes from, by (layer, weight): all
+    read before anything is assigned (Keras is not needed yet). A ValueError says what
+    cannot be read."""
+    read = graph_constants(source)
     values = {}
     for path, row in WEIGHTS.items():
         layer, weight = path.split("/", 1)
-        names, recipe = row_sources(layer, row)
-        stored = [graph[name] for name in names]
-        values[layer, weight] = np.asarray(recipe(*stored) if recipe else stored[0])
+        names, recipe = row if isinstance(row, tuple) else (row, None)
+        if isinstance(names, str):  # one name: a leading "~" stands for the layer's
+            names = [layer + names[1:] if names.startswith("~") else names]
+        stored = [read(SCOPE + name) for name in names]
+        value = np.asarray(recipe(*stored) if recipe else stored[0])
+        values[layer, weight] = value, [SCOPE + name for name in names]
     return values
 
 
-def row_sources(layer, row):
-    """The full names a row of WEIGHTS reads, and its recipe (None: the value as stored)."""
-    names, recipe = row if isinstance(row, tuple) else (row, None)
-    if isinstance(names, str):  # one name; a leading "~" stands for the layer's name
-        names = [layer + names[1:] if names.startswith("~") else names]
-    return [SCOPE + name for name in names], recipe
-
-
 def assign_all(model, values):
-    """Check every shape first, then assign: a mismatch leaves the model untouched.
-    A value whose shape differs only in axes of size 1 is reshaped (a bias the graph
-    stores as 1x1x1xC)."""
-    problems, updates = [], []
-    for (layer, weight), value in values.items():
-        variable = _variable(model, layer, weight)
-        shape = tuple(variable.shape)
-        if [d for d in value.shape if d != 1] == [d for d in shape if d != 1]:
-            updates.append((variable, value.reshape(shape)))
-            continue
-        names = row_sources(layer, WEIGHTS[f"{layer}/{weight}"])[0]
-        problems.append(
-            f"layer {layer!r} weight {weight!r}: expects shape {shape}, "
-            f"graph node(s) {', '.join(map(repr, names))} give {value.shape}"
-        )
+    """Check every shape first, then assign: a mismatch leaves the model untouched. A value
+    whose shape differs only in axes of size 1 is reshaped (a bias the graph stores as
+    1x1x1xC)."""
+    variables = {(x.name, v.name): v for x in model.layers for v in x.weights}
+    problems = []
+    for (layer, weight), (value, names) in values.items():
+        variable = variables.get((layer, weight))
+        if variable is None:
+            problems.append(f"the model has no weight {weight!r} in layer {layer!r}")
+        elif _squeezed(value.shape) != _squeezed(variable.shape):
+            problems.append(
+                f"layer {layer!r} weight {weight!r}: expects shape {tuple(variable.shape)}, "
+                f"graph node(s) {', '.join(map(repr, names))} give {value.shape}"
+            )
     if problems:
         raise ValueError("cannot load weights:\n" + "\n".join(problems))
-    for variable, value in updates:
-        variable.assign(value.astype(variable.dtype))
+    for (layer, weight), (value, _) in values.items():
+        variable = variables[layer, weight]
+        variable.assign(value.reshape(variable.shape).astype(variable.dtype))
 
 
-def _variable(model, layer, weight):
-    variables = model.get_layer(layer).weights
-    for variable in variables:
-        if variable.name == weight or variable.path.endswith("/" + weight):
-            return variable
-    names = [v.name for v in variables]
-    raise ValueError(f"layer {layer!r} has no weight {weight!r} (it has {names})")
+def _squeezed(shape):
+    return [d for d in shape if d != 1]
 
 
-class GraphError(ValueError):
-    """A graph file that cannot be read, or a constant in it that cannot be decoded."""
-
-
-class GraphConstants:
-    """The Const nodes of a frozen GraphDef, decoded on first use exactly as graph2py decoded
-    them when it converted the graph: a regular file only, no further than its size
-    (`read_input`), text or binary by its content (`is_text_graph`), values by
-    `tensor_to_numpy`, all copied below from graph2py.
-
-    Needs only protobuf and the TensorFlow schemas that tensorboard ships, not TensorFlow.
+def build_quietly():
+    """model.py's model. TensorFlow prints C++ start-up notices (oneDNN, CUDA on a CPU
+    machine) to stderr while Keras imports it, whatever TF_CPP_MIN_LOG_LEVEL says: unless
+    the user set that, stderr is closed for the import and the setting hides the rest.
     """
-
-    def __init__(self, path):
-        self.path = path
-        try:
-            data = read_input(path)
-        except OSError as err:
-            raise GraphError(f"{path}: cannot read: {err.strerror or err}") from None
-        graph = graph_pb2.GraphDef()
-        if is_text_graph(data):
-            try:
-                text_format.Parse(data.decode("utf-8"), graph)
-            except (text_format.ParseError, UnicodeDecodeError) as err:
-                raise GraphError(
-                    f"{path}: not a text GraphDef: {one_line(err)}"
-                ) from None
-        else:
-            try:
-                graph.ParseFromString(data)
-            except (message.DecodeError, RuntimeError, ValueError) as err:
-                raise GraphError(
-                    f"{path}: not a binary GraphDef (truncated or another format): "
-                    f"{one_line(err)}"
-                ) from None
-        self._nodes = {node.name: node for node in graph.node if node.op == "Const"}
-        # a function body's constants as `FUNCTION:NODE` (no node name holds a colon)
-        for function in graph.library.function:
-            for node in function.node_def:
-                if node.op == "Const":
-                    self._nodes.setdefault(
-                        f"{function.signature.name}:{node.name}", node
-                    )
-
-    def __getitem__(self, name):
-        node = self._nodes.get(name)
-        if node is None:
-            raise GraphError(f"{self.path}: the graph has no constant node {name!r}")
-        attr = node.attr.get("value")
-        if attr is None or attr.WhichOneof("value") != "tensor":
-            raise GraphError(f"{self.path}: constant node {name!r} holds no tensor")
-        try:
-            value = tensor_to_numpy(attr.tensor)
-        except ValueError as err:
-            raise GraphError(f"{self.path}: constant node {name!r}: {err}") from None
-        return value
-
-
-def open_input(path):
-    """(binary file object, size in bytes) of the regular file at `path`, links resolved;
-    OSError "not a regular file" for anything else, before it is read from."""
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    stderr, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null if quiet else stderr, 2)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
-        return os.fdopen(fd, "rb"), info.st_size
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_input(path):
-    """The bytes of the regular file at `path`: no more than its size when opened."""
-    file, size = open_input(path)
-    with file:
-        return file.read(size)
-
-
-# DataType enum -> numpy dtype, for the types a frozen inference graph carries.
-_NUMPY = {
-    types_pb2.DT_FLOAT: np.float32,
-    types_pb2.DT_DOUBLE: np.float64,
-    types_pb2.DT_HALF: np.float16,
-    types_pb2.DT_INT8: np.int8,
-    types_pb2.DT_INT16: np.int16,
-    types_pb2.DT_INT32: np.int32,
-    types_pb2.DT_INT64: np.int64,
-    types_pb2.DT_UINT8: np.uint8,
-    types_pb2.DT_UINT16: np.uint16,
-    types_pb2.DT_UINT32: np.uint32,
-    types_pb2.DT_UINT64: np.uint64,
-    types_pb2.DT_BOOL: np.bool_,
-    types_pb2.DT_COMPLEX64: np.complex64,
-    types_pb2.DT_COMPLEX128: np.complex128,
-    # quantized types hold integer codes (Dequantize gives their meaning)
-    types_pb2.DT_QINT8: np.int8,
-    types_pb2.DT_QUINT8: np.uint8,
-    types_pb2.DT_QINT16: np.int16,
-    types_pb2.DT_QUINT16: np.uint16,
-    types_pb2.DT_QINT32: np.int32,
-    types_pb2.DT_STRING: object,
-}
-
-# Which repeated field of TensorProto holds the values of each dtype when there is no
-# tensor_content.
-_VALUE_FIELD = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_HALF: "half_val",
-    types_pb2.DT_INT8: "int_val",
-    types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val",
-    types_pb2.DT_QINT8: "int_val",
-    types_pb2.DT_QUINT8: "int_val",
-    types_pb2.DT_QINT16: "int_val",
-    types_pb2.DT_QUINT16: "int_val",
-    types_pb2.DT_QINT32: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val",
-    types_pb2.DT_UINT64: "uint64_val",
-    types_pb2.DT_BOOL: "bool_val",
-    types_pb2.DT_COMPLEX64: "scomplex_val",
-    types_pb2.DT_COMPLEX128: "dcomplex_val",
-    types_pb2.DT_STRING: "string_val",
-}
-
-
-_DATATYPES = frozenset(types_pb2.DataType.values()) - {types_pb2.DT_INVALID}
-_REF = 100  # DT_FLOAT_REF is DT_FLOAT + 100: the dtype of a TF1 variable's reference
-_TF_NAMES = {
-    types_pb2.DT_HALF: "float16",
-    types_pb2.DT_FLOAT: "float32",
-    types_pb2.DT_DOUBLE: "float64",
-}
-
-
-def type_name(enum: int) -> str:
-    """TensorFlow's name of a DataType (`float32`, `qint8`, `bfloat16`, `float32_ref`), the
-    spelling of its op registry's allowed values; ValueError for a number that is no dtype
-    (DT_INVALID, or none of the enum's values)."""
-    if enum not in _DATATYPES:
-        raise ValueError(
-            f"{enum} is no TensorFlow DataType"
-            if enum
-            else "DT_INVALID is no TensorFlow dtype"
-        )
-    base = enum - _REF if enum > _REF else enum
-    name = (
-        _TF_NAMES.get(base) or types_pb2.DataType.Name(base).removeprefix("DT_").lower()
-    )
-    return name + ("_ref" if enum > _REF else "")
-
-
-def dtype_name(enum: int) -> str:
-    """'float32' for DT_FLOAT: the spelling Keras and numpy both accept (TensorFlow's, see
-    `type_name`, for the types numpy lacks). ValueError for a number that is no dtype.
-    """
-    dtype = _NUMPY.get(enum)
-    if dtype is None or dtype is object:
-        return type_name(enum)
-    return np.dtype(dtype).name
-
-
-# TensorFlow's largest rank (TensorShape's kMaxDims): a shape of more dimensions is no shape.
-MAX_RANK = 254
-
-# A constant in short form (a few values, the last one repeated) is expanded to its full shape
-# in memory. Real graphs store their large weights in full (tensor_content), so a short form
-# that expands beyond this is corrupt or a memory bomb, not a model; the converter's constant
-# budget (budget.py, through `charge`) bounds the total as well.
-MAX_EXPANDED_BYTES = 1 << 28
-
-
-def check_rank(rank: int) -> None:
-    if rank > MAX_RANK:
-        raise ValueError(f"rank {rank} is more than TensorFlow's maximum of {MAX_RANK}")
-
-
-def tensor_to_numpy(proto: tensor_pb2.TensorProto, charge=None) -> np.ndarray | None:
-    """Decode a TensorProto the way TensorFlow does, including its short-form encodings.
-
-    TF may store only a prefix of the values; the last one is then repeated to fill the shape.
-    Every way the proto can disagree with itself (content length, value count, values out of
-    the dtype's range, a rank above TensorFlow's) is a ValueError with a readable message. A
-    short form is expanded only if `charge(bytes, what)` (the converter's constant budget,
-    budget.py; the generated loaders pass none) pays for it.
-    """
-    dtype = _NUMPY.get(proto.dtype)
-    if dtype is None:
-        raise ValueError(f"tensors of type {type_name(proto.dtype)} are not supported")
-    check_rank(len(proto.tensor_shape.dim))
-    shape = [d.size for d in proto.tensor_shape.dim]
-    if any(s < 0 for s in shape):
-        raise ValueError(f"constant with unknown dimension in shape {shape}")
-    # Python ints: huge dims must not wrap around to a small size
-    size = math.prod(shape)
-    itemsize = np.dtype(dtype).itemsize
-    # each read of the field copies the bytes: read it once
-    content = proto.tensor_content
-    if content:
-        if dtype is object:
-            raise ValueError("string tensor stored as raw content")
-        if len(content) != size * itemsize:
-            raise ValueError(
-                f"tensor content is {len(content)} bytes, shape {shape} of "
-                f"{dtype_name(proto.dtype)} needs {size * itemsize}"
-            )
-        # a read-only view of the bytes read above: no second copy
-        return np.frombuffer(content, dtype=dtype).reshape(shape)
-    field = getattr(proto, _VALUE_FIELD[proto.dtype])
-    values = list(field)
-    if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-        # two floats per value: real, imaginary (TF drops an odd last one)
-        values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
-    if len(values) > size:
-        raise ValueError(
-            f"tensor holds {len(values)} values, shape {shape} needs {size}"
-        )
-    if size * itemsize > MAX_EXPANDED_BYTES:
-        raise ValueError(
-            f"constant of shape {shape} would expand {len(values)} stored values to "
-            f"{size * itemsize / 2**20:.0f} MiB"
-        )
-    stored = f"{len(field)} value{'s' if len(field) != 1 else ''}"
-    what = f"a {dtype_name(proto.dtype)} constant of shape {shape} stored as {stored}"
-    if charge is not None and not charge(size * itemsize, what):
-        return None  # the conversion has failed already: see budget.Budget.decoded
-    try:
-        if proto.dtype == types_pb2.DT_HALF:
-            values = np.array(values, np.uint16).view(np.float16)
-        if size == 0:
-            return np.zeros(shape, dtype)
-        if len(values) == 0:
-            return (
-                np.zeros(shape, dtype)
-                if dtype is not object
-                else np.full(shape, b"", object)
-            )
-        flat = np.empty(size, dtype)
-        flat[: len(values)] = values
-    except (OverflowError, TypeError, ValueError) as err:
-        raise ValueError(
-            f"values do not fit {dtype_name(proto.dtype)}: {err}"
-        ) from None
-    flat[len(values) :] = values[-1]
-    return flat.reshape(shape)
-
-
-# A text GraphDef opens with one of GraphDef's field names, after blank lines and # comments. A
-# binary one cannot: it opens with a field tag (0x0a, a newline, for a node), the node's length
-# and the node's own tags, never a name followed by `{`, `:` or `<`. Only the content decides,
-# in the converter and in the loader alike: users rename files freely.
-_TEXT_GRAPH_START = re.compile(
-    rb"\s*(?:#[^\n]*(?:\n\s*|\Z))*(?:(?:node|library|versions?|debug_info)\s*[{:<]|\Z)"
-)
-
-
-def is_text_graph(data: bytes) -> bool:
-    """Whether a graph file holds a text GraphDef rather than a binary one."""
-    return _TEXT_GRAPH_START.match(data[:4096]) is not None
-
-
-def one_line(err: BaseException, limit: int = 300) -> str:
-    """The parser's message on one line, cut short: protobuf quotes the offending input, and
-    one line of a text graph can hold megabytes of tensor content."""
-    text = " ".join(str(err).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text or type(err).__name__
+        from model import build_model
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        os.close(null)
+    return build_model()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # by default the source the header names, relative to this file
-    here = Path(__file__).resolve().parent
     parser.add_argument(
-        "source",
-        nargs="?",
-        default=os.path.normpath(here / "layout_nchw_keep.pbtxt"),
-        help="the graph file the model was generated from (default: %(default)s)",
+        "source", nargs="?", default=SOURCE, help="the graph (default: %(default)s)"
     )
-    parser.add_argument(
-        "--save", required=True, help="where to write: .keras or .weights.h5"
-    )
+    parser.add_argument("--save", required=True, help="a .keras or .weights.h5 file")
     args = parser.parse_args(argv)
-    _quiet_startup()  # reading the graph may import TensorFlow (tensorboard's protobufs)
-    try:
+    try:  # the source is read before Keras starts: a bad one fails fast
         values = read_weights(args.source)
-    except ValueError as err:  # a source that cannot be read: said before Keras loads
-        return _refuse(parser, err)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from model import build_model
-
-    model = build_model()
-    try:
+        model = build_quietly()
         assign_all(model, values)
-    except ValueError as err:  # weights that do not fit the model
-        return _refuse(parser, err)
-    if args.save.endswith(".weights.h5"):
-        model.save_weights(args.save)
-    else:
-        model.save(args.save)
+    except ValueError as err:  # one line per problem, no traceback
+        lines = str(err).splitlines()
+        parser.exit(1, "".join(f"{parser.prog}: error: {line}\n" for line in lines))
+    (model.save_weights if args.save.endswith(".weights.h5") else model.save)(args.save)
     print(f"saved {model.name} ({model.count_params()} parameters) to {args.save}")
-    return 0
-
-
-# TensorFlow's C++ start-up lines: absl's `I0000 12:00:00.000000 1 file.cc:1] ...` records,
-# its notice that they precede absl's set-up, and a CPU-features line's second half
-_NOISE = re.compile(
-    rb"([IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
-    rb"|To enable the following instructions:)"
-)
-
-
-def _quiet_startup():
-    """Keep TensorFlow's C++ start-up noise (oneDNN notices, a CUDA error on a CPU machine)
-    off the terminal, unless the user set TF_CPP_MIN_LOG_LEVEL: the setting, and, since
-    TensorFlow logs some lines before it reads it, a filter on this process's stderr that
-    passes every other line."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    read, write = os.pipe()
-    terminal = os.dup(2)
-    os.dup2(write, 2)
-    os.close(write)
-
-    def forward():
-        with os.fdopen(read, "rb") as lines:
-            for line in lines:
-                if not _NOISE.match(line):
-                    os.write(terminal, line)
-
-    thread = threading.Thread(target=forward, daemon=True)
-    thread.start()
-
-    def restore():  # the pipe closes: what is left is forwarded before the process ends
-        sys.stderr.flush()
-        os.dup2(terminal, 2)
-        thread.join(timeout=5)
-
-    atexit.register(restore)
-
-
-def _refuse(parser, err):
-    """One line per problem on stderr, no traceback; the exit status."""
-    for line in str(err).splitlines():
-        print(f"{parser.prog}: error: {line}", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -69,7 +69,7 @@ def test_the_header_names_the_graph_relative_to_the_generated_directory(project)
     assert '"""Keras 3 model rebuilt from the TensorFlow graph ../../graphs/mlp.pbtxt.' in model
     loader = (project / "src/model/load_weights.py").read_text()
     assert loader.splitlines()[0] == model[0]
-    assert 'default=os.path.normpath(here / "../../graphs/mlp.pbtxt")' in loader
+    assert 'os.path.join(os.path.dirname(__file__), "../../graphs/mlp.pbtxt")' in loader
 
 
 def test_untouched_is_fresh(project, capsys):
@@ -101,7 +101,7 @@ def test_a_loader_edit_and_a_missing_newline_show_in_the_diff(project, capsys):
     code, out, _ = fresh("src/model", capsys=capsys)
     assert code == 1
     assert out.startswith("--- a/src/model/load_weights.py\n+++ b/src/model/load_weights.py\n")
-    assert out.endswith("\\ No newline at end of file\n+    sys.exit(main())\n")
+    assert out.endswith("\\ No newline at end of file\n+    main()\n")
 
 
 def test_a_changed_constant_is_stale(project, capsys):
@@ -219,7 +219,7 @@ def test_a_checkpoint_away_from_its_graph(tmp_path, monkeypatch, capsys):
     command = "graph2py ../../graphs/graph.pbtxt --checkpoint ../../train/step-7.ckpt -o ."
     assert f"# Edit freely; regenerate in this directory with `{command}`." in text
     loader = (tmp_path / "out/model/load_weights.py").read_text()
-    assert 'default=os.path.normpath(here / "../../train/step-7.ckpt")' in loader
+    assert 'os.path.join(os.path.dirname(__file__), "../../train/step-7.ckpt")' in loader
     assert fresh("out/model", capsys=capsys) == (0, "", "")
     # the header's command, run where it says, writes the same files
     monkeypatch.chdir(tmp_path / "out" / "model")

@@ -37,7 +37,9 @@ WEIGHTS = {
     "logits/bias": "logits/biases",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "../../examples/lenet.pb")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "../../examples/lenet.pb")
+)
 
 
 def load_weights(model, source=SOURCE):

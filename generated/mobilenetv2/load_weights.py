@@ -290,7 +290,7 @@ WEIGHTS = {
     "predictions/bias": "~_1/BiasAdd/ReadVariableOp/resource",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "mobilenetv2.pb")
+SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "mobilenetv2.pb"))
 
 
 def load_weights(model, source=SOURCE):

@@ -348,7 +348,7 @@ WEIGHTS = {
     "predictions/bias": "~_1/BiasAdd/ReadVariableOp/resource",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "resnet50.pb")
+SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "resnet50.pb"))
 
 
 def load_weights(model, source=SOURCE):

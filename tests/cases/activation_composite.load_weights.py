@@ -33,7 +33,9 @@ WEIGHTS = {
     "dense_2/bias": "dense_2/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "activation_composite.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "activation_composite.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

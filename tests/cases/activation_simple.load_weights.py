@@ -43,7 +43,9 @@ WEIGHTS = {
     "dense_7/bias": "dense_7/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "activation_simple.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "activation_simple.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

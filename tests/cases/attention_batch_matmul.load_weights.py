@@ -29,7 +29,9 @@ WEIGHTS = {
     "output/kernel": ("output/kernel", lambda x: np.reshape(x, (2, 3, 5))),
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "attention_batch_matmul.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "attention_batch_matmul.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

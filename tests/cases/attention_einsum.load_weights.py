@@ -35,7 +35,9 @@ WEIGHTS = {
     "attention_output/bias": "attention_output/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "attention_einsum.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "attention_einsum.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

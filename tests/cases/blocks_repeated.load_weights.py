@@ -85,7 +85,9 @@ WEIGHTS = {
     "head_2/bias": "head_2/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "blocks_repeated.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "blocks_repeated.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

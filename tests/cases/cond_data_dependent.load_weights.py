@@ -29,7 +29,9 @@ WEIGHTS = {
     "dense/bias": "bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "cond_data_dependent.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "cond_data_dependent.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

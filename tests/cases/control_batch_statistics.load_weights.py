@@ -31,7 +31,9 @@ WEIGHTS = {
     "bn_beta/value": "bn/beta",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "control_batch_statistics.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "control_batch_statistics.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -33,7 +33,9 @@ WEIGHTS = {
     "bn/moving_variance": "bn/moving_variance",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "conv3d_batch_norm.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "conv3d_batch_norm.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

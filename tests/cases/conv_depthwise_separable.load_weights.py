@@ -38,7 +38,9 @@ WEIGHTS = {
     "dilated/bias": "dilated/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "conv_depthwise_separable.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "conv_depthwise_separable.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -31,7 +31,9 @@ WEIGHTS = {
     "atrous_1/bias": "atrous_1/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "conv_strided_dilated.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "conv_strided_dilated.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -30,7 +30,9 @@ WEIGHTS = {
     "up_1/kernel": "up_1/kernel",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "conv_transpose.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "conv_transpose.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

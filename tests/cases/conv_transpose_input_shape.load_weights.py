@@ -33,7 +33,9 @@ WEIGHTS = {
     "up_odd/bias": "up_odd/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "conv_transpose_input_shape.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "conv_transpose_input_shape.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

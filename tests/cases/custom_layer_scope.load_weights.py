@@ -31,7 +31,9 @@ WEIGHTS = {
     "logits/bias": "logits/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "custom_layer_scope.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "custom_layer_scope.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

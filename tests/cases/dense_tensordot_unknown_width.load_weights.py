@@ -31,7 +31,9 @@ WEIGHTS = {
     "ffn_out/bias": "ffn_out/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "dense_tensordot_unknown_width.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "dense_tensordot_unknown_width.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

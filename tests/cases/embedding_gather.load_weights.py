@@ -30,7 +30,9 @@ WEIGHTS = {
     "dense/bias": "dense/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "embedding_gather.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "embedding_gather.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

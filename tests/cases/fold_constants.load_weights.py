@@ -30,7 +30,9 @@ WEIGHTS = {
     "dense/kernel": ("dense/kernel_t", lambda x: np.transpose(x, (1, 0))),
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "fold_constants.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "fold_constants.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -29,7 +29,9 @@ WEIGHTS = {
     "conv2d/bias": "bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "function_call_inlined.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "function_call_inlined.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -39,7 +39,9 @@ WEIGHTS = {
     "logits/bias": "logits/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "functional_residual.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "functional_residual.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -31,7 +31,9 @@ WEIGHTS = {
     "dense/bias": "dense/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "inputs_outputs_cut.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "inputs_outputs_cut.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

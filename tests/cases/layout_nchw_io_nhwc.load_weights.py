@@ -42,7 +42,9 @@ WEIGHTS = {
     "fc/bias": "fc/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "layout_nchw_io_nhwc.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "layout_nchw_io_nhwc.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

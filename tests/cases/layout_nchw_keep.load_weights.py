@@ -35,7 +35,9 @@ WEIGHTS = {
     "conv2/bias": "conv2/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "layout_nchw_keep.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "layout_nchw_keep.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -30,7 +30,9 @@ WEIGHTS = {
     "layer_norm/beta": "layer_norm/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "norm_centred_layer_norm.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "norm_centred_layer_norm.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

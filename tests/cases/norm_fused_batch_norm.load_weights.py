@@ -35,7 +35,9 @@ WEIGHTS = {
     "BatchNorm/moving_variance": "BatchNorm/moving_variance",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "norm_fused_batch_norm.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "norm_fused_batch_norm.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

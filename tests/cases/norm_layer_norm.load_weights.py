@@ -32,7 +32,9 @@ WEIGHTS = {
     "out/kernel": "out/kernel",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "norm_layer_norm.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "norm_layer_norm.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

@@ -38,7 +38,9 @@ WEIGHTS = {
     "batch_normalization_1/moving_variance": "batch_normalization_1/moving_variance",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "norm_tf1_mul_add.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "norm_tf1_mul_add.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

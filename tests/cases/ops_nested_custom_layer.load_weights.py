@@ -34,7 +34,9 @@ WEIGHTS = {
     "probabilities/bias": "probabilities/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "ops_nested_custom_layer.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "ops_nested_custom_layer.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

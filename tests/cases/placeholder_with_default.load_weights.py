@@ -31,7 +31,9 @@ WEIGHTS = {
     "out/bias": "out/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "placeholder_with_default.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "placeholder_with_default.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

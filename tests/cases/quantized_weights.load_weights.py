@@ -40,7 +40,9 @@ WEIGHTS = {
     ),
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "quantized_weights.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "quantized_weights.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

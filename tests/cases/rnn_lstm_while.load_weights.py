@@ -30,7 +30,9 @@ WEIGHTS = {
     "lstm/bias": "bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "rnn_lstm_while.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "rnn_lstm_while.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

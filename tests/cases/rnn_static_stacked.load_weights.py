@@ -61,7 +61,9 @@ WEIGHTS = {
     ),
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "rnn_static_stacked.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "rnn_static_stacked.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

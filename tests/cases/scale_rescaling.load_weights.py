@@ -30,7 +30,9 @@ WEIGHTS = {
     "layer_scale/gamma": "layer_scale/gamma",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "scale_rescaling.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "scale_rescaling.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

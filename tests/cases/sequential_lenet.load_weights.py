@@ -35,7 +35,9 @@ WEIGHTS = {
     "dense_1/bias": "dense_1/bias",
 }
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "sequential_lenet.pbtxt")
+SOURCE = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "sequential_lenet.pbtxt")
+)
 
 
 def load_weights(model, source=SOURCE):

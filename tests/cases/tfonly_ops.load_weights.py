@@ -26,7 +26,7 @@ from codegen.runtime import graph_constants
 SCOPE = ""
 WEIGHTS = {}
 # the source the header names, found from this file's folder
-SOURCE = os.path.join(os.path.dirname(__file__), "tfonly_ops.pbtxt")
+SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "tfonly_ops.pbtxt"))
 
 
 def load_weights(model, source=SOURCE):

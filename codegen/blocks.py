@@ -443,7 +443,12 @@ def _block(program, members, length):
     if naming is None:
         return None
     parts, templates, name_param, kept = naming
-    members = [m for m in members if m[0] in kept and _whole(items, m[0], length, parts)]
+    if name_param == "index":
+        members = [m for m in members if m[0] in kept]
+        if not _numbered_whole(items, [s for s, _, _ in members], length, parts):
+            return None
+    else:
+        members = [m for m in members if m[0] in kept and _whole(items, m[0], length, parts)]
     count = len(members)
     saving = count * length - (length + count + 2)
     if count < 2 or saving <= 0:
@@ -466,6 +471,12 @@ def _naming(items, starts, length):
     return _naming_with(items, starts, length, False) or _naming_with(items, starts, length, True)
 
 
+def _class_named(layer, base: str) -> bool:
+    """Whether a name is the one Keras gives a layer of its class (`zero_padding2d`, `re_lu`;
+    `activation` for any activation)."""
+    return base.replace("_", "").lower() in (layer.cls.lower(), "activation")
+
+
 def _counter_base(names: list[str]) -> str | None:
     matches = [_COUNTER.fullmatch(n) for n in names]
     if not all(matches) or len({m[1] for m in matches}) != 1:
@@ -479,28 +490,52 @@ def _naming_with(items, starts, length, counters: bool):
     for _ in range(2):  # a second try without the instances whose part came out empty
         if len(kept) < 2:
             return None
-        templates, parts = [], {s: None for s in kept}
+        aligned, countable = [], []
         for k in range(length):
             names = [_name_of(items[s + k]) for s in kept]
             if any(n is None for n in names):
                 return None
+            base = None
             if counters and not isinstance(items[kept[0] + k], BlockCall):
                 base = _counter_base(names)
-                if base is not None:
-                    templates.append((None, base))
-                    continue
+            countable.append(base)
             prefix, suffix = _common_prefix(names), _common_suffix(names)
-            if len(prefix) + len(suffix) > min(len(n) for n in names):
+            if len(prefix) + len(suffix) > min(len(n) for n in names) or not (
+                SAFE.fullmatch(prefix) and SAFE.fullmatch(suffix)
+            ):
+                aligned.append(None)
+                continue
+            cut = [name[len(prefix) : len(name) - len(suffix)] for name in names]
+            aligned.append((prefix, suffix, tuple(cut)))
+        if any(a is None and c is None for a, c in zip(aligned, countable)):
+            return None
+        # the parts: those every layer that is no Keras counter name agrees on; when each
+        # could be one (NASNet's `normal_conv_1_5` reads as the 5th `normal_conv_1`), those
+        # most layers agree on, the others then counting apart
+        fixed = {a[2] for a, c in zip(aligned, countable) if c is None}
+        if len(fixed) > 1:
+            return None
+        if fixed:
+            reference = fixed.pop()
+        else:  # a layer named for its class (`zero_padding2d_3`) is Keras's count, surely
+            votes = Counter(
+                a[2]
+                for k, a in enumerate(aligned)
+                if a is not None and not _class_named(items[kept[0] + k], countable[k])
+            )
+            votes = votes or Counter(a[2] for a in aligned if a is not None)
+            if not votes:
                 return None
-            if not (SAFE.fullmatch(prefix) and SAFE.fullmatch(suffix)):
+            reference = votes.most_common(1)[0][0]
+        templates = []
+        for a, base in zip(aligned, countable):
+            if a is not None and a[2] == reference:
+                templates.append(a[:2])
+            elif base is not None:
+                templates.append((None, base))
+            else:
                 return None
-            templates.append((prefix, suffix))
-            for s, name in zip(kept, names):
-                part = name[len(prefix) : len(name) - len(suffix)]
-                if parts[s] is None:
-                    parts[s] = part
-                elif parts[s] != part:
-                    return None
+        parts = dict(zip(kept, reference))
         named = sum(prefix is not None for prefix, _ in templates)
         if named < 2 or 2 * named < length:
             return None  # mostly counters: too little to name the block by
@@ -532,8 +567,6 @@ def _naming_with(items, starts, length, counters: bool):
         parts = {s: prefix + part for s, part in parts.items()}
         templates = [(p if p is None else "", suffix) for p, suffix in templates]
     name_param = "index" if all(_is_count(p) for p in parts.values()) else "name"
-    if name_param == "index" and any(p is None for p, _ in templates):
-        return None  # two integers in one block's names: which is which would be a guess
     for k, (prefix, suffix) in enumerate(templates):
         inner = items[kept[0] + k]
         # a call taking an integer index takes the outer one as it is, or nothing
@@ -559,6 +592,24 @@ def _whole(items, start: int, length: int, parts) -> bool:
         if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
             continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
         if _contains(_words(name), words):
+            return False
+    return True
+
+
+def _numbered_whole(items, starts: list[int], length: int, parts) -> bool:
+    """`_whole` for instances numbered by an integer: a number is a word of many names
+    (`normal_conv_1_2` is no layer of NASNet's cell `1`, `activation_6` none of cell `6`), so
+    a layer beside the window is of the instance when, at that place beside most instances,
+    the layer there holds its own instance's number (`normal_add_4_6` beside the cell-6 window
+    `normal_left4_6, normal_right4_6`, `normal_add_4_7` beside cell 7's)."""
+    n = len(items)
+    for offset in [*range(-length, 0), *range(length, 2 * length)]:
+        holding = 0
+        for s in starts:
+            position = s + offset
+            name = _name_of(items[position]) if 0 <= position < n else None
+            holding += name is not None and str(parts[s]) in _words(name)
+        if holding >= 2 and 2 * holding >= len(starts):
             return False
     return True
 

@@ -159,14 +159,19 @@ def factor(spec: ModelSpec) -> Program:
     if len(spec.layers) > MAX_LAYERS:
         return Program(body=list(spec.layers))
     programs = [_factor(spec, innermost) for innermost in (False, True)]
+    programs.append(_factor(spec, False, named_first=True))
     return min(programs, key=_cost)
 
 
-def _factor(spec: ModelSpec, innermost: bool) -> Program:
-    program = Program(body=list(spec.layers))
+def _factor(spec: ModelSpec, innermost: bool, named_first: bool = False) -> Program:
+    program = Program(body=_cell_order(spec.layers))
     outputs = set(spec.outputs)
+    numbered = not named_first
     while True:
-        best = _best_block(program, outputs, innermost)
+        best = _best_block(program, outputs, innermost, numbered)
+        if best is None and not numbered:
+            numbered = True
+            continue
         if best is None:
             break
         function, instances = best
@@ -178,6 +183,74 @@ def _factor(spec: ModelSpec, innermost: bool) -> Program:
     _name_functions(program)
     _scope_functions(program, spec, outputs)
     return program
+
+
+def _cell_order(layers: list[Layer]) -> list[Layer]:
+    """The layers in an order that keeps each numbered unit together and alike: layers whose
+    names end in one number (NASNet's cell 5: `normal_conv_1_5`, `adjust_bn_5`,
+    `separable_conv_1_normal_left1_5`; a Keras counter name `activation_17` is of the unit
+    that reads it) follow one another, each unit entered by the layer whose input is oldest
+    (the cell's adjustment of the cell before last comes first, as the hand-written cell has
+    it, whichever adjustment it is), then depth first. Layers of no number keep their order."""
+    n = len(layers)
+    made = {t: k for k, layer in enumerate(layers) for t in layer.outputs}
+    producers = [sorted({made[t] for t in layer.inputs if t in made}) for layer in layers]
+    readers: list[list[int]] = [[] for _ in range(n)]
+    for k, found in enumerate(producers):
+        for j in found:
+            readers[j].append(k)
+    words = [_words(layer.name) if isinstance(layer.name, str) else [] for layer in layers]
+    pairs = Counter(tuple(w[-2:]) for w in words)
+    group: list[tuple | None] = [None] * n
+    for k in reversed(range(n)):
+        name = layers[k].name if isinstance(layers[k].name, str) else ""
+        counter = _COUNTER.fullmatch(name)
+        if _class_named(layers[k], counter[1] if counter else name):
+            group[k] = group[readers[k][0]] if readers[k] else None
+            continue
+        numbered = [i for i, w in enumerate(words[k]) if w.isdigit()]
+        if numbered:  # the number, with the word before it when many names end in both
+            i = numbered[-1]
+            pair = tuple(words[k][i - 1 : i + 1])
+            last = i == len(words[k]) - 1
+            group[k] = pair if last and pair[0].isalpha() and pairs[pair] >= 3 else pair[-1:]
+    if not any(group):
+        return list(layers)
+    waiting = [len(p) for p in producers]
+    ready = {k for k in range(n) if not waiting[k]}
+    position: dict[int, int] = {}
+    order: list[int] = []
+    trail: list[int] = []  # the unit's layers placed so far, the latest last
+    while ready:
+        pick = None
+        unit = group[trail[-1]] if trail else None
+        if unit is not None:  # depth first: what reads the latest layer that has a reader ready
+            for j in reversed(trail):
+                found = [k for k in readers[j] if k in ready and group[k] == unit]
+                if found:
+                    pick = min(found)
+                    break
+            if pick is None:
+                pick = min((k for k in ready if group[k] == unit), default=None)
+        if pick is None:
+            pick = min(ready)
+            trail = []
+            if group[pick] is not None:  # a unit's entry: the one of oldest input
+                pick = min(
+                    (k for k in ready if group[k] == group[pick]),
+                    key=lambda k: (max(map(position.get, producers[k]), default=-1), k),
+                )
+        ready.remove(pick)
+        position[pick] = len(order)
+        order.append(pick)
+        trail.append(pick)
+        for k in readers[pick]:
+            waiting[k] -= 1
+            if not waiting[k]:
+                ready.add(k)
+    if len(order) != n:  # not a DAG as the spec says it is: keep its order
+        return list(layers)
+    return [layers[k] for k in order]
 
 
 def _cost(program: Program) -> float:
@@ -268,7 +341,7 @@ class _Candidate:
     starts: list[int]
 
 
-def _best_block(program: Program, outputs: set[str], innermost: bool):
+def _best_block(program: Program, outputs: set[str], innermost: bool, numbered: bool = True):
     items = program.body
     n = len(items)
     if n < 4:
@@ -314,6 +387,11 @@ def _best_block(program: Program, outputs: set[str], innermost: bool):
                     count >= 2
                     and saving > 0
                     and _ends_agree(items, chosen[0], chosen[1], length, memo)
+                    and (
+                        numbered
+                        or _ends_agree(items, chosen[0], chosen[1], length, memo, False)
+                        or _ends_agree(items, chosen[-2], chosen[-1], length, memo, False)
+                    )
                 ):
                     candidates.append(_Candidate(saving, length, chosen))
     # innermost first: the shortest block that verifies (its calls then make up the longer
@@ -330,7 +408,7 @@ def _best_block(program: Program, outputs: set[str], innermost: bool):
             candidate.length > best[1] if innermost else best[0] >= candidate.saving
         ):
             break
-        found = _verify(program, candidate, readers, outputs)
+        found = _verify(program, candidate, readers, outputs, numbered)
         if found is not None and (best is None or found[0] > best[0]):
             best = (found[0], candidate.length, *found[1:])
     return None if best is None else best[2:]
@@ -345,9 +423,10 @@ def _skeleton(item) -> str:
     return re.sub(r"[A-Za-z]*\d[A-Za-z0-9]*", "#", name)
 
 
-def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
+def _ends_agree(items, a: int, b: int, length: int, memo: dict, numbered: bool = True) -> bool:
     """A cheap necessary condition for two windows to be instances of one block: the first
-    and last layers that are not Keras counter names vary by the same part."""
+    and last layers that are not Keras counter names vary by the same part (unless
+    `numbered`, one that is more than a number)."""
 
     def part(k: int) -> str | None:
         key = (a + k, b + k)
@@ -359,7 +438,9 @@ def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
     if first is None:
         return False
     last = next((p for p in map(part, range(length - 1, max(-1, length - 4), -1)) if p != ""), "")
-    return last is not None and (not first or not last or first == last)
+    if numbered or any(re.fullmatch(r"[^|]*[^|\d][^|]*\|.*", p or "") for p in (first, last)):
+        return last is not None and (not first or not last or first == last)
+    return False
 
 
 def _pair_part(one, other) -> str | None:
@@ -403,7 +484,7 @@ def _signature(items, s, length, readers, outputs):
     return (labels, tuple(wiring), tuple(escapes), len(external)), list(external), escapes
 
 
-def _verify(program, candidate, readers, outputs):
+def _verify(program, candidate, readers, outputs, numbered):
     """The best block among the candidate's windows: those alike exactly, named alike."""
     items, length = program.body, candidate.length
     classes: dict[tuple, list] = {}
@@ -415,7 +496,7 @@ def _verify(program, candidate, readers, outputs):
     best = None
     for alike in classes.values():
         for members in _name_groups(items, alike, length):
-            found = _block(program, members, length)
+            found = _block(program, members, length, readers, numbered)
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
     return best
@@ -435,7 +516,7 @@ def _name_groups(items, members, length):
         yield from (g for g in groups.values() if len(g) >= 2)
 
 
-def _block(program, members, length):
+def _block(program, members, length, readers, numbered):
     items = program.body
     if len(members) < 2:
         return None
@@ -443,9 +524,12 @@ def _block(program, members, length):
     if naming is None:
         return None
     parts, templates, name_param, kept = naming
+    if name_param == "index" and not numbered:
+        return None
     if name_param == "index":
         members = [m for m in members if m[0] in kept]
-        if not _numbered_whole(items, [s for s, _, _ in members], length, parts):
+        starts = [s for s, _, _ in members]
+        if not _numbered_whole(items, starts, length, parts, templates, readers):
             return None
     else:
         members = [m for m in members if m[0] in kept and _whole(items, m[0], length, parts)]
@@ -454,7 +538,7 @@ def _block(program, members, length):
     if count < 2 or saving <= 0:
         return None
     if len(members) < len(kept):  # parts of the names were read from windows now left out
-        return _block(program, members, length)
+        return _block(program, members, length, readers, numbered)
     function, instances = _abstract(program, members, length, parts, templates, name_param)
     return saving, function, instances
 
@@ -523,7 +607,6 @@ def _naming_with(items, starts, length, counters: bool):
                 for k, a in enumerate(aligned)
                 if a is not None and not _class_named(items[kept[0] + k], countable[k])
             )
-            votes = votes or Counter(a[2] for a in aligned if a is not None)
             if not votes:
                 return None
             reference = votes.most_common(1)[0][0]
@@ -585,30 +668,58 @@ def _whole(items, start: int, length: int, parts) -> bool:
     not all of `conv2`; two layers of NASNet's cell `6` are not the cell while the rest of
     cell `6` lies around them."""
     words = _words(str(parts[start]))
+    window = [items[start + k] for k in range(length)]
+    families = {_words(i.name)[0] for i in window if isinstance(i, Layer) and _words(i.name)}
     around = [*range(max(0, start - length), start)]
     around += range(start + length, min(len(items), start + 2 * length))
     for position in around:
         name = _name_of(items[position])
         if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
             continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
+        if isinstance(items[position], Layer) and families and _words(name)[0] not in families:
+            continue  # another unit of the instance's (NASNet's `adjust_bn_stem_2`)
         if _contains(_words(name), words):
             return False
     return True
 
 
-def _numbered_whole(items, starts: list[int], length: int, parts) -> bool:
+def _numbered_whole(items, starts, length: int, parts, templates, readers) -> bool:
     """`_whole` for instances numbered by an integer: a number is a word of many names
     (`normal_conv_1_2` is no layer of NASNet's cell `1`, `activation_6` none of cell `6`), so
     a layer beside the window is of the instance when, at that place beside most instances,
-    the layer there holds its own instance's number (`normal_add_4_6` beside the cell-6 window
-    `normal_left4_6, normal_right4_6`, `normal_add_4_7` beside cell 7's)."""
+    it is: a layer holding its own instance's number and starting as a layer's name in the
+    window does (`normal_add_4_6` beside the cell-6 window `normal_left4_6, normal_right4_6`;
+    `adjust_bn_6` is a unit of its own beside the rest of cell 6), a call holding the number
+    beside a window that has calls, or a Keras counter name read in the window alone (the
+    `activation_33` an adjustment starts with) unless the window's own names count so too
+    (InceptionV3's `conv2d_5, batch_normalization_5, activation_5` after `activation_4`)."""
     n = len(items)
+    named = [
+        k
+        for k, (prefix, _) in enumerate(templates)
+        if prefix is not None and not isinstance(items[starts[0] + k], BlockCall)
+    ]
+    calls = any(isinstance(items[starts[0] + k], BlockCall) for k in range(length))
+    families = {s: {_words(_name_of(items[s + k]))[0] for k in named} for s in starts}
+    prefixes = {prefix for prefix, _ in templates}
+
+    def of_instance(s: int, position: int) -> bool:
+        item = items[position]
+        name = _name_of(item)
+        words = _words(name) if name else []
+        if not words:
+            return False
+        if isinstance(item, BlockCall):
+            return calls and str(parts[s]) in words
+        counter = _COUNTER.fullmatch(name)
+        if counter and _class_named(item, counter[1]) and counter[1] + "_" not in prefixes:
+            return position < s and all(
+                s <= r < s + length for t in item.outputs for r in readers.get(t, [])
+            )
+        return str(parts[s]) in words and words[0] in families[s]
+
     for offset in [*range(-length, 0), *range(length, 2 * length)]:
-        holding = 0
-        for s in starts:
-            position = s + offset
-            name = _name_of(items[position]) if 0 <= position < n else None
-            holding += name is not None and str(parts[s]) in _words(name)
+        holding = sum(0 <= s + offset < n and of_instance(s, s + offset) for s in starts)
         if holding >= 2 and 2 * holding >= len(starts):
             return False
     return True

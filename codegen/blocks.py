@@ -969,6 +969,10 @@ def _name_functions(program: Program) -> None:
     share a name are told apart by a layer only some of them have (`block_with_pad`), else
     numbered."""
     bases = [_function_name(f, program, set()) for f in program.functions]
+    shared = {b for b in bases if bases.count(b) > 1}  # then named by their first layer
+    bases = [
+        _function_name(f, program, set(), b not in shared) for f, b in zip(program.functions, bases)
+    ]
     words = [_suffix_words(f) for f in program.functions]
     names = []
     for i, (function, base) in enumerate(zip(program.functions, bases)):
@@ -1022,10 +1026,11 @@ def _suffix_words(function: Function) -> list[str]:
     return seen
 
 
-def _function_name(function: Function, program: Program, used: set[str]) -> str:
+def _function_name(function: Function, program: Program, used: set[str], use_heads=True) -> str:
     """From the name part (`conv2_block1` -> conv_block, `block_3` -> block), else from the
-    layer names around an index (`conv2d_{index}` -> conv2d_block); `_block` added when the
-    part says nothing of a block."""
+    layer names around an index (`conv2d_{index}` -> conv2d_block; `normal_add_1_{index}`,
+    `normal_concat_{index}`... -> normal_block); `_block` added when the part says nothing of
+    a block."""
     if function.name_param == "name":
         words = [w for w in re.split(r"[^a-zA-Z]+", re.sub(r"\d+", "_", function.source))]
         words = [w for w in words if len(w) > 1]
@@ -1033,6 +1038,17 @@ def _function_name(function: Function, program: Program, used: set[str]) -> str:
         first = function.body[0]
         template = first.name
         words = [w for w in re.split(r"[^a-zA-Z0-9]+", template.prefix + template.suffix) if w]
+        # the word most of its layers' names start with (`normal` of NASNet's cell), if any
+        heads = Counter(
+            _words(item.name.prefix)[0]
+            for item in map(_unwrap, function.body)
+            if isinstance(item, Layer)
+            and isinstance(item.name, NameTemplate)
+            and item.name.param == function.name_param
+            and _words(item.name.prefix)
+        ).most_common(1)
+        if heads and heads[0][1] >= 2 and heads[0][0][0].isalpha() and use_heads:
+            words = [heads[0][0]]
     base = identifier("_".join(words[:3])) if words else "block"
     if not base.endswith(("block", "cell", "module", "unit", "layer")):
         base = f"{base}_block"

@@ -10,6 +10,11 @@ writes each kind once, as a block function, the way the hand-written source had 
   length) is a candidate; windows of one candidate are then compared exactly: the same labels,
   each input wired to the same layer of the window or to the same outside tensor, the same
   outputs leaving the window.
+- **Units are laid out alike.** Before the search, layers whose names end in one number
+  (NASNet's cell 5: `normal_conv_1_5`, `adjust_bn_5`, and the Keras counter names they read,
+  `activation_33`) are put together, each unit entered by its layer of oldest input, then
+  depth first: a cell starts with the adjustment of the cell before last, of whichever kind,
+  and what follows it is one window in every cell.
 - **Names are the alignment.** Every layer must keep its original name, so a block's layers
   must be named `<prefix><part><suffix>` with one `part` per instance (`block_3` in
   `block_3_expand`, `12` in `conv2d_12`); a window that straddles two instances has two parts
@@ -17,7 +22,10 @@ writes each kind once, as a block function, the way the hand-written source had 
 - **The cheapest set wins.** Each round takes the candidate that saves the most statements
   (instances x size, less the function and its calls), lazily verified from the best estimate
   down, and replaces its instances by calls; the calls are labels of the next round, which is
-  how a block of blocks becomes a nested function. A block used once is no function.
+  how a block of blocks becomes a nested function. A block used once is no function. Three
+  orders are tried and the cheapest program kept: the largest saving first, the shortest
+  block first, and blocks named by words first (NASNet's `normal_left1_5`, a unit of cell
+  5, before the cells, numbered, whose functions then call the unit's).
 - **What varies becomes a parameter**: a constructor value that differs between instances,
   one parameter per distinct column of values, with the most common value as its default
   when it recurs; the name part is the last, keyword-only parameter (`name`, or `index` for an
@@ -154,22 +162,27 @@ class Program:
 def factor(spec: ModelSpec) -> Program:
     """The spec's layers as block functions and the calls that build the model from them; a
     Program with no functions when nothing repeats (the caller then writes the flat form).
-    Two orders of search are tried, the largest block first and the innermost first (which
-    nests); the program with less code wins."""
+    Three orders of search are tried, the largest block first, the innermost first (which
+    nests) and the blocks named by words first; the program with less code wins."""
     if len(spec.layers) > MAX_LAYERS:
         return Program(body=list(spec.layers))
     programs = [_factor(spec, innermost) for innermost in (False, True)]
     programs.append(_factor(spec, False, named_first=True))
-    return min(programs, key=_cost)
+    return min((p for p in programs if p is not None), key=_cost)
 
 
-def _factor(spec: ModelSpec, innermost: bool, named_first: bool = False) -> Program:
+def _factor(spec: ModelSpec, innermost: bool, named_first: bool = False) -> Program | None:
+    """`named_first`: blocks whose instances are named by words (NASNet's separable-conv unit
+    `normal_left1_5`) before numbered ones (its cell `5`), so that the cell's function calls
+    the unit's; None when there are none (the program would be the largest-first one)."""
     program = Program(body=_cell_order(spec.layers))
     outputs = set(spec.outputs)
     numbered = not named_first
     while True:
         best = _best_block(program, outputs, innermost, numbered)
         if best is None and not numbered:
+            if not program.functions:
+                return None
             numbered = True
             continue
         if best is None:
@@ -217,15 +230,18 @@ def _cell_order(layers: list[Layer]) -> list[Layer]:
     if not any(group):
         return list(layers)
     waiting = [len(p) for p in producers]
+    unplaced = [len(r) for r in readers]  # readers not yet placed
     ready = {k for k in range(n) if not waiting[k]}
     position: dict[int, int] = {}
     order: list[int] = []
-    trail: list[int] = []  # the unit's layers placed so far, the latest last
+    trail: list[int] = []  # the unit's layers placed so far that have readers to place
+    unit = None
     while ready:
         pick = None
-        unit = group[trail[-1]] if trail else None
+        while trail and not unplaced[trail[-1]]:
+            trail.pop()
         if unit is not None:  # depth first: what reads the latest layer that has a reader ready
-            for j in reversed(trail):
+            for j in trail[: -MAX_LENGTH - 1 : -1]:
                 found = [k for k in readers[j] if k in ready and group[k] == unit]
                 if found:
                     pick = min(found)
@@ -234,13 +250,15 @@ def _cell_order(layers: list[Layer]) -> list[Layer]:
                 pick = min((k for k in ready if group[k] == unit), default=None)
         if pick is None:
             pick = min(ready)
-            trail = []
-            if group[pick] is not None:  # a unit's entry: the one of oldest input
+            trail, unit = [], group[pick]
+            if unit is not None:  # a unit's entry: the one of oldest input
                 pick = min(
                     (k for k in ready if group[k] == group[pick]),
                     key=lambda k: (max(map(position.get, producers[k]), default=-1), k),
                 )
         ready.remove(pick)
+        for j in producers[pick]:
+            unplaced[j] -= 1
         position[pick] = len(order)
         order.append(pick)
         trail.append(pick)
@@ -669,14 +687,14 @@ def _whole(items, start: int, length: int, parts) -> bool:
     cell `6` lies around them."""
     words = _words(str(parts[start]))
     window = [items[start + k] for k in range(length)]
-    families = {_words(i.name)[0] for i in window if isinstance(i, Layer) and _words(i.name)}
+    families = {_head(i.name) for i in window if isinstance(i, Layer)} - {""}
     around = [*range(max(0, start - length), start)]
     around += range(start + length, min(len(items), start + 2 * length))
     for position in around:
         name = _name_of(items[position])
         if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
             continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
-        if isinstance(items[position], Layer) and families and _words(name)[0] not in families:
+        if isinstance(items[position], Layer) and families and _head(name) not in families:
             continue  # another unit of the instance's (NASNet's `adjust_bn_stem_2`)
         if _contains(_words(name), words):
             return False
@@ -700,7 +718,7 @@ def _numbered_whole(items, starts, length: int, parts, templates, readers) -> bo
         if prefix is not None and not isinstance(items[starts[0] + k], BlockCall)
     ]
     calls = any(isinstance(items[starts[0] + k], BlockCall) for k in range(length))
-    families = {s: {_words(_name_of(items[s + k]))[0] for k in named} for s in starts}
+    families = {s: {_head(_name_of(items[s + k])) for k in named} - {""} for s in starts}
     prefixes = {prefix for prefix, _ in templates}
 
     def of_instance(s: int, position: int) -> bool:
@@ -727,6 +745,11 @@ def _numbered_whole(items, starts, length: int, parts, templates, readers) -> bo
 
 def _words(text: str) -> list[str]:
     return [w for w in _BOUNDARY.split(text) if w]
+
+
+def _head(name: str | None) -> str:
+    """A name's first word: its family (`adjust` of `adjust_bn_5`)."""
+    return next(iter(_words(name or "")), "")
 
 
 def _contains(words: list[str], part: list[str]) -> bool:

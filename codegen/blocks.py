@@ -10,6 +10,11 @@ writes each kind once, as a block function, the way the hand-written source had 
   length) is a candidate; windows of one candidate are then compared exactly: the same labels,
   each input wired to the same layer of the window or to the same outside tensor, the same
   outputs leaving the window.
+- **Units are laid out alike.** Before the search, layers whose names end in one number
+  (NASNet's cell 5: `normal_conv_1_5`, `adjust_bn_5`, and the Keras counter names they read,
+  `activation_33`) are put together, each unit entered by its layer of oldest input, then
+  depth first: a cell starts with the adjustment of the cell before last, of whichever kind,
+  and what follows it is one window in every cell.
 - **Names are the alignment.** Every layer must keep its original name, so a block's layers
   must be named `<prefix><part><suffix>` with one `part` per instance (`block_3` in
   `block_3_expand`, `12` in `conv2d_12`); a window that straddles two instances has two parts
@@ -17,7 +22,10 @@ writes each kind once, as a block function, the way the hand-written source had 
 - **The cheapest set wins.** Each round takes the candidate that saves the most statements
   (instances x size, less the function and its calls), lazily verified from the best estimate
   down, and replaces its instances by calls; the calls are labels of the next round, which is
-  how a block of blocks becomes a nested function. A block used once is no function.
+  how a block of blocks becomes a nested function. A block used once is no function. Three
+  orders are tried and the cheapest program kept: the largest saving first, the shortest
+  block first, and blocks named by words first (NASNet's `normal_left1_5`, a unit of cell
+  5, before the cells, numbered, whose functions then call the unit's).
 - **What varies becomes a parameter**: a constructor value that differs between instances,
   one parameter per distinct column of values, with the most common value as its default
   when it recurs; the name part is the last, keyword-only parameter (`name`, or `index` for an
@@ -154,19 +162,29 @@ class Program:
 def factor(spec: ModelSpec) -> Program:
     """The spec's layers as block functions and the calls that build the model from them; a
     Program with no functions when nothing repeats (the caller then writes the flat form).
-    Two orders of search are tried, the largest block first and the innermost first (which
-    nests); the program with less code wins."""
+    Three orders of search are tried, the largest block first, the innermost first (which
+    nests) and the blocks named by words first; the program with less code wins."""
     if len(spec.layers) > MAX_LAYERS:
         return Program(body=list(spec.layers))
     programs = [_factor(spec, innermost) for innermost in (False, True)]
-    return min(programs, key=_cost)
+    programs.append(_factor(spec, False, named_first=True))
+    return min((p for p in programs if p is not None), key=_cost)
 
 
-def _factor(spec: ModelSpec, innermost: bool) -> Program:
-    program = Program(body=list(spec.layers))
+def _factor(spec: ModelSpec, innermost: bool, named_first: bool = False) -> Program | None:
+    """`named_first`: blocks whose instances are named by words (NASNet's separable-conv unit
+    `normal_left1_5`) before numbered ones (its cell `5`), so that the cell's function calls
+    the unit's; None when there are none (the program would be the largest-first one)."""
+    program = Program(body=_cell_order(spec.layers))
     outputs = set(spec.outputs)
+    numbered = not named_first
     while True:
-        best = _best_block(program, outputs, innermost)
+        best = _best_block(program, outputs, innermost, numbered)
+        if best is None and not numbered:
+            if not program.functions:
+                return None
+            numbered = True
+            continue
         if best is None:
             break
         function, instances = best
@@ -178,6 +196,79 @@ def _factor(spec: ModelSpec, innermost: bool) -> Program:
     _name_functions(program)
     _scope_functions(program, spec, outputs)
     return program
+
+
+def _cell_order(layers: list[Layer]) -> list[Layer]:
+    """The layers in an order that keeps each numbered unit together and alike: layers whose
+    names end in one number (NASNet's cell 5: `normal_conv_1_5`, `adjust_bn_5`,
+    `separable_conv_1_normal_left1_5`; a Keras counter name `activation_17` is of the unit
+    that reads it) follow one another, each unit entered by the layer whose input is oldest
+    (the cell's adjustment of the cell before last comes first, as the hand-written cell has
+    it, whichever adjustment it is), then depth first. Layers of no number keep their order."""
+    n = len(layers)
+    made = {t: k for k, layer in enumerate(layers) for t in layer.outputs}
+    producers = [sorted({made[t] for t in layer.inputs if t in made}) for layer in layers]
+    readers: list[list[int]] = [[] for _ in range(n)]
+    for k, found in enumerate(producers):
+        for j in found:
+            readers[j].append(k)
+    words = [_words(layer.name) if isinstance(layer.name, str) else [] for layer in layers]
+    pairs = Counter(tuple(w[-2:]) for w in words)
+    group: list[tuple | None] = [None] * n
+    for k in reversed(range(n)):
+        name = layers[k].name if isinstance(layers[k].name, str) else ""
+        counter = _COUNTER.fullmatch(name)
+        if _class_named(layers[k], counter[1] if counter else name):
+            group[k] = group[readers[k][0]] if readers[k] else None
+            continue
+        numbered = [i for i, w in enumerate(words[k]) if w.isdigit()]
+        if numbered:  # the number, with the word before it when many names end in both
+            i = numbered[-1]
+            pair = tuple(words[k][i - 1 : i + 1])
+            last = i == len(words[k]) - 1
+            group[k] = pair if last and pair[0].isalpha() and pairs[pair] >= 3 else pair[-1:]
+    if not any(group):
+        return list(layers)
+    waiting = [len(p) for p in producers]
+    unplaced = [len(r) for r in readers]  # readers not yet placed
+    ready = {k for k in range(n) if not waiting[k]}
+    position: dict[int, int] = {}
+    order: list[int] = []
+    trail: list[int] = []  # the unit's layers placed so far that have readers to place
+    unit = None
+    while ready:
+        pick = None
+        while trail and not unplaced[trail[-1]]:
+            trail.pop()
+        if unit is not None:  # depth first: what reads the latest layer that has a reader ready
+            for j in trail[: -MAX_LENGTH - 1 : -1]:
+                found = [k for k in readers[j] if k in ready and group[k] == unit]
+                if found:
+                    pick = min(found)
+                    break
+            if pick is None:
+                pick = min((k for k in ready if group[k] == unit), default=None)
+        if pick is None:
+            pick = min(ready)
+            trail, unit = [], group[pick]
+            if unit is not None:  # a unit's entry: the one of oldest input
+                pick = min(
+                    (k for k in ready if group[k] == group[pick]),
+                    key=lambda k: (max(map(position.get, producers[k]), default=-1), k),
+                )
+        ready.remove(pick)
+        for j in producers[pick]:
+            unplaced[j] -= 1
+        position[pick] = len(order)
+        order.append(pick)
+        trail.append(pick)
+        for k in readers[pick]:
+            waiting[k] -= 1
+            if not waiting[k]:
+                ready.add(k)
+    if len(order) != n:  # not a DAG as the spec says it is: keep its order
+        return list(layers)
+    return [layers[k] for k in order]
 
 
 def _cost(program: Program) -> float:
@@ -268,7 +359,7 @@ class _Candidate:
     starts: list[int]
 
 
-def _best_block(program: Program, outputs: set[str], innermost: bool):
+def _best_block(program: Program, outputs: set[str], innermost: bool, numbered: bool = True):
     items = program.body
     n = len(items)
     if n < 4:
@@ -314,6 +405,11 @@ def _best_block(program: Program, outputs: set[str], innermost: bool):
                     count >= 2
                     and saving > 0
                     and _ends_agree(items, chosen[0], chosen[1], length, memo)
+                    and (
+                        numbered
+                        or _ends_agree(items, chosen[0], chosen[1], length, memo, False)
+                        or _ends_agree(items, chosen[-2], chosen[-1], length, memo, False)
+                    )
                 ):
                     candidates.append(_Candidate(saving, length, chosen))
     # innermost first: the shortest block that verifies (its calls then make up the longer
@@ -330,7 +426,7 @@ def _best_block(program: Program, outputs: set[str], innermost: bool):
             candidate.length > best[1] if innermost else best[0] >= candidate.saving
         ):
             break
-        found = _verify(program, candidate, readers, outputs)
+        found = _verify(program, candidate, readers, outputs, numbered)
         if found is not None and (best is None or found[0] > best[0]):
             best = (found[0], candidate.length, *found[1:])
     return None if best is None else best[2:]
@@ -345,9 +441,10 @@ def _skeleton(item) -> str:
     return re.sub(r"[A-Za-z]*\d[A-Za-z0-9]*", "#", name)
 
 
-def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
+def _ends_agree(items, a: int, b: int, length: int, memo: dict, numbered: bool = True) -> bool:
     """A cheap necessary condition for two windows to be instances of one block: the first
-    and last layers that are not Keras counter names vary by the same part."""
+    and last layers that are not Keras counter names vary by the same part (unless
+    `numbered`, one that is more than a number)."""
 
     def part(k: int) -> str | None:
         key = (a + k, b + k)
@@ -359,7 +456,9 @@ def _ends_agree(items, a: int, b: int, length: int, memo: dict) -> bool:
     if first is None:
         return False
     last = next((p for p in map(part, range(length - 1, max(-1, length - 4), -1)) if p != ""), "")
-    return last is not None and (not first or not last or first == last)
+    if numbered or any(re.fullmatch(r"[^|]*[^|\d][^|]*\|.*", p or "") for p in (first, last)):
+        return last is not None and (not first or not last or first == last)
+    return False
 
 
 def _pair_part(one, other) -> str | None:
@@ -403,7 +502,7 @@ def _signature(items, s, length, readers, outputs):
     return (labels, tuple(wiring), tuple(escapes), len(external)), list(external), escapes
 
 
-def _verify(program, candidate, readers, outputs):
+def _verify(program, candidate, readers, outputs, numbered):
     """The best block among the candidate's windows: those alike exactly, named alike."""
     items, length = program.body, candidate.length
     classes: dict[tuple, list] = {}
@@ -415,7 +514,7 @@ def _verify(program, candidate, readers, outputs):
     best = None
     for alike in classes.values():
         for members in _name_groups(items, alike, length):
-            found = _block(program, members, length)
+            found = _block(program, members, length, readers, numbered)
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
     return best
@@ -435,7 +534,7 @@ def _name_groups(items, members, length):
         yield from (g for g in groups.values() if len(g) >= 2)
 
 
-def _block(program, members, length):
+def _block(program, members, length, readers, numbered):
     items = program.body
     if len(members) < 2:
         return None
@@ -443,13 +542,21 @@ def _block(program, members, length):
     if naming is None:
         return None
     parts, templates, name_param, kept = naming
-    members = [m for m in members if m[0] in kept and _whole(items, m[0], length, parts)]
+    if name_param == "index" and not numbered:
+        return None
+    if name_param == "index":
+        members = [m for m in members if m[0] in kept]
+        starts = [s for s, _, _ in members]
+        if not _numbered_whole(items, starts, length, parts, templates, readers):
+            return None
+    else:
+        members = [m for m in members if m[0] in kept and _whole(items, m[0], length, parts)]
     count = len(members)
     saving = count * length - (length + count + 2)
     if count < 2 or saving <= 0:
         return None
     if len(members) < len(kept):  # parts of the names were read from windows now left out
-        return _block(program, members, length)
+        return _block(program, members, length, readers, numbered)
     function, instances = _abstract(program, members, length, parts, templates, name_param)
     return saving, function, instances
 
@@ -466,6 +573,12 @@ def _naming(items, starts, length):
     return _naming_with(items, starts, length, False) or _naming_with(items, starts, length, True)
 
 
+def _class_named(layer, base: str) -> bool:
+    """Whether a name is the one Keras gives a layer of its class (`zero_padding2d`, `re_lu`;
+    `activation` for any activation)."""
+    return base.replace("_", "").lower() in (layer.cls.lower(), "activation")
+
+
 def _counter_base(names: list[str]) -> str | None:
     matches = [_COUNTER.fullmatch(n) for n in names]
     if not all(matches) or len({m[1] for m in matches}) != 1:
@@ -479,28 +592,51 @@ def _naming_with(items, starts, length, counters: bool):
     for _ in range(2):  # a second try without the instances whose part came out empty
         if len(kept) < 2:
             return None
-        templates, parts = [], {s: None for s in kept}
+        aligned, countable = [], []
         for k in range(length):
             names = [_name_of(items[s + k]) for s in kept]
             if any(n is None for n in names):
                 return None
+            base = None
             if counters and not isinstance(items[kept[0] + k], BlockCall):
                 base = _counter_base(names)
-                if base is not None:
-                    templates.append((None, base))
-                    continue
+            countable.append(base)
             prefix, suffix = _common_prefix(names), _common_suffix(names)
-            if len(prefix) + len(suffix) > min(len(n) for n in names):
+            if len(prefix) + len(suffix) > min(len(n) for n in names) or not (
+                SAFE.fullmatch(prefix) and SAFE.fullmatch(suffix)
+            ):
+                aligned.append(None)
+                continue
+            cut = [name[len(prefix) : len(name) - len(suffix)] for name in names]
+            aligned.append((prefix, suffix, tuple(cut)))
+        if any(a is None and c is None for a, c in zip(aligned, countable)):
+            return None
+        # the parts: those every layer that is no Keras counter name agrees on; when each
+        # could be one (NASNet's `normal_conv_1_5` reads as the 5th `normal_conv_1`), those
+        # most layers agree on, the others then counting apart
+        fixed = {a[2] for a, c in zip(aligned, countable) if c is None}
+        if len(fixed) > 1:
+            return None
+        if fixed:
+            reference = fixed.pop()
+        else:  # a layer named for its class (`zero_padding2d_3`) is Keras's count, surely
+            votes = Counter(
+                a[2]
+                for k, a in enumerate(aligned)
+                if a is not None and not _class_named(items[kept[0] + k], countable[k])
+            )
+            if not votes:
                 return None
-            if not (SAFE.fullmatch(prefix) and SAFE.fullmatch(suffix)):
+            reference = votes.most_common(1)[0][0]
+        templates = []
+        for a, base in zip(aligned, countable):
+            if a is not None and a[2] == reference:
+                templates.append(a[:2])
+            elif base is not None:
+                templates.append((None, base))
+            else:
                 return None
-            templates.append((prefix, suffix))
-            for s, name in zip(kept, names):
-                part = name[len(prefix) : len(name) - len(suffix)]
-                if parts[s] is None:
-                    parts[s] = part
-                elif parts[s] != part:
-                    return None
+        parts = dict(zip(kept, reference))
         named = sum(prefix is not None for prefix, _ in templates)
         if named < 2 or 2 * named < length:
             return None  # mostly counters: too little to name the block by
@@ -532,8 +668,6 @@ def _naming_with(items, starts, length, counters: bool):
         parts = {s: prefix + part for s, part in parts.items()}
         templates = [(p if p is None else "", suffix) for p, suffix in templates]
     name_param = "index" if all(_is_count(p) for p in parts.values()) else "name"
-    if name_param == "index" and any(p is None for p, _ in templates):
-        return None  # two integers in one block's names: which is which would be a guess
     for k, (prefix, suffix) in enumerate(templates):
         inner = items[kept[0] + k]
         # a call taking an integer index takes the outer one as it is, or nothing
@@ -552,19 +686,70 @@ def _whole(items, start: int, length: int, parts) -> bool:
     not all of `conv2`; two layers of NASNet's cell `6` are not the cell while the rest of
     cell `6` lies around them."""
     words = _words(str(parts[start]))
+    window = [items[start + k] for k in range(length)]
+    families = {_head(i.name) for i in window if isinstance(i, Layer)} - {""}
     around = [*range(max(0, start - length), start)]
     around += range(start + length, min(len(items), start + 2 * length))
     for position in around:
         name = _name_of(items[position])
         if name is None or len(words) == 1 and _COUNTER.fullmatch(name):
             continue  # `activation_5` is Keras's fifth activation, not a layer of block 5
+        if isinstance(items[position], Layer) and families and _head(name) not in families:
+            continue  # another unit of the instance's (NASNet's `adjust_bn_stem_2`)
         if _contains(_words(name), words):
+            return False
+    return True
+
+
+def _numbered_whole(items, starts, length: int, parts, templates, readers) -> bool:
+    """`_whole` for instances numbered by an integer: a number is a word of many names
+    (`normal_conv_1_2` is no layer of NASNet's cell `1`, `activation_6` none of cell `6`), so
+    a layer beside the window is of the instance when, at that place beside most instances,
+    it is: a layer holding its own instance's number and starting as a layer's name in the
+    window does (`normal_add_4_6` beside the cell-6 window `normal_left4_6, normal_right4_6`;
+    `adjust_bn_6` is a unit of its own beside the rest of cell 6), a call holding the number
+    beside a window that has calls, or a Keras counter name read in the window alone (the
+    `activation_33` an adjustment starts with) unless the window's own names count so too
+    (InceptionV3's `conv2d_5, batch_normalization_5, activation_5` after `activation_4`)."""
+    n = len(items)
+    named = [
+        k
+        for k, (prefix, _) in enumerate(templates)
+        if prefix is not None and not isinstance(items[starts[0] + k], BlockCall)
+    ]
+    calls = any(isinstance(items[starts[0] + k], BlockCall) for k in range(length))
+    families = {s: {_head(_name_of(items[s + k])) for k in named} - {""} for s in starts}
+    prefixes = {prefix for prefix, _ in templates}
+
+    def of_instance(s: int, position: int) -> bool:
+        item = items[position]
+        name = _name_of(item)
+        words = _words(name) if name else []
+        if not words:
+            return False
+        if isinstance(item, BlockCall):
+            return calls and str(parts[s]) in words
+        counter = _COUNTER.fullmatch(name)
+        if counter and _class_named(item, counter[1]) and counter[1] + "_" not in prefixes:
+            return position < s and all(
+                s <= r < s + length for t in item.outputs for r in readers.get(t, [])
+            )
+        return str(parts[s]) in words and words[0] in families[s]
+
+    for offset in [*range(-length, 0), *range(length, 2 * length)]:
+        holding = sum(0 <= s + offset < n and of_instance(s, s + offset) for s in starts)
+        if holding >= 2 and 2 * holding >= len(starts):
             return False
     return True
 
 
 def _words(text: str) -> list[str]:
     return [w for w in _BOUNDARY.split(text) if w]
+
+
+def _head(name: str | None) -> str:
+    """A name's first word: its family (`adjust` of `adjust_bn_5`)."""
+    return next(iter(_words(name or "")), "")
 
 
 def _contains(words: list[str], part: list[str]) -> bool:
@@ -807,6 +992,10 @@ def _name_functions(program: Program) -> None:
     share a name are told apart by a layer only some of them have (`block_with_pad`), else
     numbered."""
     bases = [_function_name(f, program, set()) for f in program.functions]
+    shared = {b for b in bases if bases.count(b) > 1}  # then named by their first layer
+    bases = [
+        _function_name(f, program, set(), b not in shared) for f, b in zip(program.functions, bases)
+    ]
     words = [_suffix_words(f) for f in program.functions]
     names = []
     for i, (function, base) in enumerate(zip(program.functions, bases)):
@@ -860,10 +1049,11 @@ def _suffix_words(function: Function) -> list[str]:
     return seen
 
 
-def _function_name(function: Function, program: Program, used: set[str]) -> str:
+def _function_name(function: Function, program: Program, used: set[str], use_heads=True) -> str:
     """From the name part (`conv2_block1` -> conv_block, `block_3` -> block), else from the
-    layer names around an index (`conv2d_{index}` -> conv2d_block); `_block` added when the
-    part says nothing of a block."""
+    layer names around an index (`conv2d_{index}` -> conv2d_block; `normal_add_1_{index}`,
+    `normal_concat_{index}`... -> normal_block); `_block` added when the part says nothing of
+    a block."""
     if function.name_param == "name":
         words = [w for w in re.split(r"[^a-zA-Z]+", re.sub(r"\d+", "_", function.source))]
         words = [w for w in words if len(w) > 1]
@@ -871,6 +1061,17 @@ def _function_name(function: Function, program: Program, used: set[str]) -> str:
         first = function.body[0]
         template = first.name
         words = [w for w in re.split(r"[^a-zA-Z0-9]+", template.prefix + template.suffix) if w]
+        # the word most of its layers' names start with (`normal` of NASNet's cell), if any
+        heads = Counter(
+            _words(item.name.prefix)[0]
+            for item in map(_unwrap, function.body)
+            if isinstance(item, Layer)
+            and isinstance(item.name, NameTemplate)
+            and item.name.param == function.name_param
+            and _words(item.name.prefix)
+        ).most_common(1)
+        if heads and heads[0][1] >= 2 and heads[0][0][0].isalpha() and use_heads:
+            words = [heads[0][0]]
     base = identifier("_".join(words[:3])) if words else "block"
     if not base.endswith(("block", "cell", "module", "unit", "layer")):
         base = f"{base}_block"

@@ -22,6 +22,7 @@ from .blocks import (
     Function,
     Guarded,
     NameTemplate,
+    Offset,
     Param,
     Program,
     canon,
@@ -423,12 +424,23 @@ def _claim(base: str, count: int, variables: Allocator) -> tuple[str, list[str]]
 
 def _comment(layer: Layer, scope: str, part: str = "", param: str = "") -> str | None:
     comment = provenance(layer, scope)
-    if comment and part:  # in a block: the instance's part of the names stands for the parameter
-        pattern = r"(?<![A-Za-z0-9])" + re.escape(part) + r"(?![A-Za-z0-9])"
-        comment = re.sub(pattern, lambda _: "{" + param + "}", comment)
+    name = layer.name
+    if comment and part and param == "index":
+        # a number is a word of many node names (`normal_conv_1_5_1`): only where the layer's
+        # own name stands does it stand for the parameter
+        if isinstance(name, NameTemplate) and name.param == param and not name.offset:
+            pattern = _word(name.prefix + part + name.suffix)
+            text = name.prefix + "{" + param + "}" + name.suffix
+            comment = re.sub(pattern, lambda _: text, comment)
+    elif comment and part:  # in a block: the instance's part of the names is the parameter
+        comment = re.sub(_word(part), lambda _: "{" + param + "}", comment)
     if layer.kind is Kind.TENSORFLOW:  # the marker the language server looks for
         comment = "TensorFlow-only (graph2py: tf-only)" + (f": {comment}" if comment else "")
     return comment
+
+
+def _word(text: str) -> str:
+    return r"(?<![A-Za-z0-9])" + re.escape(text) + r"(?![A-Za-z0-9])"
 
 
 def _chain(body: list, outputs: list[str]) -> set[str]:
@@ -567,6 +579,13 @@ def _block_call(call: BlockCall, args: list[str], program: Program) -> str:
     if function.name_param:  # a custom layer's keras.ops take no name
         if call.loop and isinstance(call.name, Param):
             name = call.name.name
+        elif isinstance(call.name, NameTemplate) and not call.name.prefix + call.name.suffix:
+            template = call.name  # the outer number as it is: `index=index`
+            name = literal(
+                Offset(template.param, template.offset)
+                if template.offset
+                else Param(template.param)
+            )
         else:
             name = literal(call.name)
         parts.append(f"{function.name_param}={name}")

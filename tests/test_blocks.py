@@ -7,8 +7,10 @@ import ast
 import re
 from pathlib import Path
 
+from codegen.blocks import BlockCall, factor
 from codegen.convert import convert
 from codegen.options import Options
+from codegen.spec import Input, Layer, ModelSpec
 
 CASE = Path(__file__).parent / "cases" / "blocks_repeated.pbtxt"
 
@@ -100,3 +102,80 @@ def test_an_input_named_x_is_never_reassigned(tmp_path):
     model = build.body[-1].value
     inputs = next(k.value.id for k in model.keywords if k.arg == "inputs")
     assert inputs == "x" and assigned.count("x") == 1
+
+
+def _nasnet_like(cells: int = 6) -> ModelSpec:
+    """Cells in NASNet's way: each reads the cell before (`x`) and the one before that (`p`),
+    adjusted in one of two ways; Keras counter names (`activation_N`) among names that end in
+    the cell's number; in the converter's order, the cell's own branch before the adjustment."""
+    layers, counter = [], iter(range(1, 1000))
+
+    def layer(name, cls, inputs, **kwargs):
+        merge = cls in ("Add", "Concatenate")
+        layers.append(
+            Layer(
+                name,
+                list(inputs),
+                [f"{name}:0"],
+                [name],
+                ["Op"],
+                cls=cls,
+                kwargs=kwargs,
+                list_input=merge,
+            )
+        )
+        return f"{name}:0"
+
+    def relu(x):
+        return layer(f"activation_{next(counter)}", "ReLU", [x])
+
+    def unit(x, name):  # the separable-conv unit, named by words
+        x = layer(f"separable_conv_1_normal_{name}", "SeparableConv2D", [relu(x)], filters=8)
+        x = layer(f"separable_conv_1_bn_normal_{name}", "BatchNormalization", [x])
+        x = layer(f"separable_conv_2_normal_{name}", "SeparableConv2D", [relu(x)], filters=8)
+        return layer(f"separable_conv_2_bn_normal_{name}", "BatchNormalization", [x])
+
+    p = layer("stem_conv1", "Conv2D", ["input:0"], filters=8)
+    x = layer("stem_bn1", "BatchNormalization", [p])
+    for i in range(cells):
+        h = layer(f"normal_conv_1_{i}", "Conv2D", [relu(x)], filters=8)
+        h = layer(f"normal_bn_1_{i}", "BatchNormalization", [h])
+        left = unit(h, f"left1_{i}")
+        if i % 3 == 0:  # the input halved
+            q = layer(f"adjust_relu_1_{i}", "ReLU", [p])
+            q = layer(f"adjust_avg_pool_1_{i}", "AveragePooling2D", [q], strides=2)
+            q = layer(f"adjust_conv_1_{i}", "Conv2D", [q], filters=8)
+        else:  # the input projected
+            q = layer(f"adjust_conv_projection_{i}", "Conv2D", [relu(p)], filters=8)
+        q = layer(f"adjust_bn_{i}", "BatchNormalization", [q])
+        right = unit(q, f"right1_{i}")
+        add_1 = layer(f"normal_add_1_{i}", "Add", [left, right])
+        left3 = layer(f"normal_left3_{i}", "AveragePooling2D", [h], padding="same")
+        add_3 = layer(f"normal_add_3_{i}", "Add", [left3, q])
+        p, x = x, layer(f"normal_concat_{i}", "Concatenate", [q, add_1, add_3])
+    inputs = [Input("input:0", "input", (8, 8, 3))]
+    return ModelSpec("m", "m.pb", "", inputs, layers, [x])
+
+
+def test_cells_are_one_function_whatever_their_adjustment():
+    """NASNet's cells (issue 14): the part of every cell after its adjustment is one numbered
+    function, whichever of the two adjustments the cell starts with; the separable-conv unit
+    is a function of its own, which it calls; every layer is made once, after its inputs."""
+    spec = _nasnet_like()
+    program = factor(spec)
+    by_name = {f.name: f for f in program.functions}
+    cell = [f for f in program.functions if f.name_param == "index" and f.instances == 6]
+    assert len(cell) == 1, [(f.name, f.instances) for f in program.functions]
+    called = {i.function for i in cell[0].body if isinstance(i, BlockCall)}
+    assert any(by_name[c].name_param == "name" and by_name[c].instances >= 12 for c in called)
+    own = {i.name.prefix for i in cell[0].body if isinstance(i, Layer)}
+    assert {"normal_conv_1_", "normal_bn_1_", "normal_concat_"} <= own  # the whole cell
+
+    def made(items) -> int:  # layers, calls expanded
+        return sum(made(by_name[i.function].body) if isinstance(i, BlockCall) else 1 for i in items)
+
+    assert made(program.body) == len(spec.layers)
+    defined = {"input:0"}
+    for item in program.body:
+        assert set(item.inputs) <= defined, item
+        defined |= set(item.outputs)

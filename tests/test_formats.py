@@ -180,7 +180,7 @@ def test_loader_script_imports_numpy_and_graph2py_runtime(converted, tmp_path):
             imported |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    assert imported == {"argparse", "os", "sys", "numpy", "codegen.runtime", "model"}
+    assert imported == {"argparse", "contextlib", "os", "sys", "numpy", "codegen.runtime", "model"}
     result = subprocess.run(
         [
             sys.executable,

@@ -53,12 +53,16 @@ def test_script_saves_a_loadable_model(example_graph, example_dir, tmp_path, tar
     np.testing.assert_allclose(np.asarray(model(x)), reference, atol=1e-5)
 
 
-def test_script_prints_its_one_line_and_no_tensorflow_noise(example_graph, example_dir, tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_script_prints_its_one_line_and_no_tensorflow_noise(
+    example_graph, example_dir, tmp_path, backend
+):
     """Run as the quick start runs it (TF_CPP_MIN_LOG_LEVEL unset): TensorFlow's C++ start-up
-    lines (oneDNN notices, a CUDA error on a CPU machine) stay off stderr; a user's setting
-    is left alone."""
+    lines (oneDNN notices, a CUDA error on a CPU machine) stay off stderr, also where Keras
+    imports TensorFlow only to save (the torch backend); a user's setting is left alone."""
     _, out = example_dir
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = backend
     script, save = [sys.executable, str(out / "load_weights.py")], [
         "--save",
         str(tmp_path / "m.keras"),

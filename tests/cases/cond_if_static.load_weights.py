@@ -13,6 +13,7 @@ script it saves the weights for Keras:
 """
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -83,10 +84,11 @@ def _squeezed(shape):
     return [d for d in shape if d != 1]
 
 
-def build_quietly():
-    """model.py's model. TensorFlow prints C++ start-up notices (oneDNN, CUDA on a CPU
-    machine) to stderr while Keras imports it, whatever TF_CPP_MIN_LOG_LEVEL says: unless
-    the user set that, stderr is closed for the import and the setting hides the rest.
+@contextlib.contextmanager
+def without_tf_notices():
+    """TensorFlow prints C++ notices (oneDNN, CUDA on a CPU machine) to stderr when a Keras
+    backend or Keras's saving first imports it, whatever TF_CPP_MIN_LOG_LEVEL says: unless the
+    user set that, stderr is closed meanwhile (an error still reaches it: it is raised on).
     """
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -94,12 +96,11 @@ def build_quietly():
     stderr, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null if quiet else stderr, 2)
     try:
-        from model import build_model
+        yield
     finally:
         os.dup2(stderr, 2)
         os.close(stderr)
         os.close(null)
-    return build_model()
 
 
 def main(argv=None):
@@ -111,12 +112,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:  # the source is read before Keras starts: a bad one fails fast
         values = read_weights(args.source)
-        model = build_quietly()
-        assign_all(model, values)
+        with without_tf_notices():
+            from model import build_model  # model.py, beside this file
+
+            model = build_model()
+            assign_all(model, values)
+            save = model.save_weights if args.save.endswith(".h5") else model.save
+            save(args.save)
     except ValueError as err:  # one line per problem, no traceback
         lines = str(err).splitlines()
         parser.exit(1, "".join(f"{parser.prog}: error: {line}\n" for line in lines))
-    (model.save_weights if args.save.endswith(".weights.h5") else model.save)(args.save)
     print(f"saved {model.name} ({model.count_params()} parameters) to {args.save}")
 
 

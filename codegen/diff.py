@@ -697,23 +697,9 @@ def render_text(result: Comparison) -> str:
     """One line per difference, then the counts; graph text made printable."""
     out = []
     for port in result.ports:
-        what = f"{port.which} {port.change}: "
-        if port.change == "renamed":
-            out.append(what + f"{port.old_name} {ARROW} {port.name}")
-        elif port.change == "changed":
-            renamed = f"{port.old_name} {ARROW} " if port.old_name != port.name else ""
-            out.append(what + f"{renamed}{port.name}: " + "; ".join(port.details))
-        else:
-            out.append(what + f"{port.name}: " + "; ".join(port.details))
+        out.append(f"{port.which} {port.change}: " + _change_text(port, "; ".join(port.details)))
     for layer in result.layers:
-        what = f"layer {layer.change}: "
-        if layer.change == "renamed":
-            out.append(what + f"{layer.old_name} {ARROW} {layer.name}")
-        elif layer.change == "changed":
-            renamed = f"{layer.old_name} {ARROW} " if layer.old_name != layer.name else ""
-            out.append(what + f"{renamed}{layer.name}: " + "; ".join(layer.details))
-        else:
-            out.append(what + f"{layer.name}: {layer.what}")
+        out.append(f"layer {layer.change}: " + _change_text(layer, layer.what))
     for weight in result.weights or ():
         out.append(f"weight {_weight_change(weight)}")
     if result.equal:
@@ -723,6 +709,17 @@ def render_text(result: Comparison) -> str:
         out.append("weights not compared (--weights compares them)")
     out.append(result.counts())
     return "".join(printable(line) + "\n" for line in out)
+
+
+def _change_text(item: PortChange | LayerChange, added_or_removed: str) -> str:
+    """A port's or layer's change after its kind: the old name and the new, then what changed
+    (a rename alone: the names only; added or removed: `added_or_removed`)."""
+    if item.change == "renamed":
+        return f"{item.old_name} {ARROW} {item.name}"
+    if item.change == "changed":
+        renamed = f"{item.old_name} {ARROW} " if item.old_name != item.name else ""
+        return f"{renamed}{item.name}: " + "; ".join(item.details)
+    return f"{item.name}: {added_or_removed}"
 
 
 def _weight_change(weight: WeightChange) -> str:

@@ -4,10 +4,8 @@
 TensorFlow takes seconds to import; its protobuf schemas, shipped by tensorboard, take
 milliseconds. Everything here works on those schemas and numpy alone.
 
-A generated `load_weights.py` reads a graph file with a short reader of its own (templates/
-load_weights.py.j2: `read_constants`, `decode`) that tells text from binary by the same pattern
-and decodes every type a weight is stored in as `tensor_to_numpy` does;
-tests/test_loader_agreement.py holds the two to that.
+A generated `load_weights.py` reads its graph file with this code too (through
+codegen/runtime.py), so it reads exactly what the converter read.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def _squeezed(shape) -> list[int]:
     return [d for d in shape if d != 1]
 
 
-def weight_table(spec: ModelSpec, reader: str) -> tuple[str, list[str], bool]:
+def weight_table(spec: ModelSpec) -> tuple[str, list[str], bool]:
     """(SCOPE, the rows of WEIGHTS as source lines, whether a row writes LAYER for its layer's
     name): see the module's docstring."""
     entries = []  # (layer, weight, stored names, recipe or None)
@@ -186,7 +186,7 @@ def weight_table(spec: ModelSpec, reader: str) -> tuple[str, list[str], bool]:
         if recipe is None:
             return f"{key}: {nodes},"
         params = ["x"] if len(names) == 1 else [f"x{i}" for i in range(len(names))]
-        body = recipe_source(recipe, reader, dict(zip(names, params)))
+        body = recipe_source(recipe, names=dict(zip(names, params)))
         return f"{key}: ({nodes}, lambda {', '.join(params)}: {body}),"
 
     rows = [row(*entry, abbreviate=False) for entry in entries]
@@ -218,14 +218,12 @@ def weights_context(spec: ModelSpec) -> dict:
                     f"layer {layer.name!r} weight {w.name!r} is a large constant of the graph, "
                     "not a variable of the checkpoint: convert a frozen GraphDef instead"
                 )
-    reader = "checkpoint" if checkpoint else "graph"
-    scope, rows, abbreviated = weight_table(spec, reader)
+    scope, rows, abbreviated = weight_table(spec)
     return {
         "spec": spec,
         "scope": literal(scope),
         "rows": rows,
         "abbreviated": abbreviated,
-        "reader": reader,
         "source": comment_text(spec.source),
         "source_doc": docstring_text(spec.source),
         # load_weights.py's default source, relative to its own directory (header.py)

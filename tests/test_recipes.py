@@ -438,14 +438,9 @@ def test_folded_reads_know_their_shape_and_dtype():
     assert read == Read("w") and (read.shape, read.dtype) == ((3, 4), "float16")
 
 
-def _loader_module(layers):
-    """The load_weights.py graph2py writes for these layers, run as a module."""
-    import types
-
-    from codegen.convert import format_loader
-    from codegen.emit import render
-
-    spec = ModelSpec(
+def _weights_only(layers) -> ModelSpec:
+    """A spec of a frozen graph holding just these layers: what its loader is rendered from."""
+    return ModelSpec(
         name="m",
         scope="",
         source="m.pb",
@@ -455,6 +450,16 @@ def _loader_module(layers):
         outputs=[],
         source_kind="graphdef",
     )
+
+
+def _loader_module(layers):
+    """The load_weights.py graph2py writes for these layers, run as a module."""
+    import types
+
+    from codegen.convert import format_loader
+    from codegen.emit import render
+
+    spec = _weights_only(layers)
     source = format_loader(render(spec, ("load_weights.py",))["load_weights.py"])
     module = types.ModuleType("load_weights")
     module.__file__ = "load_weights.py"  # as imported from its file (SOURCE)
@@ -543,15 +548,6 @@ def test_the_loaders_table_is_formatted_as_black_formats_the_whole_file():
         _dense("c'\"", ("kernel", Ufunc("add", (Slice(w, 0, 4, 0), Read("c\\'")))), ("bias", w)),
         _dense("d", ("kernel", Value([[0.5] * 30] * 3, "float32"))),
     ]
-    spec = ModelSpec(
-        name="m",
-        scope="",
-        source="m.pb",
-        sha256="",
-        inputs=[],
-        layers=layers,
-        outputs=[],
-        source_kind="graphdef",
-    )
+    spec = _weights_only(layers)
     rendered = render(spec, ("load_weights.py",))["load_weights.py"]
     assert format_loader(rendered) == format_source(rendered)

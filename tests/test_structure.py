@@ -107,16 +107,9 @@ def test_no_private_import_across_modules():
     assert private == []
 
 
-def test_language_server_starts_without_the_converter_core():
-    """`graph2py lsp` answers `initialize` after importing pygls and its own skeleton only
-    (issue 11: start to `initialized` within 0.5 s); the analysis behind a hover (numpy, the
-    passes), a job's conversion (jinja2, libcst, black) and TensorFlow come on first use.
-    bench/lsp.py measures the time."""
-    heavy = ("numpy", "jinja2", "libcst", "black", "tensorflow", "keras", "codegen.analyze")
-    probe = (
-        "import sys, codegen.cli, codegen.lsp.features\n"
-        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
-    )
+def heavy_imports(modules: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of `heavy` a fresh interpreter has imported after `import MODULES`."""
+    probe = f"import sys, {modules}\n" f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=PACKAGE.parent,
@@ -125,8 +118,16 @@ def test_language_server_starts_without_the_converter_core():
         check=True,
         timeout=120,
     )
-    assert result.stdout.split() == []
+    return result.stdout.split()
 
+
+def test_language_server_starts_without_the_converter_core():
+    """`graph2py lsp` answers `initialize` after importing pygls and its own skeleton only
+    (issue 11: start to `initialized` within 0.5 s); the analysis behind a hover (numpy, the
+    passes), a job's conversion (jinja2, libcst, black) and TensorFlow come on first use.
+    bench/lsp.py measures the time."""
+    heavy = ("numpy", "jinja2", "libcst", "black", "tensorflow", "keras", "codegen.analyze")
+    assert heavy_imports("codegen.cli, codegen.lsp.features", heavy) == []
 
 
 def test_generated_loaders_import_only_the_readers():
@@ -134,19 +135,8 @@ def test_generated_loaders_import_only_the_readers():
     with protobuf and numpy, and nothing of the converter (no templates, formatting, passes or
     TensorFlow), so that loading weights stays quick and needs no more than reading does."""
     heavy = ("jinja2", "libcst", "black", "tensorflow", "keras", "codegen.analyze")
-    probe = (
-        "import sys, codegen.runtime\n"
-        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert result.stdout.split() == []
+    assert heavy_imports("codegen.runtime", heavy) == []
+
 
 if __name__ == "__main__":  # python tests/test_structure.py: print what the tests check
     edges, private = imports()

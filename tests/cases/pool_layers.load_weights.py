@@ -47,9 +47,9 @@ def read_weights(source):
         names, recipe = row if isinstance(row, tuple) else (row, None)
         if isinstance(names, str):  # one name: a leading "~" stands for the layer's
             names = [layer + names[1:] if names.startswith("~") else names]
-        stored = [read(SCOPE + name) for name in names]
-        value = np.asarray(recipe(*stored) if recipe else stored[0])
-        values[layer, weight] = value, [SCOPE + name for name in names]
+        names = [SCOPE + name for name in names]
+        value = np.asarray(recipe(*map(read, names)) if recipe else read(names[0]))
+        values[layer, weight] = value, names
     return values
 
 
